@@ -1,0 +1,67 @@
+// The agent's configuration: one TOML file, validated completely on load.
+// docs/configuration.md documents every key; keep the two in step.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <toml++/toml.h>
+#include <vector>
+
+#include "agent/config_reader.h"
+#include "platform/result.h"
+
+namespace granary {
+
+// Exit code for a bad config (EX_CONFIG from sysexits.h); systemd units must not
+// restart-loop on it.
+inline constexpr int kExitConfig = 78;
+
+struct SourceConfig {
+  std::string name;  // [A-Za-z0-9_.-]{1,64}; appears in object keys and file names
+  std::string type;  // a registered source type
+  std::chrono::milliseconds interval{10'000};
+  std::chrono::milliseconds timeout{5'000};  // <= interval
+  // The whole [[source]] table; the source type reads its own keys from it.
+  std::shared_ptr<const toml::table> settings;
+};
+
+enum class QuotaPolicy { kDropOldest, kPause };
+
+struct AgentConfig {
+  std::string path;       // the file this came from
+  std::string device;     // default: the host name; same charset as source names
+  std::string state_dir;  // default /var/lib/granary
+  std::string log_level;  // error, warning, notice, info, debug
+
+  // [buffer]
+  bool sync_full = true;          // sync = "full" | "normal"
+  uint32_t batch_max = 1000;      // readings per transaction at most
+  uint32_t queue_capacity = 100'000;  // readings waiting for the writer at most
+  std::chrono::milliseconds batch_wait{50};  // how long the writer waits to fill a batch
+  bool seal_on_stop = true;
+
+  // [segment]
+  uint64_t segment_max_bytes = 64ULL << 20;  // uncompressed JSON bytes of one segment
+  uint64_t segment_max_readings = 100'000;
+
+  // [quota]
+  uint64_t quota_max_bytes = 1ULL << 30;  // state dir usage bound
+  QuotaPolicy quota_policy = QuotaPolicy::kDropOldest;
+
+  // [status]
+  std::chrono::milliseconds status_interval{30'000};
+
+  std::vector<SourceConfig> sources;
+};
+
+// Loads and validates `path`. On failure the error message holds one line per problem,
+// each "FILE:LINE: KEY: problem".
+Result<AgentConfig> LoadConfig(const std::string& path);
+
+// The effective configuration (defaults filled in, secrets as "***") as TOML text.
+// Validates the source-specific keys too, so it can only be called on a loaded config.
+std::string RenderEffectiveConfig(const AgentConfig& config);
+
+}  // namespace granary

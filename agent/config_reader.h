@@ -1,0 +1,85 @@
+// Typed, validated access to one TOML table of the config file. Every getter records the
+// key as known (Finish() reports the rest as unknown) and records its effective value
+// (default included) for `granary check-config`. Every problem becomes one error line
+// naming the file, line and full key, e.g.
+//   /etc/granary/granary.toml:14: source[2].interval: must be at least 10ms (got "0s")
+// Errors accumulate so a user sees all of them at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <toml++/toml.h>
+#include <vector>
+
+namespace granary {
+
+struct ConfigSetting {
+  std::string key;    // full dotted key, e.g. "source.meter.url"
+  std::string value;  // TOML text of the effective value
+  bool secret = false;
+};
+
+// Shared by a reader and its children.
+struct ConfigDiagnostics {
+  std::string file;
+  std::vector<std::string> errors;
+  std::vector<ConfigSetting> effective;
+};
+
+class ConfigReader {
+ public:
+  // `prefix` is the full key of `table` ("" for the root), used in messages.
+  ConfigReader(std::shared_ptr<ConfigDiagnostics> diag, const toml::table& table,
+               std::string prefix);
+
+  // Optional keys return `def` when absent. A present key of the wrong type is an error
+  // and the default is returned so reading can go on.
+  std::string String(std::string_view key, std::string def);
+  // Required: an error when absent.
+  std::string RequiredString(std::string_view key);
+  // Like String, but check-config prints "***" for it.
+  std::string SecretString(std::string_view key, std::string def);
+  int64_t Integer(std::string_view key, int64_t def, int64_t min, int64_t max);
+  double Number(std::string_view key, double def);  // integer or float
+  bool Bool(std::string_view key, bool def);
+  std::chrono::milliseconds Duration(std::string_view key, std::chrono::milliseconds def,
+                                     std::chrono::milliseconds min);
+  uint64_t Size(std::string_view key, uint64_t def, uint64_t min);
+  // One of `allowed`.
+  std::string Enum(std::string_view key, std::string def,
+                   const std::vector<std::string_view>& allowed);
+  std::vector<std::string> StringArray(std::string_view key);
+  // Sub-table of string values (e.g. fields = { power = "/a/b" }), in file order.
+  std::vector<std::pair<std::string, std::string>> StringMap(std::string_view key);
+
+  bool Has(std::string_view key) const;
+  // Reader for a sub-table; nullopt (and an error if `required`) when absent or not a table.
+  std::optional<ConfigReader> Table(std::string_view key, bool required = false);
+  // Each element of an array of tables ([[source]]), prefixed "key[i]".
+  std::vector<ConfigReader> TableArray(std::string_view key);
+
+  // Records an error about `key` (at the key's line if present, else the table's).
+  void Fail(std::string_view key, std::string_view message);
+  // Reports every key of this table that no getter asked for.
+  void Finish();
+
+  std::string FullKey(std::string_view key) const;
+  const toml::table& table() const { return table_; }
+  const std::shared_ptr<ConfigDiagnostics>& diagnostics() const { return diag_; }
+
+ private:
+  const toml::node* Lookup(std::string_view key);
+  int LineOf(std::string_view key) const;
+  void Record(std::string_view key, std::string value, bool secret = false);
+
+  std::shared_ptr<ConfigDiagnostics> diag_;
+  const toml::table& table_;
+  std::string prefix_;
+  std::vector<std::string> used_;
+};
+
+}  // namespace granary

@@ -1,0 +1,93 @@
+// The OS seam (after LevelDB's Env). The agent reaches the clock and the files it writes
+// itself (segments, tombstones, status, metrics) only through an Env, so a test can wrap
+// one and inject ENOSPC at a write, EIO at an fsync, a crash at a named point, or a wall
+// clock one hour back. SQLite reaches the same fault hooks through the VFS shim in
+// storage/, which asks InjectedErrno().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "platform/result.h"
+
+namespace granary {
+
+// A file being written. Not thread-safe; one owner.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  virtual Status Append(std::string_view data) = 0;
+  virtual Status Sync() = 0;  // fdatasync: data is durable once this returns ok
+  virtual Status Close() = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // Wall clock, milliseconds since the Unix epoch, UTC. May step in either direction.
+  virtual int64_t WallNowMs() = 0;
+  // Monotonic clock in nanoseconds that keeps counting across a suspend (CLOCK_BOOTTIME),
+  // so the scheduler can see the ticks a suspend swallowed.
+  virtual int64_t MonoNowNs() = 0;
+  // True when the kernel says the wall clock is synchronized (adjtimex: no STA_UNSYNC).
+  virtual bool ClockSynchronized() = 0;
+
+  // Creates or truncates `path` for writing.
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
+  virtual Status RemoveFile(const std::string& path) = 0;
+  // fsync of a directory, so that a rename or unlink in it survives a power cut.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  virtual Status CreateDirs(const std::string& dir) = 0;
+  // Bytes free for an unprivileged writer on the filesystem holding `path`.
+  virtual Result<uint64_t> FreeBytes(const std::string& path) = 0;
+
+  // Test hook: a named point on a path where a crash must be survivable
+  // (e.g. "seal.after_rename"). The real Env kills the process with SIGKILL when the
+  // environment variable GRANARY_CRASH_POINT names the point, so crash tests can drive
+  // the real binary. Costs one string compare when unset.
+  virtual void CrashPoint(std::string_view name) = 0;
+
+  // Test hook for code the seam cannot wrap (SQLite's VFS): the errno to fail `op` with,
+  // or 0. Ops: "sqlite.write", "sqlite.sync".
+  virtual int InjectedErrno(std::string_view op) = 0;
+
+  // The process-wide real environment.
+  static Env& Default();
+};
+
+// Forwards every call to a target; a test overrides only what it needs.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env& target) : target_(target) {}
+  int64_t WallNowMs() override { return target_.WallNowMs(); }
+  int64_t MonoNowNs() override { return target_.MonoNowNs(); }
+  bool ClockSynchronized() override { return target_.ClockSynchronized(); }
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    return target_.NewWritableFile(path);
+  }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    return target_.RenameFile(from, to);
+  }
+  Status RemoveFile(const std::string& path) override { return target_.RemoveFile(path); }
+  Status SyncDir(const std::string& dir) override { return target_.SyncDir(dir); }
+  Status CreateDirs(const std::string& dir) override { return target_.CreateDirs(dir); }
+  Result<uint64_t> FreeBytes(const std::string& path) override { return target_.FreeBytes(path); }
+  void CrashPoint(std::string_view name) override { target_.CrashPoint(name); }
+  int InjectedErrno(std::string_view op) override { return target_.InjectedErrno(op); }
+
+ protected:
+  Env& target() { return target_; }
+
+ private:
+  Env& target_;
+};
+
+// Writes `data` to `path` so that a reader sees either the old file or the whole new one,
+// even across a power cut: temp file, fsync, rename, fsync of the directory.
+Status WriteFileAtomically(Env& env, const std::string& path, std::string_view data);
+
+}  // namespace granary

@@ -1,0 +1,154 @@
+// The real Env: POSIX files, CLOCK_BOOTTIME, adjtimex.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/timex.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "platform/env.h"
+
+namespace granary {
+namespace {
+
+class PosixWritableFile final : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status Append(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Error::FromErrno("write " + path_);
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return Status::Ok();
+  }
+
+  Status Sync() override {
+    if (::fdatasync(fd_) != 0) return Error::FromErrno("fsync " + path_);
+    return Status::Ok();
+  }
+
+  Status Close() override {
+    int fd = fd_;
+    fd_ = -1;
+    if (fd >= 0 && ::close(fd) != 0) return Error::FromErrno("close " + path_);
+    return Status::Ok();
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+class PosixEnv final : public Env {
+ public:
+  PosixEnv() {
+    const char* crash = std::getenv("GRANARY_CRASH_POINT");
+    if (crash != nullptr) crash_point_ = crash;
+  }
+
+  int64_t WallNowMs() override {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+  }
+
+  int64_t MonoNowNs() override {
+    timespec ts{};
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  }
+
+  bool ClockSynchronized() override {
+    timex tx{};  // modes = 0: read only, no privilege needed
+    int state = adjtimex(&tx);
+    return state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
+  }
+
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Error::FromErrno("create " + path);
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
+  }
+
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return Error::FromErrno("rename " + from + " to " + to);
+    }
+    return Status::Ok();
+  }
+
+  Status RemoveFile(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Error::FromErrno("remove " + path);
+    return Status::Ok();
+  }
+
+  Status SyncDir(const std::string& dir) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Error::FromErrno("open directory " + dir);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return Error::FromErrno("fsync directory " + dir, err);
+    return Status::Ok();
+  }
+
+  Status CreateDirs(const std::string& dir) override {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Error("create directory " + dir + ": " + ec.message(), ec.value());
+    return Status::Ok();
+  }
+
+  Result<uint64_t> FreeBytes(const std::string& path) override {
+    struct statvfs st {};
+    if (::statvfs(path.c_str(), &st) != 0) return Error::FromErrno("statvfs " + path);
+    return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  }
+
+  void CrashPoint(std::string_view name) override {
+    if (!crash_point_.empty() && name == crash_point_) ::kill(::getpid(), SIGKILL);
+  }
+
+  int InjectedErrno(std::string_view) override { return 0; }
+
+ private:
+  std::string crash_point_;
+};
+
+}  // namespace
+
+Env& Env::Default() {
+  static PosixEnv env;
+  return env;
+}
+
+Status WriteFileAtomically(Env& env, const std::string& path, std::string_view data) {
+  const std::string tmp = path + ".tmp";
+  auto file = env.NewWritableFile(tmp);
+  if (!file) return file.error();
+  Status s = (*file)->Append(data);
+  if (s) s = (*file)->Sync();
+  Status c = (*file)->Close();
+  if (s) s = c;
+  if (s) s = env.RenameFile(tmp, path);
+  if (!s) {
+    (void)env.RemoveFile(tmp);
+    return s;
+  }
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return env.SyncDir(dir.empty() ? "." : dir);
+}
+
+}  // namespace granary
