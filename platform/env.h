@@ -86,8 +86,11 @@ class EnvWrapper : public Env {
   Env& target_;
 };
 
-// Writes `data` to `path` so that a reader sees either the old file or the whole new one,
-// even across a power cut: temp file, fsync, rename, fsync of the directory.
-Status WriteFileAtomically(Env& env, const std::string& path, std::string_view data);
+// Writes `data` to `path` so that a reader sees either the old file or the whole new one:
+// temp file, rename. With `durable`, also fsync of the file and of the directory, so the
+// new content survives a power cut; without, for files rewritten every few seconds
+// (status, metrics) where flash wear matters more than the last version.
+Status WriteFileAtomically(Env& env, const std::string& path, std::string_view data,
+                           bool durable = true);
 
 }  // namespace granary

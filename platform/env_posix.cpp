@@ -134,12 +134,13 @@ Env& Env::Default() {
   return env;
 }
 
-Status WriteFileAtomically(Env& env, const std::string& path, std::string_view data) {
+Status WriteFileAtomically(Env& env, const std::string& path, std::string_view data,
+                           bool durable) {
   const std::string tmp = path + ".tmp";
   auto file = env.NewWritableFile(tmp);
   if (!file) return file.error();
   Status s = (*file)->Append(data);
-  if (s) s = (*file)->Sync();
+  if (s && durable) s = (*file)->Sync();
   Status c = (*file)->Close();
   if (s) s = c;
   if (s) s = env.RenameFile(tmp, path);
@@ -147,6 +148,7 @@ Status WriteFileAtomically(Env& env, const std::string& path, std::string_view d
     (void)env.RemoveFile(tmp);
     return s;
   }
+  if (!durable) return Status::Ok();
   std::string dir = std::filesystem::path(path).parent_path().string();
   return env.SyncDir(dir.empty() ? "." : dir);
 }

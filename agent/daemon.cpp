@@ -1,0 +1,193 @@
+#include "agent/daemon.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "agent/status.h"
+#include "platform/log.h"
+#include "platform/process.h"
+
+namespace granary {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr milliseconds kStatusEvery{2000};
+constexpr milliseconds kSchedulerStopWait{1500};
+
+bool SameBufferOptions(const BufferOptions& a, const BufferOptions& b) {
+  return a.state_dir == b.state_dir && a.device == b.device && a.sync_full == b.sync_full &&
+         a.batch_max == b.batch_max && a.queue_capacity == b.queue_capacity &&
+         a.batch_wait == b.batch_wait && a.segment_max_bytes == b.segment_max_bytes &&
+         a.segment_max_readings == b.segment_max_readings &&
+         a.quota_max_bytes == b.quota_max_bytes && a.quota_pause == b.quota_pause;
+}
+
+class Daemon {
+ public:
+  Daemon(Env& env, AgentConfig config) : env_(env), config_(std::move(config)) {}
+
+  int Run() {
+    if (Status s = env_.CreateDirs(config_.state_dir); !s) {
+      log::Error("{}", s.error().message());
+      return 1;
+    }
+    auto lock = PidLock::Acquire(LockFilePath(config_.state_dir));
+    if (!lock) {
+      log::Error("{}", lock.error().message());
+      return 1;
+    }
+    if (!OpenBuffer() || !StartScheduler()) return 1;
+    started_ms_ = env_.WallNowMs();
+    log::Notice("granary {} started: device {}, {} sources, state in {}", GRANARY_VERSION,
+                config_.device, config_.sources.size(), config_.state_dir);
+    WriteStatus("running");
+
+    for (;;) {
+      int sig = WaitControlSignal(kStatusEvery);
+      if (sig == SIGTERM || sig == SIGINT) break;
+      if (sig == SIGHUP) Reload();
+      if (sig == SIGUSR1) Flush();
+      WriteStatus("running");
+    }
+
+    log::Notice("stopping: finishing the current batch{}", config_.seal_on_stop ? " and sealing" : "");
+    scheduler_->Stop(kSchedulerStopWait);
+    buffer_->Stop(config_.seal_on_stop);
+    WriteStatus("stopped");
+    log::Notice("stopped");
+    return 0;
+  }
+
+ private:
+  bool OpenBuffer() {
+    auto buffer = Buffer::Open(env_, BufferOptionsFrom(config_));
+    if (!buffer) {
+      log::Error("open buffer: {}", buffer.error().message());
+      return false;
+    }
+    buffer_ = std::move(*buffer);
+    return true;
+  }
+
+  bool StartScheduler() {
+    auto scheduler = BuildScheduler(env_, config_, *buffer_);
+    if (!scheduler) {
+      log::Error("{}", scheduler.error().message());
+      return false;
+    }
+    scheduler_ = std::move(*scheduler);
+    scheduler_->Start();
+    return true;
+  }
+
+  void Flush() {
+    Status s = buffer_->Flush();
+    if (s) {
+      log::Info("flush: every open segment sealed");
+    } else {
+      log::Error("flush: {}", s.error().message());
+    }
+    ++flushes_;
+  }
+
+  // An invalid new config is rejected and the running one kept.
+  void Reload() {
+    auto fresh = LoadConfig(config_.path);
+    if (!fresh) {
+      log::Error("reload rejected, keeping the running configuration:\n{}", fresh.error().message());
+      return;
+    }
+    scheduler_->Stop(kSchedulerStopWait);
+    scheduler_.reset();
+    bool reopen = !SameBufferOptions(BufferOptionsFrom(config_), BufferOptionsFrom(*fresh));
+    AgentConfig old = std::move(config_);
+    config_ = std::move(*fresh);
+    if (reopen) {
+      buffer_->Stop(/*seal=*/false);
+      buffer_.reset();
+      if (!OpenBuffer()) {
+        log::Error("reload: new buffer settings failed; going back to the old ones");
+        config_ = std::move(old);
+        if (!OpenBuffer()) std::abort();  // the old buffer opened a moment ago
+      }
+    }
+    if (!StartScheduler()) {
+      log::Error("reload: sources failed to start; going back to the old configuration");
+      config_ = std::move(old);
+      if (!StartScheduler()) std::abort();
+      return;
+    }
+    log::Notice("reloaded {}: {} sources", config_.path, config_.sources.size());
+  }
+
+  void WriteStatus(const char* state) {
+    AgentStatus s;
+    s.device = config_.device;
+    s.state = state;
+    s.pid = ::getpid();
+    s.started_ms = started_ms_;
+    s.updated_ms = env_.WallNowMs();
+    s.clock_synced = env_.ClockSynchronized();
+    s.flushes = flushes_;
+    s.quota_bytes = config_.quota_max_bytes;
+    if (scheduler_) s.sources = scheduler_->Stats();
+    s.buffer = buffer_->Stats();
+    JudgeHealth(s);
+    Status w = WriteFileAtomically(env_, StatusFilePath(config_.state_dir), StatusJson(s),
+                                   /*durable=*/false);
+    if (!w) log::Warning("status: {}", w.error().message());
+  }
+
+  Env& env_;
+  AgentConfig config_;
+  std::unique_ptr<Buffer> buffer_;
+  std::unique_ptr<Scheduler> scheduler_;
+  int64_t started_ms_ = 0;
+  uint64_t flushes_ = 0;
+};
+
+}  // namespace
+
+BufferOptions BufferOptionsFrom(const AgentConfig& c) {
+  BufferOptions o;
+  o.state_dir = c.state_dir;
+  o.device = c.device;
+  o.sync_full = c.sync_full;
+  o.batch_max = c.batch_max;
+  o.queue_capacity = c.queue_capacity;
+  o.batch_wait = c.batch_wait;
+  o.segment_max_bytes = c.segment_max_bytes;
+  o.segment_max_readings = c.segment_max_readings;
+  o.quota_max_bytes = c.quota_max_bytes;
+  o.quota_pause = c.quota_policy == QuotaPolicy::kPause;
+  return o;
+}
+
+Result<std::unique_ptr<Scheduler>> BuildScheduler(Env& env, const AgentConfig& config,
+                                                  Buffer& buffer) {
+  auto sink = [&buffer](std::vector<Reading> readings) {
+    // Wait a little for room rather than drop at the first full queue.
+    return buffer.Submit(std::move(readings), milliseconds{500});
+  };
+  auto paused = [&buffer] { return buffer.Paused(); };
+  auto scheduler = std::make_unique<Scheduler>(env, sink, paused);
+  for (const SourceConfig& sc : config.sources) {
+    const SourceType* type = FindSourceType(sc.type);
+    if (type == nullptr) return Error("source " + sc.name + ": unknown type " + sc.type);
+    auto diag = std::make_shared<ConfigDiagnostics>();
+    diag->file = config.path;
+    ConfigReader reader(diag, *sc.settings, "source." + sc.name);
+    std::unique_ptr<Source> source = type->create(reader);
+    if (!source || !diag->errors.empty()) {
+      return Error("source " + sc.name + ": " +
+                   (diag->errors.empty() ? "could not be created" : diag->errors.front()));
+    }
+    scheduler->Add(sc.name, sc.type, std::move(source), sc.interval, sc.timeout);
+  }
+  return scheduler;
+}
+
+int RunDaemon(Env& env, AgentConfig config) { return Daemon(env, std::move(config)).Run(); }
+
+}  // namespace granary

@@ -1,0 +1,211 @@
+// The `granary` command line: run the agent, or inspect and test its configuration and
+// state. Every command that takes -c validates the whole config first (exit 78 on error).
+#include <signal.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "agent/config.h"
+#include "agent/daemon.h"
+#include "agent/status.h"
+#include "platform/log.h"
+#include "platform/process.h"
+#include "platform/units.h"
+
+namespace granary {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string DefaultConfigPath() {
+  const char* env = std::getenv("GRANARY_CONFIG");
+  return env != nullptr ? env : "/etc/granary/granary.toml";
+}
+
+// Loads the config or exits 78 with every problem on stderr.
+AgentConfig LoadOrExit(const std::string& path) {
+  auto config = LoadConfig(path);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message().c_str());
+    std::exit(kExitConfig);
+  }
+  return std::move(*config);
+}
+
+void SetLogLevel(const std::string& level) {
+  if (level == "error") log::SetMaxLevel(log::Level::kError);
+  if (level == "warning") log::SetMaxLevel(log::Level::kWarning);
+  if (level == "notice") log::SetMaxLevel(log::Level::kNotice);
+  if (level == "info") log::SetMaxLevel(log::Level::kInfo);
+  if (level == "debug") log::SetMaxLevel(log::Level::kDebug);
+}
+
+int CmdPoll(const AgentConfig& config, const std::string& name) {
+  for (const SourceConfig& sc : config.sources) {
+    if (sc.name != name) continue;
+    auto diag = std::make_shared<ConfigDiagnostics>();
+    diag->file = config.path;
+    ConfigReader reader(diag, *sc.settings, "source." + sc.name);
+    auto source = FindSourceType(sc.type)->create(reader);
+    if (!source) {
+      std::fprintf(stderr, "source %s: %s\n", name.c_str(),
+                   diag->errors.empty() ? "could not be created" : diag->errors.front().c_str());
+      return 1;
+    }
+    auto started = std::chrono::steady_clock::now();
+    auto result = source->Poll(sc.timeout);
+    auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
+    if (!result) {
+      std::fprintf(stderr, "poll %s failed after %lld ms: %s\n", name.c_str(),
+                   static_cast<long long>(took.count()), result.error().message().c_str());
+      return 1;
+    }
+    for (const SourceReading& r : *result) std::printf("%s\n", r.data_json.c_str());
+    std::fprintf(stderr, "poll %s: %zu reading(s) in %lld ms\n", name.c_str(), result->size(),
+                 static_cast<long long>(took.count()));
+    return 0;
+  }
+  std::fprintf(stderr, "no source named \"%s\" in %s\n", name.c_str(), config.path.c_str());
+  return 1;
+}
+
+uint64_t DaemonFlushes(const std::string& state_dir) {
+  std::ifstream in(StatusFilePath(state_dir));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto s = ParseStatusJson(text.str());
+  return s ? s->flushes : 0;
+}
+
+int CmdFlush(Env& env, const AgentConfig& config, milliseconds timeout) {
+  pid_t daemon = PidLock::Holder(LockFilePath(config.state_dir));
+  if (daemon != 0) {
+    uint64_t before = DaemonFlushes(config.state_dir);
+    if (::kill(daemon, SIGUSR1) != 0) {
+      std::perror("signal the running granary");
+      return 1;
+    }
+    std::fprintf(stderr, "asked the running granary (pid %d) to seal; waiting", daemon);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds{100});
+      if (DaemonFlushes(config.state_dir) > before) {
+        std::fprintf(stderr, " done\n");
+        return 0;
+      }
+      std::fputc('.', stderr);
+    }
+    std::fprintf(stderr, "\ntimed out after %lld ms waiting for the daemon to flush\n",
+                 static_cast<long long>(timeout.count()));
+    return 1;
+  }
+  // Offline: take the lock ourselves so a daemon cannot start underneath us.
+  auto lock = PidLock::Acquire(LockFilePath(config.state_dir));
+  if (!lock) {
+    std::fprintf(stderr, "%s\n", lock.error().message().c_str());
+    return 1;
+  }
+  auto buffer = Buffer::Open(env, BufferOptionsFrom(config));
+  if (!buffer) {
+    std::fprintf(stderr, "open buffer: %s\n", buffer.error().message().c_str());
+    return 1;
+  }
+  Status s = (*buffer)->Flush();
+  (*buffer)->Stop(false);
+  if (!s) {
+    std::fprintf(stderr, "flush: %s\n", s.error().message().c_str());
+    return 1;
+  }
+  BufferStats st = (*buffer)->Stats();
+  std::fprintf(stderr, "sealed; %llu segments pending upload\n",
+               static_cast<unsigned long long>(st.segments_sealed));
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"granary: captures readings from field devices and delivers them to S3, exactly once",
+               "granary"};
+  app.set_version_flag("--version", std::string("granary ") + GRANARY_VERSION);
+  app.require_subcommand(1);
+  std::string config_path = DefaultConfigPath();
+  auto add_config = [&](CLI::App* cmd) {
+    cmd->add_option("-c,--config", config_path,
+                    "configuration file (default $GRANARY_CONFIG or /etc/granary/granary.toml)");
+  };
+
+  CLI::App* run = app.add_subcommand("run", "run the agent until SIGTERM (SIGHUP reloads, SIGUSR1 flushes)");
+  add_config(run);
+  CLI::App* check = app.add_subcommand("check-config", "validate the configuration and print it with defaults, secrets masked");
+  add_config(check);
+  CLI::App* poll = app.add_subcommand("poll", "poll one source once and print its reading(s)");
+  add_config(poll);
+  std::string source_name;
+  poll->add_option("SOURCE", source_name, "source name")->required();
+  CLI::App* status = app.add_subcommand("status", "show buffer, segments and sources; works with the daemon stopped");
+  add_config(status);
+  bool json = false;
+  status->add_flag("--json", json, "print JSON (the status.json schema)");
+  std::string state_dir;
+  status->add_option("--state-dir", state_dir, "read this state dir instead of the config's");
+  CLI::App* flush = app.add_subcommand("flush", "seal every open segment now (asks the running daemon, or works offline)");
+  add_config(flush);
+  std::string flush_timeout = "60s";
+  flush->add_option("--timeout", flush_timeout, "how long to wait for the daemon (default 60s)");
+
+  CLI11_PARSE(app, argc, argv);
+  Env& env = Env::Default();
+
+  if (status->parsed() && !state_dir.empty()) {
+    auto text = RenderStatus(state_dir, json);
+    if (!text) {
+      std::fprintf(stderr, "%s\n", text.error().message().c_str());
+      return 1;
+    }
+    std::fputs(text->c_str(), stdout);
+    return 0;
+  }
+
+  AgentConfig config = LoadOrExit(config_path);
+  SetLogLevel(config.log_level);
+  if (check->parsed()) {
+    std::fputs(RenderEffectiveConfig(config).c_str(), stdout);
+    std::fprintf(stderr, "%s: OK (%zu sources)\n", config.path.c_str(), config.sources.size());
+    return 0;
+  }
+  if (poll->parsed()) return CmdPoll(config, source_name);
+  if (status->parsed()) {
+    auto text = RenderStatus(config.state_dir, json);
+    if (!text) {
+      std::fprintf(stderr, "%s\n", text.error().message().c_str());
+      return 1;
+    }
+    std::fputs(text->c_str(), stdout);
+    return 0;
+  }
+  if (flush->parsed()) {
+    auto timeout = ParseDuration(flush_timeout);
+    if (!timeout) {
+      std::fprintf(stderr, "--timeout: %s\n", timeout.error().message().c_str());
+      return 2;
+    }
+    return CmdFlush(env, config, *timeout);
+  }
+  // run: signals must be blocked before any thread starts.
+  BlockControlSignals();
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int rc = RunDaemon(env, std::move(config));
+  curl_global_cleanup();
+  return rc;
+}
+
+}  // namespace
+}  // namespace granary
+
+int main(int argc, char** argv) { return granary::Main(argc, argv); }

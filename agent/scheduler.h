@@ -1,0 +1,75 @@
+// Runs every source on its own thread at its interval. Ticks are on the monotonic
+// (boot-time) clock, aligned at start to wall-clock multiples of the interval, so a wall
+// clock step never bunches or skips polls. A poll still running when its next tick
+// comes makes that tick an overrun (counted, never queued); ticks a suspend swallowed are
+// skipped and counted as missed. A hung source only ever delays itself.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/sources/source.h"
+#include "platform/env.h"
+#include "storage/reading.h"
+
+namespace granary {
+
+struct SourceStats {
+  std::string name;
+  std::string type;
+  uint64_t polls = 0;
+  uint64_t errors = 0;
+  uint64_t overruns = 0;
+  uint64_t missed = 0;         // ticks skipped after a suspend or a stalled thread
+  uint64_t paused = 0;         // ticks skipped because the quota policy paused polling
+  uint64_t readings = 0;       // readings handed to the buffer
+  uint64_t rejected = 0;       // readings the buffer queue refused
+  uint64_t consecutive_failures = 0;
+  int64_t last_ok_ms = 0;      // wall clock
+  int64_t last_error_ms = 0;
+  std::string last_error;
+};
+
+class Scheduler {
+ public:
+  // Hands one poll's readings to the buffer; returns how many it accepted.
+  using Sink = std::function<size_t(std::vector<Reading>)>;
+  // True while polling must pause (quota policy "pause").
+  using PauseCheck = std::function<bool()>;
+
+  Scheduler(Env& env, Sink sink, PauseCheck paused);
+  ~Scheduler();
+
+  // REQUIRES: before Start().
+  void Add(std::string name, std::string type, std::unique_ptr<Source> source,
+           std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+  void Start();
+  // Asks every source thread to stop and joins those that finish within `wait`; a source
+  // hung in a poll is detached (its thread ends when the poll returns).
+  void Stop(std::chrono::milliseconds wait);
+
+  std::vector<SourceStats> Stats() const;
+  // Monotonic ns of the most recent tick handled by any source thread: proof of life
+  // for the watchdog.
+  int64_t LastProgressNs() const { return last_progress_ns_.load(); }
+
+ private:
+  struct Task;
+  void Run(Task& task);
+
+  Env& env_;
+  Sink sink_;
+  PauseCheck paused_;
+  std::vector<std::shared_ptr<Task>> tasks_;
+  std::atomic<int64_t> last_progress_ns_{0};
+};
+
+}  // namespace granary

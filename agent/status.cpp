@@ -1,0 +1,234 @@
+#include "agent/status.h"
+
+#include <cjson/cJSON.h>
+#include <fmt/format.h>
+
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "platform/handles.h"
+#include "platform/process.h"
+#include "platform/units.h"
+
+namespace granary {
+namespace {
+
+void AddU(cJSON* o, const char* k, uint64_t v) { cJSON_AddNumberToObject(o, k, static_cast<double>(v)); }
+void AddI(cJSON* o, const char* k, int64_t v) { cJSON_AddNumberToObject(o, k, static_cast<double>(v)); }
+uint64_t GetU(const cJSON* o, const char* k) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsNumber(v) ? static_cast<uint64_t>(v->valuedouble) : 0;
+}
+int64_t GetI(const cJSON* o, const char* k) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsNumber(v) ? static_cast<int64_t>(v->valuedouble) : 0;
+}
+std::string GetS(const cJSON* o, const char* k) {
+  const char* s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+  return s ? s : "";
+}
+bool GetB(const cJSON* o, const char* k) {
+  return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+std::string Iso(int64_t ms) {
+  if (ms <= 0) return "never";
+  time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+cJSON* BufferJson(const BufferStats& b, uint64_t quota) {
+  cJSON* o = cJSON_CreateObject();
+  AddU(o, "captured", b.captured);
+  AddU(o, "buffered", b.buffered);
+  AddU(o, "rejected", b.rejected);
+  AddU(o, "segments_sealed", b.segments_sealed);
+  AddU(o, "segments_uploaded", b.segments_uploaded);
+  AddU(o, "segments_dropped", b.segments_dropped);
+  AddU(o, "pending_bytes", b.pending_bytes);
+  AddI(o, "oldest_pending_ts", b.oldest_pending_ts_ms);
+  AddU(o, "dropped_readings", b.dropped_readings);
+  AddU(o, "usage_bytes", b.usage_bytes);
+  AddU(o, "quota_bytes", quota);
+  cJSON_AddBoolToObject(o, "paused", b.paused);
+  AddU(o, "commit_errors", b.commit_errors);
+  AddU(o, "seal_errors", b.seal_errors);
+  cJSON_AddStringToObject(o, "last_error", b.last_error.c_str());
+  cJSON* seqs = cJSON_AddObjectToObject(o, "last_seq");
+  for (const auto& [name, seq] : b.last_seq) AddU(seqs, name.c_str(), seq);
+  return o;
+}
+
+void ParseBuffer(const cJSON* o, BufferStats& b) {
+  b.captured = GetU(o, "captured");
+  b.buffered = GetU(o, "buffered");
+  b.rejected = GetU(o, "rejected");
+  b.segments_sealed = GetU(o, "segments_sealed");
+  b.segments_uploaded = GetU(o, "segments_uploaded");
+  b.segments_dropped = GetU(o, "segments_dropped");
+  b.pending_bytes = GetU(o, "pending_bytes");
+  b.oldest_pending_ts_ms = GetI(o, "oldest_pending_ts");
+  b.dropped_readings = GetU(o, "dropped_readings");
+  b.usage_bytes = GetU(o, "usage_bytes");
+  b.paused = GetB(o, "paused");
+  b.commit_errors = GetU(o, "commit_errors");
+  b.seal_errors = GetU(o, "seal_errors");
+  b.last_error = GetS(o, "last_error");
+  const cJSON* seqs = cJSON_GetObjectItemCaseSensitive(o, "last_seq");
+  const cJSON* it = nullptr;
+  cJSON_ArrayForEach(it, seqs) {
+    if (cJSON_IsNumber(it)) b.last_seq[it->string] = static_cast<uint64_t>(it->valuedouble);
+  }
+}
+
+}  // namespace
+
+std::string StatusFilePath(const std::string& state_dir) { return state_dir + "/status.json"; }
+std::string LockFilePath(const std::string& state_dir) { return state_dir + "/granary.lock"; }
+
+void JudgeHealth(AgentStatus& s) {
+  s.degraded_reasons.clear();
+  for (const SourceStats& src : s.sources) {
+    if (src.consecutive_failures >= kFailingPolls) {
+      s.degraded_reasons.push_back(fmt::format("source {} failed its last {} polls: {}", src.name,
+                                               src.consecutive_failures, src.last_error));
+    }
+  }
+  if (!s.buffer.last_error.empty()) {
+    s.degraded_reasons.push_back("buffer: " + s.buffer.last_error);
+  }
+  if (s.buffer.paused) s.degraded_reasons.push_back("polling paused: state dir quota full");
+  if (s.state != "stopped") s.state = s.degraded_reasons.empty() ? "running" : "degraded";
+}
+
+std::string StatusJson(const AgentStatus& s) {
+  CjsonPtr root(cJSON_CreateObject());
+  cJSON* o = root.get();
+  cJSON_AddStringToObject(o, "device", s.device.c_str());
+  cJSON_AddStringToObject(o, "version", GRANARY_VERSION);
+  cJSON_AddStringToObject(o, "state", s.state.c_str());
+  cJSON* reasons = cJSON_AddArrayToObject(o, "degraded_reasons");
+  for (const auto& r : s.degraded_reasons) cJSON_AddItemToArray(reasons, cJSON_CreateString(r.c_str()));
+  AddI(o, "pid", s.pid);
+  AddI(o, "started", s.started_ms);
+  AddI(o, "updated", s.updated_ms);
+  AddI(o, "uptime_s", s.started_ms > 0 ? (s.updated_ms - s.started_ms) / 1000 : 0);
+  cJSON_AddBoolToObject(o, "clock_synced", s.clock_synced);
+  AddU(o, "flushes", s.flushes);
+  cJSON* sources = cJSON_AddArrayToObject(o, "sources");
+  for (const SourceStats& src : s.sources) {
+    cJSON* j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", src.name.c_str());
+    cJSON_AddStringToObject(j, "type", src.type.c_str());
+    AddU(j, "polls", src.polls);
+    AddU(j, "errors", src.errors);
+    AddU(j, "overruns", src.overruns);
+    AddU(j, "missed", src.missed);
+    AddU(j, "paused", src.paused);
+    AddU(j, "readings", src.readings);
+    AddU(j, "rejected", src.rejected);
+    AddU(j, "consecutive_failures", src.consecutive_failures);
+    AddI(j, "last_ok", src.last_ok_ms);
+    AddI(j, "last_error_at", src.last_error_ms);
+    cJSON_AddStringToObject(j, "last_error", src.last_error.c_str());
+    cJSON_AddItemToArray(sources, j);
+  }
+  cJSON_AddItemToObject(o, "buffer", BufferJson(s.buffer, s.quota_bytes));
+  CjsonString text(cJSON_PrintUnformatted(o));
+  return std::string(text.get()) + "\n";
+}
+
+Result<AgentStatus> ParseStatusJson(const std::string& text) {
+  CjsonPtr root(cJSON_Parse(text.c_str()));
+  if (!root || !cJSON_IsObject(root.get())) return Error("status file is not a JSON object");
+  const cJSON* o = root.get();
+  AgentStatus s;
+  s.device = GetS(o, "device");
+  s.state = GetS(o, "state");
+  const cJSON* it = nullptr;
+  cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(o, "degraded_reasons")) {
+    if (cJSON_IsString(it)) s.degraded_reasons.emplace_back(it->valuestring);
+  }
+  s.pid = GetI(o, "pid");
+  s.started_ms = GetI(o, "started");
+  s.updated_ms = GetI(o, "updated");
+  s.clock_synced = GetB(o, "clock_synced");
+  s.flushes = GetU(o, "flushes");
+  cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(o, "sources")) {
+    SourceStats src;
+    src.name = GetS(it, "name");
+    src.type = GetS(it, "type");
+    src.polls = GetU(it, "polls");
+    src.errors = GetU(it, "errors");
+    src.overruns = GetU(it, "overruns");
+    src.missed = GetU(it, "missed");
+    src.paused = GetU(it, "paused");
+    src.readings = GetU(it, "readings");
+    src.rejected = GetU(it, "rejected");
+    src.consecutive_failures = GetU(it, "consecutive_failures");
+    src.last_ok_ms = GetI(it, "last_ok");
+    src.last_error_ms = GetI(it, "last_error_at");
+    src.last_error = GetS(it, "last_error");
+    s.sources.push_back(std::move(src));
+  }
+  const cJSON* buffer = cJSON_GetObjectItemCaseSensitive(o, "buffer");
+  ParseBuffer(buffer, s.buffer);
+  s.quota_bytes = GetU(buffer, "quota_bytes");
+  return s;
+}
+
+Result<std::string> RenderStatus(const std::string& state_dir, bool json) {
+  AgentStatus s;
+  pid_t daemon = PidLock::Holder(LockFilePath(state_dir));
+  if (daemon != 0) {
+    std::ifstream in(StatusFilePath(state_dir));
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = ParseStatusJson(text.str());
+    if (parsed) s = std::move(*parsed);
+    s.pid = daemon;
+  } else {
+    auto inspected = InspectBuffer(state_dir);
+    if (!inspected) return inspected.error();
+    s.buffer = std::move(*inspected);
+    s.state = "stopped";
+  }
+  if (json) return StatusJson(s);
+
+  std::string out;
+  auto add = [&out]<typename... Args>(fmt::format_string<Args...> f, Args&&... args) {
+    fmt::format_to(std::back_inserter(out), f, std::forward<Args>(args)...);
+  };
+  if (daemon != 0) {
+    add("granary {}: {} (pid {}, up {}s, updated {})\n", s.device, s.state, s.pid,
+        s.started_ms > 0 ? (s.updated_ms - s.started_ms) / 1000 : 0, Iso(s.updated_ms));
+    for (const auto& r : s.degraded_reasons) add("  ! {}\n", r);
+    add("clock: {}\n", s.clock_synced ? "synchronized" : "NOT synchronized");
+  } else {
+    add("granary: daemon not running; from {}\n", state_dir);
+  }
+  const BufferStats& b = s.buffer;
+  add("buffer: {} readings buffered, {} segments pending ({}), oldest pending {}\n", b.buffered,
+      b.segments_sealed, FormatSize(b.pending_bytes), Iso(b.oldest_pending_ts_ms));
+  add("segments: {} uploaded, {} dropped; readings dropped by quota: {}\n", b.segments_uploaded,
+      b.segments_dropped, b.dropped_readings);
+  add("disk: {} used", FormatSize(b.usage_bytes));
+  if (s.quota_bytes > 0) add(" of {} quota", FormatSize(s.quota_bytes));
+  add("{}\n", b.paused ? " (polling PAUSED)" : "");
+  if (b.rejected > 0) add("readings refused (queue full, never captured): {}\n", b.rejected);
+  if (!b.last_error.empty()) add("last buffer error: {}\n", b.last_error);
+  for (const auto& [name, seq] : b.last_seq) add("source {}: last seq {}\n", name, seq);
+  for (const SourceStats& src : s.sources) {
+    add("  {} ({}): {} polls, {} errors, {} overruns, {} missed, last ok {}\n", src.name, src.type,
+        src.polls, src.errors, src.overruns, src.missed, Iso(src.last_ok_ms));
+    if (!src.last_error.empty()) add("    last error {}: {}\n", Iso(src.last_error_ms), src.last_error);
+  }
+  return out;
+}
+
+}  // namespace granary

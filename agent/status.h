@@ -1,0 +1,46 @@
+// The agent's health, as one JSON document: written to {state_dir}/status.json by the
+// daemon every few seconds, read by `granary status`, and (later) published over MQTT.
+// docs/status.md documents the fields.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/scheduler.h"
+#include "platform/result.h"
+#include "storage/buffer.h"
+
+namespace granary {
+
+struct AgentStatus {
+  std::string device;
+  std::string state;  // running | degraded | stopped
+  std::vector<std::string> degraded_reasons;
+  int64_t pid = 0;
+  int64_t started_ms = 0;
+  int64_t updated_ms = 0;
+  bool clock_synced = false;
+  uint64_t flushes = 0;  // flush requests completed since start
+  uint64_t quota_bytes = 0;
+  std::vector<SourceStats> sources;
+  BufferStats buffer;
+};
+
+// A source counts as failing once its last `kFailingPolls` polls all failed.
+inline constexpr uint64_t kFailingPolls = 3;
+
+// Fills state and degraded_reasons from the other fields.
+void JudgeHealth(AgentStatus& status);
+
+std::string StatusJson(const AgentStatus& status);
+Result<AgentStatus> ParseStatusJson(const std::string& text);
+
+std::string StatusFilePath(const std::string& state_dir);
+std::string LockFilePath(const std::string& state_dir);
+
+// What `granary status` prints: the daemon's last status when it runs, else what the
+// state dir holds. Human text, or JSON with `json`.
+Result<std::string> RenderStatus(const std::string& state_dir, bool json);
+
+}  // namespace granary

@@ -1,0 +1,240 @@
+// The writer thread and the bounded queue in front of it (one writer, as in LevelDB:
+// producers queue, the writer groups their readings into one transaction).
+#include "storage/buffer.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "platform/log.h"
+#include "storage/buffer_store.h"
+
+namespace granary {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How long Stop() keeps retrying a failing commit before giving up on the queue.
+constexpr milliseconds kStopGrace{3000};
+constexpr milliseconds kMaxBackoff{5000};
+constexpr milliseconds kIdleTick{1000};
+
+class BufferImpl final : public Buffer {
+ public:
+  BufferImpl(Env& env, const BufferOptions& options) : options_(options), store_(env, options) {}
+
+  ~BufferImpl() override { Stop(false); }
+
+  Status Start() {
+    if (Status s = store_.Open(); !s) return s;
+    // Segments that ended before a crash are sealed before anything new arrives.
+    if (Status s = store_.SealReady(); !s) log::Error("buffer: {}", s.error().message());
+    if (Status s = store_.EnforceQuota(); !s) log::Error("buffer: {}", s.error().message());
+    PublishStats(Status::Ok());
+    writer_ = std::thread([this] { Run(); });
+    return Status::Ok();
+  }
+
+  size_t Submit(std::vector<Reading> readings, milliseconds wait) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    size_t accepted = 0;
+    auto deadline = Clock::now() + wait;
+    for (Reading& r : readings) {
+      if (queue_.size() >= options_.queue_capacity) {
+        cv_writer_.notify_one();
+        if (!cv_space_.wait_until(lock, deadline, [&] {
+              return stopping_ || queue_.size() < options_.queue_capacity;
+            })) {
+          break;
+        }
+      }
+      if (stopping_) break;
+      queue_.push_back(std::move(r));
+      ++enqueued_;
+      ++accepted;
+    }
+    stats_.rejected += readings.size() - accepted;
+    if (accepted > 0) cv_writer_.notify_one();
+    return accepted;
+  }
+
+  Status Flush() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) return Error("buffer is stopping");
+    uint64_t ticket = ++flush_requested_;
+    flush_target_ = enqueued_;
+    cv_writer_.notify_one();
+    cv_done_.wait(lock, [&] { return flush_done_ >= ticket || writer_exited_; });
+    if (flush_done_ < ticket) return Error("buffer stopped before the flush finished");
+    return flush_status_;
+  }
+
+  void Stop(bool seal) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ && !writer_.joinable()) return;
+      stopping_ = true;
+      seal_on_stop_ = seal;
+    }
+    cv_writer_.notify_one();
+    cv_space_.notify_all();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  BufferStats Stats() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+
+  bool Paused() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_.paused;
+  }
+
+ private:
+  void Run();
+  void PublishStats(const Status& last);
+  bool QueueEmpty() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.empty();
+  }
+  size_t QueueSize() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.size();
+  }
+
+  const BufferOptions options_;
+  BufferStore store_;  // writer thread only (after Start)
+  std::thread writer_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_writer_, cv_space_, cv_done_;
+  std::deque<Reading> queue_;
+  uint64_t enqueued_ = 0;      // readings ever queued
+  uint64_t committed_ = 0;     // of those, readings committed
+  uint64_t flush_requested_ = 0, flush_done_ = 0, flush_target_ = 0;
+  Status flush_status_;
+  bool stopping_ = false, seal_on_stop_ = false, writer_exited_ = false;
+  BufferStats stats_;
+};
+
+void BufferImpl::PublishStats(const Status& last) {
+  BufferStats fresh;
+  store_.FillStats(fresh);
+  std::lock_guard<std::mutex> lock(mu_);
+  fresh.rejected = stats_.rejected;
+  fresh.commit_errors = stats_.commit_errors;
+  fresh.seal_errors = stats_.seal_errors;
+  fresh.last_error = last ? std::string() : last.error().message();
+  stats_ = std::move(fresh);
+}
+
+void BufferImpl::Run() {
+  std::vector<Reading> batch;  // survives a failed commit: those readings are retried
+  milliseconds backoff{0};
+  Clock::time_point stop_deadline{};
+  for (;;) {
+    uint64_t flush_ticket = 0, flush_target = 0;
+    bool stopping;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      auto has_work = [&] { return stopping_ || flush_requested_ > flush_done_ || !queue_.empty(); };
+      if (backoff.count() > 0) {
+        cv_writer_.wait_for(lock, backoff, [&] { return stopping_; });
+      } else if (!has_work()) {
+        cv_writer_.wait_for(lock, kIdleTick, has_work);
+      }
+      // Let a small batch grow for up to batch_wait: one fsync for many polls.
+      if (!queue_.empty() && queue_.size() < options_.batch_max && !stopping_ &&
+          flush_requested_ == flush_done_ && backoff.count() == 0) {
+        cv_writer_.wait_for(lock, options_.batch_wait, [&] {
+          return stopping_ || queue_.size() >= options_.batch_max || flush_requested_ > flush_done_;
+        });
+      }
+      while (batch.size() < options_.batch_max && !queue_.empty()) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      cv_space_.notify_all();
+      stopping = stopping_;
+      if (flush_requested_ > flush_done_) {
+        flush_ticket = flush_requested_;
+        flush_target = flush_target_;
+      }
+    }
+    if (stopping && stop_deadline == Clock::time_point{}) stop_deadline = Clock::now() + kStopGrace;
+
+    Status last;
+    bool commit_failed = false;
+    if (!batch.empty()) {
+      Status s = store_.Commit(batch);
+      if (s) {
+        std::lock_guard<std::mutex> lock(mu_);
+        committed_ += batch.size();
+        batch.clear();
+        backoff = milliseconds{0};
+      } else {
+        commit_failed = true;
+        last = s;
+        backoff = std::min(kMaxBackoff, std::max(milliseconds{100}, backoff * 2));
+        log::Error("buffer: {} (retrying in {} ms)", s.error().message(), backoff.count());
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.commit_errors;
+      }
+    }
+    bool flush_ready = false;
+    if (flush_ticket != 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      flush_ready = committed_ >= flush_target;
+    }
+    if (flush_ready || (stopping && seal_on_stop_ && batch.empty() && QueueEmpty())) {
+      store_.CutAll();
+    }
+    if (Status s = store_.SealReady(); !s) {
+      last = s;
+      if (!commit_failed) backoff = std::min(kMaxBackoff, std::max(milliseconds{100}, backoff * 2));
+      log::Error("buffer: {}", s.error().message());
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.seal_errors;
+    } else if (!commit_failed) {
+      backoff = milliseconds{0};
+    }
+    if (Status s = store_.EnforceQuota(); !s) {
+      last = s;
+      log::Error("buffer: {}", s.error().message());
+    }
+    PublishStats(last);
+    if (flush_ready) {
+      std::lock_guard<std::mutex> lock(mu_);
+      flush_done_ = flush_ticket;
+      flush_status_ = last;
+      cv_done_.notify_all();
+    }
+    if (stopping) {
+      bool drained = batch.empty() && QueueEmpty();
+      if (drained || Clock::now() >= stop_deadline) {
+        if (!drained) {
+          log::Error("buffer: stopping with {} readings not captured: {}",
+                     batch.size() + QueueSize(), last ? "" : last.error().message());
+        }
+        break;
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  writer_exited_ = true;
+  cv_done_.notify_all();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Buffer>> Buffer::Open(Env& env, const BufferOptions& options) {
+  auto buffer = std::make_unique<BufferImpl>(env, options);
+  if (Status s = buffer->Start(); !s) return s.error();
+  return std::unique_ptr<Buffer>(std::move(buffer));
+}
+
+}  // namespace granary

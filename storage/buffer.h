@@ -1,0 +1,87 @@
+// The reading buffer: SQLite (WAL) owned by one writer thread, which batches readings
+// into transactions, assigns each (source) seq at commit, seals segments and enforces
+// the disk quota. A reading is captured once its transaction commits.
+//
+// Thread safety: Submit, Flush, Stats and Paused may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "platform/env.h"
+#include "platform/result.h"
+#include "storage/reading.h"
+
+namespace granary {
+
+struct BufferOptions {
+  std::string state_dir;  // holds buffer.db and segments/
+  std::string device;
+  bool sync_full = true;
+  uint32_t batch_max = 1000;
+  uint32_t queue_capacity = 100'000;
+  std::chrono::milliseconds batch_wait{50};
+  uint64_t segment_max_bytes = 64ULL << 20;
+  uint64_t segment_max_readings = 100'000;
+  uint64_t quota_max_bytes = 1ULL << 30;
+  bool quota_pause = false;  // false: drop_oldest
+  int gzip_level = 6;
+};
+
+struct BufferStats {
+  uint64_t captured = 0;           // readings committed since Open
+  uint64_t buffered = 0;           // readings in the buffer, not yet sealed
+  uint64_t rejected = 0;           // readings refused at Submit (queue full): never captured
+  uint64_t segments_sealed = 0;    // sealed, waiting for upload
+  uint64_t segments_uploaded = 0;
+  uint64_t segments_dropped = 0;
+  uint64_t pending_bytes = 0;      // compressed bytes of sealed segments waiting
+  int64_t oldest_pending_ts_ms = 0;  // first reading of the oldest waiting segment; 0: none
+  uint64_t dropped_readings = 0;   // captured readings evicted by the quota (see drops)
+  uint64_t usage_bytes = 0;        // state dir usage counted against the quota
+  bool paused = false;             // quota policy "pause" is holding polls
+  uint64_t commit_errors = 0;
+  uint64_t seal_errors = 0;
+  std::string last_error;          // empty when the last commit and seal worked
+  std::map<std::string, uint64_t> last_seq;  // per source, highest seq captured
+};
+
+class Buffer {
+ public:
+  // Opens (creating if needed) the buffer under options.state_dir, migrates the schema,
+  // repairs half-done seals, seals segments already complete, and starts the writer.
+  static Result<std::unique_ptr<Buffer>> Open(Env& env, const BufferOptions& options);
+  virtual ~Buffer() = default;
+
+  // Queues readings for the writer, waiting up to `wait` for room. Returns how many were
+  // accepted; the rest are counted in `rejected` (never captured, so no seq is lost).
+  virtual size_t Submit(std::vector<Reading> readings, std::chrono::milliseconds wait) = 0;
+
+  // Commits everything queued before the call, then seals every open segment.
+  virtual Status Flush() = 0;
+
+  // Commits what is queued, seals when `seal`, and stops the writer. Idempotent.
+  virtual void Stop(bool seal) = 0;
+
+  virtual BufferStats Stats() const = 0;
+  virtual bool Paused() const = 0;
+};
+
+// Path of the database inside a state dir.
+std::string BufferDbPath(const std::string& state_dir);
+std::string SegmentsDir(const std::string& state_dir);
+
+}  // namespace granary
+
+namespace granary {
+
+// Reads the buffer's counters straight from the database, read-only, without a writer:
+// what `granary status` shows when the daemon is stopped. `captured`, `rejected` and
+// the error fields are runtime-only and stay zero.
+Result<BufferStats> InspectBuffer(const std::string& state_dir);
+
+}  // namespace granary

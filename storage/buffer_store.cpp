@@ -1,0 +1,251 @@
+#include "storage/buffer_store.h"
+
+#include <fmt/format.h>
+
+#include "platform/log.h"
+#include "storage/schema.h"
+#include "storage/sqlite.h"
+
+namespace granary {
+namespace {
+
+constexpr int64_t kHourMs = 3'600'000;
+
+int64_t HourOf(int64_t ts_ms) { return ts_ms >= 0 ? ts_ms / kHourMs : (ts_ms - kHourMs + 1) / kHourMs; }
+
+// Bytes a reading adds to its segment's JSON text: the data plus the fixed fields.
+uint64_t LineBytes(const std::string& source, size_t data_bytes) {
+  return data_bytes + source.size() + 96;
+}
+
+}  // namespace
+
+std::string BufferDbPath(const std::string& state_dir) { return state_dir + "/buffer.db"; }
+std::string SegmentsDir(const std::string& state_dir) { return state_dir + "/segments"; }
+
+BufferStore::BufferStore(Env& env, BufferOptions options)
+    : env_(env),
+      options_(std::move(options)),
+      db_path_(BufferDbPath(options_.state_dir)),
+      segments_dir_(SegmentsDir(options_.state_dir)) {}
+
+Status BufferStore::Open() {
+  if (Status s = env_.CreateDirs(segments_dir_); !s) return s;
+  auto db = sql::Open(env_, db_path_, /*read_only=*/false);
+  if (!db) return db.error();
+  db_ = std::move(*db);
+  if (Status s = Configure(); !s) return s;
+  if (Status s = schema::Migrate(db_.get()); !s) return s;
+  if (Status s = LoadSources(); !s) return s;
+  if (Status s = Repair(); !s) return s;
+  return RefreshCatalogCounts();
+}
+
+Status BufferStore::Configure() {
+  // WAL: readers (granary status) never block the writer. FULL: a commit is on disk when
+  // it returns, which is what "captured" promises; NORMAL may lose the last commits on
+  // power loss (never on a process crash). A small cache keeps the agent's RSS small.
+  std::string pragmas = fmt::format(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA cache_size=-1024;"
+      "PRAGMA journal_size_limit=4194304; PRAGMA foreign_keys=OFF;",
+      options_.sync_full ? "FULL" : "NORMAL");
+  if (Status s = sql::Exec(db_.get(), pragmas); !s) return s;
+  auto check = sql::QueryInt(db_.get(), "SELECT count(*) FROM sqlite_master");
+  if (!check) return check.error();
+  return Status::Ok();
+}
+
+Status BufferStore::LoadSources() {
+  auto stmt = sql::Prepare(db_.get(), "SELECT id, name, next_seq FROM sources");
+  if (!stmt) return stmt.error();
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
+    SourceState src;
+    src.id = sqlite3_column_int64(stmt->get(), 0);
+    src.name = sql::ColumnText(stmt->get(), 1);
+    src.next_seq = static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 2));
+    sources_.emplace(src.name, std::move(src));
+  }
+  if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "load sources");
+
+  struct Prep {
+    SqliteStmt* slot;
+    const char* sql;
+  };
+  const Prep preps[] = {
+      {&insert_reading_,
+       "INSERT INTO readings(source_id, seq, ts, clock_ok, data) VALUES(?,?,?,?,?)"},
+      {&update_next_seq_, "UPDATE sources SET next_seq=? WHERE id=?"},
+      {&insert_source_, "INSERT INTO sources(name, next_seq) VALUES(?, 1)"},
+      {&select_range_,
+       "SELECT seq, ts, clock_ok, data FROM readings WHERE source_id=? AND seq<=? ORDER BY seq"},
+      {&insert_segment_,
+       "INSERT INTO segments(source, first_seq, last_seq, count, first_ts, last_ts, clock,"
+       " format, file, bytes, raw_bytes, md5, sha256, state, sealed_at)"
+       " VALUES(?,?,?,?,?,?,?,'jsonl.gz',?,?,?,?,?,'sealed',?)"},
+      {&delete_range_, "DELETE FROM readings WHERE source_id=? AND seq<=?"},
+  };
+  for (const Prep& p : preps) {
+    auto s = sql::Prepare(db_.get(), p.sql);
+    if (!s) return s.error();
+    *p.slot = std::move(*s);
+  }
+  for (auto& [name, src] : sources_) {
+    if (Status s = RebuildOpenSegment(src); !s) return s;
+  }
+  return Status::Ok();
+}
+
+// The cut points live in memory only; replaying the boundary rules over the buffered
+// readings rebuilds them exactly after a restart.
+Status BufferStore::RebuildOpenSegment(SourceState& src) {
+  auto stmt = sql::Prepare(db_.get(),
+                           "SELECT seq, ts, length(data) FROM readings WHERE source_id=? "
+                           "ORDER BY seq");
+  if (!stmt) return stmt.error();
+  sql::Bind(stmt->get(), 1, src.id);
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
+    auto seq = static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 0));
+    Track(src, seq, sqlite3_column_int64(stmt->get(), 1),
+          LineBytes(src.name, static_cast<size_t>(sqlite3_column_int64(stmt->get(), 2))));
+    ++buffered_;
+  }
+  if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "scan readings of " + src.name);
+  return Status::Ok();
+}
+
+void BufferStore::Track(SourceState& src, uint64_t seq, int64_t ts_ms, uint64_t bytes) {
+  // A new UTC hour, or a wall clock that stepped back, ends the open segment first.
+  if (src.open_count > 0 && (HourOf(ts_ms) != src.open_hour || ts_ms < src.open_last_ts)) {
+    src.cuts.push_back(seq - 1);
+    src.open_count = 0;
+    src.open_bytes = 0;
+  }
+  if (src.open_count == 0) src.open_hour = HourOf(ts_ms);
+  ++src.open_count;
+  src.open_bytes += bytes;
+  src.open_last_ts = ts_ms;
+  if (src.open_count >= options_.segment_max_readings ||
+      src.open_bytes >= options_.segment_max_bytes) {
+    src.cuts.push_back(seq);
+    src.open_count = 0;
+    src.open_bytes = 0;
+  }
+}
+
+Result<BufferStore::SourceState*> BufferStore::SourceFor(const std::string& name) {
+  auto it = sources_.find(name);
+  if (it != sources_.end()) return &it->second;
+  sqlite3_stmt* st = insert_source_.get();
+  sql::StmtScope scope(st);
+  sql::Bind(st, 1, name);
+  if (Status s = sql::StepDone(db_.get(), st, "add source " + name); !s) return s.error();
+  SourceState src;
+  src.id = sqlite3_last_insert_rowid(db_.get());
+  src.name = name;
+  return &sources_.emplace(name, std::move(src)).first->second;
+}
+
+Status BufferStore::Commit(const std::vector<Reading>& batch) {
+  // Seqs and cut points change only if the transaction commits.
+  std::map<std::string, SourceState> saved = sources_;
+  auto fail = [&](Error e) -> Status {
+    (void)sql::Exec(db_.get(), "ROLLBACK");
+    sources_ = std::move(saved);
+    return e.Wrap(fmt::format("commit batch of {} readings", batch.size()));
+  };
+  if (Status s = sql::Exec(db_.get(), "BEGIN IMMEDIATE"); !s) return fail(s.error());
+  std::map<int64_t, SourceState*> touched;
+  sqlite3_stmt* ins = insert_reading_.get();
+  for (const Reading& r : batch) {
+    auto src = SourceFor(r.source);
+    if (!src) return fail(src.error());
+    SourceState& s = **src;
+    uint64_t seq = s.next_seq++;
+    sql::StmtScope scope(ins);
+    sql::Bind(ins, 1, s.id);
+    sql::Bind(ins, 2, static_cast<int64_t>(seq));
+    sql::Bind(ins, 3, r.ts_ms);
+    sql::Bind(ins, 4, int64_t{r.clock_ok ? 1 : 0});
+    sql::Bind(ins, 5, r.data_json);
+    if (Status st = sql::StepDone(db_.get(), ins, "insert reading"); !st) return fail(st.error());
+    Track(s, seq, r.ts_ms, LineBytes(s.name, r.data_json.size()));
+    touched[s.id] = &s;
+  }
+  sqlite3_stmt* upd = update_next_seq_.get();
+  for (auto& [id, s] : touched) {
+    sql::StmtScope scope(upd);
+    sql::Bind(upd, 1, static_cast<int64_t>(s->next_seq));
+    sql::Bind(upd, 2, id);
+    if (Status st = sql::StepDone(db_.get(), upd, "advance seq"); !st) return fail(st.error());
+  }
+  if (Status s = sql::Exec(db_.get(), "COMMIT"); !s) return fail(s.error());
+  buffered_ += batch.size();
+  captured_ += batch.size();
+  return Status::Ok();
+}
+
+void BufferStore::CutAll() {
+  for (auto& [name, src] : sources_) {
+    if (src.open_count > 0) {
+      src.cuts.push_back(src.next_seq - 1);
+      src.open_count = 0;
+      src.open_bytes = 0;
+    }
+  }
+}
+
+Status BufferStore::AddCounter(const char* name, int64_t delta) {
+  return sql::Exec(db_.get(),
+                   fmt::format("INSERT INTO counters(name, value) VALUES('{}', {}) ON CONFLICT(name)"
+                               " DO UPDATE SET value = value + {}",
+                               name, delta, delta));
+}
+
+Status BufferStore::RefreshCatalogCounts() {
+  auto stmt = sql::Prepare(db_.get(),
+                           "SELECT state, count(*), total(bytes), min(first_ts),"
+                           " total(CASE WHEN file_removed=0 THEN bytes ELSE 0 END)"
+                           " FROM segments GROUP BY state");
+  if (!stmt) return stmt.error();
+  sealed_count_ = uploaded_count_ = dropped_count_ = 0;
+  pending_bytes_ = local_file_bytes_ = 0;
+  oldest_pending_ts_ = 0;
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
+    std::string state = sql::ColumnText(stmt->get(), 0);
+    auto count = static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 1));
+    local_file_bytes_ += static_cast<uint64_t>(sqlite3_column_double(stmt->get(), 4));
+    if (state == "sealed") {
+      sealed_count_ = count;
+      pending_bytes_ = static_cast<uint64_t>(sqlite3_column_double(stmt->get(), 2));
+      oldest_pending_ts_ = sqlite3_column_int64(stmt->get(), 3);
+    } else if (state == "uploaded") {
+      uploaded_count_ = count;
+    } else if (state == "dropped") {
+      dropped_count_ = count;
+    }
+  }
+  if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "count segments");
+  auto dropped = sql::QueryInt(db_.get(), "SELECT value FROM counters WHERE name='dropped_readings'");
+  if (!dropped) return dropped.error();
+  dropped_readings_ = static_cast<uint64_t>(*dropped);
+  return Status::Ok();
+}
+
+void BufferStore::FillStats(BufferStats& stats) {
+  stats.captured = captured_;
+  stats.buffered = buffered_;
+  stats.segments_sealed = sealed_count_;
+  stats.segments_uploaded = uploaded_count_;
+  stats.segments_dropped = dropped_count_;
+  stats.pending_bytes = pending_bytes_;
+  stats.oldest_pending_ts_ms = oldest_pending_ts_;
+  stats.dropped_readings = dropped_readings_;
+  stats.usage_bytes = UsageBytes();
+  stats.paused = paused_;
+  for (const auto& [name, src] : sources_) stats.last_seq[name] = src.next_seq - 1;
+}
+
+}  // namespace granary

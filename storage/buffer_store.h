@@ -1,0 +1,86 @@
+// Private to storage/: the SQLite side of the buffer. Owned and called by the writer
+// thread only (REQUIRES: external synchronization), so it needs no locks.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "platform/env.h"
+#include "platform/handles.h"
+#include "platform/result.h"
+#include "storage/buffer.h"
+
+namespace granary {
+
+class BufferStore {
+ public:
+  BufferStore(Env& env, BufferOptions options);
+
+  // Opens the database, migrates, repairs half-done seals and rebuilds the open segments.
+  Status Open();
+  // One transaction: assigns seqs and inserts `batch`. On failure nothing changed.
+  Status Commit(const std::vector<Reading>& batch);
+  // Seals every segment whose end is known (hour change, size limits, flush).
+  Status SealReady();
+  // Ends every open segment at its last reading, so SealReady seals them (flush).
+  void CutAll();
+  // Frees space when usage is over the quota; sets paused() under policy "pause".
+  Status EnforceQuota();
+
+  bool paused() const { return paused_; }
+  void FillStats(BufferStats& stats);
+
+ private:
+  struct SourceState {
+    int64_t id = 0;
+    std::string name;
+    uint64_t next_seq = 1;
+    // The open segment: readings committed since the last cut.
+    uint64_t open_count = 0;
+    uint64_t open_bytes = 0;
+    int64_t open_hour = 0;
+    int64_t open_last_ts = 0;
+    // Last seq of each ended segment not yet sealed, oldest first.
+    std::deque<uint64_t> cuts;
+  };
+
+  Status Configure();
+  Status LoadSources();
+  Status Repair();
+  Status RebuildOpenSegment(SourceState& src);
+  Result<SourceState*> SourceFor(const std::string& name);
+  // Applies the segment-boundary rules for one more reading; may push a cut.
+  void Track(SourceState& src, uint64_t seq, int64_t ts_ms, uint64_t bytes);
+  Status Seal(SourceState& src, uint64_t last_seq);
+  Status RefreshCatalogCounts();
+  uint64_t UsageBytes();
+  Status EvictOne(bool* evicted);
+  Status AddCounter(const char* name, int64_t delta);
+
+  Env& env_;
+  BufferOptions options_;
+  std::string db_path_;
+  std::string segments_dir_;
+  SqliteDb db_;
+  SqliteStmt insert_reading_;
+  SqliteStmt update_next_seq_;
+  SqliteStmt insert_source_;
+  SqliteStmt select_range_;
+  SqliteStmt insert_segment_;
+  SqliteStmt delete_range_;
+  std::map<std::string, SourceState> sources_;
+
+  // Catalog summary, refreshed after every change to the segments table.
+  uint64_t buffered_ = 0;
+  uint64_t captured_ = 0;
+  uint64_t sealed_count_ = 0, uploaded_count_ = 0, dropped_count_ = 0;
+  uint64_t pending_bytes_ = 0, local_file_bytes_ = 0;
+  int64_t oldest_pending_ts_ = 0;
+  uint64_t dropped_readings_ = 0;
+  bool paused_ = false;
+};
+
+}  // namespace granary

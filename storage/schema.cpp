@@ -1,0 +1,91 @@
+#include "storage/schema.h"
+
+#include <string>
+
+#include "storage/sqlite.h"
+
+namespace granary::schema {
+namespace {
+
+// Index i upgrades version i to i+1. Append only; never edit a shipped step.
+constexpr const char* kSteps[] = {
+    // 0 -> 1
+    R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+-- next_seq only grows; it is what makes seq never reused after readings are sealed away.
+CREATE TABLE sources(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  next_seq INTEGER NOT NULL);
+CREATE TABLE readings(
+  source_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  clock_ok INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY(source_id, seq)) WITHOUT ROWID;
+CREATE TABLE segments(
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  first_ts INTEGER NOT NULL,
+  last_ts INTEGER NOT NULL,
+  clock TEXT NOT NULL,            -- ok | unsynced | mixed
+  format TEXT NOT NULL,           -- jsonl.gz
+  file TEXT NOT NULL,             -- name under segments/
+  bytes INTEGER NOT NULL,         -- compressed file size
+  raw_bytes INTEGER NOT NULL,     -- uncompressed JSON bytes
+  md5 TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  state TEXT NOT NULL,            -- sealed | uploaded | dropped
+  sealed_at INTEGER NOT NULL,
+  uploaded_at INTEGER,
+  file_removed INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  UNIQUE(source, first_seq));
+CREATE INDEX segments_state ON segments(state, id);
+-- Every seq range lost on purpose (quota eviction, unreadable file), so loss is never silent.
+CREATE TABLE drops(
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  tombstone TEXT NOT NULL DEFAULT 'pending');  -- pending | uploaded
+CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
+};
+
+constexpr int kStepCount = static_cast<int>(sizeof(kSteps) / sizeof(kSteps[0]));
+static_assert(kStepCount == kVersion);
+
+}  // namespace
+
+Status Migrate(sqlite3* db) {
+  auto version = sql::QueryInt(db, "PRAGMA user_version");
+  if (!version) return version.error();
+  if (*version > kVersion) {
+    return Error("buffer schema version " + std::to_string(*version) +
+                 " is newer than this granary understands (" + std::to_string(kVersion) +
+                 "); refusing to touch it");
+  }
+  for (int v = static_cast<int>(*version); v < kVersion; ++v) {
+    if (Status s = sql::Exec(db, "BEGIN IMMEDIATE"); !s) return s;
+    Status s = sql::Exec(db, kSteps[v]);
+    if (s) s = sql::Exec(db, "PRAGMA user_version = " + std::to_string(v + 1));
+    if (s) s = sql::Exec(db, "COMMIT");
+    if (!s) {
+      (void)sql::Exec(db, "ROLLBACK");
+      return s.error().Wrap("migrate buffer schema to version " + std::to_string(v + 1));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace granary::schema

@@ -1,0 +1,55 @@
+// Writes one jsonl.gz segment through the Env, hashing the compressed bytes on the way
+// (MD5 for Content-MD5, SHA-256 for x-amz-content-sha256), so the uploader never has to
+// read a file twice.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "platform/env.h"
+#include "platform/handles.h"
+#include "platform/result.h"
+
+namespace granary {
+
+struct SegmentDigest {
+  uint64_t bytes = 0;      // compressed size
+  uint64_t raw_bytes = 0;  // uncompressed size
+  std::string md5_hex;
+  std::string sha256_hex;
+};
+
+// One line of the jsonl format (design.md "Formats"), newline included. `device` and
+// `source` are config-validated names that need no JSON escaping; `data_json` is
+// already a compact JSON object.
+void AppendJsonLine(std::string& out, std::string_view device, std::string_view source,
+                    uint64_t seq, int64_t ts_ms, bool clock_ok, std::string_view data_json);
+
+class SegmentFileWriter {
+ public:
+  // Not usable until Open() succeeded.
+  SegmentFileWriter(Env& env, int level);
+  ~SegmentFileWriter();
+  Status Open(const std::string& path);
+  // Compresses and writes `text`.
+  Status Append(std::string_view text);
+  // Ends the gzip stream, fsyncs and closes. The file is durable once this returns ok.
+  Result<SegmentDigest> Finish();
+
+ private:
+  Status Deflate(int flush);
+
+  Env& env_;
+  Deflater deflater_;
+  std::unique_ptr<WritableFile> file_;
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md5_;
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> sha256_;
+  std::string out_;
+  SegmentDigest digest_;
+};
+
+}  // namespace granary

@@ -1,0 +1,341 @@
+#include "storage/buffer.h"
+
+#include <cjson/cJSON.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "platform/handles.h"
+#include "tests/support/fault_env.h"
+#include "tests/support/test_util.h"
+
+namespace granary {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using testing::FaultEnv;
+using testing::ReadGzipLines;
+using testing::TempDir;
+
+constexpr int64_t kHour = 3'600'000;
+constexpr int64_t kT0 = 1'732'284'000'000;  // 2024-11-22T14:00:00Z
+
+struct Line {
+  std::string device, source, clock;
+  uint64_t seq = 0;
+  int64_t ts = 0;
+  std::string data;
+};
+
+Line ParseLine(const std::string& text) {
+  CjsonPtr j(cJSON_Parse(text.c_str()));
+  EXPECT_TRUE(j) << text;
+  Line l;
+  if (!j) return l;
+  l.device = cJSON_GetStringValue(cJSON_GetObjectItem(j.get(), "device"));
+  l.source = cJSON_GetStringValue(cJSON_GetObjectItem(j.get(), "source"));
+  l.seq = static_cast<uint64_t>(cJSON_GetNumberValue(cJSON_GetObjectItem(j.get(), "seq")));
+  l.ts = static_cast<int64_t>(cJSON_GetNumberValue(cJSON_GetObjectItem(j.get(), "ts")));
+  if (cJSON* c = cJSON_GetObjectItem(j.get(), "clock")) l.clock = cJSON_GetStringValue(c);
+  CjsonString d(cJSON_PrintUnformatted(cJSON_GetObjectItem(j.get(), "data")));
+  l.data = d.get();
+  return l;
+}
+
+class BufferTest : public ::testing::Test {
+ protected:
+  BufferOptions Options() {
+    BufferOptions o;
+    o.state_dir = dir_.path();
+    o.device = "h017";
+    o.batch_wait = milliseconds{1};
+    return o;
+  }
+
+  std::unique_ptr<Buffer> OpenBuffer(const BufferOptions& o) {
+    auto b = Buffer::Open(env_, o);
+    EXPECT_TRUE(b.ok()) << (b.ok() ? "" : b.error().message());
+    return b.ok() ? std::move(*b) : nullptr;
+  }
+
+  static std::vector<Reading> Make(const std::string& source, int n, int64_t ts0, int64_t step,
+                                   bool clock_ok = true) {
+    std::vector<Reading> v;
+    for (int i = 0; i < n; ++i) {
+      v.push_back({source, ts0 + i * step, clock_ok, "{\"i\":" + std::to_string(i) + "}"});
+    }
+    return v;
+  }
+
+  std::vector<std::string> SegmentFiles() {
+    std::vector<std::string> out;
+    for (auto& e : fs::directory_iterator(SegmentsDir(dir_.path()))) {
+      out.push_back(e.path().filename().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  // Every line of every segment file of `source`, in seq order.
+  std::vector<Line> AllLines(const std::string& source) {
+    std::vector<Line> out;
+    for (const std::string& f : SegmentFiles()) {
+      if (f.find("-" + source + "-") == std::string::npos) continue;
+      bool ok = false;
+      for (const auto& t : ReadGzipLines(SegmentsDir(dir_.path()) + "/" + f, &ok)) {
+        out.push_back(ParseLine(t));
+      }
+      EXPECT_TRUE(ok) << f << " is not valid gzip";
+    }
+    std::sort(out.begin(), out.end(), [](const Line& a, const Line& b) { return a.seq < b.seq; });
+    return out;
+  }
+
+  static void ExpectContiguous(const std::vector<Line>& lines, uint64_t first, uint64_t last) {
+    ASSERT_EQ(lines.size(), last - first + 1);
+    for (size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(lines[i].seq, first + i);
+  }
+
+  int64_t QueryInt(const std::string& q) {
+    sqlite3* raw = nullptr;
+    sqlite3_open_v2(BufferDbPath(dir_.path()).c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+    SqliteDb db(raw);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db.get(), q.c_str(), -1, &st, nullptr);
+    SqliteStmt stmt(st);
+    EXPECT_EQ(sqlite3_step(st), SQLITE_ROW) << q;
+    return sqlite3_column_int64(st, 0);
+  }
+
+  TempDir dir_;
+  FaultEnv env_;
+};
+
+TEST_F(BufferTest, FlushWritesOneSegmentWithEveryReading) {
+  auto b = OpenBuffer(Options());
+  ASSERT_EQ(b->Submit(Make("meter", 500, kT0 + 1000, 10), milliseconds{1000}), 500u);
+  ASSERT_TRUE(b->Flush().ok());
+  auto files = SegmentFiles();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0], "h017-meter-20241122T14-1.jsonl.gz");
+  auto lines = AllLines("meter");
+  ExpectContiguous(lines, 1, 500);
+  EXPECT_EQ(lines[0].device, "h017");
+  EXPECT_EQ(lines[0].source, "meter");
+  EXPECT_EQ(lines[0].ts, kT0 + 1000);
+  EXPECT_EQ(lines[7].data, "{\"i\":7}");
+  EXPECT_EQ(lines[0].clock, "");
+  BufferStats s = b->Stats();
+  EXPECT_EQ(s.captured, 500u);
+  EXPECT_EQ(s.buffered, 0u);
+  EXPECT_EQ(s.segments_sealed, 1u);
+  EXPECT_EQ(s.last_seq["meter"], 500u);
+  EXPECT_EQ(s.oldest_pending_ts_ms, kT0 + 1000);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM readings"), 0);
+  EXPECT_EQ(QueryInt("SELECT last_seq FROM segments"), 500);
+}
+
+TEST_F(BufferTest, HourChangeSealsWithoutFlush) {
+  auto b = OpenBuffer(Options());
+  // 14:59:50 .. 15:00:09 in 1 s steps: 10 readings in hour 14, then hour 15.
+  ASSERT_EQ(b->Submit(Make("meter", 20, kT0 + kHour - 10'000, 1000), milliseconds{1000}), 20u);
+  ASSERT_TRUE(b->Flush().ok());
+  auto files = SegmentFiles();
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0], "h017-meter-20241122T14-1.jsonl.gz");
+  EXPECT_EQ(files[1], "h017-meter-20241122T15-11.jsonl.gz");
+  auto first = ReadGzipLines(SegmentsDir(dir_.path()) + "/" + files[0]);
+  EXPECT_EQ(first.size(), 10u);
+  for (const auto& t : first) EXPECT_LT(ParseLine(t).ts, kT0 + kHour);
+  ExpectContiguous(AllLines("meter"), 1, 20);
+}
+
+TEST_F(BufferTest, ClockStepBackEndsTheSegmentAndKeysStayUnique) {
+  auto b = OpenBuffer(Options());
+  ASSERT_EQ(b->Submit(Make("m", 5, kT0 + 600'000, 1000), milliseconds{1000}), 5u);
+  // Same hour, but the clock went back five minutes.
+  ASSERT_EQ(b->Submit(Make("m", 5, kT0 + 300'000, 1000), milliseconds{1000}), 5u);
+  ASSERT_TRUE(b->Flush().ok());
+  auto files = SegmentFiles();
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_NE(files[0], files[1]);
+  ExpectContiguous(AllLines("m"), 1, 10);
+}
+
+TEST_F(BufferTest, MaxReadingsAndMaxBytesCut) {
+  BufferOptions o = Options();
+  o.segment_max_readings = 100;
+  auto b = OpenBuffer(o);
+  ASSERT_EQ(b->Submit(Make("m", 250, kT0, 1), milliseconds{1000}), 250u);
+  ASSERT_TRUE(b->Flush().ok());
+  EXPECT_EQ(SegmentFiles().size(), 3u);
+  ExpectContiguous(AllLines("m"), 1, 250);
+
+  BufferOptions o2 = Options();
+  o2.state_dir = dir_.path() + "/bytes";
+  o2.segment_max_bytes = 4096;
+  auto b2 = OpenBuffer(o2);
+  ASSERT_EQ(b2->Submit(Make("m", 200, kT0, 1), milliseconds{1000}), 200u);
+  ASSERT_TRUE(b2->Flush().ok());
+  EXPECT_GE(b2->Stats().segments_sealed, 5u);
+}
+
+TEST_F(BufferTest, UnsyncedClockIsMarkedOnEachLine) {
+  auto b = OpenBuffer(Options());
+  auto v = Make("m", 2, 1000, 1, /*clock_ok=*/false);
+  ASSERT_EQ(b->Submit(v, milliseconds{1000}), 2u);
+  ASSERT_TRUE(b->Flush().ok());
+  auto lines = AllLines("m");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].clock, "unsynced");
+  EXPECT_EQ(SegmentFiles()[0], "h017-m-19700101T00-1.jsonl.gz");
+  EXPECT_EQ(QueryInt("SELECT clock='unsynced' FROM segments"), 1);
+}
+
+TEST_F(BufferTest, SeqIsNeverReusedAcrossRestartsAndSourcesCountSeparately) {
+  {
+    auto b = OpenBuffer(Options());
+    ASSERT_EQ(b->Submit(Make("a", 10, kT0, 1), milliseconds{1000}), 10u);
+    ASSERT_EQ(b->Submit(Make("b", 3, kT0, 1), milliseconds{1000}), 3u);
+    ASSERT_TRUE(b->Flush().ok());
+  }
+  {
+    auto b = OpenBuffer(Options());
+    ASSERT_EQ(b->Submit(Make("a", 5, kT0 + 100, 1), milliseconds{1000}), 5u);
+    ASSERT_TRUE(b->Flush().ok());
+    EXPECT_EQ(b->Stats().last_seq["a"], 15u);
+    EXPECT_EQ(b->Stats().last_seq["b"], 3u);
+  }
+  ExpectContiguous(AllLines("a"), 1, 15);
+  ExpectContiguous(AllLines("b"), 1, 3);
+}
+
+TEST_F(BufferTest, RestartSealsSegmentsThatEndedBeforeTheCrash) {
+  {
+    auto b = OpenBuffer(Options());
+    ASSERT_EQ(b->Submit(Make("m", 30, kT0 + kHour - 10'000, 1000), milliseconds{1000}), 30u);
+    b->Stop(/*seal=*/false);
+  }
+  // The writer seals the completed hour on its own; then restart: the hour-15 readings
+  // are still buffered and form the open segment.
+  auto b = OpenBuffer(Options());
+  EXPECT_EQ(b->Stats().buffered, 20u);
+  ASSERT_TRUE(b->Flush().ok());
+  ExpectContiguous(AllLines("m"), 1, 30);
+}
+
+TEST_F(BufferTest, RepairRemovesUnfinishedFilesAndResealsTheSameKey) {
+  {
+    auto b = OpenBuffer(Options());
+    ASSERT_EQ(b->Submit(Make("m", 10, kT0, 1), milliseconds{1000}), 10u);
+    b->Stop(false);
+  }
+  // As if a crash hit between rename and commit, plus a leftover temp file.
+  std::string seg = SegmentsDir(dir_.path());
+  std::ofstream(seg + "/h017-m-20241122T14-1.jsonl.gz") << "half";
+  std::ofstream(seg + "/h017-m-20241122T14-1.jsonl.gz.tmp") << "half";
+  auto b = OpenBuffer(Options());
+  EXPECT_TRUE(SegmentFiles().empty());
+  ASSERT_TRUE(b->Flush().ok());
+  EXPECT_EQ(SegmentFiles(), std::vector<std::string>{"h017-m-20241122T14-1.jsonl.gz"});
+  ExpectContiguous(AllLines("m"), 1, 10);
+}
+
+TEST_F(BufferTest, SegmentWriteFailureKeepsReadingsUntilTheFaultClears) {
+  auto b = OpenBuffer(Options());
+  for (const char* op : {"file.write", "file.sync", "rename", "file.create"}) {
+    SCOPED_TRACE(op);
+    env_.Fail(op, std::string(op) == "file.sync" ? EIO : ENOSPC);
+    ASSERT_EQ(b->Submit(Make("m", 50, kT0 + 1000, 1), milliseconds{1000}), 50u);
+    Status s = b->Flush();
+    EXPECT_FALSE(s.ok());
+    EXPECT_GT(env_.hits(op), 0);
+    EXPECT_GT(b->Stats().seal_errors, 0u);
+    EXPECT_FALSE(b->Stats().last_error.empty());
+    env_.Clear();
+    ASSERT_TRUE(b->Flush().ok());
+  }
+  // Nothing captured was lost, and no .tmp was left behind.
+  ExpectContiguous(AllLines("m"), 1, 200);
+  for (const auto& f : SegmentFiles()) EXPECT_EQ(f.find(".tmp"), std::string::npos) << f;
+}
+
+TEST_F(BufferTest, CommitFailureRetriesTheBatchAndLosesNothing) {
+  auto b = OpenBuffer(Options());
+  ASSERT_EQ(b->Submit(Make("m", 10, kT0, 1), milliseconds{1000}), 10u);
+  ASSERT_TRUE(b->Flush().ok());
+  for (auto [op, err] : {std::pair{"sqlite.write", ENOSPC}, std::pair{"sqlite.sync", EIO}}) {
+    SCOPED_TRACE(op);
+    env_.Fail(op, err);
+    ASSERT_EQ(b->Submit(Make("m", 10, kT0 + 100, 1), milliseconds{1000}), 10u);
+    for (int i = 0; i < 100 && b->Stats().commit_errors == 0; ++i) {
+      std::this_thread::sleep_for(milliseconds{20});
+    }
+    EXPECT_GT(b->Stats().commit_errors, 0u);
+    env_.Clear();
+    ASSERT_TRUE(b->Flush().ok());
+  }
+  ExpectContiguous(AllLines("m"), 1, 30);
+}
+
+TEST_F(BufferTest, QuotaDropOldestRecordsEveryDroppedRange) {
+  BufferOptions o = Options();
+  o.segment_max_readings = 1000;
+  o.quota_max_bytes = 2ULL << 20;
+  auto b = OpenBuffer(o);
+  // Incompressible-ish payloads so segment files are large.
+  std::vector<Reading> v;
+  for (int i = 0; i < 20'000; ++i) {
+    std::string pad;
+    for (int k = 0; k < 12; ++k) pad += std::to_string((i * 7919 + k * 104729) % 1000003);
+    v.push_back({"m", kT0 + i, true, "{\"p\":\"" + pad + "\"}"});
+  }
+  ASSERT_EQ(b->Submit(v, milliseconds{5000}), v.size());
+  ASSERT_TRUE(b->Flush().ok());
+  BufferStats s = b->Stats();
+  EXPECT_GT(s.segments_dropped, 0u);
+  EXPECT_LE(s.usage_bytes, o.quota_max_bytes);
+  EXPECT_EQ(s.dropped_readings, static_cast<uint64_t>(QueryInt("SELECT sum(count) FROM drops")));
+  // Kept + dropped covers every seq exactly once.
+  EXPECT_EQ(QueryInt("SELECT sum(count) FROM segments"), 20'000);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM drops WHERE reason='quota'"),
+            static_cast<int64_t>(s.segments_dropped));
+  // The oldest went first.
+  EXPECT_EQ(QueryInt("SELECT min(first_seq) FROM drops"), 1);
+}
+
+TEST_F(BufferTest, QuotaPausePausesInsteadOfDropping) {
+  BufferOptions o = Options();
+  o.quota_pause = true;
+  o.quota_max_bytes = 64 * 1024;
+  auto b = OpenBuffer(o);
+  std::vector<Reading> v;
+  for (int i = 0; i < 3000; ++i) {
+    v.push_back({"m", kT0 + i, true, "{\"v\":\"" + std::to_string(i * 2654435761u) + "\"}"});
+  }
+  ASSERT_EQ(b->Submit(v, milliseconds{5000}), v.size());
+  ASSERT_TRUE(b->Flush().ok());
+  EXPECT_TRUE(b->Paused());
+  EXPECT_EQ(b->Stats().segments_dropped, 0u);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM drops"), 0);
+}
+
+TEST_F(BufferTest, FullQueueRejectsAndCountsInsteadOfGrowing) {
+  BufferOptions o = Options();
+  o.queue_capacity = 10;
+  auto b = OpenBuffer(o);
+  env_.Fail("sqlite.write", EIO);  // the writer cannot drain
+  size_t accepted = b->Submit(Make("m", 100, kT0, 1), milliseconds{50});
+  EXPECT_LT(accepted, 100u);
+  EXPECT_EQ(b->Stats().rejected, 100u - accepted);
+  env_.Clear();
+  ASSERT_TRUE(b->Flush().ok());
+  ExpectContiguous(AllLines("m"), 1, accepted);
+}
+
+}  // namespace
+}  // namespace granary
