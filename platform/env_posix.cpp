@@ -56,12 +56,19 @@ class PosixEnv final : public Env {
   PosixEnv() {
     const char* crash = std::getenv("GRANARY_CRASH_POINT");
     if (crash != nullptr) crash_point_ = crash;
+    // Test hooks for driving the real binary across an hour boundary or with an
+    // unsynchronized clock; docs/operations.md lists them.
+    if (const char* off = std::getenv("GRANARY_TEST_CLOCK_OFFSET_MS")) {
+      wall_offset_ms_ = std::strtoll(off, nullptr, 10);
+    }
+    const char* unsynced = std::getenv("GRANARY_TEST_CLOCK_UNSYNCED");
+    force_unsynced_ = unsynced != nullptr && std::string_view(unsynced) == "1";
   }
 
   int64_t WallNowMs() override {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000 + wall_offset_ms_;
   }
 
   int64_t MonoNowNs() override {
@@ -71,6 +78,7 @@ class PosixEnv final : public Env {
   }
 
   bool ClockSynchronized() override {
+    if (force_unsynced_) return false;
     timex tx{};  // modes = 0: read only, no privilege needed
     int state = adjtimex(&tx);
     return state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
@@ -125,6 +133,8 @@ class PosixEnv final : public Env {
 
  private:
   std::string crash_point_;
+  int64_t wall_offset_ms_ = 0;
+  bool force_unsynced_ = false;
 };
 
 }  // namespace

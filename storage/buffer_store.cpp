@@ -4,6 +4,7 @@
 
 #include "platform/log.h"
 #include "storage/schema.h"
+#include "storage/segment_file.h"
 #include "storage/sqlite.h"
 
 namespace granary {
@@ -13,10 +14,6 @@ constexpr int64_t kHourMs = 3'600'000;
 
 int64_t HourOf(int64_t ts_ms) { return ts_ms >= 0 ? ts_ms / kHourMs : (ts_ms - kHourMs + 1) / kHourMs; }
 
-// Bytes a reading adds to its segment's JSON text: the data plus the fixed fields.
-uint64_t LineBytes(const std::string& source, size_t data_bytes) {
-  return data_bytes + source.size() + 96;
-}
 
 }  // namespace
 
@@ -74,16 +71,18 @@ Status BufferStore::LoadSources() {
   };
   const Prep preps[] = {
       {&insert_reading_,
-       "INSERT INTO readings(source_id, seq, ts, clock_ok, data) VALUES(?,?,?,?,?)"},
+       "INSERT INTO readings(source_id, first_seq, last_seq, segment_seq, count, first_ts,"
+       " last_ts, unsynced, lines) VALUES(?,?,?,?,?,?,?,?,?)"},
       {&update_next_seq_, "UPDATE sources SET next_seq=? WHERE id=?"},
       {&insert_source_, "INSERT INTO sources(name, next_seq) VALUES(?, 1)"},
       {&select_range_,
-       "SELECT seq, ts, clock_ok, data FROM readings WHERE source_id=? AND seq<=? ORDER BY seq"},
+       "SELECT first_seq, count, first_ts, last_ts, unsynced, lines FROM readings"
+       " WHERE source_id=? AND first_seq<=? ORDER BY first_seq"},
       {&insert_segment_,
        "INSERT INTO segments(source, first_seq, last_seq, count, first_ts, last_ts, clock,"
        " format, file, bytes, raw_bytes, md5, sha256, state, sealed_at)"
        " VALUES(?,?,?,?,?,?,?,'jsonl.gz',?,?,?,?,?,'sealed',?)"},
-      {&delete_range_, "DELETE FROM readings WHERE source_id=? AND seq<=?"},
+      {&delete_range_, "DELETE FROM readings WHERE source_id=? AND first_seq<=?"},
   };
   for (const Prep& p : preps) {
     auto s = sql::Prepare(db_.get(), p.sql);
@@ -96,42 +95,61 @@ Status BufferStore::LoadSources() {
   return Status::Ok();
 }
 
-// The cut points live in memory only; replaying the boundary rules over the buffered
-// readings rebuilds them exactly after a restart.
+// The cut points live in memory only; the runs' segment_seq rebuilds them exactly.
 Status BufferStore::RebuildOpenSegment(SourceState& src) {
   auto stmt = sql::Prepare(db_.get(),
-                           "SELECT seq, ts, length(data) FROM readings WHERE source_id=? "
-                           "ORDER BY seq");
+                           "SELECT segment_seq, count(*), sum(count), sum(length(lines)),"
+                           " min(first_ts), max(last_ts), max(last_seq)"
+                           " FROM readings WHERE source_id=? GROUP BY segment_seq"
+                           " ORDER BY segment_seq");
   if (!stmt) return stmt.error();
   sql::Bind(stmt->get(), 1, src.id);
   int rc;
   while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
-    auto seq = static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 0));
-    Track(src, seq, sqlite3_column_int64(stmt->get(), 1),
-          LineBytes(src.name, static_cast<size_t>(sqlite3_column_int64(stmt->get(), 2))));
-    ++buffered_;
+    sqlite3_stmt* st = stmt->get();
+    // A later group exists: the previous one is complete.
+    if (src.open_count > 0) EndOpenSegment(src);
+    src.open_first_seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+    src.open_count = static_cast<uint64_t>(sqlite3_column_int64(st, 2));
+    src.open_bytes = static_cast<uint64_t>(sqlite3_column_int64(st, 3));
+    src.open_hour = HourOf(sqlite3_column_int64(st, 4));
+    src.open_last_ts = sqlite3_column_int64(st, 5);
+    src.open_last_seq = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
+    buffered_ += src.open_count;
   }
   if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "scan readings of " + src.name);
+  if (src.open_count > 0) EndIfFull(src);
   return Status::Ok();
 }
 
-void BufferStore::Track(SourceState& src, uint64_t seq, int64_t ts_ms, uint64_t bytes) {
-  // A new UTC hour, or a wall clock that stepped back, ends the open segment first.
-  if (src.open_count > 0 && (HourOf(ts_ms) != src.open_hour || ts_ms < src.open_last_ts)) {
-    src.cuts.push_back(seq - 1);
-    src.open_count = 0;
-    src.open_bytes = 0;
+bool BufferStore::StartsNewSegment(const SourceState& src, int64_t ts_ms) const {
+  return src.open_count > 0 && (HourOf(ts_ms) != src.open_hour || ts_ms < src.open_last_ts);
+}
+
+void BufferStore::AddToOpenSegment(SourceState& src, uint64_t seq, int64_t ts_ms, uint64_t bytes) {
+  if (src.open_count == 0) {
+    src.open_first_seq = seq;
+    src.open_hour = HourOf(ts_ms);
   }
-  if (src.open_count == 0) src.open_hour = HourOf(ts_ms);
   ++src.open_count;
   src.open_bytes += bytes;
   src.open_last_ts = ts_ms;
+  src.open_last_seq = seq;
+}
+
+void BufferStore::EndOpenSegment(SourceState& src) {
+  src.cuts.push_back(src.open_last_seq);
+  src.open_count = 0;
+  src.open_bytes = 0;
+}
+
+bool BufferStore::EndIfFull(SourceState& src) {
   if (src.open_count >= options_.segment_max_readings ||
       src.open_bytes >= options_.segment_max_bytes) {
-    src.cuts.push_back(seq);
-    src.open_count = 0;
-    src.open_bytes = 0;
+    EndOpenSegment(src);
+    return true;
   }
+  return false;
 }
 
 Result<BufferStore::SourceState*> BufferStore::SourceFor(const std::string& name) {
@@ -147,6 +165,29 @@ Result<BufferStore::SourceState*> BufferStore::SourceFor(const std::string& name
   return &sources_.emplace(name, std::move(src)).first->second;
 }
 
+// Consecutive readings of one source inside one segment, rendered, waiting for insert.
+struct BufferStore::Run {
+  int64_t source_id = 0;
+  uint64_t first_seq = 0, last_seq = 0, segment_seq = 0, count = 0, unsynced = 0;
+  int64_t first_ts = 0, last_ts = 0;
+  std::string lines;
+};
+
+Status BufferStore::InsertRun(const Run& run) {
+  sqlite3_stmt* ins = insert_reading_.get();
+  sql::StmtScope scope(ins);
+  sql::Bind(ins, 1, run.source_id);
+  sql::Bind(ins, 2, static_cast<int64_t>(run.first_seq));
+  sql::Bind(ins, 3, static_cast<int64_t>(run.last_seq));
+  sql::Bind(ins, 4, static_cast<int64_t>(run.segment_seq));
+  sql::Bind(ins, 5, static_cast<int64_t>(run.count));
+  sql::Bind(ins, 6, run.first_ts);
+  sql::Bind(ins, 7, run.last_ts);
+  sql::Bind(ins, 8, static_cast<int64_t>(run.unsynced));
+  sqlite3_bind_blob(ins, 9, run.lines.data(), static_cast<int>(run.lines.size()), SQLITE_STATIC);
+  return sql::StepDone(db_.get(), ins, "insert readings");
+}
+
 Status BufferStore::Commit(const std::vector<Reading>& batch) {
   // Seqs and cut points change only if the transaction commits.
   std::map<std::string, SourceState> saved = sources_;
@@ -156,22 +197,43 @@ Status BufferStore::Commit(const std::vector<Reading>& batch) {
     return e.Wrap(fmt::format("commit batch of {} readings", batch.size()));
   };
   if (Status s = sql::Exec(db_.get(), "BEGIN IMMEDIATE"); !s) return fail(s.error());
+  std::map<int64_t, Run> runs;  // the run being built, per source id
   std::map<int64_t, SourceState*> touched;
-  sqlite3_stmt* ins = insert_reading_.get();
   for (const Reading& r : batch) {
     auto src = SourceFor(r.source);
     if (!src) return fail(src.error());
     SourceState& s = **src;
-    uint64_t seq = s.next_seq++;
-    sql::StmtScope scope(ins);
-    sql::Bind(ins, 1, s.id);
-    sql::Bind(ins, 2, static_cast<int64_t>(seq));
-    sql::Bind(ins, 3, r.ts_ms);
-    sql::Bind(ins, 4, int64_t{r.clock_ok ? 1 : 0});
-    sql::Bind(ins, 5, r.data_json);
-    if (Status st = sql::StepDone(db_.get(), ins, "insert reading"); !st) return fail(st.error());
-    Track(s, seq, r.ts_ms, LineBytes(s.name, r.data_json.size()));
     touched[s.id] = &s;
+    Run& run = runs[s.id];
+    if (StartsNewSegment(s, r.ts_ms)) {
+      EndOpenSegment(s);
+      if (run.count > 0) {
+        if (Status st = InsertRun(run); !st) return fail(st.error());
+        run = Run();
+      }
+    }
+    uint64_t seq = s.next_seq++;
+    size_t before = run.lines.size();
+    AppendJsonLine(run.lines, options_.device, s.name, seq, r.ts_ms, r.clock_ok, r.data_json);
+    AddToOpenSegment(s, seq, r.ts_ms, run.lines.size() - before);
+    if (run.count == 0) {
+      run.source_id = s.id;
+      run.first_seq = seq;
+      run.first_ts = r.ts_ms;
+      run.segment_seq = s.open_first_seq;
+    }
+    ++run.count;
+    run.last_seq = seq;
+    run.last_ts = r.ts_ms;
+    if (!r.clock_ok) ++run.unsynced;
+    if (EndIfFull(s)) {
+      if (Status st = InsertRun(run); !st) return fail(st.error());
+      run = Run();
+    }
+  }
+  for (auto& [id, run] : runs) {
+    if (run.count == 0) continue;
+    if (Status st = InsertRun(run); !st) return fail(st.error());
   }
   sqlite3_stmt* upd = update_next_seq_.get();
   for (auto& [id, s] : touched) {
@@ -188,11 +250,7 @@ Status BufferStore::Commit(const std::vector<Reading>& batch) {
 
 void BufferStore::CutAll() {
   for (auto& [name, src] : sources_) {
-    if (src.open_count > 0) {
-      src.cuts.push_back(src.next_seq - 1);
-      src.open_count = 0;
-      src.open_bytes = 0;
-    }
+    if (src.open_count > 0) EndOpenSegment(src);
   }
 }
 

@@ -39,10 +39,12 @@ class BufferStore {
     std::string name;
     uint64_t next_seq = 1;
     // The open segment: readings committed since the last cut.
+    uint64_t open_first_seq = 0;
     uint64_t open_count = 0;
     uint64_t open_bytes = 0;
     int64_t open_hour = 0;
     int64_t open_last_ts = 0;
+    uint64_t open_last_seq = 0;
     // Last seq of each ended segment not yet sealed, oldest first.
     std::deque<uint64_t> cuts;
   };
@@ -52,8 +54,15 @@ class BufferStore {
   Status Repair();
   Status RebuildOpenSegment(SourceState& src);
   Result<SourceState*> SourceFor(const std::string& name);
-  // Applies the segment-boundary rules for one more reading; may push a cut.
-  void Track(SourceState& src, uint64_t seq, int64_t ts_ms, uint64_t bytes);
+  // Applies the segment-boundary rules for one more reading: true when the reading must
+  // start a new segment (hour change, clock stepped back). Call EndIfFull after adding it.
+  bool StartsNewSegment(const SourceState& src, int64_t ts_ms) const;
+  void AddToOpenSegment(SourceState& src, uint64_t seq, int64_t ts_ms, uint64_t bytes);
+  // Ends the open segment at its last reading when it reached a size limit.
+  bool EndIfFull(SourceState& src);
+  void EndOpenSegment(SourceState& src);
+  struct Run;
+  Status InsertRun(const Run& run);
   Status Seal(SourceState& src, uint64_t last_seq);
   Status RefreshCatalogCounts();
   uint64_t UsageBytes();

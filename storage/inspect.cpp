@@ -15,7 +15,7 @@ Result<BufferStats> InspectBuffer(const std::string& state_dir) {
   if (!db) return db.error();
   sqlite3* d = db->get();
   BufferStats s;
-  auto buffered = sql::QueryInt(d, "SELECT count(*) FROM readings");
+  auto buffered = sql::QueryInt(d, "SELECT total(count) FROM readings");
   if (!buffered) return buffered.error();
   s.buffered = static_cast<uint64_t>(*buffered);
 

@@ -17,13 +17,21 @@ CREATE TABLE sources(
   id INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
   next_seq INTEGER NOT NULL);
+-- Readings are stored as runs: consecutive readings of one source, already rendered as
+-- JSON Lines, never straddling a segment boundary. One row per run keeps the per-reading
+-- cost of the buffer near a memcpy; sealing concatenates runs and compresses.
 CREATE TABLE readings(
+  id INTEGER PRIMARY KEY,
   source_id INTEGER NOT NULL,
-  seq INTEGER NOT NULL,
-  ts INTEGER NOT NULL,
-  clock_ok INTEGER NOT NULL,
-  data TEXT NOT NULL,
-  PRIMARY KEY(source_id, seq)) WITHOUT ROWID;
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  segment_seq INTEGER NOT NULL,   -- first seq of the segment this run belongs to
+  count INTEGER NOT NULL,
+  first_ts INTEGER NOT NULL,
+  last_ts INTEGER NOT NULL,
+  unsynced INTEGER NOT NULL,      -- readings of the run taken with an unsynchronized clock
+  lines BLOB NOT NULL,            -- count JSON lines, newline-terminated
+  UNIQUE(source_id, first_seq));
 CREATE TABLE segments(
   id INTEGER PRIMARY KEY,
   source TEXT NOT NULL,

@@ -57,42 +57,36 @@ Status BufferStore::Seal(SourceState& src, uint64_t last_seq) {
   sql::Bind(sel, 2, static_cast<int64_t>(last_seq));
 
   SegmentFileWriter writer(env_, options_.gzip_level);
-  std::string tmp_path, name, lines;
-  uint64_t first_seq = 0, count = 0;
+  std::string tmp_path, name;
+  uint64_t first_seq = 0, count = 0, unsynced = 0;
   int64_t first_ts = 0, last_ts = 0;
-  bool any_ok = false, any_unsynced = false;
   int rc;
   while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-    auto seq = static_cast<uint64_t>(sqlite3_column_int64(sel, 0));
-    int64_t ts = sqlite3_column_int64(sel, 1);
-    bool clock_ok = sqlite3_column_int(sel, 2) != 0;
-    auto* data = reinterpret_cast<const char*>(sqlite3_column_text(sel, 3));
-    std::string_view data_view(data ? data : "{}",
-                               data ? static_cast<size_t>(sqlite3_column_bytes(sel, 3)) : 2);
     if (count == 0) {
-      first_seq = seq;
-      first_ts = ts;
-      name = SegmentFileName(options_.device, src.name, ts, seq);
+      first_seq = static_cast<uint64_t>(sqlite3_column_int64(sel, 0));
+      first_ts = sqlite3_column_int64(sel, 2);
+      name = SegmentFileName(options_.device, src.name, first_ts, first_seq);
       tmp_path = segments_dir_ + "/" + name + ".tmp";
       if (Status s = writer.Open(tmp_path); !s) return s.error().Wrap("seal " + name);
     }
-    ++count;
-    last_ts = ts;
-    (clock_ok ? any_ok : any_unsynced) = true;
-    AppendJsonLine(lines, options_.device, src.name, seq, ts, clock_ok, data_view);
-    if (lines.size() >= 256 * 1024) {
-      if (Status s = writer.Append(lines); !s) return s.error().Wrap("seal " + name);
-      lines.clear();
+    count += static_cast<uint64_t>(sqlite3_column_int64(sel, 1));
+    last_ts = sqlite3_column_int64(sel, 3);
+    unsynced += static_cast<uint64_t>(sqlite3_column_int64(sel, 4));
+    std::string_view lines(static_cast<const char*>(sqlite3_column_blob(sel, 5)),
+                           static_cast<size_t>(sqlite3_column_bytes(sel, 5)));
+    if (Status s = writer.Append(lines); !s) {
+      (void)env_.RemoveFile(tmp_path);
+      return s.error().Wrap("seal " + name);
     }
   }
   if (rc != SQLITE_DONE) return sql::Fail(db, "read readings of " + src.name);
   if (count == 0) return Status::Ok();  // nothing buffered up to the cut (already sealed)
+  bool any_unsynced = unsynced > 0, any_ok = unsynced < count;
 
   auto cleanup_tmp = [&](Error e) -> Status {
     (void)env_.RemoveFile(tmp_path);
     return e.Wrap(fmt::format("seal {}#{}", src.name, first_seq));
   };
-  if (Status s = writer.Append(lines); !s) return cleanup_tmp(s.error());
   auto digest = writer.Finish();
   if (!digest) return cleanup_tmp(digest.error());
   env_.CrashPoint("seal.after_write");

@@ -32,9 +32,12 @@ class FaultEnv : public EnvWrapper {
   }
 
   void StepWallClock(int64_t delta_ms) { wall_offset_ms_ += delta_ms; }
+  // As if the machine slept: the boot-time clock jumps ahead.
+  void StepMonoClock(int64_t delta_ns) { mono_offset_ns_ += delta_ns; }
   void SetClockSynchronized(bool synced) { synced_ = synced; }
 
   int64_t WallNowMs() override { return EnvWrapper::WallNowMs() + wall_offset_ms_.load(); }
+  int64_t MonoNowNs() override { return EnvWrapper::MonoNowNs() + mono_offset_ns_.load(); }
   bool ClockSynchronized() override { return synced_.load(); }
 
   int InjectedErrno(std::string_view op) override {
@@ -87,6 +90,7 @@ class FaultEnv : public EnvWrapper {
   std::map<std::string, Fault> faults_;
   std::map<std::string, int> hits_;
   std::atomic<int64_t> wall_offset_ms_{0};
+  std::atomic<int64_t> mono_offset_ns_{0};
   std::atomic<bool> synced_{true};
 };
 

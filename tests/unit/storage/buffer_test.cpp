@@ -135,7 +135,7 @@ TEST_F(BufferTest, FlushWritesOneSegmentWithEveryReading) {
   EXPECT_EQ(s.segments_sealed, 1u);
   EXPECT_EQ(s.last_seq["meter"], 500u);
   EXPECT_EQ(s.oldest_pending_ts_ms, kT0 + 1000);
-  EXPECT_EQ(QueryInt("SELECT count(*) FROM readings"), 0);
+  EXPECT_EQ(QueryInt("SELECT total(count) FROM readings"), 0);
   EXPECT_EQ(QueryInt("SELECT last_seq FROM segments"), 500);
 }
 

@@ -1,0 +1,42 @@
+# Thin wrapper over CMake. `make test` is what CI runs.
+BUILD      ?= build
+BENCH_DIR  ?= build-bench
+FUZZ_DIR   ?= build-fuzz
+JOBS       ?= $(shell nproc)
+FUZZ_SECONDS ?= 20
+
+.PHONY: all deps build test bench fuzz run clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+# Tests build with AddressSanitizer and UBSan.
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGRANARY_SANITIZE=ON
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j 1
+	$(MAKE) fuzz
+
+# Libfuzzer targets, each run for a bounded time; longer runs: make fuzz FUZZ_SECONDS=600
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DGRANARY_FUZZ=ON -DGRANARY_TESTS=OFF
+	cmake --build $(FUZZ_DIR) -j $(JOBS)
+	scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+bench: deps
+	cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DGRANARY_BENCH=ON -DGRANARY_TESTS=OFF
+	cmake --build $(BENCH_DIR) -j $(JOBS)
+	bench/run.sh $(BENCH_DIR)
+
+# The demo: builds, then runs the agent with a local HTTP sensor and synthetic data.
+run: build
+	scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BENCH_DIR) $(FUZZ_DIR)

@@ -1,0 +1,130 @@
+"""The granary command line as a user drives it: bad configs exit 78 with the file, line
+and key; check-config masks secrets; poll, status and flush work with and without the
+daemon; SIGHUP reloads (and keeps the old config when the new one is bad); SIGTERM
+exits 0 within 5 s."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from harness import BIN, Agent, HttpSensor, check
+
+BASE = """
+[[source]]
+name = "synth"
+type = "synthetic"
+interval = "100ms"
+rate = 20
+"""
+
+
+def bad_configs(agent_dir):
+    cases = {
+        "unknown key": ('bogus = 1\n', ["granary.toml:3", "bogus", "unknown key"]),
+        "negative interval": ('[[source]]\nname = "x"\ntype = "synthetic"\ninterval = "-5s"\n',
+                              ["granary.toml:6", "interval"]),
+        "duplicate source": (BASE + BASE, ["granary.toml:11", "synth", "duplicate"]),
+        "wrong type": ('[buffer]\nbatch_max = "many"\n', ["granary.toml:4", "buffer.batch_max"]),
+    }
+    for name, (body, needles) in cases.items():
+        a = Agent(body, workdir=os.path.join(agent_dir, name.replace(" ", "_")))
+        for cmd in (["check-config"], ["run"]):
+            r = a.cli(*cmd)
+            check(r.returncode == 78, f"{name}: {cmd} exited {r.returncode}, wanted 78: {r.stderr}")
+            for n in needles:
+                check(n in r.stderr, f"{name}: '{n}' not in error: {r.stderr!r}")
+    r = subprocess.run([BIN, "check-config", "-c", "/nonexistent/granary.toml"],
+                       capture_output=True, text=True)
+    check(r.returncode == 78 and "/nonexistent/granary.toml" in r.stderr,
+          f"missing file: {r.returncode} {r.stderr}")
+
+
+def main():
+    sensor = HttpSensor()
+    root = os.path.dirname(Agent("").dir)
+    try:
+        os.makedirs(os.path.join(root, "bad"), exist_ok=True)
+        bad_configs(os.path.join(root, "bad"))
+
+        secret_cfg = BASE + f"""
+[[source]]
+name = "meter"
+type = "http_json"
+interval = "1s"
+url = "{sensor.url}/json"
+username = "u"
+password = "hunter2-secret"
+"""
+        agent = Agent(secret_cfg)
+        r = agent.cli("check-config", check_rc=0)
+        check("hunter2-secret" not in r.stdout + r.stderr, "secret printed by check-config")
+        check("***" in r.stdout, "masked secret missing from check-config")
+        # The effective config is itself a valid config.
+        with open(agent.config + ".effective", "w") as f:
+            f.write(r.stdout)
+        r2 = subprocess.run([BIN, "check-config", "-c", agent.config + ".effective"],
+                            capture_output=True, text=True)
+        check(r2.returncode == 0, f"effective config does not load: {r2.stderr}")
+
+        r = agent.cli("poll", "meter", check_rc=0)
+        json.loads(r.stdout.splitlines()[0])
+        r = agent.cli("poll", "nosuch")
+        check(r.returncode != 0 and "nosuch" in r.stderr, "poll of an unknown source")
+
+        # Offline: status of an empty state dir, then run, flush via the daemon, status.
+        agent.start()
+        agent.wait_ready()
+        time.sleep(1.0)
+        r = agent.cli("status", check_rc=0)
+        check("pid" in r.stdout, f"status while running: {r.stdout}")
+        r = agent.cli("flush", check_rc=0)
+        check(agent.segments(), "flush through the daemon sealed nothing")
+        before = len(agent.segments())
+
+        # SIGHUP with a broken config: rejected, daemon keeps polling with the old one.
+        with open(agent.config) as f:
+            good = f.read()
+        with open(agent.config, "w") as f:
+            f.write(good + "\nnot valid toml [[[\n")
+        agent.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        check(agent.proc.poll() is None, "daemon died on a bad reload")
+        check("reload rejected" in agent.read_log(), "no log line for the rejected reload")
+        polls_before = {s["name"]: s["polls"] for s in agent.status()["sources"]}
+        time.sleep(2.5)
+        polls_after = {s["name"]: s["polls"] for s in agent.status()["sources"]}
+        check(polls_after["synth"] > polls_before["synth"], "polling stopped after a bad reload")
+
+        # SIGHUP with a good config adding a source.
+        with open(agent.config, "w") as f:
+            f.write(good + BASE.replace('"synth"', '"synth2"'))
+        agent.proc.send_signal(signal.SIGHUP)
+        time.sleep(2.5)
+        names = {s["name"] for s in agent.status()["sources"]}
+        check("synth2" in names, f"reload did not add synth2: {names}")
+
+        t0 = time.time()
+        rc = agent.stop(signal.SIGINT)
+        check(rc == 0 and time.time() - t0 < 5, f"SIGINT: rc {rc} after {time.time() - t0:.1f}s")
+        check(len(agent.segments()) > before, "seal_on_stop sealed nothing")
+
+        r = agent.cli("status", check_rc=0)
+        check("not running" in r.stdout, f"offline status: {r.stdout}")
+        r = agent.cli("status", "--json", check_rc=0)
+        st = json.loads(r.stdout)
+        check(st["buffer"]["segments_sealed"] == len(agent.segments()),
+              f"offline status counts {st['buffer']} vs files {agent.segments()}")
+        r = agent.cli("flush", check_rc=0)  # offline flush with nothing to do
+        check(subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.startswith("granary "),
+              "--version")
+        for cmd in ["run", "check-config", "poll", "status", "flush"]:
+            r = subprocess.run([BIN, cmd, "--help"], capture_output=True, text=True)
+            check(r.returncode == 0 and "--config" in r.stdout, f"{cmd} --help: {r.stdout}")
+        print("cli: ok")
+    finally:
+        sensor.close()
+
+
+if __name__ == "__main__":
+    main()
