@@ -10,6 +10,7 @@
 
 #include "platform/log.h"
 #include "storage/buffer_store.h"
+#include "storage/sealer.h"
 
 namespace granary {
 namespace {
@@ -24,14 +25,16 @@ constexpr milliseconds kIdleTick{1000};
 
 class BufferImpl final : public Buffer {
  public:
-  BufferImpl(Env& env, const BufferOptions& options) : options_(options), store_(env, options) {}
+  BufferImpl(Env& env, const BufferOptions& options)
+      : options_(options), store_(env, options), sealer_(env, options, [this] { Wake(); }) {}
 
   ~BufferImpl() override { Stop(false); }
 
   Status Start() {
     if (Status s = store_.Open(); !s) return s;
+    if (Status s = sealer_.Start(); !s) return s;
     // Segments that ended before a crash are sealed before anything new arrives.
-    if (Status s = store_.SealReady(); !s) log::Error("buffer: {}", s.error().message());
+    sealer_.Submit(store_.TakeCuts());
     if (Status s = store_.EnforceQuota(); !s) log::Error("buffer: {}", s.error().message());
     PublishStats(Status::Ok());
     writer_ = std::thread([this] { Run(); });
@@ -82,6 +85,7 @@ class BufferImpl final : public Buffer {
     cv_writer_.notify_one();
     cv_space_.notify_all();
     if (writer_.joinable()) writer_.join();
+    sealer_.Stop();
   }
 
   BufferStats Stats() const override {
@@ -96,6 +100,11 @@ class BufferImpl final : public Buffer {
 
  private:
   void Run();
+  void Wake() {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+    cv_writer_.notify_one();
+  }
   void PublishStats(const Status& last);
   bool QueueEmpty() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -105,43 +114,66 @@ class BufferImpl final : public Buffer {
     std::lock_guard<std::mutex> lock(mu_);
     return queue_.size();
   }
+  // Records what the sealer finished; returns the first failure.
+  Status RecordSealed();
 
   const BufferOptions options_;
   BufferStore store_;  // writer thread only (after Start)
+  Sealer sealer_;
   std::thread writer_;
+  std::vector<SealedFile> unrecorded_;  // writer thread only: sealed, catalog write failed
 
   mutable std::mutex mu_;
   std::condition_variable cv_writer_, cv_space_, cv_done_;
   std::deque<Reading> queue_;
-  uint64_t enqueued_ = 0;      // readings ever queued
-  uint64_t committed_ = 0;     // of those, readings committed
+  uint64_t enqueued_ = 0;   // readings ever queued
+  uint64_t committed_ = 0;  // of those, readings committed
   uint64_t flush_requested_ = 0, flush_done_ = 0, flush_target_ = 0;
   Status flush_status_;
-  bool stopping_ = false, seal_on_stop_ = false, writer_exited_ = false;
+  bool stopping_ = false, seal_on_stop_ = false, writer_exited_ = false, wake_ = false;
   BufferStats stats_;
 };
 
 void BufferImpl::PublishStats(const Status& last) {
   BufferStats fresh;
   store_.FillStats(fresh);
+  std::string seal_error = sealer_.last_error();
   std::lock_guard<std::mutex> lock(mu_);
   fresh.rejected = stats_.rejected;
   fresh.commit_errors = stats_.commit_errors;
-  fresh.seal_errors = stats_.seal_errors;
-  fresh.last_error = last ? std::string() : last.error().message();
+  fresh.seal_errors = sealer_.errors();
+  fresh.last_error = !last ? last.error().message() : seal_error;
   stats_ = std::move(fresh);
+}
+
+Status BufferImpl::RecordSealed() {
+  for (SealedFile& f : sealer_.TakeResults()) unrecorded_.push_back(std::move(f));
+  Status result;
+  size_t done = 0;
+  for (; done < unrecorded_.size(); ++done) {
+    if (Status s = store_.RecordSeal(unrecorded_[done]); !s) {
+      result = s;
+      break;
+    }
+  }
+  unrecorded_.erase(unrecorded_.begin(), unrecorded_.begin() + static_cast<long>(done));
+  return result;
 }
 
 void BufferImpl::Run() {
   std::vector<Reading> batch;  // survives a failed commit: those readings are retried
   milliseconds backoff{0};
   Clock::time_point stop_deadline{};
+  bool stop_cut = false;
+  uint64_t seen_ticket = 0, seal_errors_at_ticket = 0;
   for (;;) {
     uint64_t flush_ticket = 0, flush_target = 0;
     bool stopping;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      auto has_work = [&] { return stopping_ || flush_requested_ > flush_done_ || !queue_.empty(); };
+      auto has_work = [&] {
+        return stopping_ || wake_ || flush_requested_ > flush_done_ || !queue_.empty();
+      };
       if (backoff.count() > 0) {
         cv_writer_.wait_for(lock, backoff, [&] { return stopping_; });
       } else if (!has_work()) {
@@ -154,6 +186,7 @@ void BufferImpl::Run() {
           return stopping_ || queue_.size() >= options_.batch_max || flush_requested_ > flush_done_;
         });
       }
+      wake_ = false;
       while (batch.size() < options_.batch_max && !queue_.empty()) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -166,9 +199,13 @@ void BufferImpl::Run() {
       }
     }
     if (stopping && stop_deadline == Clock::time_point{}) stop_deadline = Clock::now() + kStopGrace;
+    if (flush_ticket != seen_ticket) {
+      // Only seal failures after the request fail the flush; older ones may have cleared.
+      seen_ticket = flush_ticket;
+      seal_errors_at_ticket = sealer_.errors();
+    }
 
     Status last;
-    bool commit_failed = false;
     if (!batch.empty()) {
       Status s = store_.Commit(batch);
       if (s) {
@@ -177,7 +214,6 @@ void BufferImpl::Run() {
         batch.clear();
         backoff = milliseconds{0};
       } else {
-        commit_failed = true;
         last = s;
         backoff = std::min(kMaxBackoff, std::max(milliseconds{100}, backoff * 2));
         log::Error("buffer: {} (retrying in {} ms)", s.error().message(), backoff.count());
@@ -185,42 +221,64 @@ void BufferImpl::Run() {
         ++stats_.commit_errors;
       }
     }
-    bool flush_ready = false;
+    bool drained = batch.empty() && QueueEmpty();
+    bool flush_committed = false;
     if (flush_ticket != 0) {
       std::lock_guard<std::mutex> lock(mu_);
-      flush_ready = committed_ >= flush_target;
+      flush_committed = committed_ >= flush_target;
     }
-    if (flush_ready || (stopping && seal_on_stop_ && batch.empty() && QueueEmpty())) {
+    if (flush_committed || (stopping && seal_on_stop_ && drained && !stop_cut)) {
       store_.CutAll();
+      stop_cut = stopping;
     }
-    if (Status s = store_.SealReady(); !s) {
+    sealer_.Submit(store_.TakeCuts());
+    if (Status s = RecordSealed(); !s) {
       last = s;
-      if (!commit_failed) backoff = std::min(kMaxBackoff, std::max(milliseconds{100}, backoff * 2));
       log::Error("buffer: {}", s.error().message());
-      std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.seal_errors;
-    } else if (!commit_failed) {
-      backoff = milliseconds{0};
     }
     if (Status s = store_.EnforceQuota(); !s) {
       last = s;
       log::Error("buffer: {}", s.error().message());
     }
+    sealer_.Submit(store_.TakeCuts());
     PublishStats(last);
-    if (flush_ready) {
+    bool sealed_all = sealer_.Outstanding() == 0 && unrecorded_.empty();
+    if (flush_committed && sealed_all) {
       std::lock_guard<std::mutex> lock(mu_);
       flush_done_ = flush_ticket;
-      flush_status_ = last;
+      flush_status_ = Status::Ok();
       cv_done_.notify_all();
+    } else if (flush_committed) {
+      // Still sealing: report a failure if the sealer failed since the request.
+      if (sealer_.errors() > seal_errors_at_ticket) {
+        PublishStats(last);
+        Error err(sealer_.last_error());
+        std::lock_guard<std::mutex> lock(mu_);
+        flush_done_ = flush_ticket;
+        flush_status_ = err;
+        cv_done_.notify_all();
+      } else if (backoff.count() == 0) {
+        // Wait for the sealer's wake-up rather than spin.
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_writer_.wait_for(lock, milliseconds{50}, [&] { return wake_ || stopping_; });
+      }
     }
     if (stopping) {
-      bool drained = batch.empty() && QueueEmpty();
-      if (drained || Clock::now() >= stop_deadline) {
+      // Seals already under way are finished and recorded either way: cheaper than
+      // redoing them at the next start.
+      bool done = drained && sealed_all;
+      if (done || Clock::now() >= stop_deadline) {
         if (!drained) {
           log::Error("buffer: stopping with {} readings not captured: {}",
                      batch.size() + QueueSize(), last ? "" : last.error().message());
+        } else if (!done) {
+          log::Error("buffer: stopping before every segment was sealed; they seal at next start");
         }
         break;
+      }
+      if (!done && drained) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_writer_.wait_for(lock, milliseconds{50}, [&] { return wake_; });
       }
     }
   }

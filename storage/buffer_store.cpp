@@ -75,14 +75,11 @@ Status BufferStore::LoadSources() {
        " last_ts, unsynced, lines) VALUES(?,?,?,?,?,?,?,?,?)"},
       {&update_next_seq_, "UPDATE sources SET next_seq=? WHERE id=?"},
       {&insert_source_, "INSERT INTO sources(name, next_seq) VALUES(?, 1)"},
-      {&select_range_,
-       "SELECT first_seq, count, first_ts, last_ts, unsynced, lines FROM readings"
-       " WHERE source_id=? AND first_seq<=? ORDER BY first_seq"},
       {&insert_segment_,
        "INSERT INTO segments(source, first_seq, last_seq, count, first_ts, last_ts, clock,"
        " format, file, bytes, raw_bytes, md5, sha256, state, sealed_at)"
        " VALUES(?,?,?,?,?,?,?,'jsonl.gz',?,?,?,?,?,'sealed',?)"},
-      {&delete_range_, "DELETE FROM readings WHERE source_id=? AND first_seq<=?"},
+      {&delete_range_, "DELETE FROM readings WHERE source_id=? AND first_seq BETWEEN ? AND ?"},
   };
   for (const Prep& p : preps) {
     auto s = sql::Prepare(db_.get(), p.sql);
@@ -138,7 +135,7 @@ void BufferStore::AddToOpenSegment(SourceState& src, uint64_t seq, int64_t ts_ms
 }
 
 void BufferStore::EndOpenSegment(SourceState& src) {
-  src.cuts.push_back(src.open_last_seq);
+  src.cuts.push_back({src.id, src.name, src.open_first_seq, src.open_last_seq});
   src.open_count = 0;
   src.open_bytes = 0;
 }
@@ -246,6 +243,15 @@ Status BufferStore::Commit(const std::vector<Reading>& batch) {
   buffered_ += batch.size();
   captured_ += batch.size();
   return Status::Ok();
+}
+
+std::vector<SealJob> BufferStore::TakeCuts() {
+  std::vector<SealJob> jobs;
+  for (auto& [name, src] : sources_) {
+    for (SealJob& j : src.cuts) jobs.push_back(std::move(j));
+    src.cuts.clear();
+  }
+  return jobs;
 }
 
 void BufferStore::CutAll() {

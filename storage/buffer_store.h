@@ -12,6 +12,7 @@
 #include "platform/handles.h"
 #include "platform/result.h"
 #include "storage/buffer.h"
+#include "storage/sealer.h"
 
 namespace granary {
 
@@ -23,10 +24,13 @@ class BufferStore {
   Status Open();
   // One transaction: assigns seqs and inserts `batch`. On failure nothing changed.
   Status Commit(const std::vector<Reading>& batch);
-  // Seals every segment whose end is known (hour change, size limits, flush).
-  Status SealReady();
-  // Ends every open segment at its last reading, so SealReady seals them (flush).
+  // Ends every open segment at its last reading (flush).
   void CutAll();
+  // The segments whose end is known (hour change, size limits, flush) and that no one
+  // has taken yet, oldest first per source. REQUIRES: the commits creating them are done.
+  std::vector<SealJob> TakeCuts();
+  // Records a sealed file and deletes its readings, in one transaction.
+  Status RecordSeal(const SealedFile& file);
   // Frees space when usage is over the quota; sets paused() under policy "pause".
   Status EnforceQuota();
 
@@ -45,8 +49,8 @@ class BufferStore {
     int64_t open_hour = 0;
     int64_t open_last_ts = 0;
     uint64_t open_last_seq = 0;
-    // Last seq of each ended segment not yet sealed, oldest first.
-    std::deque<uint64_t> cuts;
+    // Ended segments not yet handed to the sealer, oldest first.
+    std::deque<SealJob> cuts;
   };
 
   Status Configure();
@@ -63,7 +67,6 @@ class BufferStore {
   void EndOpenSegment(SourceState& src);
   struct Run;
   Status InsertRun(const Run& run);
-  Status Seal(SourceState& src, uint64_t last_seq);
   Status RefreshCatalogCounts();
   uint64_t UsageBytes();
   Status EvictOne(bool* evicted);
@@ -77,7 +80,6 @@ class BufferStore {
   SqliteStmt insert_reading_;
   SqliteStmt update_next_seq_;
   SqliteStmt insert_source_;
-  SqliteStmt select_range_;
   SqliteStmt insert_segment_;
   SqliteStmt delete_range_;
   std::map<std::string, SourceState> sources_;

@@ -97,12 +97,9 @@ Status BufferStore::EnforceQuota() {
     if (!evicted) {
       if (options_.quota_pause) break;
       // Only buffered readings are left: end the open segments so they can be evicted.
-      bool any_open = false;
-      for (auto& [name, src] : sources_) any_open |= src.open_count > 0 || !src.cuts.empty();
-      if (!any_open) break;
+      // The sealer takes the cuts; a later pass evicts what it sealed.
       CutAll();
-      if (Status s = SealReady(); !s) return s;
-      continue;
+      break;
     }
     usage = UsageBytes();
     if (options_.quota_pause && usage <= options_.quota_max_bytes) break;
