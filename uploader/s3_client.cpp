@@ -1,0 +1,264 @@
+#include "uploader/s3_client.h"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "uploader/s3_xml.h"
+
+namespace granary {
+namespace {
+
+constexpr size_t kMaxKeptBody = 64 * 1024;
+
+std::string Base64OfHex(std::string_view hex) {
+  std::string raw;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    raw += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+  }
+  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(raw.data()),
+                          static_cast<int>(raw.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string AmzDate(int64_t ms, bool date_only) {
+  time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, date_only ? "%Y%m%d" : "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  auto* r = static_cast<S3Response*>(user);
+  std::string_view line(data, size * n);
+  size_t colon = line.find(':');
+  if (line.rfind("HTTP/", 0) == 0) r->headers.clear();  // a new response (after 100-continue)
+  if (colon != std::string_view::npos) {
+    std::string name(line.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view v = line.substr(colon + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+    r->headers[name] = std::string(v);
+  }
+  return size * n;
+}
+
+}  // namespace
+
+// One request: what to send and where the answer goes.
+struct S3Client::Call {
+  std::string method;
+  std::string key;       // empty: the bucket itself
+  std::string query;     // canonical already (sorted, encoded)
+  sigv4::Headers extra;  // signed, in addition to host and x-amz-*
+  std::string payload_sha256 = std::string(sigv4::kEmptyPayloadSha256);
+  FILE* upload = nullptr;
+  uint64_t upload_size = 0;
+  const std::function<bool(std::string_view)>* sink = nullptr;
+  size_t max_kept = kMaxKeptBody;
+  CURL* curl = nullptr;
+  S3Response response;
+  bool sink_aborted = false;
+};
+
+std::string S3Response::Header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+S3Client::S3Client(Env& env, S3Options options, Credentials credentials)
+    : env_(env),
+      options_(std::move(options)),
+      credentials_(std::move(credentials)),
+      curl_(curl_easy_init()) {}
+
+S3Client::~S3Client() = default;
+
+std::string S3Client::ObjectUrl(const std::string& key) const {
+  std::string path = "/" + sigv4::UriEncode(key, /*encode_slash=*/false);
+  if (options_.path_style) return options_.endpoint + "/" + options_.bucket + (key.empty() ? "" : path);
+  size_t scheme = options_.endpoint.find("://");
+  return options_.endpoint.substr(0, scheme + 3) + options_.bucket + "." +
+         options_.endpoint.substr(scheme + 3) + (key.empty() ? "/" : path);
+}
+
+Result<S3Response> S3Client::Perform(Call& call) {
+  CURL* c = curl_.get();
+  if (c == nullptr) return Error("curl_easy_init failed");
+  curl_easy_reset(c);  // keeps the connection cache: keep-alive across requests
+  call.curl = c;
+
+  std::string url = ObjectUrl(call.key);
+  std::string after_scheme = url.substr(url.find("://") + 3);
+  std::string host = after_scheme.substr(0, after_scheme.find('/'));
+  std::string path = after_scheme.substr(host.size());
+  if (!call.query.empty()) url += "?" + call.query;
+
+  int64_t now = env_.WallNowMs() + clock_offset_ms_;
+  std::string amz_date = AmzDate(now, false);
+  sigv4::Headers headers = call.extra;
+  headers.emplace_back("host", host);
+  headers.emplace_back("x-amz-content-sha256", call.payload_sha256);
+  headers.emplace_back("x-amz-date", amz_date);
+  if (!credentials_.session_token.empty()) {
+    headers.emplace_back("x-amz-security-token", credentials_.session_token);
+  }
+  sigv4::Request req{call.method, path, call.query, headers, call.payload_sha256};
+  std::vector<std::string> names = sigv4::HeaderNames(headers);
+  auto creq = sigv4::CanonicalRequest(req, names);
+  if (!creq) return creq.error().Wrap("sign " + call.method + " " + call.key);
+  sigv4::Scope scope{AmzDate(now, true), options_.region, "s3"};
+  std::string signature =
+      sigv4::Signature(credentials_.secret_key, scope, sigv4::StringToSign(amz_date, scope, *creq));
+
+  CurlSlist list;
+  auto add = [&list](const std::string& line) {
+    list.reset(curl_slist_append(list.release(), line.c_str()));
+  };
+  for (const auto& [name, value] : headers) add(name + ": " + value);
+  add("Authorization: " +
+      sigv4::FormatAuthorization(credentials_.access_key, scope, names, signature));
+  add("Accept:");  // libcurl's default Accept is unsigned noise
+
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                   static_cast<long>(std::max<int64_t>(1, options_.stall_timeout.count() / 1000)));
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options_.tls_verify ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options_.tls_verify ? 2L : 0L);
+  if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
+  curl_easy_setopt(c, CURLOPT_PROXY, options_.proxy.c_str());  // "" disables env proxies
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &call.response);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION,
+                   +[](char* data, size_t size, size_t n, void* user) -> size_t {
+                     auto* call = static_cast<Call*>(user);
+                     std::string_view chunk(data, size * n);
+                     long code = 0;
+                     curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &code);
+                     // Only a success body goes to the sink; an error document is kept.
+                     if (call->sink != nullptr && code >= 200 && code < 300) {
+                       if (!(*call->sink)(chunk)) {
+                         call->sink_aborted = true;
+                         return 0;
+                       }
+                       return chunk.size();
+                     }
+                     std::string& body = call->response.body;
+                     if (body.size() < call->max_kept) {
+                       body.append(chunk.substr(0, call->max_kept - body.size()));
+                     }
+                     return chunk.size();
+                   });
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &call);
+  if (call.method == "PUT") {
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READDATA, call.upload);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(call.upload_size));
+    if (options_.max_send_bytes_per_s > 0) {
+      curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
+                       static_cast<curl_off_t>(options_.max_send_bytes_per_s));
+    }
+  } else if (call.method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  }
+
+  CURLcode rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &call.response.status);
+  if (rc != CURLE_OK && !(call.sink_aborted && rc == CURLE_WRITE_ERROR)) {
+    return Error(fmt::format("{} {}: {}", call.method, url, curl_easy_strerror(rc)),
+                 rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNABORTED);
+  }
+  if (!call.response.ok() && !call.response.body.empty()) {
+    if (auto doc = ParseS3Error(call.response.body)) {
+      call.response.error_code = doc->code;
+      call.response.error_message = doc->message;
+    }
+  }
+  return std::move(call.response);
+}
+
+Result<S3Response> S3Client::PutObject(const std::string& key, const std::string& file_path,
+                                       uint64_t size, std::string_view md5_hex,
+                                       std::string_view sha256_hex,
+                                       const sigv4::Headers& metadata) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file_path.c_str(), "rb"), std::fclose);
+  if (!f) return Error::FromErrno("open " + file_path);
+  Call call;
+  call.method = "PUT";
+  call.key = key;
+  call.payload_sha256 = std::string(sha256_hex);
+  call.extra = metadata;
+  call.extra.emplace_back("content-md5", Base64OfHex(md5_hex));
+  call.extra.emplace_back("content-type", "application/octet-stream");
+  call.upload = f.get();
+  call.upload_size = size;
+  return Perform(call);
+}
+
+Result<S3Response> S3Client::GetObject(const std::string& key,
+                                       const std::function<bool(std::string_view)>& sink) {
+  Call call;
+  call.method = "GET";
+  call.key = key;
+  call.sink = &sink;
+  return Perform(call);
+}
+
+Result<S3Response> S3Client::HeadObject(const std::string& key) {
+  Call call;
+  call.method = "HEAD";
+  call.key = key;
+  return Perform(call);
+}
+
+Result<S3Listing> S3Client::ListObjects(const std::string& prefix, const std::string& token,
+                                        S3Response* response) {
+  Call call;
+  call.method = "GET";
+  call.max_kept = 16 << 20;  // a page of 1,000 keys is a few hundred KiB
+  std::string query = "list-type=2";
+  if (!token.empty()) query += "&continuation-token=" + sigv4::UriEncode(token, true);
+  if (!prefix.empty()) query += "&prefix=" + sigv4::UriEncode(prefix, true);
+  auto canonical = sigv4::CanonicalQuery(query);
+  if (!canonical) return canonical.error();
+  call.query = *canonical;
+  auto r = Perform(call);
+  if (!r) return r.error();
+  if (response != nullptr) *response = *r;
+  if (!r->ok()) {
+    return Error(fmt::format("list {}: HTTP {} {} {}", options_.bucket, r->status, r->error_code,
+                             r->error_message));
+  }
+  auto page = ParseListObjectsV2(r->body);
+  if (!page) return page.error().Wrap("list " + options_.bucket);
+  S3Listing out;
+  out.truncated = page->truncated;
+  out.next_token = page->next_token;
+  for (auto& o : page->objects) out.objects.push_back({o.key, o.size, o.etag});
+  return out;
+}
+
+int64_t ParseHttpDate(std::string_view date) {
+  struct tm tm {};
+  std::string s(date);
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr) return 0;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+}  // namespace granary

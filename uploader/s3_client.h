@@ -1,0 +1,104 @@
+// A small S3 client over libcurl: PUT (streamed from a file), GET, HEAD and
+// ListObjectsV2, signed with our own SigV4 (uploader/sigv4.h) rather than
+// CURLOPT_AWS_SIGV4: libcurl 7.88 cannot sign with a learned clock offset (needed after
+// RequestTimeTooSkewed) and mis-canonicalises paths, queries and some header sets
+// (docs/decisions.md). Shared by the agent's uploader and the receiver's real-S3 mode.
+//
+// Not thread-safe: one client per thread (it keeps one connection alive).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "platform/env.h"
+#include "platform/handles.h"
+#include "platform/result.h"
+#include "uploader/credentials.h"
+#include "uploader/sigv4.h"
+
+namespace granary {
+
+struct S3Options {
+  std::string endpoint;  // scheme://host[:port], e.g. https://s3.eu-west-1.amazonaws.com
+  std::string region = "us-east-1";
+  std::string bucket;
+  bool path_style = true;  // false: virtual-hosted, bucket.host
+  std::string ca_file;     // empty: the system's CAs
+  bool tls_verify = true;
+  std::string proxy;       // empty: none (libcurl's proxy environment variables are ignored)
+  std::chrono::milliseconds connect_timeout{10'000};
+  // A transfer slower than 1 KiB/s for this long is abandoned (a dead link, not a slow one).
+  std::chrono::milliseconds stall_timeout{60'000};
+  uint64_t max_send_bytes_per_s = 0;  // 0: no cap
+};
+
+struct S3Response {
+  long status = 0;
+  std::map<std::string, std::string> headers;  // names lowercased
+  std::string body;        // at most 64 KiB kept (error documents, listings use their own)
+  std::string error_code;  // S3 <Code>, when the body is an S3 error document
+  std::string error_message;
+  bool ok() const { return status >= 200 && status < 300; }
+  std::string Header(const std::string& lower_name) const;
+};
+
+struct S3Object {
+  std::string key;
+  uint64_t size = 0;
+  std::string etag;  // without quotes
+};
+
+struct S3Listing {
+  std::vector<S3Object> objects;
+  bool truncated = false;
+  std::string next_token;
+};
+
+class S3Client {
+ public:
+  S3Client(Env& env, S3Options options, Credentials credentials);
+  ~S3Client();
+  S3Client(const S3Client&) = delete;
+  S3Client& operator=(const S3Client&) = delete;
+
+  // Network failures (refused, timeout, reset) are Errors; any HTTP answer is a response.
+  Result<S3Response> PutObject(const std::string& key, const std::string& file_path,
+                               uint64_t size, std::string_view md5_hex,
+                               std::string_view sha256_hex, const sigv4::Headers& metadata);
+  // Streams the body to `sink`; the sink returns false to abort.
+  Result<S3Response> GetObject(const std::string& key,
+                               const std::function<bool(std::string_view)>& sink);
+  Result<S3Response> HeadObject(const std::string& key);
+  // One page of ListObjectsV2. `response` (optional) receives the raw answer.
+  Result<S3Listing> ListObjects(const std::string& prefix, const std::string& token,
+                                S3Response* response = nullptr);
+
+  // Signs as if the clock were `offset_ms` ahead (learned from the server's Date).
+  void SetClockOffset(int64_t offset_ms) { clock_offset_ms_ = offset_ms; }
+  int64_t clock_offset_ms() const { return clock_offset_ms_; }
+  void SetCredentials(Credentials credentials) { credentials_ = std::move(credentials); }
+
+  // Path (and host) for `key`, encoded once in S3's canonical form.
+  std::string ObjectUrl(const std::string& key) const;
+
+ private:
+  struct Call;
+  Result<S3Response> Perform(Call& call);
+
+  Env& env_;
+  S3Options options_;
+  Credentials credentials_;
+  CurlEasy curl_;
+  int64_t clock_offset_ms_ = 0;
+};
+
+// Parses an HTTP date (RFC 7231 IMF-fixdate) to ms since the epoch; 0 when unparsable.
+int64_t ParseHttpDate(std::string_view date);
+
+}  // namespace granary
