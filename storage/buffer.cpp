@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -98,6 +100,19 @@ class BufferImpl final : public Buffer {
     return stats_.paused;
   }
 
+  Status MarkUploaded(int64_t id) override {
+    return OnWriter([id](BufferStore& s) { return s.MarkUploaded(id); });
+  }
+  Status MarkUploadFailed(int64_t id, const std::string& error, int64_t next_ms) override {
+    return OnWriter([&](BufferStore& s) { return s.MarkUploadFailed(id, error, next_ms); });
+  }
+  Status MarkTombstoneUploaded(int64_t id) override {
+    return OnWriter([id](BufferStore& s) { return s.MarkTombstoneUploaded(id); });
+  }
+  Status RetryUploadsNow() override {
+    return OnWriter([](BufferStore& s) { return s.RetryUploadsNow(); });
+  }
+
  private:
   void Run();
   void Wake() {
@@ -116,6 +131,40 @@ class BufferImpl final : public Buffer {
   }
   // Records what the sealer finished; returns the first failure.
   Status RecordSealed();
+
+  // Runs `fn` on the writer thread and waits for it.
+  Status OnWriter(std::function<Status(BufferStore&)> fn) {
+    auto cmd = std::make_shared<Command>();
+    cmd->fn = std::move(fn);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (writer_exited_ || stopping_) return Error("buffer is stopping");
+    commands_.push_back(cmd);
+    cv_writer_.notify_one();
+    cv_done_.wait(lock, [&] { return cmd->done || writer_exited_; });
+    if (!cmd->done) return Error("buffer stopped before the change was made");
+    return cmd->status;
+  }
+  void RunCommands() {
+    std::deque<std::shared_ptr<Command>> cmds;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cmds.swap(commands_);
+    }
+    for (auto& c : cmds) {
+      Status s = c->fn(store_);
+      std::lock_guard<std::mutex> lock(mu_);
+      c->status = s;
+      c->done = true;
+    }
+    if (!cmds.empty()) cv_done_.notify_all();
+  }
+
+  struct Command {
+    std::function<Status(BufferStore&)> fn;
+    Status status;
+    bool done = false;
+  };
+  std::deque<std::shared_ptr<Command>> commands_;
 
   const BufferOptions options_;
   BufferStore store_;  // writer thread only (after Start)
@@ -166,13 +215,15 @@ void BufferImpl::Run() {
   Clock::time_point stop_deadline{};
   bool stop_cut = false;
   uint64_t seen_ticket = 0, seal_errors_at_ticket = 0;
+  Clock::time_point next_expiry_check{};
   for (;;) {
     uint64_t flush_ticket = 0, flush_target = 0;
     bool stopping;
     {
       std::unique_lock<std::mutex> lock(mu_);
       auto has_work = [&] {
-        return stopping_ || wake_ || flush_requested_ > flush_done_ || !queue_.empty();
+        return stopping_ || wake_ || flush_requested_ > flush_done_ || !queue_.empty() ||
+               !commands_.empty();
       };
       if (backoff.count() > 0) {
         cv_writer_.wait_for(lock, backoff, [&] { return stopping_; });
@@ -232,6 +283,11 @@ void BufferImpl::Run() {
       stop_cut = stopping;
     }
     sealer_.Submit(store_.TakeCuts());
+    RunCommands();
+    if (Clock::now() >= next_expiry_check) {
+      next_expiry_check = Clock::now() + kIdleTick;
+      if (Status s = store_.RemoveExpiredUploads(); !s) log::Error("buffer: {}", s.error().message());
+    }
     if (Status s = RecordSealed(); !s) {
       last = s;
       log::Error("buffer: {}", s.error().message());
@@ -282,6 +338,7 @@ void BufferImpl::Run() {
       }
     }
   }
+  RunCommands();
   std::lock_guard<std::mutex> lock(mu_);
   writer_exited_ = true;
   cv_done_.notify_all();

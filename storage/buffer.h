@@ -29,6 +29,9 @@ struct BufferOptions {
   uint64_t segment_max_readings = 100'000;
   uint64_t quota_max_bytes = 1ULL << 30;
   bool quota_pause = false;  // false: drop_oldest
+  // How long the local file of an uploaded segment is kept; negative: until the quota
+  // needs the space.
+  std::chrono::milliseconds keep_uploaded{3'600'000};
   int gzip_level = 6;
 };
 
@@ -69,6 +72,15 @@ class Buffer {
 
   virtual BufferStats Stats() const = 0;
   virtual bool Paused() const = 0;
+
+  // Catalog changes from the uploader, applied in order by the writer thread; each
+  // returns once committed.
+  virtual Status MarkUploaded(int64_t segment_id) = 0;
+  virtual Status MarkUploadFailed(int64_t segment_id, const std::string& error,
+                                  int64_t next_attempt_ms) = 0;
+  virtual Status MarkTombstoneUploaded(int64_t drop_id) = 0;
+  // Makes every waiting segment due now (after new credentials, say).
+  virtual Status RetryUploadsNow() = 0;
 };
 
 // Path of the database inside a state dir.

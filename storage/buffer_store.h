@@ -34,6 +34,13 @@ class BufferStore {
   // Frees space when usage is over the quota; sets paused() under policy "pause".
   Status EnforceQuota();
 
+  Status MarkUploaded(int64_t segment_id);
+  Status MarkUploadFailed(int64_t segment_id, const std::string& error, int64_t next_attempt_ms);
+  Status MarkTombstoneUploaded(int64_t drop_id);
+  Status RetryUploadsNow();
+  // Removes local files of segments uploaded more than keep_uploaded ago.
+  Status RemoveExpiredUploads();
+
   bool paused() const { return paused_; }
   void FillStats(BufferStats& stats);
 

@@ -198,6 +198,22 @@ Result<S3Response> S3Client::PutObject(const std::string& key, const std::string
                                        const sigv4::Headers& metadata) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file_path.c_str(), "rb"), std::fclose);
   if (!f) return Error::FromErrno("open " + file_path);
+  return Put(key, f.get(), size, md5_hex, sha256_hex, metadata);
+}
+
+Result<S3Response> S3Client::PutObjectData(const std::string& key, std::string_view body,
+                                           const sigv4::Headers& metadata) {
+  std::string copy(body);  // fmemopen needs a mutable buffer
+  std::unique_ptr<FILE, int (*)(FILE*)> f(
+      copy.empty() ? std::fopen("/dev/null", "rb") : fmemopen(copy.data(), copy.size(), "rb"),
+      std::fclose);
+  if (!f) return Error::FromErrno("fmemopen");
+  return Put(key, f.get(), copy.size(), sigv4::Md5Hex(body), sigv4::Sha256Hex(body), metadata);
+}
+
+Result<S3Response> S3Client::Put(const std::string& key, FILE* body, uint64_t size,
+                                 std::string_view md5_hex, std::string_view sha256_hex,
+                                 const sigv4::Headers& metadata) {
   Call call;
   call.method = "PUT";
   call.key = key;
@@ -205,7 +221,7 @@ Result<S3Response> S3Client::PutObject(const std::string& key, const std::string
   call.extra = metadata;
   call.extra.emplace_back("content-md5", Base64OfHex(md5_hex));
   call.extra.emplace_back("content-type", "application/octet-stream");
-  call.upload = f.get();
+  call.upload = body;
   call.upload_size = size;
   return Perform(call);
 }

@@ -71,6 +71,9 @@ class S3Client {
   Result<S3Response> PutObject(const std::string& key, const std::string& file_path,
                                uint64_t size, std::string_view md5_hex,
                                std::string_view sha256_hex, const sigv4::Headers& metadata);
+  // A small body from memory (tombstones, tests).
+  Result<S3Response> PutObjectData(const std::string& key, std::string_view body,
+                                   const sigv4::Headers& metadata);
   // Streams the body to `sink`; the sink returns false to abort.
   Result<S3Response> GetObject(const std::string& key,
                                const std::function<bool(std::string_view)>& sink);
@@ -90,6 +93,9 @@ class S3Client {
  private:
   struct Call;
   Result<S3Response> Perform(Call& call);
+  Result<S3Response> Put(const std::string& key, FILE* body, uint64_t size,
+                         std::string_view md5_hex, std::string_view sha256_hex,
+                         const sigv4::Headers& metadata);
 
   Env& env_;
   S3Options options_;

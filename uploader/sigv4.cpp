@@ -259,4 +259,11 @@ std::string Sha256Hex(std::string_view data) {
   return Hex(md, n);
 }
 
+std::string Md5Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_md5(), nullptr);
+  return Hex(md, n);
+}
+
 }  // namespace granary::sigv4

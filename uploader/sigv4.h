@@ -74,7 +74,8 @@ std::string FormatAuthorization(std::string_view access_key, const Scope& scope,
                                 const std::vector<std::string>& signed_headers,
                                 std::string_view signature);
 
-// Hex SHA-256 of `data`.
+// Hex SHA-256 and MD5 of `data`.
 std::string Sha256Hex(std::string_view data);
+std::string Md5Hex(std::string_view data);
 
 }  // namespace granary::sigv4

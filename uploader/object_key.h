@@ -1,0 +1,27 @@
+// Object keys from a template. Placeholders: {prefix} {device} {source} {yyyy} {mm}
+// {dd} {hh} (the UTC hour of the segment's first reading) {first_seq} {last_seq} {ext}.
+// {first_seq} is required: it makes a key unique and stable across retries and restarts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "platform/result.h"
+
+namespace granary {
+
+inline constexpr const char* kDefaultKeyTemplate =
+    "{prefix}/{device}/{source}/{yyyy}/{mm}/{dd}/{device}-{source}-{yyyy}{mm}{dd}T{hh}-{first_seq}.{ext}";
+
+struct KeyFields {
+  std::string prefix, device, source, ext;
+  int64_t first_ts_ms = 0;
+  uint64_t first_seq = 0, last_seq = 0;
+};
+
+// Checks placeholders and that {first_seq} is present.
+Status ValidateKeyTemplate(const std::string& key_template);
+// Empty path segments (an empty prefix) are dropped: no leading or double slash.
+std::string RenderKey(const std::string& key_template, const KeyFields& fields);
+
+}  // namespace granary
