@@ -57,7 +57,10 @@ struct AgentConfig {
 };
 
 // Loads and validates `path`. On failure the error message holds one line per problem,
-// each "FILE:LINE: KEY: problem".
+// each "FILE:LINE: KEY: problem", in line order; KEY is named as config_reader.h describes.
+// Two failures stop at one line: a TOML syntax error ("FILE:LINE:COLUMN: syntax error: ...")
+// and a file that cannot be read ("FILE: cannot open: <OS error>" or "FILE: cannot read: ...",
+// errno kept).
 Result<AgentConfig> LoadConfig(const std::string& path);
 
 // The effective configuration (defaults filled in, secrets as "***") as TOML text.

@@ -4,6 +4,12 @@
 // naming the file, line and full key, e.g.
 //   /etc/granary/granary.toml:14: source[2].interval: must be at least 10ms (got "0s")
 // Errors accumulate so a user sees all of them at once.
+//
+// Keys are named by their full dotted path; an element of an array of tables gets its 0-based
+// index in file order, e.g. source[2] for the third [[source]] block and
+// source[0].files[1].path below it. The line points at the key itself, or at the table's
+// header when the key is missing. Reading a table as a whole (Table, TableArray) does not
+// report the keys inside it: each reader's Finish() does, so every reader must be finished.
 #pragma once
 
 #include <chrono>
@@ -18,7 +24,7 @@
 namespace granary {
 
 struct ConfigSetting {
-  std::string key;    // full dotted key, e.g. "source.meter.url"
+  std::string key;    // full dotted key, e.g. "source[0].url"
   std::string value;  // TOML text of the effective value
   bool secret = false;
 };

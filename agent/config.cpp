@@ -1,0 +1,343 @@
+#include "agent/config.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "agent/sources/source.h"
+#include "platform/units.h"
+
+namespace granary {
+namespace {
+
+using std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// Anything bigger is not a config file; refusing it keeps a wrong path (a log, a device)
+// from eating memory.
+constexpr size_t kMaxConfigBytes = 16 << 20;
+constexpr std::string_view kNameRule = "1 to 64 characters of A-Z a-z 0-9 _ . -";
+constexpr milliseconds kDefaultSourceInterval = 10s;
+constexpr milliseconds kMaxSourceTimeout = 5s;
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+Result<std::string> ReadConfigFile(const std::string& path) {
+  FilePtr file(std::fopen(path.c_str(), "rb"));
+  if (!file) return Error::FromErrno(path + ": cannot open");
+  std::string content;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, file.get())) > 0) {
+    content.append(buf, n);
+    if (content.size() > kMaxConfigBytes) {
+      return Error(
+          fmt::format("{}: larger than {}, not a config file", path, FormatSize(kMaxConfigBytes)));
+    }
+  }
+  if (std::ferror(file.get())) return Error::FromErrno(path + ": cannot read");
+  return content;
+}
+
+// Single-line basic strings, so a value fits on its "key = value" line.
+std::string Quote(std::string_view s) {
+  std::ostringstream out;
+  out << toml::toml_formatter{toml::value<std::string>(std::string(s)),
+                              toml::format_flags::allow_unicode_strings};
+  return out.str();
+}
+
+bool IsNameChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+// Device and source names end up in object keys and file names.
+bool ValidName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), IsNameChar);
+}
+
+std::string HostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "";
+  return buf;
+}
+
+const toml::table& EmptyTable() {
+  static const toml::table empty;
+  return empty;
+}
+
+// An absent section (or a mistyped one, already reported) reads as empty, so its defaults
+// still take effect and are recorded.
+ConfigReader Section(ConfigReader& root, std::string_view key) {
+  std::optional<ConfigReader> section = root.Table(key);
+  if (section) return std::move(*section);
+  return ConfigReader(root.diagnostics(), EmptyTable(), std::string(key));
+}
+
+size_t ErrorCount(const ConfigReader& reader) { return reader.diagnostics()->errors.size(); }
+
+void ReadGlobals(ConfigReader& root, AgentConfig& c) {
+  const AgentConfig defaults;
+  bool has_device = root.Has("device");
+  size_t errors = ErrorCount(root);
+  c.device = root.String("device", has_device ? "" : HostName());
+  if (ErrorCount(root) == errors && !ValidName(c.device)) {
+    root.Fail("device", has_device ? fmt::format("must be {} (got {})", kNameRule, Quote(c.device))
+                                   : fmt::format("the host name {} is not a valid device name "
+                                                 "({}); set device",
+                                                 Quote(c.device), kNameRule));
+  }
+  errors = ErrorCount(root);
+  c.state_dir = root.String("state_dir", "/var/lib/granary");
+  if (ErrorCount(root) == errors && c.state_dir.empty())
+    root.Fail("state_dir", "must not be empty");
+  c.log_level = root.Enum("log_level", "info", {"error", "warning", "notice", "info", "debug"});
+
+  ConfigReader buffer = Section(root, "buffer");
+  c.sync_full =
+      buffer.Enum("sync", defaults.sync_full ? "full" : "normal", {"full", "normal"}) == "full";
+  c.batch_max = static_cast<uint32_t>(buffer.Integer("batch_max", defaults.batch_max, 1, 100'000));
+  c.queue_capacity = static_cast<uint32_t>(
+      buffer.Integer("queue_capacity", defaults.queue_capacity, 1000, 10'000'000));
+  c.batch_wait = buffer.Duration("batch_wait", defaults.batch_wait, 0ms);
+  if (c.batch_wait > 10s) {
+    buffer.Fail("batch_wait",
+                fmt::format("must be at most 10s (got {})", Quote(FormatDuration(c.batch_wait))));
+    c.batch_wait = defaults.batch_wait;
+  }
+  c.seal_on_stop = buffer.Bool("seal_on_stop", defaults.seal_on_stop);
+  buffer.Finish();
+
+  ConfigReader segment = Section(root, "segment");
+  c.segment_max_bytes = segment.Size("max_bytes", defaults.segment_max_bytes, 4ULL << 10);
+  c.segment_max_readings = static_cast<uint64_t>(segment.Integer(
+      "max_readings", static_cast<int64_t>(defaults.segment_max_readings), 1, 10'000'000));
+  segment.Finish();
+
+  ConfigReader quota = Section(root, "quota");
+  c.quota_max_bytes = quota.Size("max_bytes", defaults.quota_max_bytes, 1ULL << 20);
+  c.quota_policy = quota.Enum("when_full", "drop_oldest", {"drop_oldest", "pause"}) == "pause"
+                       ? QuotaPolicy::kPause
+                       : QuotaPolicy::kDropOldest;
+  quota.Finish();
+
+  ConfigReader status = Section(root, "status");
+  c.status_interval = status.Duration("interval", defaults.status_interval, 1s);
+  status.Finish();
+}
+
+// The keys every source has; the type reads the rest.
+SourceConfig ReadSourceCommon(ConfigReader& r) {
+  SourceConfig s;
+  s.name = r.RequiredString("name");
+  if (!s.name.empty() && !ValidName(s.name)) {
+    r.Fail("name", fmt::format("must be {} (got {})", kNameRule, Quote(s.name)));
+  }
+  s.type = r.RequiredString("type");
+  size_t errors = ErrorCount(r);
+  s.interval = r.Duration("interval", kDefaultSourceInterval, 10ms);
+  bool interval_ok = ErrorCount(r) == errors;
+  s.timeout = r.Duration("timeout", std::min(kMaxSourceTimeout, s.interval), 1ms);
+  // Against a bad interval's stand-in default the comparison would only add noise.
+  if (interval_ok && s.timeout > s.interval) {
+    r.Fail("timeout", fmt::format("must be at most the interval, {} (got {})",
+                                  FormatDuration(s.interval), Quote(FormatDuration(s.timeout))));
+  }
+  return s;
+}
+
+std::string KnownTypes() {
+  std::vector<std::string_view> names;
+  for (const SourceType& t : SourceTypes()) names.push_back(t.name);
+  std::sort(names.begin(), names.end());
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+// `document` owns the table `root` reads; each source's settings share it, because a copy
+// of a toml::table drops the source positions that messages and file order come from.
+void ReadSources(ConfigReader& root, const std::shared_ptr<const toml::table>& document,
+                 AgentConfig& c) {
+  std::map<std::string, int64_t> first_line;  // source name -> line of its name key
+  for (ConfigReader& r : root.TableArray("source")) {
+    SourceConfig s = ReadSourceCommon(r);
+    if (ValidName(s.name)) {
+      int64_t line = r.table()["name"].node()->source().begin.line;
+      auto [first, inserted] = first_line.emplace(s.name, line);
+      if (!inserted) {
+        r.Fail("name", fmt::format("duplicate source name {} (first defined at line {})",
+                                   Quote(s.name), first->second));
+      }
+    }
+    const SourceType* type = s.type.empty() ? nullptr : FindSourceType(s.type);
+    if (!s.type.empty() && type == nullptr) {
+      r.Fail("type",
+             fmt::format("unknown source type {} (known types: {})", Quote(s.type), KnownTypes()));
+    }
+    // Without a type, its keys cannot be told from typos, so they are not reported.
+    if (type != nullptr) {
+      (void)type->create(r);  // only validating here; the daemon builds its own
+      r.Finish();
+    }
+    s.settings = std::shared_ptr<const toml::table>(document, &r.table());
+    c.sources.push_back(std::move(s));
+  }
+}
+
+// Errors come out section by section; the user reads the file top to bottom.
+void SortByLine(std::vector<std::string>& errors, const std::string& file) {
+  auto line_of = [&file](const std::string& e) -> long {
+    if (e.size() <= file.size() || e.compare(0, file.size(), file) != 0) return 0;
+    return std::strtol(e.c_str() + file.size() + 1, nullptr, 10);
+  };
+  std::stable_sort(errors.begin(), errors.end(), [&](const std::string& a, const std::string& b) {
+    return line_of(a) < line_of(b);
+  });
+}
+
+// One source's effective settings as "key = value" lines. Keys recorded by readers below the
+// source's (files[0].name, sub.key) become inline arrays and tables.
+class SettingTree {
+ public:
+  void Insert(std::string_view path, std::string value) {
+    Node* node = &root_;
+    while (!path.empty()) {
+      size_t dot = path.find('.');
+      std::string_view segment = path.substr(0, dot);
+      path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+      size_t bracket = segment.find('[');
+      if (bracket != std::string_view::npos && segment.back() == ']') {
+        node = &Child(*node, segment.substr(0, bracket));
+        node->is_array = true;
+        node = &Child(*node, segment.substr(bracket + 1, segment.size() - bracket - 2));
+      } else {
+        node = &Child(*node, segment);
+      }
+    }
+    node->value = std::move(value);
+  }
+
+  std::string RenderLines() const {
+    std::string out;
+    for (size_t i = 0; i < root_.keys.size(); ++i) {
+      out += fmt::format("{} = {}\n", root_.keys[i], Render(root_.children[i]));
+    }
+    return out;
+  }
+
+ private:
+  struct Node {
+    std::string value;  // set on leaves: TOML text
+    bool is_array = false;
+    std::vector<std::string> keys;  // in recording order, parallel to children
+    std::vector<Node> children;
+  };
+
+  static Node& Child(Node& node, std::string_view key) {
+    auto it = std::find(node.keys.begin(), node.keys.end(), key);
+    if (it != node.keys.end()) return node.children[it - node.keys.begin()];
+    node.keys.emplace_back(key);
+    return node.children.emplace_back();
+  }
+
+  static std::string Render(const Node& node) {
+    if (node.children.empty()) return node.value;
+    std::vector<std::string> parts;
+    for (size_t i = 0; i < node.children.size(); ++i) {
+      parts.push_back(node.is_array
+                          ? Render(node.children[i])
+                          : fmt::format("{} = {}", node.keys[i], Render(node.children[i])));
+    }
+    return node.is_array ? fmt::format("[{}]", fmt::join(parts, ", "))
+                         : fmt::format("{{ {} }}", fmt::join(parts, ", "));
+  }
+
+  Node root_;
+};
+
+std::string RenderSource(const AgentConfig& c, size_t index) {
+  const SourceConfig& s = c.sources[index];
+  auto diag = std::make_shared<ConfigDiagnostics>();
+  diag->file = c.path;
+  const std::string prefix = fmt::format("source[{}].", index);
+  if (s.settings) {
+    ConfigReader r(diag, *s.settings, prefix.substr(0, prefix.size() - 1));
+    (void)ReadSourceCommon(r);
+    if (const SourceType* type = FindSourceType(s.type)) (void)type->create(r);
+  } else {  // built in code rather than loaded: only the common keys are known
+    diag->effective = {{prefix + "name", Quote(s.name)},
+                       {prefix + "type", Quote(s.type)},
+                       {prefix + "interval", Quote(FormatDuration(s.interval))},
+                       {prefix + "timeout", Quote(FormatDuration(s.timeout))}};
+  }
+  SettingTree tree;
+  for (const ConfigSetting& setting : diag->effective) {
+    if (setting.key.compare(0, prefix.size(), prefix) != 0) continue;
+    tree.Insert(std::string_view(setting.key).substr(prefix.size()),
+                setting.secret ? "\"***\"" : setting.value);
+  }
+  return "\n[[source]]\n" + tree.RenderLines();
+}
+
+}  // namespace
+
+Result<AgentConfig> LoadConfig(const std::string& path) {
+  Result<std::string> text = ReadConfigFile(path);
+  if (!text) return text.error();
+  std::shared_ptr<const toml::table> document;
+  try {
+    document = std::make_shared<const toml::table>(
+        toml::parse(std::string_view(*text), std::string_view(path)));
+  } catch (const toml::parse_error& e) {
+    return Error(fmt::format("{}:{}:{}: syntax error: {}", path, e.source().begin.line,
+                             e.source().begin.column, e.description()));
+  }
+
+  auto diag = std::make_shared<ConfigDiagnostics>();
+  diag->file = path;
+  ConfigReader root(diag, *document, "");
+  AgentConfig config;
+  config.path = path;
+  ReadGlobals(root, config);
+  ReadSources(root, document, config);
+  root.Finish();
+  if (!diag->errors.empty()) {
+    SortByLine(diag->errors, path);
+    return Error(fmt::format("{}", fmt::join(diag->errors, "\n")));
+  }
+  return config;
+}
+
+std::string RenderEffectiveConfig(const AgentConfig& c) {
+  std::string out = fmt::format(
+      "# Effective configuration of {}: every key, defaults filled in, secrets as \"***\".\n",
+      Quote(c.path));
+  out += fmt::format("device = {}\nstate_dir = {}\nlog_level = {}\n", Quote(c.device),
+                     Quote(c.state_dir), Quote(c.log_level));
+  out += fmt::format(
+      "\n[buffer]\nsync = {}\nbatch_max = {}\nqueue_capacity = {}\nbatch_wait = {}\n"
+      "seal_on_stop = {}\n",
+      Quote(c.sync_full ? "full" : "normal"), c.batch_max, c.queue_capacity,
+      Quote(FormatDuration(c.batch_wait)), c.seal_on_stop);
+  out += fmt::format("\n[segment]\nmax_bytes = {}\nmax_readings = {}\n",
+                     Quote(FormatSize(c.segment_max_bytes)), c.segment_max_readings);
+  out += fmt::format("\n[quota]\nmax_bytes = {}\nwhen_full = {}\n",
+                     Quote(FormatSize(c.quota_max_bytes)),
+                     Quote(c.quota_policy == QuotaPolicy::kPause ? "pause" : "drop_oldest"));
+  out += fmt::format("\n[status]\ninterval = {}\n", Quote(FormatDuration(c.status_interval)));
+  for (size_t i = 0; i < c.sources.size(); ++i) out += RenderSource(c, i);
+  return out;
+}
+
+}  // namespace granary

@@ -1,0 +1,31 @@
+// The table of source types. Adding a type: write agent/sources/<type>.cpp defining
+// `extern const SourceType k<Type>SourceType`, then add one declaration and one table entry.
+#include <algorithm>
+
+#include "agent/sources/source.h"
+
+namespace granary {
+
+extern const SourceType kSyntheticSourceType;
+extern const SourceType kHttpJsonSourceType;
+extern const SourceType kFileSourceType;
+
+const std::vector<SourceType>& SourceTypes() {
+  // A function-local static: the entries are defined in other files, whose initialization
+  // order relative to a namespace-scope table would be unspecified.
+  static const std::vector<SourceType> types = {
+      kSyntheticSourceType,
+      kHttpJsonSourceType,
+      kFileSourceType,
+  };
+  return types;
+}
+
+const SourceType* FindSourceType(std::string_view name) {
+  const std::vector<SourceType>& types = SourceTypes();
+  auto it = std::find_if(types.begin(), types.end(),
+                         [name](const SourceType& t) { return t.name == name; });
+  return it == types.end() ? nullptr : &*it;
+}
+
+}  // namespace granary
