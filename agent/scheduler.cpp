@@ -19,6 +19,11 @@ struct Scheduler::Task {
   std::condition_variable cv;
   bool stop = false;
   bool done = false;
+  // Held by the task's thread except while it is inside Poll(). Stop() takes it before
+  // giving up on a hung poll, so once a task is abandoned its thread never again touches
+  // the Scheduler, the sink or the Env, which may all be gone by the time the poll returns.
+  std::mutex gate;
+  bool abandoned = false;  // guarded by gate
   SourceStats stats;
 };
 
@@ -65,6 +70,8 @@ void Scheduler::Stop(milliseconds wait) {
       t->thread.join();
     } else {
       log::Warning("source {}: poll still running at stop; abandoning it", t->name);
+      std::lock_guard<std::mutex> gate(t->gate);
+      t->abandoned = true;
       t->thread.detach();
     }
   }
@@ -80,6 +87,7 @@ std::vector<SourceStats> Scheduler::Stats() const {
 }
 
 void Scheduler::Run(Task& t) {
+  std::unique_lock<std::mutex> gate(t.gate);
   const int64_t interval_ms = t.interval_ns / 1'000'000;
   // First tick: the next wall-clock multiple of the interval, mapped onto the monotonic
   // clock once. From here on the wall clock only stamps readings.
@@ -113,7 +121,10 @@ void Scheduler::Run(Task& t) {
     } else {
       int64_t ts = env_.WallNowMs();
       bool clock_ok = env_.ClockSynchronized();
+      gate.unlock();
       auto result = t.source->Poll(t.timeout);
+      gate.lock();
+      if (t.abandoned) return;
       size_t produced = 0, accepted = 0;
       if (result) {
         std::vector<Reading> readings;

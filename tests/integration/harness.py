@@ -35,6 +35,7 @@ class Agent:
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.log_path = os.path.join(self.dir, "agent.log")
+        os.makedirs(self.dir, exist_ok=True)
         with open(self.config, "w") as f:
             f.write(f'device = "{device}"\nstate_dir = "{self.state}"\n' + config_body)
 

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 
 from harness import BIN, Agent, HttpSensor, check
@@ -42,9 +43,8 @@ def bad_configs(agent_dir):
 
 def main():
     sensor = HttpSensor()
-    root = os.path.dirname(Agent("").dir)
+    root = tempfile.mkdtemp(prefix="granary-cli-")
     try:
-        os.makedirs(os.path.join(root, "bad"), exist_ok=True)
         bad_configs(os.path.join(root, "bad"))
 
         secret_cfg = BASE + f"""
