@@ -7,7 +7,12 @@ BUILD=(cmake ninja-build g++ clang pkg-config
   libsqlite3-dev zlib1g-dev libssl-dev libcurl4-openssl-dev libcjson-dev libbson-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev libsystemd-dev libmosquitto-dev
   libmicrohttpd-dev libpq-dev libexpat1-dev libgtest-dev libgmock-dev libbenchmark-dev)
-TEST=(python3 sqlite3 curl bc bsdextrautils mosquitto mosquitto-clients)
+# Test peers: Swift + s3api is the signature-verifying S3 server; boto3 and awscli are
+# independent S3 clients; PostgreSQL and Chromium are the real peers of the receiver tests.
+TEST=(python3 sqlite3 curl bc bsdextrautils mosquitto mosquitto-clients
+  swift swift-proxy swift-account swift-container swift-object memcached
+  python3-boto3 awscli postgresql chromium
+  dpkg-dev debhelper lintian fakeroot)
 
 missing=()
 for p in "${BUILD[@]}" "${TEST[@]}"; do
