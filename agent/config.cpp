@@ -11,11 +11,38 @@
 #include <map>
 #include <sstream>
 
+#include "agent/config_sections.h"
 #include "agent/sources/source.h"
 #include "platform/units.h"
 
 namespace granary {
+namespace config_detail {
+
+std::string Quote(std::string_view s) {
+  std::ostringstream out;
+  out << toml::toml_formatter{toml::value<std::string>(std::string(s)),
+                              toml::format_flags::allow_unicode_strings};
+  return out.str();
+}
+
+static const toml::table& EmptyTable() {
+  static const toml::table empty;
+  return empty;
+}
+
+ConfigReader Section(ConfigReader& root, std::string_view key) {
+  std::optional<ConfigReader> section = root.Table(key);
+  if (section) return std::move(*section);
+  return ConfigReader(root.diagnostics(), EmptyTable(), std::string(key));
+}
+
+size_t ErrorCount(const ConfigReader& reader) { return reader.diagnostics()->errors.size(); }
+
+}  // namespace config_detail
+
 namespace {
+
+using namespace config_detail;
 
 using std::chrono::milliseconds;
 using namespace std::chrono_literals;
@@ -49,14 +76,6 @@ Result<std::string> ReadConfigFile(const std::string& path) {
   return content;
 }
 
-// Single-line basic strings, so a value fits on its "key = value" line.
-std::string Quote(std::string_view s) {
-  std::ostringstream out;
-  out << toml::toml_formatter{toml::value<std::string>(std::string(s)),
-                              toml::format_flags::allow_unicode_strings};
-  return out.str();
-}
-
 bool IsNameChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '.' || c == '-';
@@ -72,21 +91,6 @@ std::string HostName() {
   if (::gethostname(buf, sizeof buf - 1) != 0) return "";
   return buf;
 }
-
-const toml::table& EmptyTable() {
-  static const toml::table empty;
-  return empty;
-}
-
-// An absent section (or a mistyped one, already reported) reads as empty, so its defaults
-// still take effect and are recorded.
-ConfigReader Section(ConfigReader& root, std::string_view key) {
-  std::optional<ConfigReader> section = root.Table(key);
-  if (section) return std::move(*section);
-  return ConfigReader(root.diagnostics(), EmptyTable(), std::string(key));
-}
-
-size_t ErrorCount(const ConfigReader& reader) { return reader.diagnostics()->errors.size(); }
 
 void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   const AgentConfig defaults;
@@ -136,6 +140,8 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   ConfigReader status = Section(root, "status");
   c.status_interval = status.Duration("interval", defaults.status_interval, 1s);
   status.Finish();
+
+  ReadUpload(root, c);
 }
 
 // The keys every source has; the type reads the rest.
@@ -336,6 +342,7 @@ std::string RenderEffectiveConfig(const AgentConfig& c) {
                      Quote(FormatSize(c.quota_max_bytes)),
                      Quote(c.quota_policy == QuotaPolicy::kPause ? "pause" : "drop_oldest"));
   out += fmt::format("\n[status]\ninterval = {}\n", Quote(FormatDuration(c.status_interval)));
+  out += RenderUpload(c);
   for (size_t i = 0; i < c.sources.size(); ++i) out += RenderSource(c, i);
   return out;
 }

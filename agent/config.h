@@ -29,6 +29,31 @@ struct SourceConfig {
 
 enum class QuotaPolicy { kDropOldest, kPause };
 
+// [upload]: absent means the agent only buffers and seals (segments wait in the state dir).
+struct UploadConfig {
+  bool enabled = false;
+  std::string endpoint;  // scheme://host[:port]
+  std::string bucket;
+  std::string region = "us-east-1";
+  std::string prefix = "granary";
+  std::string key_template;      // default: uploader/object_key.h kDefaultKeyTemplate
+  bool path_style = true;        // addressing = "path" | "virtual"
+  std::string credentials_file;  // empty: the AWS_* environment variables
+  std::string profile = "default";
+  std::string ca_file;
+  bool tls_verify = true;
+  std::string proxy;
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds stall_timeout{60'000};
+  uint64_t max_bandwidth = 0;  // bytes/s, 0: no cap
+  std::chrono::milliseconds retry_min{1'000};
+  std::chrono::milliseconds retry_max{300'000};
+  std::chrono::milliseconds permanent_retry{1'800'000};
+  std::chrono::milliseconds keep_uploaded{3'600'000};
+  // Health turns "degraded" when segments wait and nothing uploaded for this long.
+  std::chrono::milliseconds stale_after{3'600'000};
+};
+
 struct AgentConfig {
   std::string path;       // the file this came from
   std::string device;     // default: the host name; same charset as source names
@@ -52,6 +77,8 @@ struct AgentConfig {
 
   // [status]
   std::chrono::milliseconds status_interval{30'000};
+
+  UploadConfig upload;
 
   std::vector<SourceConfig> sources;
 };

@@ -6,6 +6,8 @@
 #include "agent/status.h"
 #include "platform/log.h"
 #include "platform/process.h"
+#include "uploader/credentials.h"
+#include "uploader/worker.h"
 
 namespace granary {
 namespace {
@@ -20,7 +22,47 @@ bool SameBufferOptions(const BufferOptions& a, const BufferOptions& b) {
          a.batch_max == b.batch_max && a.queue_capacity == b.queue_capacity &&
          a.batch_wait == b.batch_wait && a.segment_max_bytes == b.segment_max_bytes &&
          a.segment_max_readings == b.segment_max_readings &&
-         a.quota_max_bytes == b.quota_max_bytes && a.quota_pause == b.quota_pause;
+         a.quota_max_bytes == b.quota_max_bytes && a.quota_pause == b.quota_pause &&
+         a.keep_uploaded == b.keep_uploaded;
+}
+
+UploadOptions UploadOptionsFrom(const AgentConfig& c, Credentials credentials) {
+  const UploadConfig& u = c.upload;
+  UploadOptions o;
+  o.s3.endpoint = u.endpoint;
+  o.s3.region = u.region;
+  o.s3.bucket = u.bucket;
+  o.s3.path_style = u.path_style;
+  o.s3.ca_file = u.ca_file;
+  o.s3.tls_verify = u.tls_verify;
+  o.s3.proxy = u.proxy;
+  o.s3.connect_timeout = u.connect_timeout;
+  o.s3.stall_timeout = u.stall_timeout;
+  o.s3.max_send_bytes_per_s = u.max_bandwidth;
+  o.credentials = std::move(credentials);
+  o.device = c.device;
+  o.prefix = u.prefix;
+  o.key_template = u.key_template;
+  o.retry_min = u.retry_min;
+  o.retry_max = u.retry_max;
+  o.permanent_retry = u.permanent_retry;
+  return o;
+}
+
+// Counters survive a reload (which replaces the worker); the newest last_* wins.
+UploadStats Accumulate(const UploadStats& before, const UploadStats& now) {
+  UploadStats t = now;
+  t.uploaded += before.uploaded;
+  t.uploaded_bytes += before.uploaded_bytes;
+  t.failed += before.failed;
+  t.tombstones += before.tombstones;
+  if (now.last_ok_ms == 0) t.last_ok_ms = before.last_ok_ms;
+  if (now.last_error_ms == 0) {
+    t.last_error_ms = before.last_error_ms;
+    t.last_error = before.last_error;
+    t.last_error_permanent = before.last_error_permanent;
+  }
+  return t;
 }
 
 class Daemon {
@@ -37,7 +79,13 @@ class Daemon {
       log::Error("{}", lock.error().message());
       return 1;
     }
+    Result<Credentials> credentials = UploadCredentials(config_);
+    if (!credentials) {
+      log::Error("{}", credentials.error().message());
+      return kExitConfig;
+    }
     if (!OpenBuffer() || !StartScheduler()) return 1;
+    StartUploader(std::move(*credentials));
     started_ms_ = env_.WallNowMs();
     log::Notice("granary {} started: device {}, {} sources, state in {}", GRANARY_VERSION,
                 config_.device, config_.sources.size(), config_.state_dir);
@@ -53,6 +101,7 @@ class Daemon {
 
     log::Notice("stopping: finishing the current batch{}", config_.seal_on_stop ? " and sealing" : "");
     scheduler_->Stop(kSchedulerStopWait);
+    StopUploader();
     buffer_->Stop(config_.seal_on_stop);
     WriteStatus("stopped");
     log::Notice("stopped");
@@ -68,6 +117,29 @@ class Daemon {
     }
     buffer_ = std::move(*buffer);
     return true;
+  }
+
+  // Read at start and on every reload, so fixed credentials plus SIGHUP recover.
+  static Result<Credentials> UploadCredentials(const AgentConfig& c) {
+    if (!c.upload.enabled) return Credentials{};
+    return LoadCredentials(c.upload.credentials_file, c.upload.profile);
+  }
+
+  void StartUploader(Credentials credentials) {
+    if (!config_.upload.enabled) return;
+    const std::string who = credentials.Redacted();
+    uploader_ = std::make_unique<UploadWorker>(env_, *buffer_, config_.state_dir,
+                                               UploadOptionsFrom(config_, std::move(credentials)));
+    uploader_->Start();
+    log::Info("uploading to {} bucket {} as {}", config_.upload.endpoint, config_.upload.bucket,
+              who);
+  }
+
+  void StopUploader() {
+    if (!uploader_) return;
+    uploader_->Stop();
+    upload_base_ = Accumulate(upload_base_, uploader_->Stats());
+    uploader_.reset();
   }
 
   bool StartScheduler() {
@@ -98,6 +170,13 @@ class Daemon {
       log::Error("reload rejected, keeping the running configuration:\n{}", fresh.error().message());
       return;
     }
+    Result<Credentials> credentials = UploadCredentials(*fresh);
+    if (!credentials) {
+      log::Error("reload rejected, keeping the running configuration: {}",
+                 credentials.error().message());
+      return;
+    }
+    StopUploader();
     scheduler_->Stop(kSchedulerStopWait);
     scheduler_.reset();
     bool reopen = !SameBufferOptions(BufferOptionsFrom(config_), BufferOptionsFrom(*fresh));
@@ -116,8 +195,12 @@ class Daemon {
       log::Error("reload: sources failed to start; going back to the old configuration");
       config_ = std::move(old);
       if (!StartScheduler()) std::abort();
-      return;
+      credentials = UploadCredentials(config_);
     }
+    // Segments parked by a permanent error (wrong credentials, missing bucket) get a
+    // fresh try now rather than at their 30-minute retry.
+    if (Status r = buffer_->RetryUploadsNow(); !r) log::Warning("reload: {}", r.error().message());
+    StartUploader(credentials ? std::move(*credentials) : Credentials{});
     log::Notice("reloaded {}: {} sources", config_.path, config_.sources.size());
   }
 
@@ -133,6 +216,9 @@ class Daemon {
     s.quota_bytes = config_.quota_max_bytes;
     if (scheduler_) s.sources = scheduler_->Stats();
     s.buffer = buffer_->Stats();
+    s.uploads_enabled = config_.upload.enabled;
+    s.uploads = uploader_ ? Accumulate(upload_base_, uploader_->Stats()) : upload_base_;
+    s.upload_stale_after_ms = config_.upload.stale_after.count();
     JudgeHealth(s);
     Status w = WriteFileAtomically(env_, StatusFilePath(config_.state_dir), StatusJson(s),
                                    /*durable=*/false);
@@ -143,6 +229,8 @@ class Daemon {
   AgentConfig config_;
   std::unique_ptr<Buffer> buffer_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<UploadWorker> uploader_;  // null when [upload] is absent
+  UploadStats upload_base_;                 // from workers replaced by reloads
   int64_t started_ms_ = 0;
   uint64_t flushes_ = 0;
 };
@@ -161,6 +249,7 @@ BufferOptions BufferOptionsFrom(const AgentConfig& c) {
   o.segment_max_readings = c.segment_max_readings;
   o.quota_max_bytes = c.quota_max_bytes;
   o.quota_pause = c.quota_policy == QuotaPolicy::kPause;
+  o.keep_uploaded = c.upload.keep_uploaded;
   return o;
 }
 

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -86,6 +87,53 @@ void ParseBuffer(const cJSON* o, BufferStats& b) {
   }
 }
 
+cJSON* UploadsJson(const AgentStatus& s) {
+  const UploadStats& u = s.uploads;
+  cJSON* o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "enabled", s.uploads_enabled);
+  AddU(o, "uploaded", u.uploaded);
+  AddU(o, "uploaded_bytes", u.uploaded_bytes);
+  AddU(o, "failed", u.failed);
+  AddU(o, "tombstones", u.tombstones);
+  AddI(o, "last_ok", u.last_ok_ms);
+  AddI(o, "last_error_at", u.last_error_ms);
+  cJSON_AddStringToObject(o, "last_error", u.last_error.c_str());
+  cJSON_AddBoolToObject(o, "last_error_permanent", u.last_error_permanent);
+  AddI(o, "clock_offset_ms", u.clock_offset_ms);
+  return o;
+}
+
+void ParseUploads(const cJSON* o, AgentStatus& s) {
+  UploadStats& u = s.uploads;
+  s.uploads_enabled = GetB(o, "enabled");
+  u.uploaded = GetU(o, "uploaded");
+  u.uploaded_bytes = GetU(o, "uploaded_bytes");
+  u.failed = GetU(o, "failed");
+  u.tombstones = GetU(o, "tombstones");
+  u.last_ok_ms = GetI(o, "last_ok");
+  u.last_error_ms = GetI(o, "last_error_at");
+  u.last_error = GetS(o, "last_error");
+  u.last_error_permanent = GetB(o, "last_error_permanent");
+  u.clock_offset_ms = GetI(o, "clock_offset_ms");
+}
+
+void JudgeUploads(AgentStatus& s) {
+  const UploadStats& u = s.uploads;
+  if (!s.uploads_enabled || s.buffer.segments_sealed == 0) return;
+  bool failing = u.last_error_ms > u.last_ok_ms;
+  if (failing && u.last_error_permanent) {
+    s.degraded_reasons.push_back("uploads failing: " + u.last_error);
+    return;
+  }
+  int64_t since = std::max(u.last_ok_ms, s.started_ms);
+  if (failing && since > 0 && s.updated_ms - since > s.upload_stale_after_ms) {
+    s.degraded_reasons.push_back(
+        fmt::format("no upload for {}: {}", FormatDuration(std::chrono::milliseconds(
+                                                s.updated_ms - since)),
+                    u.last_error));
+  }
+}
+
 }  // namespace
 
 std::string StatusFilePath(const std::string& state_dir) { return state_dir + "/status.json"; }
@@ -103,6 +151,7 @@ void JudgeHealth(AgentStatus& s) {
     s.degraded_reasons.push_back("buffer: " + s.buffer.last_error);
   }
   if (s.buffer.paused) s.degraded_reasons.push_back("polling paused: state dir quota full");
+  JudgeUploads(s);
   if (s.state != "stopped") s.state = s.degraded_reasons.empty() ? "running" : "degraded";
 }
 
@@ -139,6 +188,7 @@ std::string StatusJson(const AgentStatus& s) {
     cJSON_AddItemToArray(sources, j);
   }
   cJSON_AddItemToObject(o, "buffer", BufferJson(s.buffer, s.quota_bytes));
+  cJSON_AddItemToObject(o, "uploads", UploadsJson(s));
   CjsonString text(cJSON_PrintUnformatted(o));
   return std::string(text.get()) + "\n";
 }
@@ -179,6 +229,7 @@ Result<AgentStatus> ParseStatusJson(const std::string& text) {
   const cJSON* buffer = cJSON_GetObjectItemCaseSensitive(o, "buffer");
   ParseBuffer(buffer, s.buffer);
   s.quota_bytes = GetU(buffer, "quota_bytes");
+  ParseUploads(cJSON_GetObjectItemCaseSensitive(o, "uploads"), s);
   return s;
 }
 
@@ -222,6 +273,13 @@ Result<std::string> RenderStatus(const std::string& state_dir, bool json) {
   add("{}\n", b.paused ? " (polling PAUSED)" : "");
   if (b.rejected > 0) add("readings refused (queue full, never captured): {}\n", b.rejected);
   if (!b.last_error.empty()) add("last buffer error: {}\n", b.last_error);
+  if (s.uploads_enabled) {
+    const UploadStats& u = s.uploads;
+    add("uploads: {} segments ({}) and {} tombstones this run, {} failed attempts, last ok {}\n",
+        u.uploaded, FormatSize(u.uploaded_bytes), u.tombstones, u.failed, Iso(u.last_ok_ms));
+    if (!u.last_error.empty()) add("  last upload error {}: {}\n", Iso(u.last_error_ms), u.last_error);
+    if (u.clock_offset_ms != 0) add("  signing with the server's clock: offset {} ms\n", u.clock_offset_ms);
+  }
   for (const auto& [name, seq] : b.last_seq) add("source {}: last seq {}\n", name, seq);
   for (const SourceStats& src : s.sources) {
     add("  {} ({}): {} polls, {} errors, {} overruns, {} missed, last ok {}\n", src.name, src.type,

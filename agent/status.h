@@ -10,6 +10,7 @@
 #include "agent/scheduler.h"
 #include "platform/result.h"
 #include "storage/buffer.h"
+#include "uploader/worker.h"
 
 namespace granary {
 
@@ -25,12 +26,17 @@ struct AgentStatus {
   uint64_t quota_bytes = 0;
   std::vector<SourceStats> sources;
   BufferStats buffer;
+  bool uploads_enabled = false;
+  UploadStats uploads;
+  int64_t upload_stale_after_ms = 3'600'000;
 };
 
 // A source counts as failing once its last `kFailingPolls` polls all failed.
 inline constexpr uint64_t kFailingPolls = 3;
 
-// Fills state and degraded_reasons from the other fields.
+// Fills state and degraded_reasons from the other fields. Uploads degrade the state when
+// the last attempt failed with an error that waiting cannot fix (credentials, bucket), or
+// when segments have waited with no successful upload for upload_stale_after_ms.
 void JudgeHealth(AgentStatus& status);
 
 std::string StatusJson(const AgentStatus& status);

@@ -165,6 +165,14 @@ Result<S3Response> S3Client::Perform(Call& call) {
                      return chunk.size();
                    });
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &call);
+  if (options_.cancel != nullptr) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, options_.cancel);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION,
+                     +[](void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+                       return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+                     });
+  }
   if (call.method == "PUT") {
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READDATA, call.upload);

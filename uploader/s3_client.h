@@ -7,6 +7,7 @@
 // Not thread-safe: one client per thread (it keeps one connection alive).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,9 @@ struct S3Options {
   // A transfer slower than 1 KiB/s for this long is abandoned (a dead link, not a slow one).
   std::chrono::milliseconds stall_timeout{60'000};
   uint64_t max_send_bytes_per_s = 0;  // 0: no cap
+  // When set and true, a transfer in flight is abandoned within about a second (shutdown
+  // must not wait for a capped upload of a big segment to finish).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct S3Response {

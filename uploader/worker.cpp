@@ -23,7 +23,13 @@ UploadWorker::UploadWorker(Env& env, Buffer& buffer, std::string state_dir, Uplo
       buffer_(buffer),
       state_dir_(std::move(state_dir)),
       options_(std::move(options)),
-      client_(env, options_.s3, options_.credentials),
+      client_(env,
+              [this] {
+                S3Options o = options_.s3;
+                o.cancel = &cancel_;
+                return o;
+              }(),
+              options_.credentials),
       rng_(std::random_device{}()) {}
 
 UploadWorker::~UploadWorker() { Stop(); }
@@ -38,6 +44,7 @@ void UploadWorker::Stop() {
     stop_ = true;
     cv_.notify_all();
   }
+  cancel_ = true;
   if (thread_.joinable()) thread_.join();
 }
 
@@ -57,10 +64,11 @@ std::string UploadWorker::KeyFor(const SegmentRecord& s) const {
   return RenderKey(options_.key_template, f);
 }
 
-void UploadWorker::NoteFailure(const std::string& error) {
+void UploadWorker::NoteFailure(const std::string& error, bool permanent) {
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.failed;
   stats_.last_error = error;
+  stats_.last_error_permanent = permanent;
   stats_.last_error_ms = env_.WallNowMs();
 }
 
@@ -80,8 +88,8 @@ void UploadWorker::Run() {
       }
       catalog = std::move(*opened);
     }
-    UploadTombstones(*catalog);
     int64_t now = env_.WallNowMs();
+    if (now >= tombstones_due_ms_) UploadTombstones(*catalog);
     auto next = catalog->NextDue(now);
     if (!next) {
       log::Warning("uploader: {}", next.error().message());
@@ -135,7 +143,8 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
       stats_.clock_offset_ms = offset;
       continue;
     }
-    NoteFailure(error);
+    if (cancel_) return milliseconds{0};  // shutting down: not a failure of the segment
+    NoteFailure(error, v.outcome == Outcome::kPermanent);
     int64_t now = env_.WallNowMs();
     if (v.outcome == Outcome::kPermanent) {
       log::Error("uploader: {} (not retryable; next try in {} s; the segment is kept)", error,
@@ -167,8 +176,15 @@ void UploadWorker::UploadTombstones(CatalogReader& catalog) {
                                                     {"x-amz-meta-granary-format", "tombstone/1"}});
     Verdict v = JudgeUpload(result, sigv4::Md5Hex(body));
     if (v.outcome != Outcome::kStored) {
-      NoteFailure(fmt::format("upload tombstone {}: {}", key, v.error));
-      return;  // the segment path's backoff paces the retries
+      if (cancel_) return;
+      NoteFailure(fmt::format("upload tombstone {}: {}", key, v.error),
+                  v.outcome == Outcome::kPermanent);
+      milliseconds delay = v.outcome == Outcome::kPermanent
+                               ? options_.permanent_retry
+                               : BackoffDelay(attempt_++, options_.retry_min, options_.retry_max,
+                                              v.retry_after, rng_);
+      tombstones_due_ms_ = env_.WallNowMs() + delay.count();
+      return;
     }
     if (buffer_.MarkTombstoneUploaded(d.id)) {
       std::lock_guard<std::mutex> lock(mu_);

@@ -40,6 +40,7 @@ struct UploadStats {
   int64_t last_ok_ms = 0;
   int64_t last_error_ms = 0;
   std::string last_error;
+  bool last_error_permanent = false;  // not retryable by waiting: credentials, bucket, policy
   int64_t clock_offset_ms = 0;  // learned from RequestTimeTooSkewed
 };
 
@@ -49,7 +50,8 @@ class UploadWorker {
   ~UploadWorker();
 
   void Start();
-  // Interrupts a backoff wait; a transfer in flight is abandoned after its own timeouts.
+  // Interrupts a backoff wait and abandons a transfer in flight (it is retried, same key
+  // and bytes, by the next worker).
   void Stop();
   UploadStats Stats() const;
   // The object key of a segment, for tests and tools.
@@ -62,16 +64,18 @@ class UploadWorker {
   void UploadTombstones(CatalogReader& catalog);
   // One attempt at `seg`; returns how long to wait before the next attempt of anything.
   std::chrono::milliseconds UploadOne(const SegmentRecord& seg);
-  void NoteFailure(const std::string& error);
+  void NoteFailure(const std::string& error, bool permanent);
 
   Env& env_;
   Buffer& buffer_;
   const std::string state_dir_;
   const UploadOptions options_;
+  std::atomic<bool> cancel_{false};  // aborts a transfer in flight at Stop()
   S3Client client_;  // worker thread only
   std::thread thread_;
   std::mt19937_64 rng_;
   int attempt_ = 0;  // consecutive retryable failures
+  int64_t tombstones_due_ms_ = 0;  // a failed tombstone waits like a failed segment
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

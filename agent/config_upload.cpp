@@ -1,0 +1,97 @@
+// [upload]: where sealed segments go. Credentials never live in this file: they come from
+// the environment or from a private credentials file, checked here so a bad file stops the
+// agent at start (exit 78) instead of failing every upload later.
+#include <fmt/format.h>
+
+#include "agent/config_sections.h"
+#include "platform/units.h"
+#include "uploader/credentials.h"
+#include "uploader/object_key.h"
+
+namespace granary::config_detail {
+
+using namespace std::chrono_literals;
+
+void ReadUpload(ConfigReader& root, AgentConfig& c) {
+  UploadConfig& u = c.upload;
+  const UploadConfig d;
+  u.enabled = root.Has("upload");
+  if (!u.enabled) return;
+  ConfigReader r = Section(root, "upload");
+  size_t errors = ErrorCount(r);
+  u.endpoint = r.RequiredString("endpoint");
+  if (ErrorCount(r) == errors && u.endpoint.rfind("http://", 0) != 0 &&
+      u.endpoint.rfind("https://", 0) != 0) {
+    r.Fail("endpoint", fmt::format("must start with http:// or https:// (got {})", Quote(u.endpoint)));
+  }
+  if (!u.endpoint.empty() && u.endpoint.back() == '/') u.endpoint.pop_back();
+  u.bucket = r.RequiredString("bucket");
+  u.region = r.String("region", d.region);
+  u.prefix = r.String("prefix", d.prefix);
+  if (u.prefix.size() > 256) r.Fail("prefix", "must be at most 256 bytes");
+  errors = ErrorCount(r);
+  u.key_template = r.String("key_template", kDefaultKeyTemplate);
+  if (ErrorCount(r) == errors) {
+    if (Status s = ValidateKeyTemplate(u.key_template); !s) r.Fail("key_template", s.error().message());
+  }
+  u.path_style = r.Enum("addressing", "path", {"path", "virtual"}) == "path";
+  u.credentials_file = r.String("credentials_file", "");
+  u.profile = r.String("profile", d.profile);
+  if (!u.credentials_file.empty()) {
+    // Mode, profile and keys are checked now; the values are read again at start and on
+    // every reload, so a fixed file plus SIGHUP recovers from wrong credentials.
+    if (auto creds = LoadCredentials(u.credentials_file, u.profile); !creds) {
+      r.Fail("credentials_file", creds.error().message());
+    }
+  }
+  u.ca_file = r.String("ca_file", "");
+  u.tls_verify = r.Bool("tls_verify", d.tls_verify);
+  u.proxy = r.String("proxy", "");
+  u.connect_timeout = r.Duration("connect_timeout", d.connect_timeout, 100ms);
+  u.stall_timeout = r.Duration("stall_timeout", d.stall_timeout, 1s);
+  u.max_bandwidth = r.Size("max_bandwidth", 0, 0);
+  if (u.max_bandwidth != 0 && u.max_bandwidth < 1024) {
+    r.Fail("max_bandwidth", "must be 0 (no cap) or at least 1KiB (per second)");
+  }
+  errors = ErrorCount(r);
+  u.retry_min = r.Duration("retry_min", d.retry_min, 10ms);
+  u.retry_max = r.Duration("retry_max", d.retry_max, 10ms);
+  if (ErrorCount(r) == errors && u.retry_max < u.retry_min) {
+    r.Fail("retry_max", fmt::format("must be at least retry_min, {}", FormatDuration(u.retry_min)));
+  }
+  u.permanent_retry = r.Duration("permanent_retry", d.permanent_retry, 10ms);
+  u.keep_uploaded = r.Duration("keep_uploaded", d.keep_uploaded, 0ms);
+  u.stale_after = r.Duration("stale_after", d.stale_after, 1s);
+  r.Finish();
+}
+
+namespace {
+
+// A proxy URL may carry a password: http://user:secret@proxy:3128.
+std::string MaskUserInfo(const std::string& url) {
+  size_t scheme = url.find("://");
+  size_t at = url.rfind('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  return url.substr(0, scheme + 3) + "***" + url.substr(at);
+}
+
+}  // namespace
+
+std::string RenderUpload(const AgentConfig& c) {
+  const UploadConfig& u = c.upload;
+  if (!u.enabled) return "\n# [upload] absent: segments are sealed and kept, never uploaded\n";
+  auto dur = [](std::chrono::milliseconds ms) { return Quote(FormatDuration(ms)); };
+  return fmt::format(
+      "\n[upload]\nendpoint = {}\nbucket = {}\nregion = {}\nprefix = {}\nkey_template = {}\n"
+      "addressing = {}\ncredentials_file = {}\nprofile = {}\nca_file = {}\ntls_verify = {}\n"
+      "proxy = {}\nconnect_timeout = {}\nstall_timeout = {}\nmax_bandwidth = {}\n"
+      "retry_min = {}\nretry_max = {}\npermanent_retry = {}\nkeep_uploaded = {}\n"
+      "stale_after = {}\n",
+      Quote(u.endpoint), Quote(u.bucket), Quote(u.region), Quote(u.prefix), Quote(u.key_template),
+      Quote(u.path_style ? "path" : "virtual"), Quote(u.credentials_file), Quote(u.profile),
+      Quote(u.ca_file), u.tls_verify, Quote(MaskUserInfo(u.proxy)), dur(u.connect_timeout),
+      dur(u.stall_timeout), Quote(FormatSize(u.max_bandwidth)), dur(u.retry_min),
+      dur(u.retry_max), dur(u.permanent_retry), dur(u.keep_uploaded), dur(u.stale_after));
+}
+
+}  // namespace granary::config_detail
