@@ -12,6 +12,7 @@
 #include <cmath>
 #include <set>
 
+#include "agent/sources/quote.h"
 #include "agent/sources/source.h"
 
 namespace granary {
@@ -23,40 +24,7 @@ constexpr size_t kMaxFileBytes = 4096;
 constexpr size_t kQuoteBytes = 64;
 constexpr std::string_view kSpace = " \t\r\n\v\f";
 
-// The first kQuoteBytes of what a file held, in double quotes, with control and non-ASCII
-// bytes escaped so the text is safe in a log line or the status JSON. Same format as
-// http_json's.
-std::string QuoteRaw(std::string_view raw) {
-  std::string out = "\"";
-  for (unsigned char c : raw.substr(0, kQuoteBytes)) {
-    switch (c) {
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          out += fmt::format("\\x{:02x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  if (raw.size() > kQuoteBytes) out += fmt::format("... ({} bytes)", raw.size());
-  return out;
-}
+std::string QuoteRaw(std::string_view raw) { return granary::QuoteRaw(raw, kQuoteBytes); }
 
 class Descriptor {
  public:

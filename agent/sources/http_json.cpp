@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "agent/sources/json_pointer.h"
+#include "agent/sources/quote.h"
 #include "agent/sources/source.h"
 #include "platform/handles.h"
 
@@ -20,39 +21,7 @@ using std::chrono::milliseconds;
 constexpr uint64_t kDefaultMaxBody = 1ULL << 20;
 constexpr size_t kQuoteBytes = 256;
 
-// The first kQuoteBytes of a raw reply, in double quotes, with control and non-ASCII bytes
-// escaped so a hostile reply cannot forge log lines or break the status JSON.
-std::string QuoteRaw(std::string_view raw) {
-  std::string out = "\"";
-  for (unsigned char c : raw.substr(0, kQuoteBytes)) {
-    switch (c) {
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          out += fmt::format("\\x{:02x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  if (raw.size() > kQuoteBytes) out += fmt::format("... ({} bytes)", raw.size());
-  return out;
-}
+std::string QuoteRaw(std::string_view raw) { return granary::QuoteRaw(raw, kQuoteBytes); }
 
 // The URL as errors show it: any password in the userinfo part is masked.
 std::string DisplayUrl(const std::string& url) {

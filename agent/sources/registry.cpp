@@ -9,6 +9,7 @@ namespace granary {
 extern const SourceType kSyntheticSourceType;
 extern const SourceType kHttpJsonSourceType;
 extern const SourceType kFileSourceType;
+extern const SourceType kEagleSourceType;
 
 const std::vector<SourceType>& SourceTypes() {
   // A function-local static: the entries are defined in other files, whose initialization
@@ -17,6 +18,7 @@ const std::vector<SourceType>& SourceTypes() {
       kSyntheticSourceType,
       kHttpJsonSourceType,
       kFileSourceType,
+      kEagleSourceType,
   };
   return types;
 }
