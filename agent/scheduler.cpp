@@ -122,6 +122,7 @@ void Scheduler::Run(Task& t) {
       int64_t ts = env_.WallNowMs();
       bool clock_ok = env_.ClockSynchronized();
       gate.unlock();
+      env_.HangPoint("scheduler.poll");
       auto result = t.source->Poll(t.timeout);
       gate.lock();
       if (t.abandoned) return;

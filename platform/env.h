@@ -55,6 +55,11 @@ class Env {
   // or 0. Ops: "sqlite.write", "sqlite.sync".
   virtual int InjectedErrno(std::string_view op) = 0;
 
+  // Test hook: a named point where the calling thread can be made to hang forever, so a
+  // test can prove the systemd watchdog notices. The real Env hangs at "scheduler.poll"
+  // once GRANARY_TEST_HANG_SCHEDULER=<ms> milliseconds have passed since it was created.
+  virtual void HangPoint(std::string_view name) = 0;
+
   // The process-wide real environment.
   static Env& Default();
 };
@@ -78,6 +83,7 @@ class EnvWrapper : public Env {
   Result<uint64_t> FreeBytes(const std::string& path) override { return target_.FreeBytes(path); }
   void CrashPoint(std::string_view name) override { target_.CrashPoint(name); }
   int InjectedErrno(std::string_view op) override { return target_.InjectedErrno(op); }
+  void HangPoint(std::string_view name) override { target_.HangPoint(name); }
 
  protected:
   Env& target() { return target_; }

@@ -63,6 +63,9 @@ class PosixEnv final : public Env {
     }
     const char* unsynced = std::getenv("GRANARY_TEST_CLOCK_UNSYNCED");
     force_unsynced_ = unsynced != nullptr && std::string_view(unsynced) == "1";
+    if (const char* hang = std::getenv("GRANARY_TEST_HANG_SCHEDULER")) {
+      hang_at_ns_ = MonoNowNs() + std::strtoll(hang, nullptr, 10) * 1'000'000;
+    }
   }
 
   int64_t WallNowMs() override {
@@ -131,10 +134,16 @@ class PosixEnv final : public Env {
 
   int InjectedErrno(std::string_view) override { return 0; }
 
+  void HangPoint(std::string_view name) override {
+    if (hang_at_ns_ < 0 || name != "scheduler.poll" || MonoNowNs() < hang_at_ns_) return;
+    for (;;) ::pause();
+  }
+
  private:
   std::string crash_point_;
   int64_t wall_offset_ms_ = 0;
   bool force_unsynced_ = false;
+  int64_t hang_at_ns_ = -1;  // monotonic ns from which HangPoint hangs; -1: never
 };
 
 }  // namespace

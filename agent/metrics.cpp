@@ -1,0 +1,140 @@
+#include "agent/metrics.h"
+
+#include <fmt/format.h>
+
+namespace granary {
+namespace {
+
+class Exposition {
+ public:
+  // One metric family: its HELP and TYPE lines, then its samples.
+  void Family(const char* name, const char* type, const char* help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP granary_{} {}\n# TYPE granary_{} {}\n", name,
+                   help, name, type);
+    name_ = name;
+  }
+  void Sample(double value, const std::string& labels = "") {
+    fmt::format_to(std::back_inserter(out_), "granary_{}{} {}\n", name_, labels, value);
+  }
+  // A whole family with one unlabelled sample.
+  void One(const char* name, const char* type, const char* help, double value) {
+    Family(name, type, help);
+    Sample(value);
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+  const char* name_ = "";
+};
+
+double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+double D(uint64_t v) { return static_cast<double>(v); }
+
+std::string SourceLabel(const std::string& name) {
+  return "{source=" + PrometheusLabel(name) + "}";
+}
+
+}  // namespace
+
+std::string PrometheusLabel(const std::string& value) {
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string PrometheusText(const AgentStatus& s, const MqttStats* mqtt) {
+  Exposition e;
+  e.Family("info", "gauge", "Always 1; the labels name the device and the agent version.");
+  e.Sample(1, fmt::format("{{device={},version={}}}", PrometheusLabel(s.device),
+                          PrometheusLabel(GRANARY_VERSION)));
+  e.Family("state", "gauge", "1 for the daemon's current state, 0 for the others.");
+  for (const char* state : {"running", "degraded", "stopped"}) {
+    e.Sample(s.state == state ? 1 : 0, fmt::format("{{state=\"{}\"}}", state));
+  }
+  e.One("start_time_seconds", "gauge", "When the daemon started, Unix time.",
+        Seconds(s.started_ms));
+  e.One("clock_synced", "gauge", "1 while the kernel reports the wall clock synchronized.",
+        s.clock_synced ? 1 : 0);
+
+  struct SourceMetric {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const SourceStats&);
+  };
+  static const SourceMetric kSourceMetrics[] = {
+      {"source_polls_total", "counter", "Polls completed.",
+       [](const SourceStats& x) { return D(x.polls); }},
+      {"source_errors_total", "counter", "Polls that failed.",
+       [](const SourceStats& x) { return D(x.errors); }},
+      {"source_overruns_total", "counter", "Ticks that came while a poll was still running.",
+       [](const SourceStats& x) { return D(x.overruns); }},
+      {"source_missed_total", "counter", "Ticks skipped after a suspend or a stalled thread.",
+       [](const SourceStats& x) { return D(x.missed); }},
+      {"source_readings_total", "counter", "Readings handed to the buffer.",
+       [](const SourceStats& x) { return D(x.readings); }},
+      {"source_rejected_total", "counter", "Readings the full buffer queue refused.",
+       [](const SourceStats& x) { return D(x.rejected); }},
+      {"source_consecutive_failures", "gauge", "Failed polls since the last good one.",
+       [](const SourceStats& x) { return D(x.consecutive_failures); }},
+      {"source_last_ok_timestamp_seconds", "gauge", "Wall clock of the last good poll.",
+       [](const SourceStats& x) { return Seconds(x.last_ok_ms); }},
+  };
+  for (const SourceMetric& m : kSourceMetrics) {
+    e.Family(m.name, m.type, m.help);
+    for (const SourceStats& src : s.sources) e.Sample(m.value(src), SourceLabel(src.name));
+  }
+
+  const BufferStats& b = s.buffer;
+  e.One("buffer_captured_total", "counter", "Readings committed to the buffer.", D(b.captured));
+  e.One("buffer_readings", "gauge", "Readings buffered, not yet in a sealed segment.",
+        D(b.buffered));
+  e.One("buffer_rejected_total", "counter", "Readings refused by the full queue.", D(b.rejected));
+  e.One("segments_pending", "gauge", "Sealed segments waiting for upload.",
+        D(b.segments_sealed));
+  e.One("segments_uploaded_total", "counter", "Segments uploaded.", D(b.segments_uploaded));
+  e.One("segments_dropped_total", "counter", "Segments evicted by the quota before upload.",
+        D(b.segments_dropped));
+  e.One("pending_bytes", "gauge", "Bytes of sealed segments waiting for upload.",
+        D(b.pending_bytes));
+  e.One("oldest_pending_timestamp_seconds", "gauge",
+        "First reading of the oldest segment waiting for upload, Unix time; 0 when none.",
+        Seconds(b.oldest_pending_ts_ms));
+  e.One("dropped_readings_total", "counter", "Readings lost to the quota, on purpose.",
+        D(b.dropped_readings));
+  e.One("state_dir_usage_bytes", "gauge", "State dir bytes counted against the quota.",
+        D(b.usage_bytes));
+  e.One("state_dir_quota_bytes", "gauge", "The state dir quota.", D(s.quota_bytes));
+  e.One("polling_paused", "gauge", "1 while the quota policy pauses polling.", b.paused ? 1 : 0);
+  e.One("commit_errors_total", "counter", "Buffer transactions that failed.", D(b.commit_errors));
+  e.One("seal_errors_total", "counter", "Segment seals that failed.", D(b.seal_errors));
+  e.Family("source_last_seq", "gauge", "The last seq committed per source.");
+  for (const auto& [name, seq] : b.last_seq) e.Sample(D(seq), SourceLabel(name));
+
+  if (mqtt != nullptr) {
+    e.One("mqtt_connected", "gauge", "1 while a broker session is up.", mqtt->connected ? 1 : 0);
+    e.One("mqtt_connects_total", "counter", "Broker sessions established.", D(mqtt->connects));
+    e.One("mqtt_connect_failures_total", "counter", "Connection attempts failed or refused.",
+          D(mqtt->connect_failures));
+    e.One("mqtt_status_published_total", "counter", "Status messages published.",
+          D(mqtt->status_published));
+    e.One("mqtt_events_published_total", "counter", "Events published.",
+          D(mqtt->events_published));
+    e.One("mqtt_events_dropped_total", "counter", "Events dropped while disconnected.",
+          D(mqtt->events_dropped));
+  }
+  return e.Take();
+}
+
+}  // namespace granary
