@@ -286,6 +286,7 @@ void BufferImpl::Run() {
     RunCommands();
     if (Clock::now() >= next_expiry_check) {
       next_expiry_check = Clock::now() + kIdleTick;
+      if (batch.empty()) store_.CutAged();
       if (Status s = store_.RemoveExpiredUploads(); !s) log::Error("buffer: {}", s.error().message());
     }
     if (Status s = RecordSealed(); !s) {

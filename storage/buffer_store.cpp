@@ -112,6 +112,7 @@ Status BufferStore::RebuildOpenSegment(SourceState& src) {
     src.open_hour = HourOf(sqlite3_column_int64(st, 4));
     src.open_last_ts = sqlite3_column_int64(st, 5);
     src.open_last_seq = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
+    src.open_since_mono_ns = env_.MonoNowNs();
     buffered_ += src.open_count;
   }
   if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "scan readings of " + src.name);
@@ -127,6 +128,7 @@ void BufferStore::AddToOpenSegment(SourceState& src, uint64_t seq, int64_t ts_ms
   if (src.open_count == 0) {
     src.open_first_seq = seq;
     src.open_hour = HourOf(ts_ms);
+    src.open_since_mono_ns = env_.MonoNowNs();
   }
   ++src.open_count;
   src.open_bytes += bytes;
@@ -257,6 +259,15 @@ std::vector<SealJob> BufferStore::TakeCuts() {
 void BufferStore::CutAll() {
   for (auto& [name, src] : sources_) {
     if (src.open_count > 0) EndOpenSegment(src);
+  }
+}
+
+void BufferStore::CutAged() {
+  const int64_t now = env_.MonoNowNs();
+  for (auto& [name, src] : sources_) {
+    if (src.open_count > 0 && now - src.open_since_mono_ns >= kHourMs * 1'000'000) {
+      EndOpenSegment(src);
+    }
   }
 }
 

@@ -26,6 +26,12 @@ class BufferStore {
   Status Commit(const std::vector<Reading>& batch);
   // Ends every open segment at its last reading (flush).
   void CutAll();
+  // Ends segments open for longer than an hour by the monotonic clock: a source that
+  // stopped producing (removed from the config, or failing) must not hold its last
+  // readings back until its next one. Reading timestamps play no part, so a source
+  // stamping with a wrong clock (its own, or an unsynchronized one) cannot make this cut
+  // every segment short.
+  void CutAged();
   // The segments whose end is known (hour change, size limits, flush) and that no one
   // has taken yet, oldest first per source. REQUIRES: the commits creating them are done.
   std::vector<SealJob> TakeCuts();
@@ -56,6 +62,7 @@ class BufferStore {
     int64_t open_hour = 0;
     int64_t open_last_ts = 0;
     uint64_t open_last_seq = 0;
+    int64_t open_since_mono_ns = 0;  // when the open segment got its first reading (or was rebuilt)
     // Ended segments not yet handed to the sealer, oldest first.
     std::deque<SealJob> cuts;
   };

@@ -36,8 +36,11 @@ class Agent:
         self.proc = None
         self.log_path = os.path.join(self.dir, "agent.log")
         os.makedirs(self.dir, exist_ok=True)
+        self.write_config(config_body)
+
+    def write_config(self, config_body):
         with open(self.config, "w") as f:
-            f.write(f'device = "{device}"\nstate_dir = "{self.state}"\n' + config_body)
+            f.write(f'device = "{self.device}"\nstate_dir = "{self.state}"\n' + config_body)
 
     def cli(self, *args, check_rc=None, env=None, timeout=60):
         run_env = dict(self.env, **(env or {}))

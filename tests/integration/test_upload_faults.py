@@ -23,12 +23,21 @@ rate = 600
 """
 
 
-def wait_all_uploaded(agent, timeout):
+def drain(agent, upload, timeout):
+    """Stops the agent (sealing what it buffered), restarts it with no sources so nothing new
+    is captured, flushes, and waits until every segment is uploaded."""
+    if agent.proc is not None and agent.proc.poll() is None:
+        check(agent.stop() == 0, "stop")
+    agent.write_config(upload)
+    agent.start()
+    agent.wait_ready()
+    agent.cli("flush", check_rc=0)  # what a kill -9 left unsealed
     deadline = time.time() + timeout
     while time.time() < deadline:
         pending = agent.db("SELECT count(*) FROM segments WHERE state='sealed'")[0][0]
         buffered = int(agent.db("SELECT total(count) FROM readings")[0][0])
         if pending == 0 and buffered == 0:
+            check(agent.stop() == 0, "stop")
             return
         time.sleep(0.3)
     check(False, f"not all uploaded after {timeout}s: {agent.status()['uploads']}")
@@ -50,19 +59,15 @@ def check_exactly_once(agent, s3, prefix):
 
 
 def run_with_fault(s3, proxy, mode, params, prefix):
-    agent = Agent(SOURCES + upload_config(proxy.url, s3.bucket, prefix=prefix),
+    upload = upload_config(proxy.url, s3.bucket, prefix=prefix)
+    agent = Agent(SOURCES + upload,
                   env={"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key})
     proxy.mode(mode, **params)
     agent.start()
     agent.wait_ready()
     time.sleep(2.5)
     proxy.mode("pass")
-    check(agent.stop() == 0, "stop")
-    # Finish the backlog with the fault gone.
-    agent.start()
-    agent.wait_ready()
-    wait_all_uploaded(agent, 90)
-    check(agent.stop() == 0, "stop")
+    drain(agent, upload, 90)  # the backlog, with the fault gone
     n = check_exactly_once(agent, s3, prefix)
     failed = agent.status()["uploads"]["failed"]
     return n, failed
@@ -81,7 +86,8 @@ def main():
         print("faults:", results)
 
         # Black hole then recovery: the backlog goes oldest first.
-        agent = Agent(SOURCES + upload_config(proxy.url, s3.bucket, prefix="blackhole"),
+        upload = upload_config(proxy.url, s3.bucket, prefix="blackhole")
+        agent = Agent(SOURCES + upload,
                       env={"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key})
         proxy.mode("blackhole")
         agent.start()
@@ -91,26 +97,28 @@ def main():
         check(pending >= 5, f"black hole: only {pending} segments waiting")
         check(agent.status()["uploads"]["uploaded"] == 0, "uploads got through a black hole")
         proxy.mode("pass")
-        wait_all_uploaded(agent, 120)
-        check(agent.stop() == 0, "stop")
+        # Recovery while still capturing: the backlog goes first, then the new segments.
+        mark = agent.db("SELECT max(last_seq) FROM segments")[0][0]
+        deadline = time.time() + 120
+        while agent.db("SELECT count(*) FROM segments WHERE state='sealed' AND first_seq <= ?",
+                       (mark,))[0][0] > 0:
+            check(time.time() < deadline, "black hole backlog not uploaded within 120 s")
+            time.sleep(0.3)
+        drain(agent, upload, 60)
         check_exactly_once(agent, s3, "blackhole")
         order = [int(m) for m in re.findall(r"uploaded \S+-(\d+)\.jsonl\.gz", agent.read_log())]
         check(order == sorted(order), f"backlog not oldest first: {order}")
 
         # kill -9 during uploads, 20 times; bandwidth capped so kills land mid-transfer.
-        agent = Agent(SOURCES + upload_config(s3.endpoint, s3.bucket, prefix="kill",
-                                              extra='max_bandwidth = "200KiB"'),
+        upload = upload_config(s3.endpoint, s3.bucket, prefix="kill", extra='max_bandwidth = "200KiB"')
+        agent = Agent(SOURCES + upload,
                       env={"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key})
         rng = random.Random()
         for _ in range(20):
             agent.start()
             time.sleep(rng.uniform(0.3, 1.5))
             agent.kill9()
-        agent.start()
-        agent.wait_ready()
-        agent.cli("flush", check_rc=0)
-        wait_all_uploaded(agent, 120)
-        check(agent.stop() == 0, "stop")
+        drain(agent, upload, 120)
         n = check_exactly_once(agent, s3, "kill")
         print(f"upload faults: ok ({n} segments after 20 kills)")
     finally:

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -155,6 +156,19 @@ TEST_F(BufferTest, HourChangeSealsWithoutFlush) {
   EXPECT_EQ(first.size(), 10u);
   for (const auto& t : first) EXPECT_LT(ParseLine(t).ts, kT0 + kHour);
   ExpectContiguous(AllLines("meter"), 1, 20);
+}
+
+TEST_F(BufferTest, ASegmentOpenForAnHourIsSealedWithoutAnotherReading) {
+  auto b = OpenBuffer(Options());
+  ASSERT_EQ(b->Submit(Make("meter", 5, kT0, 1), milliseconds{1000}), 5u);
+  std::this_thread::sleep_for(milliseconds{1500});
+  EXPECT_TRUE(SegmentFiles().empty()) << "sealed before it was open for an hour";
+  env_.StepMonoClock(kHour * 1'000'000);  // an hour passes; no further reading comes
+  for (int i = 0; i < 50 && QueryInt("SELECT count(*) FROM segments") == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds{100});
+  }
+  ASSERT_EQ(SegmentFiles().size(), 1u);
+  ExpectContiguous(AllLines("meter"), 1, 5);
 }
 
 TEST_F(BufferTest, ClockStepBackEndsTheSegmentAndKeysStayUnique) {
