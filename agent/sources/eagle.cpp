@@ -44,6 +44,7 @@ struct EagleOptions {
   uint64_t max_body = 256 * 1024;
   milliseconds request_gap{1000};
   milliseconds backoff_max{300'000};
+  milliseconds interval{10'000};
 };
 
 // Requests to one gateway are serialised across every source that names it: the EAGLE's CGI
@@ -103,13 +104,12 @@ class EagleSource : public Source {
         generation_(o_.generation) {}
 
   Result<std::vector<SourceReading>> Poll(milliseconds timeout) override {
-    Clock::time_point now = Clock::now();
-    if (failures_ > 0 && now < retry_at_) {
-      auto wait = std::chrono::duration_cast<milliseconds>(retry_at_ - now);
-      return Error(fmt::format("backing off for {}ms after {} failed polls; last: {}",
-                               wait.count(), failures_, last_error_));
+    if (skip_polls_ > 0) {
+      --skip_polls_;
+      return Error(fmt::format("backing off after {} failed polls ({} more to skip); last: {}",
+                               failures_, skip_polls_, last_error_));
     }
-    deadline_ = now + timeout;
+    deadline_ = Clock::now() + timeout;
     Result<std::vector<SourceReading>> result = PollOnce();
     if (result) {
       failures_ = 0;
@@ -117,10 +117,10 @@ class EagleSource : public Source {
     }
     ++failures_;
     last_error_ = result.error().message();
-    // Doubling from 1 s up to backoff_max.
-    milliseconds delay{1000};
-    for (uint64_t i = 1; i < failures_ && delay < o_.backoff_max; ++i) delay *= 2;
-    retry_at_ = Clock::now() + std::min(delay, o_.backoff_max);
+    // The effective interval doubles with each failure in a row, up to backoff_max.
+    uint64_t max_skip = static_cast<uint64_t>(o_.backoff_max / std::max(o_.interval, milliseconds(1)));
+    uint64_t skip = failures_ >= 32 ? max_skip : (uint64_t{1} << (failures_ - 1)) - 1;
+    skip_polls_ = std::min(skip, max_skip > 0 ? max_skip - 1 : 0);
     return result;
   }
 
@@ -352,7 +352,7 @@ class EagleSource : public Source {
   };
   std::map<std::string, SummationState> summations_;
   uint64_t failures_ = 0;
-  Clock::time_point retry_at_;
+  uint64_t skip_polls_ = 0;
   std::string last_error_;
 };
 
@@ -396,6 +396,7 @@ std::unique_ptr<Source> CreateEagle(ConfigReader& reader) {
   o.max_body = reader.Size("max_body", o.max_body, 1024);
   o.request_gap = reader.Duration("request_gap", o.request_gap, milliseconds(0));
   o.backoff_max = reader.Duration("backoff_max", o.backoff_max, milliseconds(0));
+  o.interval = SourceInterval(reader);
   if (reader.diagnostics()->errors.size() > errors_before) return nullptr;
   return std::make_unique<EagleSource>(std::move(o));
 }

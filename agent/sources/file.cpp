@@ -1,17 +1,25 @@
 // type = "file": numbers from sysfs/hwmon-style files, one per file, one reading per poll:
 //   files = [ { name = "temp", path = "/sys/class/hwmon/hwmon0/temp1_input", scale = 0.001 } ]
-// gives {"temp":42.5}. One unreadable or malformed file fails the whole poll, so a reading
-// never silently lacks a value.
+// gives {"temp":42.5}. Whole directories (hwmon, thermal zones, power supplies) too:
+//   dirs = [ { path = "/sys/class/power_supply/BAT0", match = ["capacity", "*_now"],
+//              prefix = "bat_" } ]
+// reads every regular file whose name matches, named prefix + file name, in name order.
+// One unreadable or malformed file fails the whole poll, so a reading never silently lacks
+// a value; a directory with no matching file fails it too.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <algorithm>
+#include <filesystem>
 #include <set>
 
+#include "agent/sources/glob.h"
 #include "agent/sources/quote.h"
 #include "agent/sources/source.h"
 
@@ -97,13 +105,60 @@ struct FileSpec {
   double scale = 1.0;
 };
 
+struct DirSpec {
+  std::string path;
+  std::vector<std::string> match;
+  std::string prefix;
+  double scale = 1.0;
+};
+
+bool ValidName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (unsigned char c : name) {
+    if (!std::isalnum(c) && c != '_') return false;
+  }
+  return true;
+}
+
+// The files of `dir` to read this poll, sorted by name. Listed at each poll: hwmon and
+// power_supply entries come and go with drivers and hot-plugged batteries.
+Result<std::vector<FileSpec>> ListDir(const DirSpec& dir) {
+  std::error_code ec;
+  std::vector<FileSpec> files;
+  std::filesystem::directory_iterator it(dir.path, ec);
+  if (ec) return Error("list " + dir.path + ": " + ec.message(), ec.value());
+  for (const auto& entry : it) {
+    std::string name = entry.path().filename().string();
+    bool wanted = std::any_of(dir.match.begin(), dir.match.end(),
+                              [&](const std::string& glob) { return GlobMatch(glob, name); });
+    // is_regular_file follows symlinks, so "device" or "subsystem" links to directories drop out.
+    if (!wanted || !entry.is_regular_file(ec) || !ValidName(dir.prefix + name)) continue;
+    files.push_back({dir.prefix + name, entry.path().string(), dir.scale});
+  }
+  if (files.empty()) return Error(fmt::format("{}: no file matches {}", dir.path, fmt::join(dir.match, ", ")));
+  std::sort(files.begin(), files.end(),
+            [](const FileSpec& a, const FileSpec& b) { return a.name < b.name; });
+  return files;
+}
+
 class FileSource : public Source {
  public:
-  explicit FileSource(std::vector<FileSpec> files) : files_(std::move(files)) {}
+  FileSource(std::vector<FileSpec> files, std::vector<DirSpec> dirs)
+      : files_(std::move(files)), dirs_(std::move(dirs)) {}
 
   Result<std::vector<SourceReading>> Poll(milliseconds /*timeout*/) override {
+    std::vector<FileSpec> all = files_;
+    for (const DirSpec& d : dirs_) {
+      Result<std::vector<FileSpec>> listed = ListDir(d);
+      if (!listed) return listed.error();
+      all.insert(all.end(), listed->begin(), listed->end());
+    }
+    std::set<std::string> seen;
     std::string json = "{";
-    for (const FileSpec& f : files_) {
+    for (const FileSpec& f : all) {
+      if (!seen.insert(f.name).second) {
+        return Error(f.path + ": the name " + f.name + " is already taken by another file");
+      }
       Result<std::string> raw = ReadSmallFile(f.path);
       if (!raw) return raw.error();
       Result<std::string> number = Convert(f.path, raw.value(), f.scale);
@@ -118,25 +173,38 @@ class FileSource : public Source {
 
  private:
   const std::vector<FileSpec> files_;
+  const std::vector<DirSpec> dirs_;
 };
 
-bool ValidName(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (unsigned char c : name) {
-    if (!std::isalnum(c) && c != '_') return false;
+std::vector<DirSpec> ReadDirs(ConfigReader& reader) {
+  std::vector<DirSpec> dirs;
+  for (ConfigReader& entry : reader.TableArray("dirs")) {
+    DirSpec d;
+    d.path = entry.RequiredString("path");
+    d.match = entry.StringArray("match");
+    if (d.match.empty()) entry.Fail("match", R"(required: file name patterns, e.g. ["temp*_input"])");
+    d.prefix = entry.String("prefix", "");
+    if (!d.prefix.empty() && !ValidName(d.prefix)) {
+      entry.Fail("prefix", "must be 1 to 64 of A-Z a-z 0-9 _ (got " + QuoteRaw(d.prefix) + ")");
+    }
+    d.scale = entry.Number("scale", 1.0);
+    if (!std::isfinite(d.scale) || d.scale == 0) entry.Fail("scale", "must be a non-zero number");
+    entry.Finish();
+    dirs.push_back(std::move(d));
   }
-  return true;
+  return dirs;
 }
 
 std::unique_ptr<Source> CreateFileSource(ConfigReader& reader) {
   size_t errors_before = reader.diagnostics()->errors.size();
-  if (!reader.Has("files")) {
-    reader.Fail("files", R"(required: an array of { name = "...", path = "..." })");
+  if (!reader.Has("files") && !reader.Has("dirs")) {
+    reader.Fail("files", R"(required: an array of { name = "...", path = "..." }, or dirs)");
     return nullptr;
   }
+  std::vector<DirSpec> dirs = ReadDirs(reader);
   std::vector<ConfigReader> entries = reader.TableArray("files");
-  if (entries.empty() && reader.diagnostics()->errors.size() == errors_before) {
-    reader.Fail("files", "must list at least one file");
+  if (entries.empty() && dirs.empty() && reader.diagnostics()->errors.size() == errors_before) {
+    reader.Fail(reader.Has("files") ? "files" : "dirs", "must list at least one file or directory");
   }
   std::vector<FileSpec> files;
   std::set<std::string> names;
@@ -155,7 +223,7 @@ std::unique_ptr<Source> CreateFileSource(ConfigReader& reader) {
     files.push_back(std::move(f));
   }
   if (reader.diagnostics()->errors.size() > errors_before) return nullptr;
-  return std::make_unique<FileSource>(std::move(files));
+  return std::make_unique<FileSource>(std::move(files), std::move(dirs));
 }
 
 }  // namespace

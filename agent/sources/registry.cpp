@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "agent/sources/source.h"
+#include "platform/units.h"
 
 namespace granary {
 
@@ -10,6 +11,9 @@ extern const SourceType kSyntheticSourceType;
 extern const SourceType kHttpJsonSourceType;
 extern const SourceType kFileSourceType;
 extern const SourceType kEagleSourceType;
+extern const SourceType kPrometheusSourceType;
+extern const SourceType kExecSourceType;
+extern const SourceType kSystemSourceType;
 
 const std::vector<SourceType>& SourceTypes() {
   // A function-local static: the entries are defined in other files, whose initialization
@@ -19,8 +23,20 @@ const std::vector<SourceType>& SourceTypes() {
       kHttpJsonSourceType,
       kFileSourceType,
       kEagleSourceType,
+      kPrometheusSourceType,
+      kExecSourceType,
+      kSystemSourceType,
   };
   return types;
+}
+
+std::chrono::milliseconds SourceInterval(const ConfigReader& reader) {
+  constexpr std::chrono::milliseconds kDefault{10'000};
+  std::optional<std::string> text = reader.table()["interval"].value<std::string>();
+  if (!text) return kDefault;
+  Result<std::chrono::milliseconds> parsed = ParseDuration(*text);
+  if (!parsed || parsed.value() <= std::chrono::milliseconds::zero()) return kDefault;
+  return parsed.value();
 }
 
 const SourceType* FindSourceType(std::string_view name) {

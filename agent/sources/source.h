@@ -37,6 +37,11 @@ struct SourceType {
   std::unique_ptr<Source> (*create)(ConfigReader& reader);
 };
 
+// The source's `interval`, for a type whose behaviour depends on it. It is a common key the
+// config loader has already validated; an unparsable one has been reported there, so this
+// returns the loader's default, 10 s, for it.
+std::chrono::milliseconds SourceInterval(const ConfigReader& reader);
+
 // All registered types.
 const std::vector<SourceType>& SourceTypes();
 const SourceType* FindSourceType(std::string_view name);

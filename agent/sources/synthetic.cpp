@@ -9,14 +9,12 @@
 #include <limits>
 
 #include "agent/sources/source.h"
-#include "platform/units.h"
 
 namespace granary {
 namespace {
 
 using std::chrono::milliseconds;
 
-constexpr milliseconds kDefaultInterval{10'000};
 constexpr uint64_t kMaxPayloadBytes = 1ULL << 20;
 // One poll's readings are held in memory at once; these bounds keep a typo in `rate`
 // from exhausting a small device.
@@ -54,16 +52,6 @@ class SyntheticSource : public Source {
   uint64_t next_n_ = 0;
 };
 
-// The source's interval is a common key the config loader has already validated; an
-// unparsable one has been reported there, so the default is fine here.
-milliseconds IntervalOf(const ConfigReader& reader) {
-  std::optional<std::string> text = reader.table()["interval"].value<std::string>();
-  if (!text) return kDefaultInterval;
-  Result<milliseconds> parsed = ParseDuration(*text);
-  if (!parsed || parsed.value() <= milliseconds::zero()) return kDefaultInterval;
-  return parsed.value();
-}
-
 std::unique_ptr<Source> CreateSynthetic(ConfigReader& reader) {
   int64_t rate = reader.Integer("rate", 1, 1, 1'000'000);
   uint64_t payload_bytes = reader.Size("payload_bytes", 100, 0);
@@ -71,7 +59,7 @@ std::unique_ptr<Source> CreateSynthetic(ConfigReader& reader) {
     reader.Fail("payload_bytes", "must be at most 1MiB");
     payload_bytes = kMaxPayloadBytes;
   }
-  int64_t interval_ms = IntervalOf(reader).count();
+  int64_t interval_ms = SourceInterval(reader).count();
   // rate <= 1e6, so only an absurd interval could overflow the product.
   int64_t per_poll = interval_ms > std::numeric_limits<int64_t>::max() / rate
                          ? std::numeric_limits<int64_t>::max()

@@ -194,7 +194,10 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in headers:
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client timed out first: what a slow gateway looks like
 
     def read_body(self):
         n = int(self.headers.get("Content-Length") or 0)

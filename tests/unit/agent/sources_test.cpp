@@ -19,6 +19,7 @@
 #include "agent/sources/json_pointer.h"
 #include "agent/sources/source.h"
 #include "platform/handles.h"
+#include "tests/support/build_source.h"
 #include "tests/support/test_util.h"
 
 extern char** environ;
@@ -37,29 +38,8 @@ class CurlEnvironment : public ::testing::Environment {
 [[maybe_unused]] ::testing::Environment* const kCurlEnvironment =
     ::testing::AddGlobalTestEnvironment(new CurlEnvironment);
 
-// A source built from the TOML text of its [[source]] table, with the config errors it raised.
-struct Built {
-  std::unique_ptr<Source> source;
-  std::vector<std::string> errors;
-  std::string AllErrors() const {
-    std::string all;
-    for (const std::string& e : errors) all += e + "\n";
-    return all;
-  }
-};
-
-Built Build(const std::string& toml_text) {
-  toml::table table = toml::parse(toml_text);
-  auto diag = std::make_shared<ConfigDiagnostics>();
-  diag->file = "test.toml";
-  ConfigReader reader(diag, table, "source.x");
-  const SourceType* type = FindSourceType(table["type"].value_or(std::string()));
-  EXPECT_NE(type, nullptr) << toml_text;
-  if (type == nullptr) return {};
-  Built built{type->create(reader), {}};
-  built.errors = diag->errors;
-  return built;
-}
+using granary::testing::Build;
+using granary::testing::Built;
 
 CjsonPtr ParseJson(const std::string& text) { return CjsonPtr(cJSON_Parse(text.c_str())); }
 
@@ -78,7 +58,8 @@ TEST(SourceRegistryTest, FindsEveryBuiltInTypeAndNothingElse) {
     EXPECT_NE(t.create, nullptr) << t.name;
     names.insert(t.name);
   }
-  EXPECT_EQ(names, (std::set<std::string_view>{"synthetic", "http_json", "file"}));
+  EXPECT_EQ(names, (std::set<std::string_view>{"synthetic", "http_json", "file", "eagle",
+                                               "prometheus", "exec", "system"}));
   for (std::string_view name : names) {
     ASSERT_NE(FindSourceType(name), nullptr);
     EXPECT_EQ(FindSourceType(name)->name, name);

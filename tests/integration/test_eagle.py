@@ -1,0 +1,179 @@
+"""The real agent against the EAGLE simulator (tests/sim/eagle_sim.py), with short intervals:
+a gen2 gateway polled by two sources (the auto-selected meter, and two pinned meters) and a
+gen1 gateway. Checks the decoded values in the sealed segments; that each fault (401, 503
+"Timeout waiting for response", slow replies, HTML pages, truncated XML, <Error>, 301) gives
+counted errors naming the cause and that polling recovers; that requests to one gateway never
+overlap; and that a synthetic source keeps its 200 ms ticks while the EAGLE hangs."""
+import json
+import os
+import subprocess
+import time
+import urllib.request
+
+from harness import SOURCE_DIR, Agent, check, check_segments_exact
+
+CLOUD_ID, INSTALL_CODE = "00a1b2", "0123456789abcdef"
+METER_A, METER_B = "0x0013500100aa3ce7", "0x0007810000123456"
+
+
+class EagleSim:
+    def __init__(self, *args):
+        script = os.path.join(SOURCE_DIR, "tests", "sim", "eagle_sim.py")
+        self.proc = subprocess.Popen(["/usr/bin/python3", script, "--cloud-id", CLOUD_ID,
+                                      "--install-code", INSTALL_CODE, *args],
+                                     stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline().strip())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def control(self, path, method="POST"):
+        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    def mode(self, name, **params):
+        query = "&".join([f"name={name}"] + [f"{k}={v}" for k, v in params.items()])
+        self.control(f"/control/mode?{query}")
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def source_status(agent, name):
+    for s in agent.status()["sources"]:
+        if s["name"] == name:
+            return s
+    raise AssertionError(f"no source {name} in status")
+
+
+def wait_for(what, predicate, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    check(False, f"timed out waiting for {what}")
+
+
+FAULTS = [  # mode, params, what last_error must say
+    ("auth_fail", {}, "HTTP 401"),
+    ("busy", {}, "Timeout waiting for response"),
+    ("slow", {"ms": 3000}, "timed out after"),
+    ("html", {}, "malformed XML"),
+    ("truncated", {}, "malformed XML"),
+    ("error", {}, 'EAGLE answered an error: "Internal failure"'),
+    ("redirect", {}, "redirects are not followed"),
+    ("not_joined", {}, "no fresh data"),
+]
+
+
+def run_faults(agent, sim):
+    for mode, params, needle in FAULTS:
+        before = source_status(agent, "meter")
+        sim.mode(mode, **params)
+        t_fault = time.time()
+        s = wait_for(f"{mode}: a counted error with '{needle}'",
+                     lambda: (lambda s: s if s["errors"] > before["errors"] and needle in s["last_error"]
+                              else None)(source_status(agent, "meter")), 15)
+        check("0123456789abcdef" not in s["last_error"], f"install code in an error: {s['last_error']}")
+        if mode == "slow":
+            time.sleep(3)  # keep the gateway hanging a while: the synthetic source must not care
+        sim.mode("ok")
+        t_ok = time.time()
+        wait_for(f"{mode}: recovery", lambda: (lambda s: s["consecutive_failures"] == 0 and
+                                               s["last_ok"] > t_ok * 1000 and s)(source_status(agent, "meter")), 20)
+        print(f"eagle: {mode}: error counted within {t_ok - t_fault:.1f}s, recovered "
+              f"within {time.time() - t_ok:.1f}s: {s['last_error'][:120]}")
+    return t_fault
+
+
+def check_values(agent):
+    meter = [l["data"] for n in agent.segments() if "-meter-" in n for l in agent.segment_lines(n)]
+    check(len(meter) >= 5, f"only {len(meter)} meter readings")
+    for d in meter:
+        # The stale meter listed first is never chosen; A has the newest LastContact.
+        check(d == {"meter": METER_A, "demand_kw": 2.79, "delivered_kwh": 91937.25,
+                    "received_kwh": 0, "meter_ts": 0x66d8e452 * 1000}, f"meter reading {d}")
+    pinned = [l["data"] for n in agent.segments() if "-pinned-" in n for l in agent.segment_lines(n)]
+    by_meter = {}
+    for d in pinned:
+        by_meter.setdefault(d["meter"], []).append(d)
+    check(set(by_meter) == {METER_A, METER_B}, f"pinned meters {set(by_meter)}")
+    for d in by_meter[METER_B]:
+        check(d == {"meter": METER_B, "demand_kw": -1.25, "delivered_kwh": 1234.5,
+                    "received_kwh": 17.125, "meter_ts": 0x66d8e400 * 1000}, f"meter B reading {d}")
+    legacy = [l["data"] for n in agent.segments() if "-legacy-" in n for l in agent.segment_lines(n)]
+    check(len(legacy) >= 5, f"only {len(legacy)} legacy readings")
+    stamps = [d["meter_ts"] for d in legacy]
+    check(len(set(stamps)) == len(stamps), "a gen1 TimeStamp stored twice")
+    for d in legacy:
+        check(d["demand_kw"] == 0.944 and d["delivered_kwh"] == 110442.272 and
+              d["received_kwh"] == 0 and d["meter"] == "0x000781000081fd17", f"legacy reading {d}")
+        # TimeStamps start at the fixture's 0x1c91ec39 (2015-03-10T17:54:01Z) and advance.
+        check(d["meter_ts"] > 1426010041000 and d["meter_ts"] % 1000 == 0, f"meter_ts {d}")
+
+
+def check_ticks(agent, hang_from):
+    synth = [l for n in agent.segments() if "-synth-" in n for l in agent.segment_lines(n)]
+    late = [l["ts"] % 200 for l in synth if l["ts"] % 200 >= 100]
+    check(not late, f"{len(late)} synthetic readings 100 ms or more after their tick: {late[:10]}")
+    during = [l for l in synth if l["ts"] >= hang_from * 1000]
+    check(len(during) >= 20, f"synthetic source stalled during the faults: {len(during)} readings")
+
+
+def main():
+    gen2 = EagleSim("--generation", "gen2")
+    gen1 = EagleSim("--generation", "gen1")
+    try:
+        common = f'cloud_id = "{CLOUD_ID}"\ninstall_code = "{INSTALL_CODE}"\n' \
+                 'interval = "1s"\ntimeout = "800ms"\nrequest_gap = "50ms"\nbackoff_max = "2s"\n'
+        config = f"""
+[[source]]
+name = "meter"
+type = "eagle"
+url = "{gen2.url}"
+{common}
+[[source]]
+name = "pinned"
+type = "eagle"
+url = "{gen2.url}"
+meters = ["{METER_A}", "{METER_B}"]
+{common}
+[[source]]
+name = "legacy"
+type = "eagle"
+url = "{gen1.url}"
+{common}
+[[source]]
+name = "synth"
+type = "synthetic"
+interval = "200ms"
+rate = 5
+payload_bytes = 40
+"""
+        agent = Agent(config)
+        agent.start()
+        agent.wait_ready()
+        wait_for("first readings", lambda: all(source_status(agent, n)["readings"] >= 3
+                                               for n in ("meter", "pinned", "legacy")), 20)
+        hang_from = time.time()
+        run_faults(agent, gen2)
+        gen2_stats = gen2.control("/control/stats", method="GET")
+        check(gen2_stats["max_concurrent"] == 1,
+              f"requests to one gateway overlapped: {gen2_stats}")
+        time.sleep(2)
+        rc = agent.stop()
+        check(rc == 0, f"SIGTERM exit code {rc}")
+        for source in ("meter", "pinned", "legacy", "synth"):
+            check_segments_exact(agent, source)
+        check_values(agent)
+        check_ticks(agent, hang_from)
+        print(f"eagle: ok ({gen2_stats['requests']} gen2 requests, by command {gen2_stats['by_command']})")
+    finally:
+        gen2.close()
+        gen1.close()
+
+
+if __name__ == "__main__":
+    main()
