@@ -52,3 +52,4 @@ printf '%-40s %s\n' "peak total RSS" "$((max_rss / 1024)).$(((max_rss % 1024) * 
 printf '%-40s %s\n' "peak private RSS (RssAnon)" "$((max_anon / 1024)).$(((max_anon % 1024) * 10 / 1024)) MiB"
 printf '%-40s %s\n' "CPU (% of one core)" "$cpu %"
 printf '%-40s %s\n' "polls, errors (whole run)" "$polls"
+echo; "$here/bench/upload.sh" "$build"

@@ -84,11 +84,20 @@ S3Client::S3Client(Env& env, S3Options options, Credentials credentials)
 S3Client::~S3Client() = default;
 
 std::string S3Client::ObjectUrl(const std::string& key) const {
-  std::string path = "/" + sigv4::UriEncode(key, /*encode_slash=*/false);
-  if (options_.path_style) return options_.endpoint + "/" + options_.bucket + (key.empty() ? "" : path);
-  size_t scheme = options_.endpoint.find("://");
-  return options_.endpoint.substr(0, scheme + 3) + options_.bucket + "." +
-         options_.endpoint.substr(scheme + 3) + (key.empty() ? "/" : path);
+  // Built by appending: GCC 12 at -O3 mistakes `"/" + s` here for an overlapping memcpy.
+  std::string path(1, '/');
+  path.append(sigv4::UriEncode(key, /*encode_slash=*/false));
+  std::string url;
+  if (options_.path_style) {
+    url.append(options_.endpoint).append("/").append(options_.bucket);
+    if (!key.empty()) url.append(path);
+    return url;
+  }
+  size_t scheme = options_.endpoint.find("://") + 3;
+  url.append(options_.endpoint, 0, scheme).append(options_.bucket).append(".");
+  url.append(options_.endpoint, scheme, std::string::npos);
+  url.append(key.empty() ? std::string("/") : path);
+  return url;
 }
 
 Result<S3Response> S3Client::Perform(Call& call) {
