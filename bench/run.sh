@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the benchmark table: durable ingest next to this machine's raw SQLite and zlib
-# rates, and the agent's footprint with 100 http_json sources at 1 Hz for 60 s.
+# rates, the sources' decoding cost, and the agent's footprint with 100 http_json sources at 1 Hz for 60 s.
 # usage: bench/run.sh BUILD_DIR   (a Release build with -DGRANARY_BENCH=ON)
 set -euo pipefail
 build=$1
@@ -10,6 +10,10 @@ sources=${BENCH_SOURCES:-100}
 
 echo "== ingest (400,000 readings of ~150 bytes) =="
 "$build/bench/ingest_bench" | column -t -s $'\t'
+
+echo
+echo "== source decoding: CPU per EAGLE poll and per 500-sample Prometheus page, no network =="
+"$build/bench/sources_bench" | column -t -s $'\t'
 
 echo
 echo "== agent with $sources http_json sources at 1 Hz for ${seconds}s =="
