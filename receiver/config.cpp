@@ -1,0 +1,195 @@
+#include "receiver/config.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "agent/config_reader.h"
+
+namespace granary::receiver {
+namespace {
+
+using std::chrono::milliseconds;
+
+bool IsNameChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
+}
+
+bool IsName(const std::string& s) {
+  return !s.empty() && s.size() <= 64 && s != "." && s != ".." &&
+         std::all_of(s.begin(), s.end(), IsNameChar);
+}
+
+// An S3 bucket name as AWS allows it: 3-63 of [a-z0-9.-].
+bool IsBucketName(const std::string& s) {
+  if (s.size() < 3 || s.size() > 63) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+  });
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::FromErrno(path + ": cannot open");
+  std::stringstream s;
+  s << in.rdbuf();
+  if (s.str().size() > (1u << 20)) return Error(path + ": larger than 1MiB, not a config file");
+  return s.str();
+}
+
+void SortByLine(std::vector<std::string>& errors, const std::string& file) {
+  auto line_of = [&file](const std::string& e) -> long {
+    if (e.size() <= file.size() || e.compare(0, file.size(), file) != 0) return 0;
+    return std::strtol(e.c_str() + file.size() + 1, nullptr, 10);
+  };
+  std::stable_sort(errors.begin(), errors.end(), [&](const std::string& a, const std::string& b) {
+    return line_of(a) < line_of(b);
+  });
+}
+
+void ReadListen(ConfigReader& root, ReceiverConfig& c) {
+  std::string listen = root.String("listen", "127.0.0.1:9000");
+  size_t colon = listen.rfind(':');
+  char* end = nullptr;
+  long port = colon == std::string::npos ? -1 : std::strtol(listen.c_str() + colon + 1, &end, 10);
+  if (colon == std::string::npos || colon == 0 || end == nullptr || *end != '\0' || port < 0 ||
+      port > 65535) {
+    root.Fail("listen", fmt::format("expected \"ADDRESS:PORT\" such as \"0.0.0.0:9000\" (got \"{}\")",
+                                    listen));
+    return;
+  }
+  c.listen_address = listen.substr(0, colon);
+  c.listen_port = static_cast<int>(port);
+}
+
+void ReadDevices(ConfigReader& root, ReceiverConfig& c) {
+  std::set<std::string> names, keys;
+  for (ConfigReader& r : root.TableArray("device")) {
+    DeviceKey d;
+    d.device = r.RequiredString("name");
+    d.access_key = r.RequiredString("access_key");
+    d.secret_key = r.SecretString("secret_key", "");
+    if (d.secret_key.empty()) r.Fail("secret_key", "missing required key");
+    if (!d.device.empty() && !IsName(d.device)) {
+      r.Fail("name", "must be 1-64 of A-Z a-z 0-9 _ - . (it is a key path segment)");
+    }
+    if (!d.device.empty() && !names.insert(d.device).second) {
+      r.Fail("name", fmt::format("device \"{}\" is configured twice", d.device));
+    }
+    if (!d.access_key.empty() && !keys.insert(d.access_key).second) {
+      r.Fail("access_key", "this access key is already given to another device");
+    }
+    if (d.access_key.find_first_of(",/ =") != std::string::npos) {
+      r.Fail("access_key", "must not contain ',', '/', '=' or spaces");
+    }
+    r.Finish();
+    c.devices.push_back(std::move(d));
+  }
+}
+
+void ReadReaders(ConfigReader& root, ReceiverConfig& c) {
+  for (ConfigReader& r : root.TableArray("reader")) {
+    ReaderToken t;
+    t.name = r.RequiredString("name");
+    t.token = r.SecretString("token", "");
+    if (t.token.size() < 16) r.Fail("token", "must be at least 16 characters");
+    r.Finish();
+    c.readers.push_back(std::move(t));
+  }
+}
+
+void ReadUpstream(ConfigReader& root, ReceiverConfig& c) {
+  std::optional<ConfigReader> s3 = root.Table("s3");
+  if (!s3) return;
+  UpstreamS3& u = c.upstream;
+  u.enabled = true;
+  u.endpoint = s3->RequiredString("endpoint");
+  u.region = s3->String("region", "us-east-1");
+  u.bucket = s3->RequiredString("bucket");
+  u.access_key = s3->RequiredString("access_key");
+  u.secret_key = s3->SecretString("secret_key", "");
+  if (u.secret_key.empty()) s3->Fail("secret_key", "missing required key");
+  u.tls_verify = s3->Bool("tls_verify", true);
+  u.event_token = s3->SecretString("event_token", "");
+  if (u.event_token.size() < 16) s3->Fail("event_token", "must be at least 16 characters");
+  if (!u.endpoint.empty() && u.endpoint.rfind("http://", 0) != 0 &&
+      u.endpoint.rfind("https://", 0) != 0) {
+    s3->Fail("endpoint", "must start with http:// or https://");
+  }
+  s3->Finish();
+}
+
+}  // namespace
+
+Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
+  Result<std::string> text = ReadWholeFile(path);
+  if (!text) return text.error();
+  toml::table document;
+  try {
+    document = toml::parse(std::string_view(*text), std::string_view(path));
+  } catch (const toml::parse_error& e) {
+    return Error(fmt::format("{}:{}:{}: syntax error: {}", path, e.source().begin.line,
+                             e.source().begin.column, e.description()));
+  }
+  auto diag = std::make_shared<ConfigDiagnostics>();
+  diag->file = path;
+  ConfigReader root(diag, document, "");
+  ReceiverConfig c;
+  c.path = path;
+  c.data_dir = root.RequiredString("data_dir");
+  ReadListen(root, c);
+  c.region = root.String("region", c.region);
+  c.prefix = root.String("prefix", c.prefix);
+  if (c.prefix.find("..") != std::string::npos || c.prefix.starts_with('/') ||
+      c.prefix.ends_with('/')) {
+    root.Fail("prefix", "must not contain \"..\" nor start or end with '/'");
+  }
+  if (root.Has("buckets")) {
+    c.buckets = root.StringArray("buckets");
+    if (c.buckets.empty()) root.Fail("buckets", "must name at least one bucket");
+    for (const std::string& b : c.buckets) {
+      if (!IsBucketName(b)) root.Fail("buckets", fmt::format("\"{}\" is not an S3 bucket name", b));
+    }
+  }
+  c.max_object_bytes = root.Size("max_object_bytes", c.max_object_bytes, 1024);
+  c.max_skew = root.Duration("max_skew", c.max_skew, milliseconds{1000});
+  c.allow_unsigned_payload = root.Bool("allow_unsigned_payload", c.allow_unsigned_payload);
+  c.index = root.SecretString("index", c.index);
+  if (c.index != "sqlite" && c.index.rfind("postgresql://", 0) != 0 &&
+      c.index.rfind("postgres://", 0) != 0) {
+    root.Fail("index", "must be \"sqlite\" or a postgresql:// URL");
+  }
+  c.log_level = root.Enum("log_level", c.log_level, {"error", "warning", "notice", "info", "debug"});
+
+  if (std::optional<ConfigReader> http = root.Table("http")) {
+    c.threads = static_cast<int>(http->Integer("threads", c.threads, 1, 256));
+    c.connection_limit =
+        static_cast<int>(http->Integer("connection_limit", c.connection_limit, 4, 65536));
+    c.per_ip_limit = static_cast<int>(http->Integer("per_ip_limit", c.per_ip_limit, 0, 65536));
+    c.connection_timeout = http->Duration("timeout", c.connection_timeout, milliseconds{1000});
+    http->Finish();
+  }
+  if (std::optional<ConfigReader> api = root.Table("api")) {
+    c.metrics_require_token = api->Bool("metrics_require_token", c.metrics_require_token);
+    api->Finish();
+  }
+  ReadDevices(root, c);
+  ReadReaders(root, c);
+  ReadUpstream(root, c);
+  root.Finish();
+  if (!diag->errors.empty()) {
+    SortByLine(diag->errors, path);
+    return Error(fmt::format("{}", fmt::join(diag->errors, "\n")));
+  }
+  return c;
+}
+
+}  // namespace granary::receiver

@@ -1,0 +1,78 @@
+// The receiver's configuration: one TOML file, read with the agent's ConfigReader so
+// every problem names the file, line and key (exit 78, like the agent).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "platform/result.h"
+
+namespace granary::receiver {
+
+inline constexpr int kExitConfig = 78;
+
+// One device's S3 access key. A device may write only under {prefix}/{device}/.
+struct DeviceKey {
+  std::string device;
+  std::string access_key;
+  std::string secret_key;
+};
+
+// A bearer token for the read API.
+struct ReaderToken {
+  std::string name;
+  std::string token;
+};
+
+// Real-S3 mode: objects arrive in a real S3 bucket; event notifications name them.
+struct UpstreamS3 {
+  bool enabled = false;
+  std::string endpoint;
+  std::string region = "us-east-1";
+  std::string bucket;
+  std::string access_key;
+  std::string secret_key;
+  bool tls_verify = true;
+  std::string event_token;  // bearer token the notifier sends to POST /v1/events/s3
+};
+
+struct ReceiverConfig {
+  std::string path;
+  std::string data_dir;
+  std::string listen_address = "127.0.0.1";
+  int listen_port = 9000;  // 0: any free port (printed and written to {data_dir}/port)
+  std::string region = "us-east-1";
+  std::string prefix = "granary";       // devices write under {prefix}/{device}/
+  std::vector<std::string> buckets{"granary"};
+  uint64_t max_object_bytes = 64ull << 20;
+  std::chrono::milliseconds max_skew{15 * 60 * 1000};
+  bool allow_unsigned_payload = true;
+  std::string index = "sqlite";  // or a postgresql:// URL
+  std::string log_level = "info";
+
+  // [http]
+  int threads = 4;
+  int connection_limit = 1024;
+  int per_ip_limit = 64;
+  std::chrono::milliseconds connection_timeout{30'000};
+
+  // [api]
+  bool metrics_require_token = false;
+
+  std::vector<DeviceKey> devices;
+  std::vector<ReaderToken> readers;
+  UpstreamS3 upstream;
+
+  // {prefix}/{device}/, or {device}/ with an empty prefix.
+  std::string DevicePrefix(const std::string& device) const {
+    return prefix.empty() ? device + "/" : prefix + "/" + device + "/";
+  }
+  std::string IndexPath() const { return data_dir + "/index.db"; }
+};
+
+// Reads and validates `path`; every problem is one line of the error.
+Result<ReceiverConfig> LoadReceiverConfig(const std::string& path);
+
+}  // namespace granary::receiver

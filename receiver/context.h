@@ -1,0 +1,45 @@
+// What every request handler shares. Owned by the receiver's main; outlives the server.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "platform/env.h"
+#include "receiver/config.h"
+#include "receiver/http_server.h"
+#include "receiver/index.h"
+#include "receiver/metrics.h"
+#include "receiver/object_store.h"
+#include "receiver/pipeline.h"
+#include "receiver/request_auth.h"
+
+namespace granary::receiver {
+
+class UpstreamFetcher;
+
+struct ReceiverContext {
+  Env& env;
+  const ReceiverConfig& config;
+  ObjectStore& store;
+  Index& index;
+  Pipeline& pipeline;
+  Metrics& metrics;
+  const RequestVerifier& verifier;
+  UpstreamFetcher* upstream = nullptr;  // real-S3 mode only
+  std::atomic<uint64_t> next_request_id{1};
+};
+
+// The S3-compatible endpoint: PUT/GET/HEAD /{bucket}/{key}, GET /{bucket}?list-type=2.
+std::unique_ptr<HttpExchange> NewS3Exchange(ReceiverContext& context, HttpRequest request);
+// /api/v1/..., /metrics, /healthz, POST /v1/events/s3.
+std::unique_ptr<HttpExchange> NewApiExchange(ReceiverContext& context, HttpRequest request);
+// The receiver's router: API paths to the API, everything else to S3.
+Router MakeRouter(ReceiverContext& context);
+
+// A key S3 would take that is also safe as a relative path: no empty, "." or ".."
+// segment, no leading '/', no NUL or control bytes, at most 1024 bytes and 255 per segment.
+S3Error CheckObjectKey(const std::string& key);
+
+}  // namespace granary::receiver

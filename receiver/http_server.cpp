@@ -1,0 +1,178 @@
+#include "receiver/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "platform/log.h"
+
+namespace granary::receiver {
+namespace {
+
+// Per-connection-request state, created by the URI log callback (which sees the target
+// before libmicrohttpd unescapes it) and deleted when the request completes.
+struct RequestState {
+  std::string raw_target;
+  std::unique_ptr<HttpExchange> exchange;
+  bool started = false;
+  bool responded = false;
+  std::optional<HttpResponse> pending;  // an early answer not yet queued
+};
+
+struct Stream {
+  std::function<long(char*, size_t)> fill;
+};
+
+ssize_t StreamReader(void* cls, uint64_t, char* buf, size_t max) {
+  long n = static_cast<Stream*>(cls)->fill(buf, max);
+  if (n == 0) return MHD_CONTENT_READER_END_OF_STREAM;
+  if (n < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+  return static_cast<ssize_t>(n);
+}
+
+void StreamFree(void* cls) { delete static_cast<Stream*>(cls); }
+
+MHD_Result Queue(MHD_Connection* connection, HttpResponse&& r) {
+  MhdResponse response;
+  if (r.stream) {
+    response.reset(MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, &StreamReader,
+                                                     new Stream{std::move(r.stream)}, &StreamFree));
+  } else if (r.fd >= 0) {
+    response.reset(MHD_create_response_from_fd64(r.fd_size, r.fd));
+  } else {
+    response.reset(MHD_create_response_from_buffer(r.body.size(), r.body.data(),
+                                                   MHD_RESPMEM_MUST_COPY));
+  }
+  if (!response) return MHD_NO;
+  for (const auto& [name, value] : r.headers) {
+    MHD_add_response_header(response.get(), name.c_str(), value.c_str());
+  }
+  if (r.close) MHD_add_response_header(response.get(), MHD_HTTP_HEADER_CONNECTION, "close");
+  return MHD_queue_response(connection, static_cast<unsigned>(r.status), response.get());
+}
+
+MHD_Result CollectHeader(void* cls, MHD_ValueKind, const char* key, const char* value) {
+  static_cast<sigv4::Headers*>(cls)->emplace_back(key, value != nullptr ? value : "");
+  return MHD_YES;
+}
+
+std::string PeerAddress(MHD_Connection* connection) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (info == nullptr || info->client_addr == nullptr) return "?";
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (info->client_addr->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(info->client_addr)->sin_addr, buf,
+              sizeof buf);
+  } else if (info->client_addr->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(info->client_addr)->sin6_addr, buf,
+              sizeof buf);
+  }
+  return buf;
+}
+
+}  // namespace
+
+struct HttpServerCallbacks {
+  static void* UriLog(void*, const char* uri, MHD_Connection*) {
+    auto* state = new RequestState;
+    state->raw_target = uri != nullptr ? uri : "";
+    return state;
+  }
+
+  static void Completed(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+    delete static_cast<RequestState*>(*con_cls);
+    *con_cls = nullptr;
+  }
+
+  static MHD_Result Access(void* cls, MHD_Connection* connection, const char*, const char* method,
+                           const char*, const char* upload_data, size_t* upload_data_size,
+                           void** con_cls) {
+    auto* server = static_cast<HttpServer*>(cls);
+    auto* state = static_cast<RequestState*>(*con_cls);
+    if (state == nullptr) return MHD_NO;
+    if (!state->started) {
+      state->started = true;
+      HttpRequest request;
+      request.method = method;
+      SplitTarget(state->raw_target, &request.raw_path, &request.raw_query);
+      MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectHeader, &request.headers);
+      request.peer = PeerAddress(connection);
+      state->exchange = server->router_(std::move(request));
+      std::optional<HttpResponse> early = state->exchange->Start();
+      if (early) {
+        state->responded = true;
+        early->close = early->close || *upload_data_size > 0 || MHD_lookup_connection_value(
+            connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) != nullptr;
+        return Queue(connection, std::move(*early));
+      }
+      return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+      if (!state->responded && !state->pending) {
+        std::optional<HttpResponse> stop =
+            state->exchange->Body(std::string_view(upload_data, *upload_data_size));
+        if (stop) {
+          stop->close = true;
+          state->pending = std::move(stop);
+        }
+      }
+      *upload_data_size = 0;
+      if (state->pending && !state->responded) {
+        // Answer now if the library lets us (it then closes the connection); else at the end.
+        HttpResponse copy = *state->pending;
+        if (Queue(connection, std::move(copy)) == MHD_YES) state->responded = true;
+      }
+      return MHD_YES;
+    }
+    if (state->responded) return MHD_YES;
+    state->responded = true;
+    if (state->pending) return Queue(connection, std::move(*state->pending));
+    return Queue(connection, state->exchange->Finish());
+  }
+};
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                      Router router) {
+  std::unique_ptr<HttpServer> server(new HttpServer);
+  server->router_ = std::move(router);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(options.port));
+  if (inet_pton(AF_INET, options.address.c_str(), &addr.sin_addr) != 1) {
+    return Error("listen address \"" + options.address + "\" is not an IPv4 address");
+  }
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  MHD_OptionItem opts[] = {
+      {MHD_OPTION_SOCK_ADDR, 0, &addr},
+      {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(options.threads), nullptr},
+      {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.connection_limit), nullptr},
+      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<intptr_t>(options.per_ip_limit), nullptr},
+      {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout.count()), nullptr},
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(128 * 1024), nullptr},
+      {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&HttpServerCallbacks::UriLog),
+       nullptr},
+      {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Completed),
+       nullptr},
+      {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, nullptr},
+      {MHD_OPTION_END, 0, nullptr},
+  };
+  server->daemon_.reset(MHD_start_daemon(flags, static_cast<uint16_t>(options.port), nullptr,
+                                         nullptr, &HttpServerCallbacks::Access, server.get(),
+                                         MHD_OPTION_ARRAY, opts, MHD_OPTION_END));
+  if (!server->daemon_) {
+    return Error("cannot listen on " + options.address + ":" + std::to_string(options.port) +
+                 " (address in use, or not permitted)");
+  }
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(server->daemon_.get(), MHD_DAEMON_INFO_BIND_PORT);
+  server->port_ = info != nullptr ? info->port : options.port;
+  return server;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Stop() { daemon_.reset(); }
+
+}  // namespace granary::receiver

@@ -1,0 +1,93 @@
+// The receiver's HTTP server on libmicrohttpd: a thread pool over epoll, with the
+// library's connection limit, per-IP limit and idle timeout (slow clients hold a
+// connection slot, never a thread). Requests reach handlers as an HttpExchange with the
+// target exactly as sent (for SigV4) and the body in pieces as it arrives.
+#pragma once
+
+#include <microhttpd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "platform/handles_mhd.h"
+#include "platform/result.h"
+#include "receiver/http_request.h"
+
+namespace granary::receiver {
+
+struct HttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // A file body instead (owned; closed once sent).
+  int fd = -1;
+  uint64_t fd_size = 0;
+  // A streamed body of unknown length instead: fills `buf` with up to `max` bytes and
+  // returns how many; 0 is the end; -1 an error (the connection is closed).
+  std::function<long(char* buf, size_t max)> stream;
+  // Ask the client to close the connection after this response (errors before the body
+  // was read).
+  bool close = false;
+
+  static HttpResponse Text(int status, std::string body,
+                           std::string content_type = "text/plain; charset=utf-8") {
+    HttpResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    r.headers.emplace_back("Content-Type", std::move(content_type));
+    return r;
+  }
+};
+
+// One request. Called from one server thread at a time.
+class HttpExchange {
+ public:
+  virtual ~HttpExchange() = default;
+  // The headers have arrived. A response ends the exchange; any body is not read.
+  virtual std::optional<HttpResponse> Start() = 0;
+  // The next piece of the body. A response ends the exchange; the rest is discarded.
+  virtual std::optional<HttpResponse> Body(std::string_view data) {
+    (void)data;
+    return std::nullopt;
+  }
+  // The whole body has arrived.
+  virtual HttpResponse Finish() = 0;
+};
+
+using Router = std::function<std::unique_ptr<HttpExchange>(HttpRequest request)>;
+
+struct HttpServerOptions {
+  std::string address = "127.0.0.1";
+  int port = 0;  // 0: any free port
+  int threads = 4;
+  int connection_limit = 1024;
+  int per_ip_limit = 64;  // 0: none
+  std::chrono::seconds idle_timeout{30};
+};
+
+class HttpServer {
+ public:
+  static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options, Router router);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  int port() const { return port_; }
+  // Stops accepting; connections in progress are closed.
+  void Stop();
+
+ private:
+  HttpServer() = default;
+  Router router_;
+  MhdDaemon daemon_;
+  int port_ = 0;
+  friend struct HttpServerCallbacks;
+};
+
+}  // namespace granary::receiver

@@ -1,0 +1,139 @@
+// The receiver's index: the S3 namespace it serves (objects), the accepted segments,
+// coverage per (device, source) as merged seq ranges, tombstones (seq ranges a device
+// dropped on purpose), rejections and conflicts, devices and an event log.
+//
+// Exactly once: RecordSegment is one transaction that refuses a segment whose key is
+// taken by other bytes or whose seq range overlaps an indexed one, so no seq is ever
+// indexed twice, whichever receiver process (over one PostgreSQL) gets there first.
+//
+// Thread-safe: calls are serialised on one connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "platform/env.h"
+#include "platform/result.h"
+#include "receiver/config.h"
+#include "receiver/validator.h"
+
+namespace granary::receiver {
+
+struct ObjectRow {
+  std::string bucket, key;
+  uint64_t size = 0;
+  std::string md5_hex, sha256_hex, content_type;
+  std::string metadata_json = "{}";  // user metadata, names without x-amz-meta-
+  std::string kind;                  // segment or tombstone
+  int64_t stored_ms = 0;
+};
+
+struct SegmentRow {
+  std::string bucket, key, device, source, clock, content_sha256, sha256_hex;
+  uint64_t first_seq = 0, last_seq = 0, count = 0, size = 0;
+  int64_t first_ts = 0, last_ts = 0, accepted_ms = 0;
+};
+
+struct SeqRange {
+  uint64_t first = 0, last = 0;
+};
+
+struct Gap {
+  uint64_t first = 0, last = 0;
+  bool explained = false;  // covered by tombstones
+  std::string reason;      // the tombstones' reasons
+};
+
+struct SourceCoverage {
+  std::string source;
+  uint64_t segments = 0, readings = 0;
+  std::vector<SeqRange> ranges;
+  std::vector<Gap> gaps;
+  std::vector<SeqRange> tombstones;
+};
+
+struct DeviceRow {
+  std::string device;
+  int64_t first_seen_ms = 0, last_seen_ms = 0;
+  uint64_t segments = 0, readings = 0, rejected = 0, conflicts = 0;
+  std::string status_json;  // last MQTT status ("" if none)
+  int64_t status_ms = 0;
+  bool online = false;
+};
+
+struct EventRow {
+  int64_t id = 0, at_ms = 0;
+  std::string kind, device, bucket, key, detail;
+};
+
+struct IndexCounts {
+  uint64_t devices = 0, objects = 0, segments = 0, readings = 0, coverage_ranges = 0,
+           tombstones = 0, rejections = 0, conflicts = 0, events = 0;
+};
+
+enum class RecordOutcome { kIndexed, kDuplicate, kConflict };
+
+struct RecordResult {
+  RecordOutcome outcome = RecordOutcome::kIndexed;
+  std::string detail;  // for a conflict: with what
+};
+
+class Index {
+ public:
+  virtual ~Index() = default;
+
+  // Same key and same bytes (or the same decompressed content): kDuplicate. Same key,
+  // other content, or a seq range overlapping an indexed segment: kConflict, nothing
+  // changed but the conflict count. Else the object, segment, coverage, device counters
+  // and an "accepted" event, all in one transaction.
+  virtual Result<RecordResult> RecordSegment(const ObjectRow& object, const SegmentFacts& facts,
+                                             int64_t now_ms) = 0;
+  virtual Result<RecordResult> RecordTombstone(const ObjectRow& object,
+                                               const TombstoneFacts& facts, int64_t now_ms) = 0;
+  // A rejected or conflicting object (kept at `path`); idempotent per (bucket, key, sha256).
+  virtual Status RecordRejection(const std::string& device, const ObjectMeta& meta, bool conflict,
+                                 const std::string& reason, const std::string& path,
+                                 int64_t now_ms) = 0;
+
+  virtual Result<std::optional<ObjectRow>> FindObject(const std::string& bucket,
+                                                      const std::string& key) = 0;
+  // Keys of `bucket` starting with `prefix`, after `start_after`, in key order.
+  virtual Result<std::vector<ObjectRow>> ListObjects(const std::string& bucket,
+                                                     const std::string& prefix,
+                                                     const std::string& start_after,
+                                                     int limit) = 0;
+  virtual Result<std::vector<ObjectRow>> AllObjects() = 0;
+
+  virtual Result<std::vector<DeviceRow>> Devices() = 0;
+  virtual Result<std::optional<DeviceRow>> Device(const std::string& device) = 0;
+  virtual Result<std::vector<std::string>> Sources(const std::string& device) = 0;
+  // Ranges and gaps of one source; with a time window (ms, inclusive) only segments
+  // overlapping it count.
+  virtual Result<SourceCoverage> Coverage(const std::string& device, const std::string& source,
+                                          std::optional<int64_t> from_ms,
+                                          std::optional<int64_t> to_ms) = 0;
+  // Segments overlapping the time window, in seq order.
+  virtual Result<std::vector<SegmentRow>> Segments(const std::string& device,
+                                                   const std::string& source, int64_t from_ms,
+                                                   int64_t to_ms) = 0;
+  virtual Result<std::vector<EventRow>> Events(const std::string& device, int limit) = 0;
+  virtual Result<IndexCounts> Counts() = 0;
+
+  // Fleet health from MQTT status messages.
+  virtual Status RecordDeviceStatus(const std::string& device, const std::string& status_json,
+                                    bool online, int64_t now_ms) = 0;
+  virtual Status Ping() = 0;
+};
+
+// "sqlite" opens {data_dir}/index.db; a postgresql:// URL connects with libpq. Both
+// create the schema when missing.
+Result<std::unique_ptr<Index>> OpenIndex(Env& env, const ReceiverConfig& config);
+
+// Merges and gap-finds ranges: exposed for tests.
+std::vector<Gap> FindGaps(const std::vector<SeqRange>& ranges,
+                          const std::vector<std::pair<SeqRange, std::string>>& tombstones);
+
+}  // namespace granary::receiver

@@ -1,0 +1,171 @@
+// granary-receiver: the cloud side. `run` serves the S3-compatible ingest and the API;
+// `check-config`, `verify` and `backup DEST` are for operators. Bad config: exit 78.
+#include <curl/curl.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+
+#include "platform/log.h"
+#include "platform/process.h"
+#include "receiver/context.h"
+#include "receiver/maintenance.h"
+#include "receiver/upstream.h"
+
+namespace granary::receiver {
+namespace {
+
+std::string DefaultConfigPath() {
+  const char* env = std::getenv("GRANARY_RECEIVER_CONFIG");
+  return env != nullptr ? env : "/etc/granary/receiver.toml";
+}
+
+ReceiverConfig LoadOrExit(const std::string& path) {
+  auto config = LoadReceiverConfig(path);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message().c_str());
+    std::exit(kExitConfig);
+  }
+  return std::move(*config);
+}
+
+void SetLogLevel(const std::string& level) {
+  if (level == "error") log::SetMaxLevel(log::Level::kError);
+  if (level == "warning") log::SetMaxLevel(log::Level::kWarning);
+  if (level == "notice") log::SetMaxLevel(log::Level::kNotice);
+  if (level == "info") log::SetMaxLevel(log::Level::kInfo);
+  if (level == "debug") log::SetMaxLevel(log::Level::kDebug);
+}
+
+VerifierOptions VerifierOptionsFrom(const ReceiverConfig& c) {
+  VerifierOptions o;
+  o.region = c.region;
+  o.max_skew = c.max_skew;
+  o.allow_unsigned_payload = c.allow_unsigned_payload;
+  return o;
+}
+
+int Run(const ReceiverConfig& config) {
+  BlockControlSignals();
+  Env& env = Env::Default();
+  auto store = ObjectStore::Open(env, config.data_dir);
+  if (!store) {
+    log::Error("object store: {}", store.error().message());
+    return 1;
+  }
+  auto index = OpenIndex(env, config);
+  if (!index) {
+    log::Error("index: {}", index.error().message());
+    return 1;
+  }
+  Metrics metrics;
+  Pipeline pipeline(env, **store, **index, config, metrics);
+  auto recovered = pipeline.Recover();
+  if (recovered && *recovered > 0) log::Notice("recovered {} object(s) from quarantine", *recovered);
+  RequestVerifier verifier(config.devices, VerifierOptionsFrom(config));
+  ReceiverContext context{env, config, **store, **index, pipeline, metrics, verifier};
+  std::unique_ptr<UpstreamFetcher> upstream;
+  if (config.upstream.enabled) {
+    upstream = std::make_unique<UpstreamFetcher>(context, config.upstream);
+    context.upstream = upstream.get();
+  }
+  HttpServerOptions options;
+  options.address = config.listen_address;
+  options.port = config.listen_port;
+  options.threads = config.threads;
+  options.connection_limit = config.connection_limit;
+  options.per_ip_limit = config.per_ip_limit;
+  options.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(config.connection_timeout);
+  auto server = HttpServer::Start(options, MakeRouter(context));
+  if (!server) {
+    log::Error("{}", server.error().message());
+    return 1;
+  }
+  std::printf("listening %s:%d\n", config.listen_address.c_str(), (*server)->port());
+  std::fflush(stdout);
+  log::Notice("granary-receiver listening on {}:{} ({} device key(s), index {})",
+              config.listen_address, (*server)->port(), config.devices.size(),
+              config.index == "sqlite" ? config.IndexPath() : "postgresql");
+  for (;;) {
+    int sig = WaitControlSignal(std::chrono::milliseconds{1000});
+    if (sig == SIGTERM || sig == SIGINT) break;
+  }
+  log::Notice("granary-receiver stopping");
+  (*server)->Stop();
+  return 0;
+}
+
+int Verify(const ReceiverConfig& config) {
+  Env& env = Env::Default();
+  auto store = ObjectStore::Open(env, config.data_dir);
+  if (!store) {
+    std::fprintf(stderr, "object store: %s\n", store.error().message().c_str());
+    return 1;
+  }
+  auto index = OpenIndex(env, config);
+  if (!index) {
+    std::fprintf(stderr, "index: %s\n", index.error().message().c_str());
+    return 1;
+  }
+  auto report = VerifyStore(**index, **store);
+  if (!report) {
+    std::fprintf(stderr, "verify: %s\n", report.error().message().c_str());
+    return 1;
+  }
+  for (const auto& k : report->missing) std::printf("missing %s\n", k.c_str());
+  for (const auto& k : report->hash_mismatch) std::printf("hash-mismatch %s\n", k.c_str());
+  for (const auto& k : report->unindexed) std::printf("unindexed %s\n", k.c_str());
+  std::printf("checked %zu indexed object(s) and %zu accepted file(s): %zu missing, %zu with "
+              "other bytes, %zu not indexed\n",
+              report->objects_checked, report->files_checked, report->missing.size(),
+              report->hash_mismatch.size(), report->unindexed.size());
+  return report->clean() ? 0 : 1;
+}
+
+int Backup(const ReceiverConfig& config, const std::string& dest) {
+  auto report = BackupIndex(Env::Default(), config, dest);
+  if (!report) {
+    std::fprintf(stderr, "backup: %s\n", report.error().message().c_str());
+    return 1;
+  }
+  for (const auto& [table, rows] : report->table_rows) {
+    std::printf("%-15s %lld rows\n", table.c_str(), static_cast<long long>(rows));
+  }
+  std::printf("backup %s: verified (integrity_check ok, row counts equal)\n", dest.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace granary::receiver
+
+int main(int argc, char** argv) {
+  using namespace granary::receiver;
+  CLI::App app{"granary-receiver: S3-compatible ingest, validation, index and fleet API"};
+  app.require_subcommand(1);
+  std::string config_path = DefaultConfigPath();
+  app.add_option("-c,--config", config_path, "config file (env GRANARY_RECEIVER_CONFIG)");
+  auto* run = app.add_subcommand("run", "serve ingest and the API until SIGTERM");
+  auto* check = app.add_subcommand("check-config", "validate the config file and exit");
+  auto* verify = app.add_subcommand("verify", "check the object store against the index");
+  auto* backup = app.add_subcommand("backup", "online, verified copy of the SQLite index");
+  std::string dest;
+  backup->add_option("DEST", dest, "path of the copy (must not exist)")->required();
+  for (CLI::App* sub : {run, check, verify, backup}) {
+    sub->add_option("-c,--config", config_path, "config file");
+  }
+  CLI11_PARSE(app, argc, argv);
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  ReceiverConfig config = LoadOrExit(config_path);
+  SetLogLevel(config.log_level);
+  if (check->parsed()) {
+    std::printf("%s: ok (%zu device key(s), %zu reader token(s), index %s)\n", config_path.c_str(),
+                config.devices.size(), config.readers.size(),
+                config.index == "sqlite" ? "sqlite" : "postgresql");
+    return 0;
+  }
+  if (verify->parsed()) return Verify(config);
+  if (backup->parsed()) return Backup(config, dest);
+  return Run(config);
+}

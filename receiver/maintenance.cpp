@@ -1,0 +1,91 @@
+#include "receiver/maintenance.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <set>
+
+#include "receiver/sql_connection.h"
+
+namespace granary::receiver {
+namespace {
+
+constexpr const char* kTables[] = {"objects",    "segments", "coverage", "tombstones",
+                                   "rejections", "devices",  "events",   "schema_version"};
+
+Result<std::vector<std::pair<std::string, int64_t>>> CountRows(SqlConnection& db) {
+  std::vector<std::pair<std::string, int64_t>> counts;
+  for (const char* table : kTables) {
+    auto rows = db.Query(fmt::format("SELECT count(*) FROM {}", table));
+    if (!rows) return rows.error();
+    counts.emplace_back(table, rows->front().Int(0));
+  }
+  return counts;
+}
+
+}  // namespace
+
+Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store) {
+  VerifyReport report;
+  auto objects = index.AllObjects();
+  if (!objects) return objects.error();
+  std::set<std::pair<std::string, std::string>> indexed;
+  for (const ObjectRow& o : *objects) {
+    ++report.objects_checked;
+    indexed.emplace(o.bucket, o.key);
+    std::string path = store.AcceptedPath(o.bucket, o.key);
+    auto digest = DigestFile(path);
+    if (!digest) {
+      report.missing.push_back(o.bucket + "/" + o.key);
+    } else if (digest->sha256_hex != o.sha256_hex || digest->size != o.size) {
+      report.hash_mismatch.push_back(fmt::format("{}/{} (indexed sha256 {}, file {})", o.bucket,
+                                                 o.key, o.sha256_hex, digest->sha256_hex));
+    }
+  }
+  for (const auto& [bucket, key] : store.ListAccepted()) {
+    ++report.files_checked;
+    if (!indexed.count({bucket, key})) report.unindexed.push_back(bucket + "/" + key);
+  }
+  return report;
+}
+
+Result<BackupReport> BackupIndex(Env& env, const ReceiverConfig& config, const std::string& dest) {
+  if (config.index != "sqlite") {
+    return Error("backup copies the SQLite index; back up PostgreSQL with pg_dump");
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(dest, ec)) return Error(dest + ": already exists; not overwriting");
+  auto source = OpenSqliteConnection(env, config.IndexPath());
+  if (!source) return source.error();
+  // One read transaction: the counts and the copy see the same snapshot.
+  Status s = (*source)->ExecScript("BEGIN");
+  if (!s) return s.error();
+  auto expected = CountRows(**source);
+  if (!expected) {
+    (*source)->Rollback();
+    return expected.error();
+  }
+  s = (*source)->Backup(dest);
+  (void)(*source)->ExecScript("COMMIT");
+  if (!s) return s.error();
+
+  auto copy = OpenSqliteConnection(env, dest);
+  if (!copy) return copy.error().Wrap("open the copy");
+  auto check = (*copy)->Query("PRAGMA integrity_check");
+  if (!check) return check.error().Wrap("check the copy");
+  if (check->empty() || check->front().Text(0) != "ok") {
+    return Error(dest + ": integrity_check failed: " +
+                 (check->empty() ? std::string("no answer") : check->front().Text(0)));
+  }
+  auto got = CountRows(**copy);
+  if (!got) return got.error().Wrap("count the copy");
+  for (size_t i = 0; i < got->size(); ++i) {
+    if ((*got)[i].second != (*expected)[i].second) {
+      return Error(fmt::format("{}: table {} has {} rows, the index had {}", dest, (*got)[i].first,
+                               (*got)[i].second, (*expected)[i].second));
+    }
+  }
+  return BackupReport{*got};
+}
+
+}  // namespace granary::receiver

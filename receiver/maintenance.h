@@ -1,0 +1,36 @@
+// Offline and online checks an operator runs: `verify` and `backup`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "platform/env.h"
+#include "platform/result.h"
+#include "receiver/config.h"
+#include "receiver/index.h"
+#include "receiver/object_store.h"
+
+namespace granary::receiver {
+
+struct VerifyReport {
+  size_t objects_checked = 0, files_checked = 0;
+  std::vector<std::string> missing;        // indexed, no file
+  std::vector<std::string> hash_mismatch;  // indexed, file with other bytes
+  std::vector<std::string> unindexed;      // file in accepted/, not in the index
+  bool clean() const { return missing.empty() && hash_mismatch.empty() && unindexed.empty(); }
+};
+
+// Every indexed object's file exists with the recorded SHA-256; every accepted file is
+// indexed.
+Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store);
+
+struct BackupReport {
+  std::vector<std::pair<std::string, int64_t>> table_rows;  // as counted in the copy
+};
+
+// An online, consistent copy of the SQLite index at `dest` (the backup API, inside one read
+// transaction), then proven: the copy passes integrity_check and has the same row count in
+// every table as the snapshot it was taken from.
+Result<BackupReport> BackupIndex(Env& env, const ReceiverConfig& config, const std::string& dest);
+
+}  // namespace granary::receiver

@@ -1,0 +1,60 @@
+#include "receiver/metrics.h"
+
+#include <fmt/format.h>
+
+namespace granary::receiver {
+
+void Metrics::CountRequest(const std::string& method, int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++requests_[{method.size() > 16 ? "OTHER" : method, status}];
+}
+
+void Metrics::CountS3Error(const std::string& code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++s3_errors_[code];
+}
+
+std::string Metrics::Render(const std::string& extra) const {
+  std::string out;
+  auto counter = [&out](const char* name, const char* help, uint64_t v) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, v);
+  };
+  counter("granary_receiver_received_bytes_total", "Object body bytes received.", bytes_received);
+  counter("granary_receiver_objects_accepted_total", "Objects validated and indexed.",
+          objects_accepted);
+  counter("granary_receiver_objects_duplicate_total", "Re-sent objects already indexed.",
+          objects_duplicate);
+  counter("granary_receiver_objects_rejected_total", "Objects that failed validation.",
+          objects_rejected);
+  counter("granary_receiver_objects_conflict_total",
+          "Objects whose key or seqs collide with accepted data.", objects_conflict);
+  counter("granary_receiver_readings_accepted_total", "Readings in accepted segments.",
+          readings_accepted);
+  counter("granary_receiver_tombstones_accepted_total", "Tombstones indexed.", tombstones_accepted);
+  counter("granary_receiver_s3_events_total", "S3 event records received.", events_received);
+  counter("granary_receiver_s3_event_fetch_errors_total", "Objects named by events not fetched.",
+          event_fetch_errors);
+  counter("granary_receiver_pipeline_errors_total", "Internal errors while storing or indexing.",
+          pipeline_errors);
+  out += fmt::format(
+      "# HELP granary_receiver_validate_seconds_total Time spent validating objects.\n"
+      "# TYPE granary_receiver_validate_seconds_total counter\n"
+      "granary_receiver_validate_seconds_total {:.6f}\n",
+      static_cast<double>(validate_ns.load()) / 1e9);
+  std::lock_guard<std::mutex> lock(mu_);
+  out += "# HELP granary_receiver_requests_total HTTP requests by method and status.\n"
+         "# TYPE granary_receiver_requests_total counter\n";
+  for (const auto& [k, v] : requests_) {
+    out += fmt::format("granary_receiver_requests_total{{method=\"{}\",status=\"{}\"}} {}\n",
+                       k.first, k.second, v);
+  }
+  out += "# HELP granary_receiver_s3_errors_total S3 error answers by code.\n"
+         "# TYPE granary_receiver_s3_errors_total counter\n";
+  for (const auto& [k, v] : s3_errors_) {
+    out += fmt::format("granary_receiver_s3_errors_total{{code=\"{}\"}} {}\n", k, v);
+  }
+  out += extra;
+  return out;
+}
+
+}  // namespace granary::receiver

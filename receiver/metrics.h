@@ -1,0 +1,39 @@
+// Process counters for /metrics (Prometheus text format). Lock-free; any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <map>
+#include <string>
+
+namespace granary::receiver {
+
+class Metrics {
+ public:
+  std::atomic<uint64_t> bytes_received{0};
+  std::atomic<uint64_t> objects_accepted{0};
+  std::atomic<uint64_t> objects_duplicate{0};
+  std::atomic<uint64_t> objects_rejected{0};
+  std::atomic<uint64_t> objects_conflict{0};
+  std::atomic<uint64_t> readings_accepted{0};
+  std::atomic<uint64_t> tombstones_accepted{0};
+  std::atomic<uint64_t> events_received{0};
+  std::atomic<uint64_t> event_fetch_errors{0};
+  std::atomic<uint64_t> pipeline_errors{0};
+  std::atomic<uint64_t> validate_ns{0};
+
+  // Requests by method and status; errors by S3 code.
+  void CountRequest(const std::string& method, int status);
+  void CountS3Error(const std::string& code);
+  // The text exposition, with `extra` (index gauges) appended.
+  std::string Render(const std::string& extra) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  std::map<std::string, uint64_t> s3_errors_;
+};
+
+}  // namespace granary::receiver

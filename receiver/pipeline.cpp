@@ -1,0 +1,139 @@
+#include "receiver/pipeline.h"
+
+#include <chrono>
+
+#include "platform/log.h"
+
+namespace granary::receiver {
+namespace {
+
+ObjectRow RowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms) {
+  ObjectRow row;
+  row.bucket = meta.bucket;
+  row.key = meta.key;
+  row.size = meta.size;
+  row.md5_hex = meta.md5_hex;
+  row.sha256_hex = meta.sha256_hex;
+  row.content_type = meta.content_type;
+  row.metadata_json = meta.UserMetadataJson();
+  row.kind = kind == ObjectKind::kSegment ? "segment" : "tombstone";
+  row.stored_ms = now_ms;
+  return row;
+}
+
+}  // namespace
+
+const char* OutcomeName(PipelineOutcome outcome) {
+  switch (outcome) {
+    case PipelineOutcome::kAccepted: return "accepted";
+    case PipelineOutcome::kDuplicate: return "duplicate";
+    case PipelineOutcome::kRejected: return "rejected";
+    case PipelineOutcome::kConflict: return "conflict";
+  }
+  return "?";
+}
+
+Pipeline::Pipeline(Env& env, ObjectStore& store, Index& index, const ReceiverConfig& config,
+                   Metrics& metrics)
+    : env_(env), store_(store), index_(index), config_(config), metrics_(metrics) {}
+
+Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta& meta) {
+  auto started = std::chrono::steady_clock::now();
+  Validation v = ValidateObject(store_.QuarantineBodyPath(id), meta, config_.prefix);
+  metrics_.validate_ns += static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
+          .count());
+  std::string device = DeviceOfKey(meta.key, config_.prefix);
+  int64_t now_ms = env_.WallNowMs();
+  PipelineResult result;
+  result.kind = v.kind;
+
+  auto set_aside = [&](bool conflict, const std::string& reason) -> Result<PipelineResult> {
+    // Index first: a crash between the two steps re-runs this entry, and recording is
+    // idempotent per (bucket, key, sha256).
+    Status s = index_.RecordRejection(device, meta, conflict, reason,
+                                      store_.RejectedPath(id, conflict), now_ms);
+    if (!s) return s.error();
+    ObjectMeta kept = meta;
+    kept.reason = reason;
+    s = store_.Reject(id, kept, conflict);
+    if (!s) return s.error();
+    (conflict ? metrics_.objects_conflict : metrics_.objects_rejected) += 1;
+    log::Warning("{} {}/{}: {}", conflict ? "conflict" : "rejected", meta.bucket, meta.key, reason);
+    result.outcome = conflict ? PipelineOutcome::kConflict : PipelineOutcome::kRejected;
+    result.reason = reason;
+    return result;
+  };
+
+  if (!v.ok) return set_aside(false, v.reason);
+
+  ObjectRow row = RowOf(meta, v.kind, now_ms);
+  Result<RecordResult> recorded = v.kind == ObjectKind::kSegment
+                                      ? index_.RecordSegment(row, v.segment, now_ms)
+                                      : index_.RecordTombstone(row, v.tombstone, now_ms);
+  if (!recorded) return recorded.error();
+  switch (recorded->outcome) {
+    case RecordOutcome::kIndexed: {
+      env_.CrashPoint("receiver.after_index");
+      Status s = store_.Accept(id, meta);
+      if (!s) return s.error();
+      if (v.kind == ObjectKind::kSegment) {
+        metrics_.objects_accepted += 1;
+        metrics_.readings_accepted += v.segment.count;
+        if (accepted_listener_) accepted_listener_(meta, v.segment);
+      } else {
+        metrics_.tombstones_accepted += 1;
+      }
+      log::Info("accepted {}/{}", meta.bucket, meta.key);
+      result.outcome = PipelineOutcome::kAccepted;
+      result.segment = v.segment;
+      return result;
+    }
+    case RecordOutcome::kDuplicate: {
+      // The index holds these bytes (or these readings). If a crash came between indexing
+      // and the move, the accepted file is missing: ours are the index's bytes, so place them.
+      auto owner = index_.FindObject(meta.bucket, meta.key);
+      if (!owner) return owner.error();
+      Status s;
+      if (owner->has_value() && (*owner)->sha256_hex == meta.sha256_hex &&
+          !store_.AcceptedExists(meta.bucket, meta.key)) {
+        s = store_.Accept(id, meta);
+      } else {
+        s = store_.Discard(id);
+      }
+      if (!s) return s.error();
+      metrics_.objects_duplicate += 1;
+      result.outcome = PipelineOutcome::kDuplicate;
+      result.reason = recorded->detail;
+      result.segment = v.segment;
+      return result;
+    }
+    case RecordOutcome::kConflict:
+      return set_aside(true, recorded->detail);
+  }
+  return Error("unreachable");
+}
+
+Result<size_t> Pipeline::Recover() {
+  constexpr int64_t kOrphanAgeMs = 6 * 3600 * 1000;  // an upload in progress elsewhere is younger
+  size_t done = 0;
+  for (const std::string& id : store_.SealedQuarantine(kOrphanAgeMs)) {
+    auto meta = store_.ReadQuarantineMeta(id);
+    if (!meta) {
+      log::Error("quarantine {}: {}", id, meta.error().message());
+      continue;
+    }
+    auto r = Process(id, *meta);
+    if (!r) {
+      metrics_.pipeline_errors += 1;
+      log::Error("recover {}/{}: {}", meta->bucket, meta->key, r.error().message());
+      continue;
+    }
+    log::Notice("recovered {}/{} from quarantine: {}", meta->bucket, meta->key,
+                OutcomeName(r->outcome));
+    ++done;
+  }
+  return done;
+}
+
+}  // namespace granary::receiver

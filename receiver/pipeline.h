@@ -1,0 +1,56 @@
+// quarantine -> validate -> accepted (indexed) | rejected | conflicts.
+//
+// Crash safety: a body is in quarantine with its sidecar before anything else happens,
+// and every step after that is idempotent (the index refuses a second copy; moving to
+// accepted only ever writes the index's own bytes), so Recover() at startup simply runs
+// every sealed quarantine entry again.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "platform/env.h"
+#include "receiver/config.h"
+#include "receiver/index.h"
+#include "receiver/metrics.h"
+#include "receiver/object_store.h"
+
+namespace granary::receiver {
+
+enum class PipelineOutcome { kAccepted, kDuplicate, kRejected, kConflict };
+
+struct PipelineResult {
+  PipelineOutcome outcome = PipelineOutcome::kAccepted;
+  std::string reason;  // rejected or conflict: why
+  ObjectKind kind = ObjectKind::kSegment;
+  SegmentFacts segment;  // accepted segments
+};
+
+const char* OutcomeName(PipelineOutcome outcome);
+
+class Pipeline {
+ public:
+  Pipeline(Env& env, ObjectStore& store, Index& index, const ReceiverConfig& config,
+           Metrics& metrics);
+
+  // Runs the sealed quarantine entry `id`. Errors are internal (disk, database): the entry
+  // stays in quarantine for the next attempt.
+  Result<PipelineResult> Process(const std::string& id, const ObjectMeta& meta);
+  // Every sealed quarantine entry left by a crash; returns how many were processed.
+  Result<size_t> Recover();
+
+  // Called after each accepted segment (MQTT "granary/available").
+  void SetAcceptedListener(std::function<void(const ObjectMeta&, const SegmentFacts&)> listener) {
+    accepted_listener_ = std::move(listener);
+  }
+
+ private:
+  Env& env_;
+  ObjectStore& store_;
+  Index& index_;
+  const ReceiverConfig& config_;
+  Metrics& metrics_;
+  std::function<void(const ObjectMeta&, const SegmentFacts&)> accepted_listener_;
+};
+
+}  // namespace granary::receiver

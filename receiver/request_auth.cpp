@@ -1,0 +1,187 @@
+#include "receiver/request_auth.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "uploader/s3_client.h"
+
+namespace granary::receiver {
+namespace {
+
+bool IsLowerHex64(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+}  // namespace
+
+std::string QueryParam(std::string_view raw_query, std::string_view name, bool* found) {
+  if (found != nullptr) *found = false;
+  size_t start = 0;
+  while (start <= raw_query.size()) {
+    size_t amp = raw_query.find('&', start);
+    std::string_view part =
+        raw_query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    size_t eq = part.find('=');
+    auto key = sigv4::UriDecode(part.substr(0, eq));
+    if (key && *key == name) {
+      if (found != nullptr) *found = true;
+      if (eq == std::string_view::npos) return "";
+      std::string value(part.substr(eq + 1));
+      std::replace(value.begin(), value.end(), '+', ' ');  // form encoding, as S3 accepts
+      auto decoded = sigv4::UriDecode(value);
+      return decoded ? *decoded : std::string();
+    }
+    if (amp == std::string_view::npos) break;
+    start = amp + 1;
+  }
+  return "";
+}
+
+int64_t ParseAmzDate(std::string_view t) {
+  if (t.size() != 16 || t[8] != 'T' || t[15] != 'Z') return -1;
+  for (size_t i = 0; i < 15; ++i) {
+    if (i != 8 && (t[i] < '0' || t[i] > '9')) return -1;
+  }
+  auto num = [&](size_t pos, size_t len) {
+    int v = 0;
+    for (size_t i = pos; i < pos + len; ++i) v = v * 10 + (t[i] - '0');
+    return v;
+  };
+  std::tm tm{};
+  tm.tm_year = num(0, 4) - 1900;
+  tm.tm_mon = num(4, 2) - 1;
+  tm.tm_mday = num(6, 2);
+  tm.tm_hour = num(9, 2);
+  tm.tm_min = num(11, 2);
+  tm.tm_sec = num(13, 2);
+  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60) {
+    return -1;
+  }
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+std::string FormatUtc(int64_t ms, const char* format) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+std::string FormatAmzDate(int64_t ms) { return FormatUtc(ms, "%Y%m%dT%H%M%SZ"); }
+
+RequestVerifier::RequestVerifier(const std::vector<DeviceKey>& keys, VerifierOptions options)
+    : options_(std::move(options)) {
+  for (const DeviceKey& k : keys) keys_.emplace(k.access_key, k);
+}
+
+S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, VerifiedRequest* out,
+                                const std::string& generic_payload_hash) const {
+  if (!request.HasHeader("authorization")) {
+    if (QueryParam(request.raw_query, "X-Amz-Signature", nullptr).empty()) {
+      return MakeS3Error("AccessDenied", "Anonymous access is denied");
+    }
+    return MakeS3Error("NotImplemented", "Presigned URLs are not supported; sign the headers");
+  }
+  if (request.HeaderCount("authorization") > 1) {
+    return MakeS3Error("InvalidArgument", "Only one Authorization header is allowed");
+  }
+  auto auth = sigv4::ParseAuthorization(request.Header("authorization"));
+  if (!auth) return MakeS3Error("AuthorizationHeaderMalformed", auth.error().message());
+  auto key = keys_.find(auth->access_key);
+  if (key == keys_.end()) {
+    return MakeS3Error("InvalidAccessKeyId",
+                       "The AWS Access Key Id you provided does not exist in our records");
+  }
+  if (auth->scope.region != options_.region) {
+    return MakeS3Error("AuthorizationHeaderMalformed",
+                       "the region '" + auth->scope.region.substr(0, 64) + "' is wrong; expecting '" +
+                           options_.region + "'");
+  }
+  if (auth->scope.service != options_.service) {
+    return MakeS3Error("AuthorizationHeaderMalformed",
+                       "the service '" + auth->scope.service.substr(0, 64) + "' is wrong");
+  }
+  const auto& signed_names = auth->signed_headers;
+  auto is_signed = [&](std::string_view n) {
+    return std::find(signed_names.begin(), signed_names.end(), n) != signed_names.end();
+  };
+
+  // The request time: x-amz-date, else Date. Sent twice it is ambiguous (libcurl 7.88 does
+  // that when an application sets it): S3 says AccessDenied.
+  std::string date_header = request.HasHeader("x-amz-date") ? "x-amz-date" : "date";
+  if (request.HeaderCount(date_header) > 1) {
+    return MakeS3Error("AccessDenied", "The request date header was sent more than once");
+  }
+  std::string date_value = request.Header(date_header);
+  int64_t request_ms = date_header == "x-amz-date" ? ParseAmzDate(date_value)
+                                                   : ParseHttpDate(date_value);
+  if (date_value.empty() || request_ms <= 0) {
+    return MakeS3Error("AccessDenied",
+                       "AWS authentication requires a valid Date or x-amz-date header");
+  }
+  if (!is_signed(date_header)) {
+    return MakeS3Error("AccessDenied", "The request date header must be signed");
+  }
+  if (!is_signed("host")) return MakeS3Error("AccessDenied", "The Host header must be signed");
+  if (FormatAmzDate(request_ms).substr(0, 8) != auth->scope.date) {
+    return MakeS3Error("SignatureDoesNotMatch",
+                       "The credential date does not match the request date");
+  }
+  int64_t skew = now_ms - request_ms;
+  if (skew > options_.max_skew.count() || -skew > options_.max_skew.count()) {
+    return MakeS3Error("RequestTimeTooSkewed",
+                       "The difference between the request time and the current time is too large.");
+  }
+
+  std::string payload_hash;
+  if (request.HasHeader("x-amz-content-sha256")) {
+    payload_hash = request.Header("x-amz-content-sha256");
+    if (payload_hash.starts_with("STREAMING-")) {
+      return MakeS3Error("NotImplemented",
+                         "aws-chunked uploads are not supported; send the body's SHA-256");
+    }
+    if (payload_hash == sigv4::kUnsignedPayload) {
+      if (!options_.allow_unsigned_payload) {
+        return MakeS3Error("AccessDenied", "UNSIGNED-PAYLOAD is not allowed here");
+      }
+    } else if (!IsLowerHex64(payload_hash)) {
+      return MakeS3Error("InvalidArgument", "x-amz-content-sha256 must be a lowercase hex SHA-256");
+    }
+  } else if (options_.require_content_sha256) {
+    return MakeS3Error("InvalidRequest",
+                       "Missing required header for this request: x-amz-content-sha256");
+  } else {
+    payload_hash = generic_payload_hash;
+  }
+  if (HttpRequest::NameIs(request.Header("content-encoding"), "aws-chunked")) {
+    return MakeS3Error("NotImplemented", "aws-chunked uploads are not supported");
+  }
+
+  sigv4::Request canonical_input{request.method, request.raw_path, request.raw_query,
+                                 request.headers, payload_hash};
+  auto creq = sigv4::CanonicalRequest(canonical_input, signed_names);
+  if (!creq) return MakeS3Error("SignatureDoesNotMatch", creq.error().message());
+  std::string sts = sigv4::StringToSign(date_value, auth->scope, *creq);
+  std::string expected = sigv4::Signature(key->second.secret_key, auth->scope, sts);
+  std::string given = auth->signature;
+  std::transform(given.begin(), given.end(), given.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (CRYPTO_memcmp(expected.data(), given.data(), expected.size()) != 0) {
+    return MakeS3Error("SignatureDoesNotMatch",
+                       "The request signature we calculated does not match the signature you "
+                       "provided. Check your key and signing method.");
+  }
+  out->key = &key->second;
+  out->payload_hash = payload_hash;
+  out->request_time_ms = request_ms;
+  return S3Error{};
+}
+
+}  // namespace granary::receiver

@@ -1,0 +1,60 @@
+// SigV4 header authentication of S3 requests, on the uploader's canonicalisation
+// (uploader/sigv4.h), so signer and verifier agree byte for byte.
+//
+// Checked, in order: an Authorization header of the AWS4-HMAC-SHA256 form; a known access
+// key; the credential scope (date equals the request date, region, service); a request
+// date (x-amz-date, else Date) sent once, signed, and within the skew window; host signed;
+// x-amz-content-sha256 present (S3 mode) and not a streaming (aws-chunked) marker; then the
+// signature, compared in constant time. The body's hash is checked by the caller once the
+// body has arrived (VerifiedRequest::payload_hash).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "receiver/config.h"
+#include "receiver/http_request.h"
+#include "receiver/s3_error.h"
+
+namespace granary::receiver {
+
+struct VerifierOptions {
+  std::string region = "us-east-1";
+  std::string service = "s3";
+  std::chrono::milliseconds max_skew{15 * 60 * 1000};
+  // S3 requires x-amz-content-sha256; the generic SigV4 suite has none (its payload hash
+  // is the body's, given as `generic_payload_hash`).
+  bool require_content_sha256 = true;
+  bool allow_unsigned_payload = true;
+};
+
+struct VerifiedRequest {
+  const DeviceKey* key = nullptr;
+  std::string payload_hash;  // lowercase hex SHA-256 the body must have, or UNSIGNED-PAYLOAD
+  int64_t request_time_ms = 0;
+};
+
+class RequestVerifier {
+ public:
+  RequestVerifier(const std::vector<DeviceKey>& keys, VerifierOptions options);
+
+  // `now_ms`: wall clock. On success fills `out` and returns an ok S3Error.
+  S3Error Verify(const HttpRequest& request, int64_t now_ms, VerifiedRequest* out,
+                 const std::string& generic_payload_hash = "") const;
+
+ private:
+  std::unordered_map<std::string, DeviceKey> keys_;
+  VerifierOptions options_;
+};
+
+// "20150830T123600Z" -> ms since the epoch; -1 when malformed.
+int64_t ParseAmzDate(std::string_view text);
+// The reverse, for signing in tests.
+std::string FormatAmzDate(int64_t ms);
+// `ms` since the epoch as UTC through strftime(`format`).
+std::string FormatUtc(int64_t ms, const char* format);
+
+}  // namespace granary::receiver

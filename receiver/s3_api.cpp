@@ -1,0 +1,409 @@
+// The S3-compatible endpoint. Authentication happens on the headers, before any body is
+// read; a PUT body streams into quarantine while MD5 and SHA-256 are computed; the answer
+// comes after validation and indexing, so a 200 means "indexed" (or "already indexed").
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fmt/format.h>
+
+#include "platform/log.h"
+#include "receiver/context.h"
+#include "receiver/digest.h"
+#include "receiver/s3_error.h"
+
+namespace granary::receiver {
+namespace {
+
+constexpr const char* kXmlType = "application/xml";
+
+std::string HttpDate(int64_t ms) { return FormatUtc(ms, "%a, %d %b %Y %H:%M:%S GMT"); }
+
+std::string IsoDate(int64_t ms) {
+  return fmt::format("{}.{:03d}Z", FormatUtc(ms, "%Y-%m-%dT%H:%M:%S"), static_cast<int>(ms % 1000));
+}
+
+// Content-MD5 is base64 of the 16 digest bytes; returns lowercase hex or "".
+std::string Base64Md5ToHex(const std::string& b64) {
+  if (b64.size() != 24 || b64.compare(22, 2, "==") != 0) return "";
+  unsigned char out[24];
+  int n = EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(b64.data()), 24);
+  if (n != 18) return "";
+  return LowerHex(std::string_view(reinterpret_cast<const char*>(out), 16));
+}
+
+std::string HexDecode(std::string_view s) {
+  auto v = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i + 1 < s.size(); i += 2) {
+    int hi = v(s[i]), lo = v(s[i + 1]);
+    if (hi < 0 || lo < 0) return "";
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+class S3Exchange final : public HttpExchange {
+ public:
+  S3Exchange(ReceiverContext& context, HttpRequest request)
+      : ctx_(context),
+        request_(std::move(request)),
+        request_id_(fmt::format("{:016X}", ctx_.next_request_id.fetch_add(1))) {}
+
+  ~S3Exchange() override {
+    ctx_.metrics.CountRequest(request_.method, status_);
+  }
+
+  std::optional<HttpResponse> Start() override {
+    auto path = sigv4::UriDecode(request_.raw_path);
+    if (!path || path->empty() || path->front() != '/') {
+      return Fail(MakeS3Error("InvalidURI", "Couldn't parse the specified URI."));
+    }
+    resource_ = *path;
+    std::string rest = path->substr(1);
+    size_t slash = rest.find('/');
+    bucket_ = rest.substr(0, slash);
+    key_ = slash == std::string::npos ? "" : rest.substr(slash + 1);
+
+    S3Error auth = ctx_.verifier.Verify(request_, ctx_.env.WallNowMs(), &verified_);
+    if (!auth.ok()) return Fail(auth);
+    device_ = verified_.key->device;
+    if (bucket_.empty()) return Fail(MakeS3Error("NotImplemented", "ListBuckets is not supported"));
+    if (std::find(ctx_.config.buckets.begin(), ctx_.config.buckets.end(), bucket_) ==
+        ctx_.config.buckets.end()) {
+      return Fail(MakeS3Error("NoSuchBucket", "The specified bucket does not exist"));
+    }
+    const std::string& m = request_.method;
+    if (key_.empty()) {
+      if (m == "GET") return List();
+      if (m == "HEAD") return Plain(200);
+      return Fail(MakeS3Error("MethodNotAllowed", "The specified method is not allowed on a bucket"));
+    }
+    S3Error bad_key = CheckObjectKey(key_);
+    if (!bad_key.ok()) return Fail(bad_key);
+    if (!key_.starts_with(ctx_.config.DevicePrefix(device_))) {
+      return Fail(MakeS3Error("AccessDenied", "Access Denied: device " + device_ +
+                                                  " may only use keys under " +
+                                                  ctx_.config.DevicePrefix(device_)));
+    }
+    if (m == "GET" || m == "HEAD") return Get();
+    if (m == "PUT") return BeginPut();
+    if (m == "DELETE") {
+      return Fail(MakeS3Error("AccessDenied", "Accepted objects are never deleted or overwritten"));
+    }
+    if (m == "POST") return Fail(MakeS3Error("NotImplemented", "Multipart uploads are not supported"));
+    return Fail(MakeS3Error("MethodNotAllowed", "The specified method is not allowed"));
+  }
+
+  std::optional<HttpResponse> Body(std::string_view data) override {
+    if (!writer_) return std::nullopt;
+    if (writer_->size() + data.size() > ctx_.config.max_object_bytes) {
+      writer_.reset();
+      return Fail(MakeS3Error("EntityTooLarge", TooLargeMessage()));
+    }
+    ctx_.metrics.bytes_received += data.size();
+    Status s = writer_->Append(data);
+    if (!s) {
+      log::Error("quarantine {}: {}", key_, s.error().message());
+      writer_.reset();
+      return Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+    }
+    return std::nullopt;
+  }
+
+  HttpResponse Finish() override {
+    if (!writer_) return *Fail(MakeS3Error("InternalError", "no upload in progress"));
+    if (has_length_ && writer_->size() != content_length_) {
+      return *Fail(MakeS3Error("IncompleteBody",
+                               "You did not provide the number of bytes specified by the "
+                               "Content-Length HTTP header"));
+    }
+    auto digest = writer_->Finish();
+    if (!digest) {
+      log::Error("quarantine {}: {}", key_, digest.error().message());
+      return *Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+    }
+    if (verified_.payload_hash != sigv4::kUnsignedPayload &&
+        digest->sha256_hex != verified_.payload_hash) {
+      return *Fail(MakeS3Error("XAmzContentSHA256Mismatch",
+                               "The provided 'x-amz-content-sha256' header does not match what "
+                               "was computed."));
+    }
+    if (!md5_hex_.empty() && digest->md5_hex != md5_hex_) {
+      return *Fail(MakeS3Error("BadDigest",
+                               "The Content-MD5 you specified did not match what we received."));
+    }
+    ObjectMeta meta;
+    meta.bucket = bucket_;
+    meta.key = key_;
+    meta.device = device_;
+    meta.size = digest->size;
+    meta.md5_hex = digest->md5_hex;
+    meta.sha256_hex = digest->sha256_hex;
+    meta.content_type = request_.Header("content-type");
+    meta.received_ms = ctx_.env.WallNowMs();
+    for (const auto& [name, value] : request_.headers) {
+      std::string lower = name;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.starts_with("x-amz-meta-")) meta.user_metadata.emplace_back(lower.substr(11), value);
+    }
+    std::string id = writer_->id();
+    writer_.reset();  // finished: the body stays
+    Status s = ctx_.store.SealQuarantine(id, meta);
+    if (!s) {
+      log::Error("seal quarantine {}: {}", key_, s.error().message());
+      (void)ctx_.store.Discard(id);
+      return *Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+    }
+    ctx_.env.CrashPoint("receiver.after_quarantine");
+    auto result = ctx_.pipeline.Process(id, meta);
+    if (!result) {
+      ctx_.metrics.pipeline_errors += 1;
+      log::Error("pipeline {}/{}: {}", bucket_, key_, result.error().message());
+      return *Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+    }
+    switch (result->outcome) {
+      case PipelineOutcome::kAccepted:
+      case PipelineOutcome::kDuplicate: {
+        HttpResponse r = Plain(200);
+        r.headers.emplace_back("ETag", "\"" + meta.md5_hex + "\"");
+        r.headers.emplace_back("x-amz-meta-granary-outcome", OutcomeName(result->outcome));
+        return r;
+      }
+      case PipelineOutcome::kRejected:
+        return *Fail(MakeS3Error("InvalidSegment", "Rejected: " + result->reason));
+      case PipelineOutcome::kConflict:
+        return *Fail(MakeS3Error("ObjectConflict", "Conflict: " + result->reason));
+    }
+    return *Fail(MakeS3Error("InternalError", "unreachable"));
+  }
+
+ private:
+  std::string TooLargeMessage() const {
+    return fmt::format("Your proposed upload exceeds the maximum allowed size of {} bytes",
+                       ctx_.config.max_object_bytes);
+  }
+
+  HttpResponse Plain(int status) {
+    status_ = status;
+    HttpResponse r;
+    r.status = status;
+    r.headers.emplace_back("x-amz-request-id", request_id_);
+    r.headers.emplace_back("Server", "granary-receiver");
+    return r;
+  }
+
+  std::optional<HttpResponse> Fail(const S3Error& error) {
+    ctx_.metrics.CountS3Error(error.code);
+    if (error.status >= 500) {
+      log::Error("{} {} from {}: {} {}", request_.method, resource_, request_.peer, error.code,
+                 error.message);
+    } else {
+      log::Info("{} {} from {}: {} {}", request_.method, resource_, request_.peer, error.code,
+                error.message);
+    }
+    HttpResponse r = Plain(error.status);
+    r.headers.emplace_back("Content-Type", kXmlType);
+    if (error.code == "RequestTimeTooSkewed") {
+      r.headers.emplace_back("Date", HttpDate(ctx_.env.WallNowMs()));
+    }
+    if (request_.method != "HEAD") r.body = RenderS3ErrorXml(error, resource_, request_id_);
+    return r;
+  }
+
+  std::optional<HttpResponse> BeginPut() {
+    if (request_.HasHeader("x-amz-copy-source")) {
+      return Fail(MakeS3Error("NotImplemented", "CopyObject is not supported"));
+    }
+    bool found = false;
+    for (const char* p : {"uploadId", "partNumber", "uploads"}) {
+      QueryParam(request_.raw_query, p, &found);
+      if (found) return Fail(MakeS3Error("NotImplemented", "Multipart uploads are not supported"));
+    }
+    std::string length = request_.Header("content-length");
+    if (!length.empty()) {
+      char* end = nullptr;
+      errno = 0;
+      unsigned long long n = std::strtoull(length.c_str(), &end, 10);
+      if (errno != 0 || end == length.c_str() || *end != '\0') {
+        return Fail(MakeS3Error("InvalidArgument", "Content-Length is not a number"));
+      }
+      if (n > ctx_.config.max_object_bytes) return Fail(MakeS3Error("EntityTooLarge", TooLargeMessage()));
+      has_length_ = true;
+      content_length_ = n;
+    } else if (!HttpRequest::NameIs(request_.Header("transfer-encoding"), "chunked")) {
+      return Fail(MakeS3Error("MissingContentLength", "You must provide the Content-Length HTTP header."));
+    }
+    if (request_.HasHeader("content-md5")) {
+      md5_hex_ = Base64Md5ToHex(request_.Header("content-md5"));
+      if (md5_hex_.empty()) {
+        return Fail(MakeS3Error("InvalidDigest", "The Content-MD5 you specified was invalid."));
+      }
+    }
+    auto writer = ctx_.store.NewQuarantine();
+    if (!writer) {
+      log::Error("quarantine: {}", writer.error().message());
+      return Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+    }
+    writer_ = std::move(*writer);
+    return std::nullopt;
+  }
+
+  std::optional<HttpResponse> Get() {
+    auto row = ctx_.index.FindObject(bucket_, key_);
+    if (!row) {
+      log::Error("index lookup {}: {}", key_, row.error().message());
+      return Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+    }
+    if (!row->has_value()) return Fail(MakeS3Error("NoSuchKey", "The specified key does not exist."));
+    const ObjectRow& o = **row;
+    std::string path = ctx_.store.AcceptedPath(bucket_, key_);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      log::Error("indexed object {}/{} has no file: {}", bucket_, key_, std::strerror(errno));
+      return Fail(MakeS3Error("InternalError", "The object's bytes are missing; run verify."));
+    }
+    HttpResponse r = Plain(200);
+    r.fd = fd;
+    r.fd_size = o.size;
+    r.headers.emplace_back("ETag", "\"" + o.md5_hex + "\"");
+    r.headers.emplace_back("Last-Modified", HttpDate(o.stored_ms));
+    r.headers.emplace_back("Content-Type",
+                           o.content_type.empty() ? "binary/octet-stream" : o.content_type);
+    r.headers.emplace_back("Accept-Ranges", "none");
+    for (const auto& [n, v] : ObjectMeta::UserMetadataFromJson(o.metadata_json)) {
+      r.headers.emplace_back("x-amz-meta-" + n, v);
+    }
+    return r;
+  }
+
+  std::optional<HttpResponse> List() {
+    bool v2 = QueryParam(request_.raw_query, "list-type") == "2";
+    if (!v2) return Fail(MakeS3Error("NotImplemented", "Only ListObjectsV2 (list-type=2) is supported"));
+    std::string prefix = QueryParam(request_.raw_query, "prefix");
+    std::string delimiter = QueryParam(request_.raw_query, "delimiter");
+    std::string token = QueryParam(request_.raw_query, "continuation-token");
+    std::string start_after = QueryParam(request_.raw_query, "start-after");
+    std::string max_text = QueryParam(request_.raw_query, "max-keys");
+    int max_keys = max_text.empty() ? 1000 : std::atoi(max_text.c_str());
+    if (max_keys < 0 || max_keys > 1000) max_keys = 1000;
+    if (!prefix.starts_with(ctx_.config.DevicePrefix(device_))) {
+      return Fail(MakeS3Error("AccessDenied", "Access Denied: device " + device_ +
+                                                  " may only list under " +
+                                                  ctx_.config.DevicePrefix(device_)));
+    }
+    std::string after = token.empty() ? start_after : HexDecode(token);
+    std::vector<ObjectRow> contents;
+    std::vector<std::string> common;
+    bool truncated = false;
+    int entries = 0;
+    while (entries < max_keys && !truncated) {
+      auto rows = ctx_.index.ListObjects(bucket_, prefix, after, max_keys - entries + 1);
+      if (!rows) {
+        log::Error("list {}: {}", prefix, rows.error().message());
+        return Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+      }
+      if (rows->empty()) break;
+      bool skipped = false;
+      for (ObjectRow& row : *rows) {
+        if (entries == max_keys) {
+          truncated = true;
+          break;
+        }
+        size_t d = delimiter.empty() ? std::string::npos : row.key.find(delimiter, prefix.size());
+        if (d != std::string::npos) {
+          common.push_back(row.key.substr(0, d + delimiter.size()));
+          ++entries;
+          after = common.back() + "\xff";  // UTF-8 never holds 0xFF: past every key under it
+          skipped = true;
+          break;
+        }
+        after = row.key;
+        contents.push_back(std::move(row));
+        ++entries;
+      }
+      if (!skipped && !truncated && static_cast<int>(rows->size()) < max_keys - entries + 1) break;
+    }
+    if (entries == max_keys && !truncated && max_keys > 0) {
+      auto more = ctx_.index.ListObjects(bucket_, prefix, after, 1);
+      truncated = more && !more->empty();
+    }
+    std::string xml =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+    xml += "<Name>" + XmlEscape(bucket_) + "</Name><Prefix>" + XmlEscape(prefix) + "</Prefix>";
+    if (!delimiter.empty()) xml += "<Delimiter>" + XmlEscape(delimiter) + "</Delimiter>";
+    xml += fmt::format("<KeyCount>{}</KeyCount><MaxKeys>{}</MaxKeys><IsTruncated>{}</IsTruncated>",
+                       entries, max_keys, truncated ? "true" : "false");
+    if (!token.empty()) xml += "<ContinuationToken>" + XmlEscape(token) + "</ContinuationToken>";
+    if (!start_after.empty()) xml += "<StartAfter>" + XmlEscape(start_after) + "</StartAfter>";
+    if (truncated) xml += "<NextContinuationToken>" + LowerHex(after) + "</NextContinuationToken>";
+    for (const ObjectRow& o : contents) {
+      xml += fmt::format(
+          "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>"
+          "<Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
+          XmlEscape(o.key), IsoDate(o.stored_ms), o.md5_hex, o.size);
+    }
+    for (const std::string& p : common) {
+      xml += "<CommonPrefixes><Prefix>" + XmlEscape(p) + "</Prefix></CommonPrefixes>";
+    }
+    xml += "</ListBucketResult>\n";
+    HttpResponse r = Plain(200);
+    r.headers.emplace_back("Content-Type", kXmlType);
+    r.body = std::move(xml);
+    return r;
+  }
+
+  ReceiverContext& ctx_;
+  HttpRequest request_;
+  std::string request_id_;
+  std::string resource_, bucket_, key_, device_;
+  VerifiedRequest verified_;
+  std::unique_ptr<QuarantineWriter> writer_;
+  bool has_length_ = false;
+  uint64_t content_length_ = 0;
+  std::string md5_hex_;
+  int status_ = 0;
+};
+
+}  // namespace
+
+S3Error CheckObjectKey(const std::string& key) {
+  if (key.empty()) return MakeS3Error("InvalidArgument", "The key is empty");
+  if (key.size() > 1024) return MakeS3Error("KeyTooLongError", "Your key is too long");
+  for (unsigned char c : key) {
+    if (c < 0x20 || c == 0x7f) {
+      return MakeS3Error("InvalidArgument", "The key holds a NUL or control character");
+    }
+  }
+  if (key.front() == '/') return MakeS3Error("InvalidArgument", "The key is absolute (leading '/')");
+  size_t start = 0;
+  for (;;) {
+    size_t slash = key.find('/', start);
+    std::string_view part = std::string_view(key).substr(
+        start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (part.empty()) return MakeS3Error("InvalidArgument", "The key has an empty path segment");
+    if (part == "." || part == "..") {
+      return MakeS3Error("InvalidArgument", "The key has a \".\" or \"..\" path segment");
+    }
+    if (part.size() > 255) return MakeS3Error("KeyTooLongError", "A key path segment is too long");
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return S3Error{};
+}
+
+std::unique_ptr<HttpExchange> NewS3Exchange(ReceiverContext& context, HttpRequest request) {
+  return std::make_unique<S3Exchange>(context, std::move(request));
+}
+
+}  // namespace granary::receiver

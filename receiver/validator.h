@@ -1,0 +1,52 @@
+// Validation of an object in quarantine (design.md "The receiver", "Formats"):
+// a segment (jsonl.gz) must gunzip to the end; every line must be a JSON object with the
+// key's device and source, an integer seq, an integer ts and an object data; seqs must be
+// contiguous; first/last seq and count must match the object metadata when given. A
+// tombstone (tombstone/1) is one JSON object naming a dropped seq range.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "receiver/object_store.h"
+
+namespace granary::receiver {
+
+enum class ObjectKind { kSegment, kTombstone };
+
+struct SegmentFacts {
+  std::string device, source;
+  uint64_t first_seq = 0, last_seq = 0, count = 0;
+  int64_t first_ts = 0, last_ts = 0;
+  std::string clock;           // ok, unsynced or mixed
+  std::string content_sha256;  // of the decompressed lines: equal content, equal hash
+  uint64_t raw_bytes = 0;
+};
+
+struct TombstoneFacts {
+  std::string device, source, reason;
+  uint64_t first_seq = 0, last_seq = 0, count = 0;
+  int64_t at = 0;
+};
+
+struct Validation {
+  bool ok = false;
+  std::string reason;  // why not ok, naming the line where there is one
+  ObjectKind kind = ObjectKind::kSegment;
+  SegmentFacts segment;
+  TombstoneFacts tombstone;
+};
+
+struct ValidatorLimits {
+  uint64_t max_line_bytes = 1 << 20;
+  uint64_t max_raw_bytes = 1ull << 30;
+};
+
+// `prefix` is the configured key prefix: keys are {prefix}/{device}/...
+Validation ValidateObject(const std::string& body_path, const ObjectMeta& meta,
+                          const std::string& prefix, const ValidatorLimits& limits = {});
+
+// The device named by a key under `prefix` ("" when the key is not under it).
+std::string DeviceOfKey(const std::string& key, const std::string& prefix);
+
+}  // namespace granary::receiver

@@ -1,0 +1,241 @@
+// The SQLite index: exactly once (duplicate, key conflict, seq overlap), coverage ranges
+// merged in any arrival order, gaps split by tombstones; and the pipeline over a real store.
+#include "receiver/index.h"
+
+#include <gtest/gtest.h>
+
+#include "receiver/pipeline.h"
+#include "receiver_test_util.h"
+#include "tests/support/test_util.h"
+
+namespace granary::receiver {
+namespace {
+
+using namespace testing;
+
+SegmentFacts Facts(uint64_t first, uint64_t last, const std::string& content = "") {
+  SegmentFacts f;
+  f.device = "h017";
+  f.source = "meter";
+  f.first_seq = first;
+  f.last_seq = last;
+  f.count = last - first + 1;
+  f.first_ts = static_cast<int64_t>(first) * 1000;
+  f.last_ts = static_cast<int64_t>(last) * 1000;
+  f.clock = "ok";
+  f.content_sha256 = content.empty() ? sigv4::Sha256Hex(std::to_string(first)) : content;
+  return f;
+}
+
+ObjectRow Row(uint64_t first, const std::string& sha = "") {
+  ObjectRow r;
+  r.bucket = "granary";
+  r.key = SegmentKey("h017", "meter", first);
+  r.size = 10;
+  r.md5_hex = "m";
+  r.sha256_hex = sha.empty() ? sigv4::Sha256Hex("bytes" + std::to_string(first)) : sha;
+  r.kind = "segment";
+  return r;
+}
+
+class IndexTest : public ::testing::Test {
+ protected:
+  IndexTest() {
+    config_.data_dir = dir_.path();
+    auto index = OpenIndex(Env::Default(), config_);
+    EXPECT_TRUE(index.ok()) << index.error().message();
+    index_ = std::move(*index);
+  }
+  RecordOutcome Add(uint64_t first, uint64_t last) {
+    auto r = index_->RecordSegment(Row(first), Facts(first, last), 1);
+    EXPECT_TRUE(r.ok());
+    return r->outcome;
+  }
+  SourceCoverage Cover() {
+    auto c = index_->Coverage("h017", "meter", std::nullopt, std::nullopt);
+    EXPECT_TRUE(c.ok());
+    return *c;
+  }
+  granary::testing::TempDir dir_;
+  ReceiverConfig config_;
+  std::unique_ptr<Index> index_;
+};
+
+TEST_F(IndexTest, RangesMergeInAnyOrder) {
+  EXPECT_EQ(Add(21, 30), RecordOutcome::kIndexed);
+  EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
+  SourceCoverage c = Cover();
+  ASSERT_EQ(c.ranges.size(), 2u);
+  ASSERT_EQ(c.gaps.size(), 1u);
+  EXPECT_EQ(c.gaps[0].first, 11u);
+  EXPECT_EQ(c.gaps[0].last, 20u);
+  EXPECT_FALSE(c.gaps[0].explained);
+  EXPECT_EQ(Add(11, 20), RecordOutcome::kIndexed);
+  c = Cover();
+  ASSERT_EQ(c.ranges.size(), 1u);
+  EXPECT_EQ(c.ranges[0].first, 1u);
+  EXPECT_EQ(c.ranges[0].last, 30u);
+  EXPECT_TRUE(c.gaps.empty());
+  EXPECT_EQ(c.readings, 30u);
+  auto counts = index_->Counts();
+  EXPECT_EQ(counts->segments, 3u);
+  EXPECT_EQ(counts->coverage_ranges, 1u);
+  auto device = index_->Device("h017");
+  EXPECT_EQ((*device)->readings, 30u);
+}
+
+TEST_F(IndexTest, SameKeySameBytesIsDuplicate) {
+  EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
+  EXPECT_EQ(Add(1, 10), RecordOutcome::kDuplicate);
+  EXPECT_EQ(Cover().readings, 10u);
+}
+
+TEST_F(IndexTest, SameKeyOtherBytesSameReadingsIsDuplicate) {
+  EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
+  auto r = index_->RecordSegment(Row(1, sigv4::Sha256Hex("other gzip")), Facts(1, 10), 2);
+  EXPECT_EQ(r->outcome, RecordOutcome::kDuplicate);
+}
+
+TEST_F(IndexTest, SameKeyOtherContentIsConflictAndChangesNothing) {
+  EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
+  auto r = index_->RecordSegment(Row(1, sigv4::Sha256Hex("other")),
+                                 Facts(1, 10, sigv4::Sha256Hex("other lines")), 2);
+  EXPECT_EQ(r->outcome, RecordOutcome::kConflict);
+  auto o = index_->FindObject("granary", SegmentKey("h017", "meter", 1));
+  EXPECT_EQ((*o)->sha256_hex, Row(1).sha256_hex);
+}
+
+TEST_F(IndexTest, OverlappingSeqsUnderAnotherKeyAreConflict) {
+  EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
+  auto r = index_->RecordSegment(Row(5), Facts(5, 15), 2);
+  EXPECT_EQ(r->outcome, RecordOutcome::kConflict);
+  EXPECT_NE(r->detail.find("overlap"), std::string::npos);
+  EXPECT_EQ(Cover().readings, 10u);
+}
+
+TEST_F(IndexTest, TombstonesExplainGaps) {
+  EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
+  EXPECT_EQ(Add(31, 40), RecordOutcome::kIndexed);
+  TombstoneFacts t{"h017", "meter", "quota", 11, 20, 10, 5};
+  ObjectRow row = Row(11);
+  row.key = "granary/h017/meter/tombstones/h017-meter-11-20.tombstone.json";
+  row.kind = "tombstone";
+  EXPECT_EQ(index_->RecordTombstone(row, t, 3)->outcome, RecordOutcome::kIndexed);
+  EXPECT_EQ(index_->RecordTombstone(row, t, 3)->outcome, RecordOutcome::kDuplicate);
+  SourceCoverage c = Cover();
+  ASSERT_EQ(c.gaps.size(), 2u);
+  EXPECT_TRUE(c.gaps[0].explained);
+  EXPECT_EQ(c.gaps[0].first, 11u);
+  EXPECT_EQ(c.gaps[0].last, 20u);
+  EXPECT_EQ(c.gaps[0].reason, "quota");
+  EXPECT_FALSE(c.gaps[1].explained);
+  EXPECT_EQ(c.gaps[1].first, 21u);
+  EXPECT_EQ(c.gaps[1].last, 30u);
+}
+
+TEST_F(IndexTest, ListObjectsByPrefixInKeyOrder) {
+  Add(1, 10);
+  Add(11, 20);
+  Add(100, 110);
+  auto all = index_->ListObjects("granary", "granary/h017/", "", 10);
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_LT((*all)[0].key, (*all)[1].key);
+  auto after = index_->ListObjects("granary", "granary/h017/", (*all)[0].key, 10);
+  EXPECT_EQ(after->size(), 2u);
+  EXPECT_TRUE(index_->ListObjects("granary", "granary/h018/", "", 10)->empty());
+}
+
+TEST(FindGapsTest, SplitsHolesByTombstones) {
+  std::vector<SeqRange> ranges = {{5, 10}, {20, 30}};
+  std::vector<std::pair<SeqRange, std::string>> tomb = {{{12, 14}, "quota"}, {{40, 45}, "quota"}};
+  std::vector<Gap> gaps = FindGaps(ranges, tomb);
+  ASSERT_EQ(gaps.size(), 6u);
+  EXPECT_EQ(gaps[0].first, 1u);   // 1..4 unexplained
+  EXPECT_EQ(gaps[1].first, 11u);  // 11 unexplained
+  EXPECT_TRUE(gaps[2].explained);  // 12..14
+  EXPECT_EQ(gaps[3].first, 15u);  // 15..19 unexplained
+  EXPECT_EQ(gaps[4].first, 31u);  // 31..39 unexplained
+  EXPECT_TRUE(gaps[5].explained);  // 40..45
+  EXPECT_EQ(gaps[5].last, 45u);
+}
+
+// The pipeline over a real store and index: accept, duplicate, conflict, reject, recover.
+class PipelineTest : public ::testing::Test {
+ protected:
+  PipelineTest() {
+    config_.data_dir = dir_.path();
+    store_ = std::move(*ObjectStore::Open(Env::Default(), dir_.path()));
+    index_ = std::move(*OpenIndex(Env::Default(), config_));
+    pipeline_ = std::make_unique<Pipeline>(Env::Default(), *store_, *index_, config_, metrics_);
+  }
+  // Puts `body` in quarantine as the HTTP layer does; returns its id.
+  std::string Quarantine(const std::string& body, const ObjectMeta& meta) {
+    auto w = store_->NewQuarantine();
+    EXPECT_TRUE((*w)->Append(body).ok());
+    EXPECT_TRUE((*w)->Finish().ok());
+    EXPECT_TRUE(store_->SealQuarantine((*w)->id(), meta).ok());
+    return (*w)->id();
+  }
+  PipelineOutcome Put(const std::string& lines, uint64_t first, uint64_t last) {
+    std::string body = Gzip(lines);
+    ObjectMeta meta = SegmentMeta(SegmentKey("h017", "meter", first), "h017", "meter", first, last, body);
+    auto r = pipeline_->Process(Quarantine(body, meta), meta);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r->outcome;
+  }
+  granary::testing::TempDir dir_;
+  ReceiverConfig config_;
+  Metrics metrics_;
+  std::unique_ptr<ObjectStore> store_;
+  std::unique_ptr<Index> index_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+TEST_F(PipelineTest, AcceptDuplicateConflictReject) {
+  EXPECT_EQ(Put(SegmentLines("h017", "meter", 1, 10), 1, 10), PipelineOutcome::kAccepted);
+  EXPECT_TRUE(store_->AcceptedExists("granary", SegmentKey("h017", "meter", 1)));
+  EXPECT_EQ(Put(SegmentLines("h017", "meter", 1, 10), 1, 10), PipelineOutcome::kDuplicate);
+  EXPECT_EQ(Put(SegmentLines("h017", "meter", 1, 10, 5), 1, 10), PipelineOutcome::kConflict);
+  EXPECT_EQ(Put(SegmentLines("h017", "meter", 1, 4) + SegmentLines("h017", "meter", 6, 10), 1, 10),
+            PipelineOutcome::kRejected);
+  auto counts = index_->Counts();
+  EXPECT_EQ(counts->segments, 1u);
+  EXPECT_EQ(counts->conflicts, 1u);
+  EXPECT_EQ(counts->rejections, 1u);
+  auto events = index_->Events("h017", 10);
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].kind, "rejected");
+  EXPECT_EQ((*events)[1].kind, "conflict");
+  EXPECT_EQ((*events)[2].kind, "accepted");
+  // Nothing left in quarantine; the accepted bytes are the first ones.
+  EXPECT_TRUE(store_->SealedQuarantine(0).empty());
+  auto digest = DigestFile(store_->AcceptedPath("granary", SegmentKey("h017", "meter", 1)));
+  EXPECT_EQ(digest->sha256_hex, sigv4::Sha256Hex(Gzip(SegmentLines("h017", "meter", 1, 10))));
+}
+
+TEST_F(PipelineTest, RecoverFinishesWhatACrashLeft) {
+  std::string body = Gzip(SegmentLines("h017", "meter", 1, 10));
+  ObjectMeta meta = SegmentMeta(SegmentKey("h017", "meter", 1), "h017", "meter", 1, 10, body);
+  // Crash after indexing, before the move: the index has it, accepted/ does not.
+  std::string id = Quarantine(body, meta);
+  ObjectRow row;
+  Validation v = ValidateObject(store_->QuarantineBodyPath(id), meta, config_.prefix);
+  ASSERT_TRUE(v.ok);
+  row.bucket = meta.bucket;
+  row.key = meta.key;
+  row.size = meta.size;
+  row.md5_hex = meta.md5_hex;
+  row.sha256_hex = meta.sha256_hex;
+  row.kind = "segment";
+  ASSERT_EQ(index_->RecordSegment(row, v.segment, 1)->outcome, RecordOutcome::kIndexed);
+  EXPECT_FALSE(store_->AcceptedExists(meta.bucket, meta.key));
+  auto n = pipeline_->Recover();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1u);
+  EXPECT_TRUE(store_->AcceptedExists(meta.bucket, meta.key));
+  EXPECT_EQ(index_->Counts()->segments, 1u);
+  EXPECT_TRUE(store_->SealedQuarantine(0).empty());
+}
+
+}  // namespace
+}  // namespace granary::receiver
