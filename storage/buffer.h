@@ -50,6 +50,7 @@ struct BufferStats {
   uint64_t commit_errors = 0;
   uint64_t seal_errors = 0;
   std::string last_error;          // empty when the last commit and seal worked
+  uint64_t buffers_moved_aside = 0;  // corrupt databases moved aside (state_dir/corrupt-*), ever
   std::map<std::string, uint64_t> last_seq;  // per source, highest seq captured
 };
 

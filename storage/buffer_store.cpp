@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+
 #include "platform/log.h"
 #include "storage/schema.h"
 #include "storage/segment_file.h"
@@ -28,14 +30,28 @@ BufferStore::BufferStore(Env& env, BufferOptions options)
 
 Status BufferStore::Open() {
   if (Status s = env_.CreateDirs(segments_dir_); !s) return s;
+  Status opened = OpenDatabase();
+  if (!opened && opened.error().sys_errno() == EBADMSG) {
+    log::Error("buffer: database is corrupt ({}); moving it aside and starting a fresh one",
+               opened.error().message());
+    db_.reset();
+    auto aside = MoveAside(opened.error().message());
+    if (!aside) return aside.error().Wrap("move corrupt buffer aside");
+    opened = OpenDatabase();
+    if (opened) opened = AdoptSegments(*aside);
+  }
+  if (!opened) return opened;
+  if (Status s = LoadSources(); !s) return s;
+  if (Status s = Repair(); !s) return s;
+  return RefreshCatalogCounts();
+}
+
+Status BufferStore::OpenDatabase() {
   auto db = sql::Open(env_, db_path_, /*read_only=*/false);
   if (!db) return db.error();
   db_ = std::move(*db);
   if (Status s = Configure(); !s) return s;
-  if (Status s = schema::Migrate(db_.get()); !s) return s;
-  if (Status s = LoadSources(); !s) return s;
-  if (Status s = Repair(); !s) return s;
-  return RefreshCatalogCounts();
+  return schema::Migrate(db_.get());
 }
 
 Status BufferStore::Configure() {
@@ -47,8 +63,13 @@ Status BufferStore::Configure() {
       "PRAGMA journal_size_limit=4194304; PRAGMA foreign_keys=OFF;",
       options_.sync_full ? "FULL" : "NORMAL");
   if (Status s = sql::Exec(db_.get(), pragmas); !s) return s;
-  auto check = sql::QueryInt(db_.get(), "SELECT count(*) FROM sqlite_master");
-  if (!check) return check.error();
+  // quick_check reads every page once: seconds for a full 1 GiB buffer on a small board,
+  // paid once per start, against losing a whole buffer to a corrupt page found later.
+  auto stmt = sql::Prepare(db_.get(), "PRAGMA quick_check");
+  if (!stmt) return stmt.error();
+  if (sqlite3_step(stmt->get()) != SQLITE_ROW) return sql::Fail(db_.get(), "quick_check");
+  std::string verdict = sql::ColumnText(stmt->get(), 0);
+  if (verdict != "ok") return Error("integrity check failed: " + verdict.substr(0, 200), EBADMSG);
   return Status::Ok();
 }
 
@@ -303,6 +324,8 @@ Status BufferStore::RefreshCatalogCounts() {
     }
   }
   if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "count segments");
+  auto moved = sql::QueryInt(db_.get(), "SELECT value FROM counters WHERE name='buffers_moved_aside'");
+  if (moved) moved_aside_ = static_cast<uint64_t>(*moved);
   auto dropped = sql::QueryInt(db_.get(), "SELECT value FROM counters WHERE name='dropped_readings'");
   if (!dropped) return dropped.error();
   dropped_readings_ = static_cast<uint64_t>(*dropped);
@@ -320,6 +343,7 @@ void BufferStore::FillStats(BufferStats& stats) {
   stats.dropped_readings = dropped_readings_;
   stats.usage_bytes = UsageBytes();
   stats.paused = paused_;
+  stats.buffers_moved_aside = moved_aside_;
   for (const auto& [name, src] : sources_) stats.last_seq[name] = src.next_seq - 1;
 }
 

@@ -67,7 +67,13 @@ class BufferStore {
     std::deque<SealJob> cuts;
   };
 
+  // Open, configure, integrity check and migrate; EBADMSG when the database is corrupt.
+  Status OpenDatabase();
   Status Configure();
+  // salvage.cpp: a corrupt database is moved aside and a fresh one adopts the sealed files.
+  Result<std::string> MoveAside(const std::string& why);
+  Status AdoptSegments(const std::string& aside_dir);
+  void WriteSeqMark();
   Status LoadSources();
   Status Repair();
   Status RebuildOpenSegment(SourceState& src);
@@ -105,6 +111,7 @@ class BufferStore {
   uint64_t pending_bytes_ = 0, local_file_bytes_ = 0;
   int64_t oldest_pending_ts_ = 0;
   uint64_t dropped_readings_ = 0;
+  uint64_t moved_aside_ = 0;
   bool paused_ = false;
 };
 

@@ -11,7 +11,9 @@ Error Fail(sqlite3* db, std::string_view what) {
   int primary = code & 0xff;
   int err = 0;
   if (primary == SQLITE_FULL) err = ENOSPC;
-  if (primary == SQLITE_IOERR || primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) err = EIO;
+  if (primary == SQLITE_IOERR) err = EIO;
+  // Distinct from EIO: a corrupt database is moved aside, an I/O error is retried.
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) err = EBADMSG;
   const char* file = sqlite3_db_filename(db, "main");
   return Error(std::string(what) + " (" + (file ? file : "?") + "): " + sqlite3_errmsg(db), err);
 }

@@ -171,6 +171,47 @@ TEST_F(BufferTest, ASegmentOpenForAnHourIsSealedWithoutAnotherReading) {
   ExpectContiguous(AllLines("meter"), 1, 5);
 }
 
+// Overwrites the database header: SQLite then refuses it as "not a database".
+void Corrupt(const std::string& db_path) {
+  std::fstream f(db_path, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.is_open());
+  f.seekp(0);
+  f.write("this is not an sqlite database!!", 32);
+}
+
+TEST_F(BufferTest, ACorruptDatabaseIsMovedAsideAndSealedSegmentsAreAdopted) {
+  {
+    auto b = OpenBuffer(Options());
+    ASSERT_EQ(b->Submit(Make("meter", 30, kT0, 1000), milliseconds{1000}), 30u);
+    ASSERT_TRUE(b->Flush().ok());  // seq 1-30 sealed
+    ASSERT_EQ(b->Submit(Make("meter", 5, kT0 + 60'000, 1000), milliseconds{1000}), 5u);
+    b->Stop(/*seal=*/false);  // seq 31-35 committed, not sealed
+  }
+  Corrupt(BufferDbPath(dir_.path()));
+  auto b = OpenBuffer(Options());
+  ASSERT_NE(b, nullptr) << "a corrupt buffer must not stop the agent";
+  BufferStats st = b->Stats();
+  EXPECT_EQ(st.buffers_moved_aside, 1u);
+  EXPECT_EQ(st.segments_sealed, 1u) << "the sealed segment was not adopted";
+  int corrupt_dirs = 0;
+  for (auto& e : fs::directory_iterator(dir_.path())) {
+    if (e.path().filename().string().rfind("corrupt-", 0) == 0) {
+      ++corrupt_dirs;
+      EXPECT_TRUE(fs::exists(e.path() / "buffer.db")) << "the corrupt database was not kept";
+      EXPECT_TRUE(fs::exists(e.path() / "REASON"));
+    }
+  }
+  EXPECT_EQ(corrupt_dirs, 1);
+  // Seqs go on after the highest sealed one: no key that may be in S3 is reused.
+  ASSERT_EQ(b->Submit(Make("meter", 3, kT0 + 120'000, 1000), milliseconds{1000}), 3u);
+  ASSERT_TRUE(b->Flush().ok());
+  std::vector<Line> lines = AllLines("meter");
+  ASSERT_EQ(lines.size(), 33u);
+  EXPECT_EQ(lines[29].seq, 30u);
+  EXPECT_GT(lines[30].seq, 30u);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM segments WHERE state='sealed'"), 2);
+}
+
 TEST_F(BufferTest, ClockStepBackEndsTheSegmentAndKeysStayUnique) {
   auto b = OpenBuffer(Options());
   ASSERT_EQ(b->Submit(Make("m", 5, kT0 + 600'000, 1000), milliseconds{1000}), 5u);
