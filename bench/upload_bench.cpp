@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   bo.segment_max_bytes = kRawSegmentBytes;
   bo.segment_max_readings = 10'000'000;
   bo.quota_max_bytes = 64ULL << 30;
+  bo.queue_capacity = 5000;  // the default (100k readings of 1 KB here) would dwarf the uploader in RSS
   auto buffer = Buffer::Open(env, bo);
   if (!buffer) {
     std::fprintf(stderr, "upload_bench: %s\n", buffer.error().message().c_str());
