@@ -1,0 +1,135 @@
+"""Run the real granary-receiver for a test: a temp data dir, a config with device keys and
+a reader token, start/stop/kill -9, and clients (boto3 and awscli from Debian, curl
+--aws-sigv4, the JSON API)."""
+import gzip
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from harness import check, fail
+
+RECEIVER_BIN = os.environ.get("GRANARY_RECEIVER_BIN", "granary-receiver")
+READER_TOKEN = "reader-token-0123456789abcdef"
+DEVICES = {"h017": ("AKIDH017", "secret-h017-0123"), "h018": ("AKIDH018", "secret-h018-0123")}
+CLEAN_AWS_ENV = {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                 "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def receiver_config(data_dir, index="sqlite", extra="", devices=DEVICES, listen="127.0.0.1:0"):
+    body = f'data_dir = "{data_dir}"\nlisten = "{listen}"\nindex = "{index}"\n{extra}\n'
+    for name, (ak, sk) in devices.items():
+        body += f'[[device]]\nname = "{name}"\naccess_key = "{ak}"\nsecret_key = "{sk}"\n'
+    body += f'[[reader]]\nname = "tests"\ntoken = "{READER_TOKEN}"\n'
+    return body
+
+
+class Receiver:
+    def __init__(self, workdir=None, index="sqlite", extra="", data_dir=None, config_body=None):
+        self.dir = workdir or tempfile.mkdtemp(prefix="granary-recv-")
+        os.makedirs(self.dir, exist_ok=True)
+        self.data = data_dir or os.path.join(self.dir, "data")
+        self.config = os.path.join(self.dir, f"receiver-{os.getpid()}-{id(self)}.toml")
+        with open(self.config, "w") as f:
+            f.write(config_body if config_body is not None else receiver_config(self.data, index, extra))
+        self.log_path = os.path.join(self.dir, "receiver.log")
+        self.proc = None
+        self.port = None
+
+    def cli(self, *args, timeout=120):
+        return subprocess.run([RECEIVER_BIN, *args, "-c", self.config], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def start(self, env=None):
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([RECEIVER_BIN, "run", "-c", self.config],
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     env=dict(os.environ, **(env or {})))
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening "):
+            self.proc.wait(timeout=10)
+            fail(f"receiver did not start (rc {self.proc.returncode}):\n{self.read_log()}")
+        self.port = int(line.strip().rsplit(":", 1)[1])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def stop(self, timeout=20):
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            fail("receiver did not stop on SIGTERM")
+        self.proc = None
+        self.log.close()
+        return rc
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        self.log.close()
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def api(self, path, token=READER_TOKEN, raw=False):
+        req = urllib.request.Request(self.endpoint + path)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                body = r.read()
+                return r.status, (body if raw else json.loads(body) if body.startswith(b"{") else body.decode())
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def coverage(self, device, source):
+        status, body = self.api(f"/api/v1/devices/{device}/coverage?source={source}")
+        check(status == 200, f"coverage {device}/{source}: {status} {body}")
+        return body["sources"][0]
+
+
+def segment_lines(device, source, first, last, ts0=1732284000000):
+    return "".join(json.dumps({"device": device, "source": source, "seq": s,
+                               "ts": ts0 + s * 1000, "data": {"v": s}}, separators=(",", ":")) + "\n"
+                   for s in range(first, last + 1))
+
+
+def segment(device, source, first, last, lines=None):
+    """(key, gzip bytes, metadata) as the agent would upload them."""
+    text = lines if lines is not None else segment_lines(device, source, first, last)
+    body = gzip.compress(text.encode(), mtime=0)
+    key = f"granary/{device}/{source}/2024/11/22/{device}-{source}-20241122T14-{first}.jsonl.gz"
+    meta = {"granary-device": device, "granary-source": source, "granary-first-seq": str(first),
+            "granary-last-seq": str(last), "granary-count": str(last - first + 1),
+            "granary-format": "jsonl.gz/1"}
+    return key, body, meta
+
+
+def boto3_client(endpoint, device="h017", secret=None):
+    import boto3
+    from botocore.config import Config
+    ak, sk = DEVICES[device]
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=ak, aws_secret_access_key=secret or sk,
+                        config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                                      retries={"max_attempts": 1}))
+
+
+def s3_error_code(fn):
+    """The S3 error code a boto3 call fails with, or None when it succeeds."""
+    from botocore.exceptions import ClientError
+    try:
+        fn()
+        return None
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
