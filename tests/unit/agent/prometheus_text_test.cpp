@@ -1,10 +1,24 @@
 // The Prometheus text exposition parser: the format's own example page, escapes, special
-// values, filters, and malformed lines reported by number.
+// values, filters, and malformed lines reported by number. Then the prometheus source against
+// Python's http.server on a loopback port, serving pages from a temp dir.
 #include "agent/sources/prometheus_text.h"
 
+#include <curl/curl.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <fstream>
+
+#include "tests/support/build_source.h"
+#include "tests/support/test_util.h"
+
+extern char** environ;
 
 namespace granary {
 namespace {
@@ -119,6 +133,100 @@ TEST(PrometheusTextTest, SampleCap) {
 TEST(PrometheusTextTest, EmptyAndCommentOnlyPages) {
   EXPECT_TRUE(Parse("").empty());
   EXPECT_TRUE(Parse("# HELP x y\n\n   \n# TYPE x gauge\n").empty());
+}
+
+// ---- the source ----
+
+class PrometheusSourceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    dir_ = new testing::TempDir;
+    std::ofstream(dir_->path() + "/metrics") << kPage;
+    std::ofstream(dir_->path() + "/broken") << "ok 1\nbad{ 2\n";
+    int out[2];
+    ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    std::string python = "/usr/bin/python3";
+    std::vector<std::string> args = {python, "-u", "-m", "http.server", "--bind", "127.0.0.1",
+                                     "--directory", dir_->path(), "0"};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, python.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    ASSERT_EQ(rc, 0);
+    // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+    std::string line;
+    char c;
+    pollfd pfd{out[0], POLLIN, 0};
+    while (line.find(") ...") == std::string::npos && poll(&pfd, 1, 10'000) == 1 &&
+           read(out[0], &c, 1) == 1) {
+      line += c;
+    }
+    close(out[0]);
+    size_t at = line.find(" port ");
+    ASSERT_NE(at, std::string::npos) << line;
+    port_ = std::atoi(line.c_str() + at + 6);
+    ASSERT_GT(port_, 0) << line;
+  }
+
+  static void TearDownTestSuite() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    delete dir_;
+    curl_global_cleanup();
+  }
+
+  static std::string Poll(const std::string& path, const std::string& keys) {
+    testing::Built b = testing::Build("type = \"prometheus\"\nurl = \"http://127.0.0.1:" +
+                                      std::to_string(port_) + path + "\"\n" + keys);
+    EXPECT_TRUE(b.errors.empty()) << b.AllErrors();
+    if (!b.source) return "(not built)";
+    auto r = b.source->Poll(std::chrono::milliseconds(5000));
+    if (!r) return "ERROR: " + r.error().message();
+    EXPECT_EQ(r->size(), 1u);
+    return r->front().data_json;
+  }
+
+  static testing::TempDir* dir_;
+  static pid_t pid_;
+  static int port_;
+};
+testing::TempDir* PrometheusSourceTest::dir_ = nullptr;
+pid_t PrometheusSourceTest::pid_ = 0;
+int PrometheusSourceTest::port_ = 0;
+
+TEST_F(PrometheusSourceTest, KeepsSelectedSamplesWithLabels) {
+  EXPECT_EQ(Poll("/metrics", "metrics = [\"http_requests_*\", \"something_*\"]"),
+            R"({"samples":[{"name":"http_requests_total","labels":{"method":"post","code":"200"},)"
+            R"("value":1027,"ts":1395066363000},{"name":"http_requests_total","labels":)"
+            R"({"method":"post","code":"400"},"value":3,"ts":1395066363000},{"name":)"
+            R"("something_weird","labels":{"problem":"division by zero"},"value":"+Inf",)"
+            R"("ts":-3982045}]})");
+  EXPECT_EQ(Poll("/metrics", "labels = { code = \"400\" }"),
+            R"({"samples":[{"name":"http_requests_total","labels":{"method":"post","code":"400"},)"
+            R"("value":3,"ts":1395066363000}]})");
+  std::string all = Poll("/metrics", "");
+  EXPECT_NE(all.find(R"("path":"C:\\DIR\\FILE.TXT","error":"Cannot find file:\u000a\"FILE.TXT\"")"),
+            std::string::npos)
+      << all;
+}
+
+TEST_F(PrometheusSourceTest, ErrorsNameTheCause) {
+  std::string m = Poll("/broken", "");
+  EXPECT_NE(m.find("line 2: "), std::string::npos) << m;
+  m = Poll("/metrics", "metrics = [\"nosuch_*\"]");
+  EXPECT_NE(m.find("no sample matches"), std::string::npos) << m;
+  m = Poll("/missing", "");
+  EXPECT_NE(m.find("HTTP 404 from http://127.0.0.1:"), std::string::npos) << m;
+  m = Poll("/metrics", "max_samples = 3");
+  EXPECT_NE(m.find("more than 3 samples"), std::string::npos) << m;
 }
 
 }  // namespace
