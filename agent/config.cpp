@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "agent/config_monitor.h"
 #include "agent/config_sections.h"
 #include "agent/sources/source.h"
 #include "platform/units.h"
@@ -142,6 +143,7 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   status.Finish();
 
   ReadUpload(root, c);
+  ReadMonitoring(root, c);
 }
 
 // The keys every source has; the type reads the rest.
@@ -343,6 +345,7 @@ std::string RenderEffectiveConfig(const AgentConfig& c) {
                      Quote(c.quota_policy == QuotaPolicy::kPause ? "pause" : "drop_oldest"));
   out += fmt::format("\n[status]\ninterval = {}\n", Quote(FormatDuration(c.status_interval)));
   out += RenderUpload(c);
+  out += RenderMonitoring(c);
   for (size_t i = 0; i < c.sources.size(); ++i) out += RenderSource(c, i);
   return out;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent/config_reader.h"
+#include "agent/monitor_config.h"
 #include "platform/result.h"
 
 namespace granary {
@@ -79,6 +80,8 @@ struct AgentConfig {
   std::chrono::milliseconds status_interval{30'000};
 
   UploadConfig upload;
+  MqttConfig mqtt;        // [mqtt]
+  MetricsConfig metrics;  // [metrics]
 
   std::vector<SourceConfig> sources;
 };

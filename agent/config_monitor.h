@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "agent/config.h"
 #include "agent/config_reader.h"
 #include "agent/monitor_config.h"
 
@@ -14,6 +15,10 @@ namespace granary::config_detail {
 void ReadMqtt(ConfigReader& root, const std::string& device, MqttConfig& out);
 // [metrics]: present or not, the text file defaults to {state_dir}/metrics.prom.
 void ReadMetrics(ConfigReader& root, const std::string& state_dir, MetricsConfig& out);
+
+// Both sections into `config`; device and state_dir must be read already.
+void ReadMonitoring(ConfigReader& root, AgentConfig& config);
+std::string RenderMonitoring(const AgentConfig& config);
 
 // The sections as check-config prints them; the password never, its file's path only.
 std::string RenderMqtt(const MqttConfig& mqtt);

@@ -104,6 +104,15 @@ void ReadMetrics(ConfigReader& root, const std::string& state_dir, MetricsConfig
   r.Finish();
 }
 
+void ReadMonitoring(ConfigReader& root, AgentConfig& c) {
+  ReadMqtt(root, c.device, c.mqtt);
+  ReadMetrics(root, c.state_dir, c.metrics);
+}
+
+std::string RenderMonitoring(const AgentConfig& c) {
+  return RenderMqtt(c.mqtt) + RenderMetrics(c.metrics);
+}
+
 std::string RenderMqtt(const MqttConfig& m) {
   if (!m.enabled && m.client_id.empty()) return "\n# [mqtt] absent: no MQTT status\n";
   auto dur = [](std::chrono::milliseconds ms) { return Quote(FormatDuration(ms)); };

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "agent/monitor.h"
 #include "agent/status.h"
 #include "platform/log.h"
 #include "platform/process.h"
@@ -86,9 +87,11 @@ class Daemon {
     }
     if (!OpenBuffer() || !StartScheduler()) return 1;
     StartUploader(std::move(*credentials));
+    monitor_ = std::make_unique<Monitor>(env_, config_);
     started_ms_ = env_.WallNowMs();
     log::Notice("granary {} started: device {}, {} sources, state in {}", GRANARY_VERSION,
                 config_.device, config_.sources.size(), config_.state_dir);
+    monitor_->Ready();
     WriteStatus("running");
 
     for (;;) {
@@ -100,6 +103,7 @@ class Daemon {
     }
 
     log::Notice("stopping: finishing the current batch{}", config_.seal_on_stop ? " and sealing" : "");
+    monitor_->Stopping();
     scheduler_->Stop(kSchedulerStopWait);
     StopUploader();
     buffer_->Stop(config_.seal_on_stop);
@@ -201,6 +205,7 @@ class Daemon {
     // fresh try now rather than at their 30-minute retry.
     if (Status r = buffer_->RetryUploadsNow(); !r) log::Warning("reload: {}", r.error().message());
     StartUploader(credentials ? std::move(*credentials) : Credentials{});
+    monitor_->Reconfigure(config_);
     log::Notice("reloaded {}: {} sources", config_.path, config_.sources.size());
   }
 
@@ -219,10 +224,13 @@ class Daemon {
     s.uploads_enabled = config_.upload.enabled;
     s.uploads = uploader_ ? Accumulate(upload_base_, uploader_->Stats()) : upload_base_;
     s.upload_stale_after_ms = config_.upload.stale_after.count();
+    monitor_->Fill(s);
     JudgeHealth(s);
-    Status w = WriteFileAtomically(env_, StatusFilePath(config_.state_dir), StatusJson(s),
+    std::string json = StatusJson(s);
+    Status w = WriteFileAtomically(env_, StatusFilePath(config_.state_dir), json,
                                    /*durable=*/false);
     if (!w) log::Warning("status: {}", w.error().message());
+    monitor_->Report(s, json, scheduler_ ? scheduler_->LastProgressNs() : -1);
   }
 
   Env& env_;
@@ -230,6 +238,7 @@ class Daemon {
   std::unique_ptr<Buffer> buffer_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<UploadWorker> uploader_;  // null when [upload] is absent
+  std::unique_ptr<Monitor> monitor_;        // MQTT, metrics, systemd notify
   UploadStats upload_base_;                 // from workers replaced by reloads
   int64_t started_ms_ = 0;
   uint64_t flushes_ = 0;

@@ -289,7 +289,7 @@ MqttPublisher::~MqttPublisher() {
   Stop(std::move(last), milliseconds{1000});
 }
 
-void MqttPublisher::PublishStatus(std::string json) {
+void MqttPublisher::PublishStatus(std::string json, bool now) {
   Impl& m = *impl_;
   std::lock_guard<std::mutex> publishing(m.publish_mu);
   bool connected;
@@ -298,7 +298,7 @@ void MqttPublisher::PublishStatus(std::string json) {
     m.status = json;
     connected = m.stats.connected && !m.stopped;
   }
-  if (connected && m.Send(m.status_topic, json, /*retain=*/true, nullptr)) {
+  if (now && connected && m.Send(m.status_topic, json, /*retain=*/true, nullptr)) {
     std::lock_guard<std::mutex> lock(m.mu);
     ++m.stats.status_published;
   }

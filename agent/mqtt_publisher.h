@@ -51,9 +51,9 @@ class MqttPublisher {
   MqttPublisher(const MqttPublisher&) = delete;
   MqttPublisher& operator=(const MqttPublisher&) = delete;
 
-  // Makes `json` the current status: published retained now when connected, and again
-  // on every (re)connect. Thread-safe.
-  void PublishStatus(std::string json);
+  // Makes `json` the current status, published retained on every (re)connect, and now
+  // too when `now` and connected. Thread-safe.
+  void PublishStatus(std::string json, bool now = true);
   // Publishes one event now when connected; otherwise it waits, in a queue of
   // config.event_queue events whose oldest are dropped (and counted) first. Thread-safe.
   void PublishEvent(std::string json);

@@ -117,6 +117,38 @@ void ParseUploads(const cJSON* o, AgentStatus& s) {
   u.clock_offset_ms = GetI(o, "clock_offset_ms");
 }
 
+cJSON* MqttJson(const AgentStatus& s) {
+  const MqttStats& m = s.mqtt;
+  cJSON* o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "enabled", s.mqtt_enabled);
+  cJSON_AddStringToObject(o, "broker", s.mqtt_broker.c_str());
+  cJSON_AddBoolToObject(o, "connected", m.connected);
+  AddU(o, "connects", m.connects);
+  AddU(o, "connect_failures", m.connect_failures);
+  AddI(o, "last_connect", m.last_connect_ms);
+  AddI(o, "last_error_at", m.last_error_ms);
+  cJSON_AddStringToObject(o, "last_error", m.last_error.c_str());
+  AddU(o, "status_published", m.status_published);
+  AddU(o, "events_published", m.events_published);
+  AddU(o, "events_dropped", m.events_dropped);
+  return o;
+}
+
+void ParseMqtt(const cJSON* o, AgentStatus& s) {
+  MqttStats& m = s.mqtt;
+  s.mqtt_enabled = GetB(o, "enabled");
+  s.mqtt_broker = GetS(o, "broker");
+  m.connected = GetB(o, "connected");
+  m.connects = GetU(o, "connects");
+  m.connect_failures = GetU(o, "connect_failures");
+  m.last_connect_ms = GetI(o, "last_connect");
+  m.last_error_ms = GetI(o, "last_error_at");
+  m.last_error = GetS(o, "last_error");
+  m.status_published = GetU(o, "status_published");
+  m.events_published = GetU(o, "events_published");
+  m.events_dropped = GetU(o, "events_dropped");
+}
+
 void JudgeUploads(AgentStatus& s) {
   const UploadStats& u = s.uploads;
   if (!s.uploads_enabled || s.buffer.segments_sealed == 0) return;
@@ -189,6 +221,8 @@ std::string StatusJson(const AgentStatus& s) {
   }
   cJSON_AddItemToObject(o, "buffer", BufferJson(s.buffer, s.quota_bytes));
   cJSON_AddItemToObject(o, "uploads", UploadsJson(s));
+  AddU(o, "disk_free_bytes", s.disk_free_bytes);
+  cJSON_AddItemToObject(o, "mqtt", MqttJson(s));
   CjsonString text(cJSON_PrintUnformatted(o));
   return std::string(text.get()) + "\n";
 }
@@ -230,6 +264,8 @@ Result<AgentStatus> ParseStatusJson(const std::string& text) {
   ParseBuffer(buffer, s.buffer);
   s.quota_bytes = GetU(buffer, "quota_bytes");
   ParseUploads(cJSON_GetObjectItemCaseSensitive(o, "uploads"), s);
+  s.disk_free_bytes = GetU(o, "disk_free_bytes");
+  ParseMqtt(cJSON_GetObjectItemCaseSensitive(o, "mqtt"), s);
   return s;
 }
 
@@ -270,6 +306,7 @@ Result<std::string> RenderStatus(const std::string& state_dir, bool json) {
       b.segments_dropped, b.dropped_readings);
   add("disk: {} used", FormatSize(b.usage_bytes));
   if (s.quota_bytes > 0) add(" of {} quota", FormatSize(s.quota_bytes));
+  if (s.disk_free_bytes > 0) add(", {} free on its filesystem", FormatSize(s.disk_free_bytes));
   add("{}\n", b.paused ? " (polling PAUSED)" : "");
   if (b.rejected > 0) add("readings refused (queue full, never captured): {}\n", b.rejected);
   if (!b.last_error.empty()) add("last buffer error: {}\n", b.last_error);
@@ -279,6 +316,13 @@ Result<std::string> RenderStatus(const std::string& state_dir, bool json) {
         u.uploaded, FormatSize(u.uploaded_bytes), u.tombstones, u.failed, Iso(u.last_ok_ms));
     if (!u.last_error.empty()) add("  last upload error {}: {}\n", Iso(u.last_error_ms), u.last_error);
     if (u.clock_offset_ms != 0) add("  signing with the server's clock: offset {} ms\n", u.clock_offset_ms);
+  }
+  if (s.mqtt_enabled) {
+    const MqttStats& m = s.mqtt;
+    add("mqtt: {} {}, {} sessions, {} status and {} events published, {} events dropped\n",
+        m.connected ? "connected to" : "NOT connected to", s.mqtt_broker, m.connects,
+        m.status_published, m.events_published, m.events_dropped);
+    if (!m.last_error.empty()) add("  last mqtt error {}: {}\n", Iso(m.last_error_ms), m.last_error);
   }
   for (const auto& [name, seq] : b.last_seq) add("source {}: last seq {}\n", name, seq);
   for (const SourceStats& src : s.sources) {

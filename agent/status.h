@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/mqtt_publisher.h"
 #include "agent/scheduler.h"
 #include "platform/result.h"
 #include "storage/buffer.h"
@@ -29,6 +30,11 @@ struct AgentStatus {
   bool uploads_enabled = false;
   UploadStats uploads;
   int64_t upload_stale_after_ms = 3'600'000;
+  // Filled by the Monitor (agent/monitor.h).
+  uint64_t disk_free_bytes = 0;  // free space on the state dir's filesystem
+  bool mqtt_enabled = false;
+  std::string mqtt_broker;  // host:port
+  MqttStats mqtt;
 };
 
 // A source counts as failing once its last `kFailingPolls` polls all failed.

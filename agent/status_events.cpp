@@ -66,6 +66,15 @@ std::vector<std::string> StatusEvents(const AgentStatus& before, const AgentStat
                       .Num("segments_uploaded", static_cast<double>(b1.segments_uploaded))
                       .Json());
   }
+  // One event per status period however many attempts failed in it: a dead link must not
+  // turn into a flood of events queued for when it comes back.
+  if (double n = Delta(before.uploads.failed, after.uploads.failed); n > 0) {
+    out.push_back(Event(device, ts_ms, "upload_failed")
+                      .Num("attempts", n)
+                      .Str("message", after.uploads.last_error)
+                      .Str("kind", after.uploads.last_error_permanent ? "permanent" : "retrying")
+                      .Json());
+  }
   double segments = Delta(b0.segments_dropped, b1.segments_dropped);
   double readings = Delta(b0.dropped_readings, b1.dropped_readings);
   if (segments > 0 || readings > 0) {

@@ -16,8 +16,8 @@ namespace granary {
 std::string StartEventJson(const std::string& device, int64_t ts_ms, int64_t pid);
 std::string StopEventJson(const std::string& device, int64_t ts_ms, const std::string& reason);
 
-// Events between `before` and `after`, in a fixed order: uploads, drops, errors,
-// recoveries, pause changes.
+// Events between `before` and `after`, in a fixed order: uploads, failed uploads, drops,
+// errors, recoveries, pause changes.
 std::vector<std::string> StatusEvents(const AgentStatus& before, const AgentStatus& after,
                                       int64_t ts_ms);
 
