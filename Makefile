@@ -5,7 +5,7 @@ FUZZ_DIR   ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build test bench fuzz run clean
+.PHONY: all deps build test bench fuzz run package clean
 
 all: build
 
@@ -37,6 +37,10 @@ bench: deps
 # The demo: builds, then runs the agent with a local HTTP sensor and synthetic data.
 run: build
 	scripts/demo.sh $(BUILD)
+
+# The granary and granary-receiver .debs, into build-deb/ (packaging/build-deb.sh).
+package: deps
+	packaging/build-deb.sh build-deb
 
 clean:
 	rm -rf $(BUILD) $(BENCH_DIR) $(FUZZ_DIR)
