@@ -57,3 +57,4 @@ printf '%-40s %s\n' "peak private RSS (RssAnon)" "$((max_anon / 1024)).$(((max_a
 printf '%-40s %s\n' "CPU (% of one core)" "$cpu %"
 printf '%-40s %s\n' "polls, errors (whole run)" "$polls"
 echo; "$here/bench/upload.sh" "$build"
+echo; "$here/bench/footprint.sh" "$build"
