@@ -85,6 +85,7 @@ def run_faults(agent, sim):
                                                s["last_ok"] > t_ok * 1000 and s)(source_status(agent, "meter")), 20)
         print(f"eagle: {mode}: error counted within {t_ok - t_fault:.1f}s, recovered "
               f"within {time.time() - t_ok:.1f}s: {s['last_error'][:120]}")
+
     return t_fault
 
 
@@ -157,6 +158,8 @@ payload_bytes = 40
         agent.wait_ready()
         wait_for("first readings", lambda: all(source_status(agent, n)["readings"] >= 3
                                                for n in ("meter", "pinned", "legacy")), 20)
+        stats = gen2.control("/control/stats", method="GET")
+        check(stats["max_concurrent"] == 1, f"requests to one gateway overlapped: {stats}")
         hang_from = time.time()
         run_faults(agent, gen2)
         gen2_stats = gen2.control("/control/stats", method="GET")

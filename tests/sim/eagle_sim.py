@@ -28,7 +28,9 @@ Control (no auth), one request per connection, JSON answers:
                                               to https://192.168.7.1/), not_joined (every meter
                                               reported "Not joined")
   POST /control/generation?name=gen1|gen2
-  GET  /control/stats    {"requests", "by_command", "max_concurrent", "modes_served"}
+  GET  /control/stats    {"requests", "by_command", "max_concurrent", "modes_served"};
+                         a request counts as concurrent from its arrival until its answer starts
+                         (a slow one: until its sleep starts)
   POST /control/stats/reset
 Exits after --max-seconds, or on SIGTERM.
 """
@@ -77,10 +79,11 @@ class State:
         self.reset_stats()
 
     def reset_stats(self):
+        """Zeroes the counters; requests in service stay counted as in service."""
         self.requests = 0
         self.by_command = {}
-        self.concurrent = 0
-        self.max_concurrent = 0
+        self.concurrent = getattr(self, "concurrent", 0)
+        self.max_concurrent = self.concurrent
         self.modes_served = {}
 
     def take_mode(self):
@@ -188,6 +191,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer(self, status, body, content_type="text/html", headers=()):
         data = body.encode() if isinstance(body, str) else body
+        self.leave_service()
         self.send_response(status)
         self.send_header("Content-Type", content_type)  # the EAGLE says text/html for all
         self.send_header("Content-Length", str(len(data)))
@@ -228,11 +232,19 @@ class Handler(BaseHTTPRequestHandler):
             state.max_concurrent = max(state.max_concurrent, state.concurrent)
             command = tag(body, "Name") or "(none)"
             state.by_command[command] = state.by_command.get(command, 0) + 1
+        self.in_service = True
         try:
             self.gateway(body, command)
         finally:
-            with state.lock:
-                state.concurrent -= 1
+            self.leave_service()
+
+    def leave_service(self):
+        """A request is in service from its arrival until its answer starts: a client that
+        has the whole answer may send its next request before this thread runs again."""
+        if getattr(self, "in_service", False):
+            self.in_service = False
+            with self.server.state.lock:
+                self.server.state.concurrent -= 1
 
     def gateway(self, body, command):
         state = self.server.state
@@ -250,6 +262,9 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "error":
             return self.answer(200, "<Error><Description>Internal failure</Description></Error>")
         if mode == "slow":
+            # The client gives up on a slow request and may send the next one while this
+            # thread still sleeps; that is not the client overlapping its requests.
+            self.leave_service()
             time.sleep(ms / 1000.0)
         if state.generation == "gen2":
             if command == "device_list":
