@@ -146,6 +146,11 @@ std::string ObjectStore::QuarantineBodyPath(const std::string& id) const {
   return dir_ + "/quarantine/" + id + ".body";
 }
 
+bool ObjectStore::QuarantineBodyExists(const std::string& id) const {
+  std::error_code ec;
+  return fs::exists(QuarantineBodyPath(id), ec);
+}
+
 std::string ObjectStore::AcceptedPath(const std::string& bucket, const std::string& key) const {
   return dir_ + "/accepted/" + bucket + "/" + key;
 }

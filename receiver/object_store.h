@@ -81,6 +81,7 @@ class ObjectStore {
   std::vector<std::string> SealedQuarantine(int64_t orphan_age_ms);
   Result<ObjectMeta> ReadQuarantineMeta(const std::string& id);
   std::string QuarantineBodyPath(const std::string& id) const;
+  bool QuarantineBodyExists(const std::string& id) const;
 
   // Moves the body to accepted/{bucket}/{key} (replacing a file there: only the index's
   // owner of the key, or identical bytes, ever get here) and drops the sidecar.

@@ -118,6 +118,12 @@ Result<size_t> Pipeline::Recover() {
   constexpr int64_t kOrphanAgeMs = 6 * 3600 * 1000;  // an upload in progress elsewhere is younger
   size_t done = 0;
   for (const std::string& id : store_.SealedQuarantine(kOrphanAgeMs)) {
+    if (!store_.QuarantineBodyExists(id)) {
+      // A crash came after the body was moved (to accepted/, rejected/ or conflicts/, each
+      // recorded in the index first) and before the sidecar was removed.
+      (void)store_.Discard(id);
+      continue;
+    }
     auto meta = store_.ReadQuarantineMeta(id);
     if (!meta) {
       log::Error("quarantine {}: {}", id, meta.error().message());

@@ -72,7 +72,8 @@ class PostgresConnection final : public SqlConnection {
 
   Status ExecScript(std::string_view sql) override {
     PgResult res(PQexec(conn_.get(), std::string(sql).c_str()));
-    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+    ExecStatusType st = PQresultStatus(res.get());
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
       return Error(std::string("postgresql: ") + PQerrorMessage(conn_.get()));
     }
     return Status::Ok();

@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -133,3 +134,52 @@ def s3_error_code(fn):
         return None
     except ClientError as e:
         return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Postgres:
+    """A throwaway PostgreSQL 15 cluster in a temp dir on a random loopback port, run as the
+    unprivileged `postgres` user when the test runs as root (postgres refuses root)."""
+    BIN = "/usr/lib/postgresql/15/bin"
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="granary-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.user = "postgres" if os.geteuid() == 0 else None
+        if self.user:
+            import pwd
+            pw = pwd.getpwnam(self.user)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self._run(["initdb", "-D", self.data, "-U", "granary", "--auth=trust", "-E", "UTF8",
+                   "--locale=C.UTF-8"])
+        self._run(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "pg.log"), "-w", "-o",
+                   f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
+                   "-c fsync=off -c max_connections=50", "start"])
+        self._run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "granary", "granary"])
+        self.url = f"postgresql://granary@127.0.0.1:{self.port}/granary"
+
+    def _run(self, argv):
+        cmd = [os.path.join(self.BIN, argv[0]), *argv[1:]]
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--", *cmd]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.dir)
+        check(r.returncode == 0, f"{argv[0]} failed: {r.stdout}\n{r.stderr}")
+        return r
+
+    def query(self, sql):
+        r = subprocess.run([os.path.join(self.BIN, "psql"), "-h", "127.0.0.1", "-p", str(self.port),
+                            "-U", "granary", "-d", "granary", "-At", "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, f"psql: {r.stderr}")
+        return r.stdout.strip()
+
+    def stop(self):
+        self._run(["pg_ctl", "-D", self.data, "-m", "immediate", "stop"])

@@ -239,3 +239,26 @@ TEST_F(PipelineTest, RecoverFinishesWhatACrashLeft) {
 
 }  // namespace
 }  // namespace granary::receiver
+
+namespace granary::receiver {
+namespace {
+
+TEST_F(PipelineTest, RecoverAfterTheMoveOnlyDropsTheSidecar) {
+  std::string body = testing::Gzip(testing::SegmentLines("h017", "meter", 1, 10));
+  ObjectMeta meta =
+      testing::SegmentMeta(testing::SegmentKey("h017", "meter", 1), "h017", "meter", 1, 10, body);
+  std::string id = Quarantine(body, meta);
+  ASSERT_EQ(pipeline_->Process(id, meta)->outcome, PipelineOutcome::kAccepted);
+  // A crash after the body's rename, before the sidecar was removed.
+  ASSERT_TRUE(store_->SealQuarantine(id, meta).ok());
+  auto n = pipeline_->Recover();
+  ASSERT_TRUE(n.ok());
+  EXPECT_TRUE(store_->SealedQuarantine(0).empty());
+  auto counts = index_->Counts();
+  EXPECT_EQ(counts->segments, 1u);
+  EXPECT_EQ(counts->rejections, 0u);
+  EXPECT_TRUE(store_->AcceptedExists(meta.bucket, meta.key));
+}
+
+}  // namespace
+}  // namespace granary::receiver
