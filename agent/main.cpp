@@ -1,5 +1,7 @@
 // The `granary` command line: run the agent, or inspect and test its configuration and
 // state. Every command that takes -c validates the whole config first (exit 78 on error).
+#include <malloc.h>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -208,4 +210,10 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace granary
 
-int main(int argc, char** argv) { return granary::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // glibc gives each thread that allocates an arena of its own (up to 8 per core); with a
+  // thread per source that is most of the agent's private memory. Two arenas are plenty:
+  // the threads mostly sleep.
+  mallopt(M_ARENA_MAX, 2);
+  return granary::Main(argc, argv);
+}

@@ -147,8 +147,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(404, "no such path\n", "text/plain")
 
 
+class Server(ThreadingHTTPServer):
+    # Sources poll on aligned ticks, so a hundred connects arrive at once; the default
+    # backlog of 5 drops SYNs and turns them into one-second connect timeouts.
+    request_queue_size = 256
+
+
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
     server.serve_forever()
