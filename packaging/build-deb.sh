@@ -12,14 +12,20 @@ out=$(realpath -m "${1:-$here/build-deb}")
 version=$(dpkg-parsechangelog -l "$here/packaging/debian/changelog" -S Version)
 stage="$out/granary-$version"
 
-rm -rf "$stage"
+# The stage is reused: tar keeps each file's mtime, so a second build recompiles only what
+# changed. `rm -rf build-deb` for a build from scratch.
+rm -rf "$stage/debian"
 mkdir -p "$stage"
 # Build directories are ignored by git, so they are not copied.
 (cd "$here" && git ls-files -z --cached --others --exclude-standard |
   tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -C "$stage" -xf -
 cp -r "$here/packaging/debian" "$stage/debian"
+rm -f "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo
 
 cd "$stage"
 # One job: the build machine is shared. Release flags come from dpkg-buildflags.
-DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=1 nocheck}" dpkg-buildpackage -us -uc -b
+# A reused stage keeps its build tree: no pre-clean, which would delete it.
+clean=()
+if compgen -G "obj-*" > /dev/null; then clean=(--no-pre-clean); fi
+DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=1 nocheck}" dpkg-buildpackage -us -uc -b "${clean[@]}"
 ls -1 "$out"/*.deb
