@@ -4,9 +4,12 @@ gen1 gateway. Checks the decoded values in the sealed segments; that each fault 
 "Timeout waiting for response", slow replies, HTML pages, truncated XML, <Error>, 301) gives
 counted errors naming the cause and that polling recovers; that requests to one gateway never
 overlap; and that a synthetic source keeps its 200 ms ticks while the EAGLE hangs."""
+import base64
+import hashlib
 import json
 import os
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -89,21 +92,45 @@ def run_faults(agent, sim):
     return t_fault
 
 
+def zero_summation(agent, sim):
+    """A summation that drops to 0 (a power cut) is left out twice, then accepted."""
+    before = source_status(agent, "meter")["readings"]
+    sim.mode("zero_summation")
+    wait_for("4 polls with a zero summation",
+             lambda: source_status(agent, "meter")["readings"] >= before + 4, 15)
+    sim.mode("ok")
+
+
+def check_series(name, readings, full):
+    """Every reading is `full`; during the zero-summation phase the first two lack
+    delivered_kwh and later ones carry the accepted 0."""
+    left_out = {k: v for k, v in full.items() if k != "delivered_kwh"}
+    guarded = zeros = 0
+    for d in readings:
+        if d == left_out:
+            guarded += 1
+        elif d == dict(full, delivered_kwh=0):
+            check(guarded == 2, f"{name}: a zero summation stored after {guarded} left out")
+            zeros += 1
+        else:
+            check(d == full, f"{name}: reading {d}")
+    check(guarded == 2 and zeros >= 1, f"{name}: {guarded} left out, {zeros} zeros accepted")
+
+
 def check_values(agent):
     meter = [l["data"] for n in agent.segments() if "-meter-" in n for l in agent.segment_lines(n)]
     check(len(meter) >= 5, f"only {len(meter)} meter readings")
-    for d in meter:
-        # The stale meter listed first is never chosen; A has the newest LastContact.
-        check(d == {"meter": METER_A, "demand_kw": 2.79, "delivered_kwh": 91937.25,
-                    "received_kwh": 0, "meter_ts": 0x66d8e452 * 1000}, f"meter reading {d}")
+    # The stale meter listed first is never chosen; A has the newest LastContact.
+    check_series("meter", meter, {"meter": METER_A, "demand_kw": 2.79, "delivered_kwh": 91937.25,
+                                  "received_kwh": 0, "meter_ts": 0x66d8e452 * 1000})
     pinned = [l["data"] for n in agent.segments() if "-pinned-" in n for l in agent.segment_lines(n)]
     by_meter = {}
     for d in pinned:
         by_meter.setdefault(d["meter"], []).append(d)
     check(set(by_meter) == {METER_A, METER_B}, f"pinned meters {set(by_meter)}")
-    for d in by_meter[METER_B]:
-        check(d == {"meter": METER_B, "demand_kw": -1.25, "delivered_kwh": 1234.5,
-                    "received_kwh": 17.125, "meter_ts": 0x66d8e400 * 1000}, f"meter B reading {d}")
+    check_series("pinned B", by_meter[METER_B],
+                 {"meter": METER_B, "demand_kw": -1.25, "delivered_kwh": 1234.5,
+                  "received_kwh": 17.125, "meter_ts": 0x66d8e400 * 1000})
     legacy = [l["data"] for n in agent.segments() if "-legacy-" in n for l in agent.segment_lines(n)]
     check(len(legacy) >= 5, f"only {len(legacy)} legacy readings")
     stamps = [d["meter_ts"] for d in legacy]
@@ -117,13 +144,53 @@ def check_values(agent):
 
 def check_ticks(agent, hang_from):
     synth = [l for n in agent.segments() if "-synth-" in n for l in agent.segment_lines(n)]
-    late = [l["ts"] % 200 for l in synth if l["ts"] % 200 >= 100]
-    check(not late, f"{len(late)} synthetic readings 100 ms or more after their tick: {late[:10]}")
+    late = [(l["ts"] % 200, round(l["ts"] / 1000 - hang_from, 1)) for l in synth
+            if l["ts"] % 200 >= 100]
+    check(not late, f"{len(late)} of {len(synth)} synthetic readings 100 ms or more after their "
+                    f"tick (ms late, s after the faults began): {late[:10]}")
     during = [l for l in synth if l["ts"] >= hang_from * 1000]
     check(len(during) >= 20, f"synthetic source stalled during the faults: {len(during)} readings")
 
 
+def tls_checks():
+    """EAGLE 3 style: HTTPS with a self-signed certificate, trusted by its pinned key."""
+    work = tempfile.mkdtemp(prefix="granary-eagle-tls-")
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=eagle-00a1b2.local"],
+                   check=True, capture_output=True)
+    pubkey = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"], check=True,
+                            capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pubkey,
+                         check=True, capture_output=True).stdout
+    pin = "sha256//" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+    wrong = "sha256//" + base64.b64encode(bytes(32)).decode()
+    sim = EagleSim("--tls-cert", cert, "--tls-key", key)
+    try:
+        https = sim.url.replace("http://", "https://")
+        creds = f'cloud_id = "{CLOUD_ID}"\ninstall_code = "{INSTALL_CODE}"\ntimeout = "5s"\n'
+        config = ""
+        for name, extra in [("pinned", f'tls_verify = false\npinned_public_key = "{pin}"'),
+                            ("wrong_pin", f'tls_verify = false\npinned_public_key = "{wrong}"'),
+                            ("verified", ""), ("plain", None)]:
+            url = sim.url if extra is None else https
+            config += f'[[source]]\nname = "{name}"\ntype = "eagle"\nurl = "{url}"\n{creds}{extra or ""}\n'
+        agent = Agent(config, workdir=os.path.join(work, "agent"))
+        r = agent.cli("poll", "pinned", check_rc=0)
+        check(json.loads(r.stdout.splitlines()[0])["meter"] == METER_A, f"pinned poll: {r.stdout}")
+        r = agent.cli("poll", "wrong_pin", check_rc=1)
+        check("pinned public key" in r.stderr, f"wrong pin: {r.stderr}")
+        r = agent.cli("poll", "verified", check_rc=1)
+        check("certificate" in r.stderr, f"self-signed certificate accepted: {r.stderr}")
+        r = agent.cli("poll", "plain", check_rc=1)
+        check("detecting the EAGLE generation" in r.stderr, f"plain HTTP to TLS: {r.stderr}")
+        print("eagle: https with a pinned self-signed certificate ok")
+    finally:
+        sim.close()
+
+
 def main():
+    tls_checks()
     gen2 = EagleSim("--generation", "gen2")
     gen1 = EagleSim("--generation", "gen1")
     try:
@@ -162,6 +229,7 @@ payload_bytes = 40
         check(stats["max_concurrent"] == 1, f"requests to one gateway overlapped: {stats}")
         hang_from = time.time()
         run_faults(agent, gen2)
+        zero_summation(agent, gen2)
         gen2_stats = gen2.control("/control/stats", method="GET")
         check(gen2_stats["max_concurrent"] == 1,
               f"requests to one gateway overlapped: {gen2_stats}")

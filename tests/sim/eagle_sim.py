@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tests/sim/eagle_sim.py [--generation gen2|gen1] [--cloud-id 00a1b2]
         [--install-code 0123456789abcdef] [--firmware fw2019|fw2021|omit_delivered]
-        [--max-seconds 3600]
+        [--max-seconds 3600] [--tls-cert CERT.pem --tls-key KEY.pem]
 
 Binds 127.0.0.1 on a random port and prints the port as its first stdout line.
 
@@ -26,7 +26,8 @@ Control (no auth), one request per connection, JSON answers:
                                               HTML error page), truncated (200, XML cut in half),
                                               error (200 <Error><Description>), redirect (301
                                               to https://192.168.7.1/), not_joined (every meter
-                                              reported "Not joined")
+                                              reported "Not joined"), zero_summation (gen2
+                                              CurrentSummationDelivered 0, as after a power cut)
   POST /control/generation?name=gen1|gen2
   GET  /control/stats    {"requests", "by_command", "max_concurrent", "modes_served"};
                          a request counts as concurrent from its arrival until its answer starts
@@ -40,6 +41,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -59,7 +61,7 @@ METERS = {
               "last_contact": 0x66d8e400},  # -1.25 kW (export), 1234.5 kWh, 17.125 kWh
 }
 FAULTS = ("ok", "auth_fail", "busy", "slow", "html", "truncated", "error", "redirect",
-          "not_joined")
+          "not_joined", "zero_summation")
 
 
 def fixture(name):
@@ -130,7 +132,7 @@ def device_list(not_joined):
     return body + "</DeviceList>\n"
 
 
-def device_query(request, state, not_joined):
+def device_query(request, state, mode):
     """fixture 2 with this meter's address, status and values; only the asked variables."""
     address = tag(request, "HardwareAddress")
     meter = METERS.get(address.lower())
@@ -140,10 +142,11 @@ def device_query(request, state, not_joined):
     xml = xml.replace("0x0007810000123456", address)
     xml = xml.replace("<LastContact>0x5c5aff97</LastContact>",
                       f"<LastContact>0x{meter['last_contact']:08x}</LastContact>")
-    if not_joined:
+    if mode == "not_joined":
         xml = xml.replace("<ConnectionStatus>Connected", "<ConnectionStatus>Not joined")
     values = {"zigbee:InstantaneousDemand": meter["demand"],
-              "zigbee:CurrentSummationDelivered": meter["delivered"],
+              "zigbee:CurrentSummationDelivered":
+                  "0.000000" if mode == "zero_summation" else meter["delivered"],
               "zigbee:CurrentSummationReceived": meter["received"]}
     head, rest = xml.split("<Variables>", 1)
     variables, tail = rest.split("</Variables>", 1)
@@ -270,7 +273,7 @@ class Handler(BaseHTTPRequestHandler):
             if command == "device_list":
                 reply = device_list(mode == "not_joined")
             elif command == "device_query":
-                reply = device_query(body, state, mode == "not_joined")
+                reply = device_query(body, state, mode)
             else:
                 reply = "<Error><Description>Unknown command</Description></Error>"
         else:
@@ -313,8 +316,14 @@ def main():
     p.add_argument("--cloud-id", default="00a1b2")
     p.add_argument("--install-code", default="0123456789abcdef")
     p.add_argument("--max-seconds", type=float, default=3600)
+    p.add_argument("--tls-cert", help="PEM certificate: serve HTTPS, as an EAGLE 3 does")
+    p.add_argument("--tls-key", help="PEM key of --tls-cert")
     args = p.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     server.state = State(args)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
