@@ -135,8 +135,8 @@ Result<ChildOutcome> RunChild(const std::vector<std::string>& argv, milliseconds
   posix_spawnattr_setsigmask(&setup.attr_, &empty);
   posix_spawnattr_setsigdefault(&setup.attr_, &defaults);
   posix_spawnattr_setpgroup(&setup.attr_, 0);
-  posix_spawnattr_setflags(&setup.attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                             POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&setup.attr_,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

@@ -13,12 +13,12 @@
 namespace granary {
 
 struct ChildOutcome {
-  std::string out;  // stdout, at most max_stdout bytes
-  std::string err;  // stderr, at most 4 KiB (the rest is read and dropped)
+  std::string out;      // stdout, at most max_stdout bytes
+  std::string err;      // stderr, at most 4 KiB (the rest is read and dropped)
   bool exited = false;  // true: exit_status is valid; false: killed by term_signal
   int exit_status = 0;
   int term_signal = 0;
-  bool timed_out = false;       // we killed it at the deadline
+  bool timed_out = false;        // we killed it at the deadline
   bool stdout_overflow = false;  // we killed it for writing more than max_stdout
 };
 
@@ -26,7 +26,7 @@ struct ChildOutcome {
 // dispositions are reset to defaults in the child (the agent blocks its control signals
 // and ignores SIGPIPE). Errors are only for failures to start (no such file, no permission,
 // no pipes); what the child did is in the outcome.
-Result<ChildOutcome> RunChild(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                              size_t max_stdout);
+Result<ChildOutcome> RunChild(const std::vector<std::string>& argv,
+                              std::chrono::milliseconds timeout, size_t max_stdout);
 
 }  // namespace granary

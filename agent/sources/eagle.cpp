@@ -59,9 +59,8 @@ std::timed_mutex& GatewayLock(const std::string& url) {
 }
 
 std::string DeviceQueryBody(const std::string& address, bool all) {
-  std::string body =
-      "<Command><Name>device_query</Name><DeviceDetails><HardwareAddress>" + address +
-      "</HardwareAddress></DeviceDetails><Components>";
+  std::string body = "<Command><Name>device_query</Name><DeviceDetails><HardwareAddress>" +
+                     address + "</HardwareAddress></DeviceDetails><Components>";
   if (all) {
     body += "<All>Y</All>";
   } else {
@@ -118,7 +117,8 @@ class EagleSource : public Source {
     ++failures_;
     last_error_ = result.error().message();
     // The effective interval doubles with each failure in a row, up to backoff_max.
-    uint64_t max_skip = static_cast<uint64_t>(o_.backoff_max / std::max(o_.interval, milliseconds(1)));
+    uint64_t max_skip =
+        static_cast<uint64_t>(o_.backoff_max / std::max(o_.interval, milliseconds(1)));
     uint64_t skip = failures_ >= 32 ? max_skip : (uint64_t{1} << (failures_ - 1)) - 1;
     skip_polls_ = std::min(skip, max_skip > 0 ? max_skip - 1 : 0);
     return result;
@@ -174,8 +174,7 @@ class EagleSource : public Source {
     last_request_end_ = Clock::now();
     if (!reply) return reply.error();
     if (reply->status == 401) {
-      return Error("HTTP 401 from " + client_.display_url() +
-                   ": wrong cloud_id or install_code");
+      return Error("HTTP 401 from " + client_.display_url() + ": wrong cloud_id or install_code");
     }
     if (reply->status != 200) return client_.StatusError(*reply);
     return std::move(reply->body);
@@ -212,9 +211,9 @@ class EagleSource : public Source {
         return Status::Ok();
       }
     }
-    return Error("detecting the EAGLE generation at " + client_.display_url() +
-                 ": neither a gen2 DeviceList nor a gen1 Z109-EAGLE: " +
-                 QuoteRaw(*info, kQuoteBytes));
+    return Error(
+        "detecting the EAGLE generation at " + client_.display_url() +
+        ": neither a gen2 DeviceList nor a gen1 Z109-EAGLE: " + QuoteRaw(*info, kQuoteBytes));
   }
 
   // The meters to query: the pinned ones, or the one SelectMeter picks. Re-run when a meter
@@ -319,8 +318,8 @@ class EagleSource : public Source {
         v.delivered_kwh.reset();
         return;
       }
-      log::Warning("eagle {}: meter {} summation stays at {} kWh; accepted",
-                   client_.display_url(), meter, *v.delivered_kwh);
+      log::Warning("eagle {}: meter {} summation stays at {} kWh; accepted", client_.display_url(),
+                   meter, *v.delivered_kwh);
     }
     s.last_good = v.delivered_kwh;
     s.lower_polls = 0;
@@ -362,8 +361,8 @@ std::unique_ptr<Source> CreateEagle(ConfigReader& reader) {
   o.url = reader.RequiredString("url");
   if (!o.url.empty()) {
     size_t host = o.url.find("://");
-    bool has_path = host != std::string::npos &&
-                    o.url.find_first_of("/?#@", host + 3) != std::string::npos;
+    bool has_path =
+        host != std::string::npos && o.url.find_first_of("/?#@", host + 3) != std::string::npos;
     if (!HasHttpScheme(o.url) || has_path) {
       reader.Fail("url", "must be http://HOST[:PORT] or https://HOST[:PORT], without a path (got " +
                              QuoteRaw(o.url, 128) + ")");

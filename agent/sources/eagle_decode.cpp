@@ -121,8 +121,7 @@ Result<MeterValues> DecodeSummation(const Fragment& f, MeterValues v) {
 Result<MeterValues> DecodePrice(const Fragment& f, MeterValues v) {
   Result<uint64_t> price = RequiredHex(f, "Price");
   if (!price) return price.error();
-  Result<std::optional<uint64_t>> digits =
-      OptionalHex("TrailingDigits", f.Field("TrailingDigits"));
+  Result<std::optional<uint64_t>> digits = OptionalHex("TrailingDigits", f.Field("TrailingDigits"));
   if (!digits) return digits.error();
   if (digits->value_or(0) > 18) return Error("TrailingDigits out of range");
   Result<std::optional<uint64_t>> currency = OptionalHex("Currency", f.Field("Currency"));
@@ -152,7 +151,8 @@ Result<CjsonPtr> ParseJsonObject(std::string_view body) {
   if (!TrimSpace(body.substr(consumed)).empty()) {
     return Error("malformed JSON (trailing bytes): " + QuoteRaw(body, kQuoteBytes));
   }
-  if (!cJSON_IsObject(root.get())) return Error("not a JSON object: " + QuoteRaw(body, kQuoteBytes));
+  if (!cJSON_IsObject(root.get()))
+    return Error("not a JSON object: " + QuoteRaw(body, kQuoteBytes));
   return root;
 }
 

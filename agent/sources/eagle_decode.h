@@ -23,7 +23,7 @@ constexpr int64_t kZigbeeEpochUnix = 946684800;
 
 // What a poll yields for one meter, in the units the reading stores.
 struct MeterValues {
-  std::string meter;  // the meter's address, e.g. "0x0013500100aa3ce7"
+  std::string meter;                // the meter's address, e.g. "0x0013500100aa3ce7"
   std::optional<double> demand_kw;  // signed: negative is export
   std::optional<double> delivered_kwh;
   std::optional<double> received_kwh;
@@ -42,7 +42,7 @@ struct Device {
   std::string protocol;
   std::string connection_status;
   std::string network_address;
-  std::string network_interface;  // the gateway's own ZigBee MAC; device_query only
+  std::string network_interface;             // the gateway's own ZigBee MAC; device_query only
   std::optional<int64_t> last_contact_unix;  // nullopt: never (0x00000000)
 
   bool IsElectricMeter() const;
@@ -59,7 +59,7 @@ std::optional<size_t> SelectMeter(const std::vector<Device>& devices, std::strin
 
 struct Variable {
   std::string component;
-  std::string name;  // e.g. "zigbee:InstantaneousDemand"
+  std::string name;   // e.g. "zigbee:InstantaneousDemand"
   std::string value;  // trimmed
   std::string units;  // trimmed
 };

@@ -26,9 +26,7 @@ struct ExecOptions {
 
 class ExecSource : public Source {
  public:
-  explicit ExecSource(ExecOptions options) : o_(std::move(options)) {
-    name_ = o_.command[0];
-  }
+  explicit ExecSource(ExecOptions options) : o_(std::move(options)) { name_ = o_.command[0]; }
 
   Result<std::vector<SourceReading>> Poll(milliseconds timeout) override {
     Result<ChildOutcome> run = RunChild(o_.command, timeout, o_.max_stdout);
@@ -38,7 +36,8 @@ class ExecSource : public Source {
     std::string stderr_note = r.err.empty() ? "" : "; stderr " + QuoteRaw(r.err, kQuoteBytes);
     if (r.timed_out) {
       return Error(prefix + fmt::format("killed after the {}ms timeout; stdout {}{}",
-                                        timeout.count(), QuoteRaw(r.out, kQuoteBytes), stderr_note));
+                                        timeout.count(), QuoteRaw(r.out, kQuoteBytes),
+                                        stderr_note));
     }
     if (r.stdout_overflow) {
       return Error(prefix + fmt::format("killed for printing more than max_stdout ({} bytes)",
@@ -54,8 +53,9 @@ class ExecSource : public Source {
     }
     const char* end = nullptr;
     CjsonPtr root(cJSON_ParseWithLengthOpts(r.out.data(), r.out.size(), &end, false));
-    bool trailing = root && r.out.find_first_not_of(" \t\r\n", static_cast<size_t>(end - r.out.data())) !=
-                                std::string::npos;
+    bool trailing =
+        root && r.out.find_first_not_of(" \t\r\n", static_cast<size_t>(end - r.out.data())) !=
+                    std::string::npos;
     if (!root || trailing || !cJSON_IsObject(root.get())) {
       return Error(prefix + "stdout is not one JSON object: " + QuoteRaw(r.out, kQuoteBytes));
     }
@@ -73,7 +73,8 @@ std::unique_ptr<Source> CreateExec(ConfigReader& reader) {
   size_t errors_before = reader.diagnostics()->errors.size();
   ExecOptions o;
   if (!reader.Has("command")) {
-    reader.Fail("command", R"(required: the program and its arguments, e.g. ["/usr/bin/sensor", "--json"])");
+    reader.Fail("command",
+                R"(required: the program and its arguments, e.g. ["/usr/bin/sensor", "--json"])");
     return nullptr;
   }
   o.command = reader.StringArray("command");

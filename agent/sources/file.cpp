@@ -11,11 +11,11 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -135,7 +135,8 @@ Result<std::vector<FileSpec>> ListDir(const DirSpec& dir) {
     if (!wanted || !entry.is_regular_file(ec) || !ValidName(dir.prefix + name)) continue;
     files.push_back({dir.prefix + name, entry.path().string(), dir.scale});
   }
-  if (files.empty()) return Error(fmt::format("{}: no file matches {}", dir.path, fmt::join(dir.match, ", ")));
+  if (files.empty())
+    return Error(fmt::format("{}: no file matches {}", dir.path, fmt::join(dir.match, ", ")));
   std::sort(files.begin(), files.end(),
             [](const FileSpec& a, const FileSpec& b) { return a.name < b.name; });
   return files;
@@ -182,7 +183,8 @@ std::vector<DirSpec> ReadDirs(ConfigReader& reader) {
     DirSpec d;
     d.path = entry.RequiredString("path");
     d.match = entry.StringArray("match");
-    if (d.match.empty()) entry.Fail("match", R"(required: file name patterns, e.g. ["temp*_input"])");
+    if (d.match.empty())
+      entry.Fail("match", R"(required: file name patterns, e.g. ["temp*_input"])");
     d.prefix = entry.String("prefix", "");
     if (!d.prefix.empty() && !ValidName(d.prefix)) {
       entry.Fail("prefix", "must be 1 to 64 of A-Z a-z 0-9 _ (got " + QuoteRaw(d.prefix) + ")");

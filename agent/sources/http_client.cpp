@@ -68,7 +68,8 @@ Result<HttpReply> HttpClient::Fetch(const std::optional<std::string>& post_body,
   bool error_status = reply.status != 0 && (reply.status < 200 || reply.status > 299);
   if (rc != CURLE_OK && !(capped && error_status)) {
     std::string prefix = method + display_url_ + ": ";
-    if (capped) return Error(prefix + fmt::format("body larger than max_body ({} bytes)", o_.max_body));
+    if (capped)
+      return Error(prefix + fmt::format("body larger than max_body ({} bytes)", o_.max_body));
     std::string detail = error_buffer_[0] != '\0' ? error_buffer_.data() : curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       return Error(prefix + fmt::format("timed out after {}ms ({})", timeout.count(), detail));

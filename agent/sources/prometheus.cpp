@@ -21,7 +21,7 @@ constexpr size_t kQuoteBytes = 256;
 
 struct PrometheusOptions {
   HttpClientOptions http;
-  std::vector<std::string> metrics;  // globs; empty: every metric
+  std::vector<std::string> metrics;                         // globs; empty: every metric
   std::vector<std::pair<std::string, std::string>> labels;  // all must match
   uint64_t max_samples = 10000;
 };
@@ -50,8 +50,7 @@ std::string JsonNumber(double v) {
 
 class PrometheusSource : public Source {
  public:
-  explicit PrometheusSource(PrometheusOptions options)
-      : o_(std::move(options)), client_(o_.http) {}
+  explicit PrometheusSource(PrometheusOptions options) : o_(std::move(options)), client_(o_.http) {}
 
   Result<std::vector<SourceReading>> Poll(milliseconds timeout) override {
     Result<HttpReply> reply = client_.Fetch(std::nullopt, timeout);
@@ -117,13 +116,15 @@ std::unique_ptr<Source> CreatePrometheus(ConfigReader& reader) {
   PrometheusOptions o;
   o.http.url = reader.RequiredString("url");
   if (!o.http.url.empty() && !HasHttpScheme(o.http.url)) {
-    reader.Fail("url", "must be an http:// or https:// URL (got " + QuoteRaw(DisplayUrl(o.http.url), 128) + ")");
+    reader.Fail("url", "must be an http:// or https:// URL (got " +
+                           QuoteRaw(DisplayUrl(o.http.url), 128) + ")");
   } else if (DisplayUrl(o.http.url) != o.http.url) {
     reader.Fail("url", "must not hold a password; use username and password");
   }
   o.http.username = reader.String("username", "");
   o.http.password = reader.SecretString("password", "");
-  if (!o.http.password.empty() && o.http.username.empty()) reader.Fail("password", "needs a username");
+  if (!o.http.password.empty() && o.http.username.empty())
+    reader.Fail("password", "needs a username");
   o.http.tls_verify = reader.Bool("tls_verify", true);
   o.http.ca_file = reader.String("ca_file", "");
   o.http.max_body = reader.Size("max_body", 4 << 20, 1024);

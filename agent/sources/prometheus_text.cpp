@@ -157,7 +157,8 @@ Status ParseSampleLine(std::string_view line, PrometheusSample& sample) {
 }  // namespace
 
 Result<std::vector<PrometheusSample>> ParsePrometheusText(std::string_view text, size_t max_samples,
-                                                          bool (*keep)(std::string_view, const void*),
+                                                          bool (*keep)(std::string_view,
+                                                                       const void*),
                                                           const void* keep_arg) {
   std::vector<PrometheusSample> samples;
   size_t line_number = 0;

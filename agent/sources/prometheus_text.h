@@ -19,7 +19,7 @@ namespace granary {
 struct PrometheusSample {
   std::string name;
   std::vector<std::pair<std::string, std::string>> labels;  // in text order, unescaped
-  double value = 0;  // may be NaN or ±Inf
+  double value = 0;                                         // may be NaN or ±Inf
   std::optional<int64_t> timestamp_ms;
 };
 
@@ -27,8 +27,9 @@ struct PrometheusSample {
 // lines cheaply; nullptr keeps all. Comments (# HELP, # TYPE, others) and blank lines are
 // skipped. The first malformed line is an error naming its 1-based number and quoting it;
 // more than `max_samples` kept samples is an error too.
-Result<std::vector<PrometheusSample>> ParsePrometheusText(
-    std::string_view text, size_t max_samples, bool (*keep)(std::string_view name, const void* arg) = nullptr,
-    const void* keep_arg = nullptr);
+Result<std::vector<PrometheusSample>> ParsePrometheusText(std::string_view text, size_t max_samples,
+                                                          bool (*keep)(std::string_view name,
+                                                                       const void* arg) = nullptr,
+                                                          const void* keep_arg = nullptr);
 
 }  // namespace granary

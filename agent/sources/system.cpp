@@ -49,8 +49,8 @@ Result<CpuTimes> ReadCpu(const std::string& proc_root) {
   Result<std::string> text = ReadText(path);
   if (!text) return text.error();
   unsigned long long v[8] = {};
-  if (std::sscanf(text->c_str(), "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-                  &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 4) {
+  if (std::sscanf(text->c_str(), "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                  &v[3], &v[4], &v[5], &v[6], &v[7]) < 4) {
     return Error(path + ": no cpu line: " + QuoteRaw(*text, 64));
   }
   CpuTimes t;
@@ -117,9 +117,9 @@ class SystemSource : public Source {
       uint64_t free = static_cast<uint64_t>(fs.f_bfree) * fs.f_frsize;
       // As df computes it: used over what an unprivileged user could have.
       uint64_t used = total - free;
-      double percent = used + avail > 0 ? 100.0 * static_cast<double>(used) /
-                                               static_cast<double>(used + avail)
-                                        : 0;
+      double percent = used + avail > 0
+                           ? 100.0 * static_cast<double>(used) / static_cast<double>(used + avail)
+                           : 0;
       if (disks.size() > 1) disks += ',';
       disks += fmt::format("{}:{{\"total_bytes\":{},\"avail_bytes\":{},\"used_percent\":{}}}",
                            QuoteRaw(path, 4096), total, avail, Round(percent));

@@ -1,6 +1,8 @@
 // The EAGLE decoders against every recorded reply in tests/fixtures/eagle (the values are the
 // ones its MANIFEST.md states), plus the pitfalls of the protocol doc that no fixture shows:
 // signed demand, 0 multipliers, units inline, missing values, <Error> replies.
+#include "agent/sources/eagle_decode.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,8 +10,6 @@
 #include <functional>
 #include <map>
 #include <sstream>
-
-#include "agent/sources/eagle_decode.h"
 
 namespace granary::eagle {
 namespace {
@@ -125,7 +125,8 @@ const std::map<std::string, std::function<void(const std::string&)>>& Expectatio
          EXPECT_EQ(number("zigbee:Block1Threshold"), 1354.0);
          for (int i = 2; i <= 8; ++i) {
            EXPECT_EQ(number(("zigbee:Block" + std::to_string(i) + "Threshold").c_str()),
-                     std::nullopt) << i;
+                     std::nullopt)
+               << i;
          }
          for (int i = 3; i <= 8; ++i) {
            EXPECT_EQ(number(("zigbee:Block" + std::to_string(i) + "Price").c_str()), std::nullopt)
@@ -290,9 +291,8 @@ TEST(EagleFixtureSetTest, EveryExpectationHasItsFixture) {
 
 MeterValues Demand(const std::string& demand, const std::string& multiplier,
                    const std::string& divisor) {
-  return ValuesOf("<InstantaneousDemand><Demand>" + demand + "</Demand><Multiplier>" +
-                  multiplier + "</Multiplier><Divisor>" + divisor +
-                  "</Divisor></InstantaneousDemand>");
+  return ValuesOf("<InstantaneousDemand><Demand>" + demand + "</Demand><Multiplier>" + multiplier +
+                  "</Multiplier><Divisor>" + divisor + "</Divisor></InstantaneousDemand>");
 }
 
 TEST(EagleGen1Test, DemandIsSigned24Or32Bit) {
@@ -398,10 +398,10 @@ std::string Var(const std::string& name, const std::string& value, const std::st
 }
 
 TEST(EagleGen2Test, EmptyCoreValuesAreMissingNotZero) {
-  Result<DeviceQuery> q = ParseDeviceQuery(Query(
-      Var("InstantaneousDemand", "", "kW") + Var("CurrentSummationDelivered", "", "kWh") +
-      Var("CurrentSummationReceived", "", "kWh") + Var("Price", "invalid", "") +
-      Var("PriceCurrency", "USD", "")));
+  Result<DeviceQuery> q = ParseDeviceQuery(
+      Query(Var("InstantaneousDemand", "", "kW") + Var("CurrentSummationDelivered", "", "kWh") +
+            Var("CurrentSummationReceived", "", "kWh") + Var("Price", "invalid", "") +
+            Var("PriceCurrency", "USD", "")));
   ASSERT_TRUE(q.ok()) << q.error().message();
   EXPECT_EQ(q->details.last_contact_unix, 1549467543);  // upper-case hex
   Result<MeterValues> v = DecodeDeviceQuery(*q);
@@ -414,10 +414,9 @@ TEST(EagleGen2Test, EmptyCoreValuesAreMissingNotZero) {
 }
 
 TEST(EagleGen2Test, NewerFirmwareNamesAndMissingVariables) {
-  Result<DeviceQuery> q = ParseDeviceQuery(
-      Query(Var("CurrentSummationDelivered", "10.5", "kWh") + Var("InstantaneousDemand", "-0.25",
-                                                                   "kW") +
-            Var("Price", "0.2", "") + Var("PriceCurrency", "CAD", "")));
+  Result<DeviceQuery> q = ParseDeviceQuery(Query(
+      Var("CurrentSummationDelivered", "10.5", "kWh") + Var("InstantaneousDemand", "-0.25", "kW") +
+      Var("Price", "0.2", "") + Var("PriceCurrency", "CAD", "")));
   ASSERT_TRUE(q.ok()) << q.error().message();
   EXPECT_TRUE(NeedsAllVariables(*q));  // CurrentSummationReceived is missing
   Result<MeterValues> v = DecodeDeviceQuery(*q);
@@ -457,19 +456,27 @@ TEST(EagleGen2Test, ErrorRepliesAndBadXml) {
 
 TEST(EagleGen2Test, SelectionPrefersConnectedThenNewest) {
   std::vector<Device> devices(4);
-  devices[0] = {.hardware_address = "0xa", .model_id = "smart_plug", .connection_status = "Connected",
+  devices[0] = {.hardware_address = "0xa",
+                .model_id = "smart_plug",
+                .connection_status = "Connected",
                 .last_contact_unix = 900};
-  devices[1] = {.hardware_address = "0xb", .model_id = "Electric_Meter",
-                .connection_status = "Rejoining", .last_contact_unix = 800};
-  devices[2] = {.hardware_address = "0xc", .model_id = "electric_meter",
-                .connection_status = "Connected", .last_contact_unix = 100};
-  devices[3] = {.hardware_address = "0xd", .model_id = "electric_meter",
-                .connection_status = "Connected", .last_contact_unix = 200};
+  devices[1] = {.hardware_address = "0xb",
+                .model_id = "Electric_Meter",
+                .connection_status = "Rejoining",
+                .last_contact_unix = 800};
+  devices[2] = {.hardware_address = "0xc",
+                .model_id = "electric_meter",
+                .connection_status = "Connected",
+                .last_contact_unix = 100};
+  devices[3] = {.hardware_address = "0xd",
+                .model_id = "electric_meter",
+                .connection_status = "Connected",
+                .last_contact_unix = 200};
   EXPECT_EQ(SelectMeter(devices, ""), 3u);
   devices[3].connection_status = "Not joined";
   EXPECT_EQ(SelectMeter(devices, ""), 2u);
   devices[2].connection_status = "Disconnected";
-  EXPECT_EQ(SelectMeter(devices, ""), 1u);  // newest of the unconnected meters
+  EXPECT_EQ(SelectMeter(devices, ""), 1u);                 // newest of the unconnected meters
   EXPECT_EQ(SelectMeter({devices[0]}, ""), std::nullopt);  // no meter at all
 }
 

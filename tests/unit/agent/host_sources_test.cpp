@@ -105,7 +105,8 @@ TEST(ExecSourceTest, FloodIsCutAtMaxStdout) {
   ASSERT_TRUE(s);
   Clock::time_point start = Clock::now();
   std::string m = PollData(*s, milliseconds(5000));
-  EXPECT_NE(m.find("killed for printing more than max_stdout (1024 bytes)"), std::string::npos) << m;
+  EXPECT_NE(m.find("killed for printing more than max_stdout (1024 bytes)"), std::string::npos)
+      << m;
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 2.0);
   EXPECT_TRUE(ChildrenOfThisProcess().empty());
 }
@@ -155,14 +156,13 @@ TEST(ExecSourceTest, MissingProgramAndConfigErrors) {
   EXPECT_FALSE(Build("type = \"exec\"").errors.empty());
   EXPECT_FALSE(Build("type = \"exec\"\ncommand = []").errors.empty());
   EXPECT_FALSE(Build("type = \"exec\"\ncommand = \"/bin/true\"").errors.empty());
-  EXPECT_FALSE(Build("type = \"exec\"\ncommand = [\"/bin/true\"]\nmax_stdout = \"1GiB\"").errors.empty());
+  EXPECT_FALSE(
+      Build("type = \"exec\"\ncommand = [\"/bin/true\"]\nmax_stdout = \"1GiB\"").errors.empty());
 }
 
 // ---- system ----
 
-void Write(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void Write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 class SystemSourceTest : public ::testing::Test {
  protected:
@@ -173,8 +173,9 @@ class SystemSourceTest : public ::testing::Test {
     std::filesystem::create_directories(sys_ + "/class/thermal/cooling_device0");
     Write(proc_ + "/stat", "cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4\n");
     Write(proc_ + "/loadavg", "0.42 0.30 0.25 1/123 4567\n");
-    Write(proc_ + "/meminfo",
-          "MemTotal:        1000000 kB\nMemFree:          100000 kB\nMemAvailable:     250000 kB\n");
+    Write(
+        proc_ + "/meminfo",
+        "MemTotal:        1000000 kB\nMemFree:          100000 kB\nMemAvailable:     250000 kB\n");
     Write(proc_ + "/uptime", "86400.50 170000.00\n");
     Write(sys_ + "/class/thermal/thermal_zone0/temp", "48500\n");
     Write(sys_ + "/class/thermal/thermal_zone1/temp", "51000\n");
@@ -246,7 +247,8 @@ TEST(SystemSourceRealTest, ThisHost) {
   auto s = Make("type = \"system\"");
   ASSERT_TRUE(s);
   std::string data = PollData(*s);
-  for (const char* key : {"\"load1\":", "\"mem_total_bytes\":", "\"uptime_s\":", "\"disks\":{\"/\":"}) {
+  for (const char* key :
+       {"\"load1\":", "\"mem_total_bytes\":", "\"uptime_s\":", "\"disks\":{\"/\":"}) {
     EXPECT_NE(data.find(key), std::string::npos) << key << " in " << data;
   }
   EXPECT_FALSE(Build("type = \"system\"\ndisks = [\"relative\"]").errors.empty());
@@ -264,7 +266,8 @@ TEST(FileDirsTest, HwmonStyleDirectoryIsOneReading) {
   Write(hwmon + "/temp1_label", "Package id 0\n");
   auto s = Make("type = \"file\"\ndirs = [ { path = \"" + hwmon +
                 "\", match = [\"temp*_input\", \"device\"], scale = 0.001, prefix = \"cpu_\" } ]\n"
-                "files = [ { name = \"extra\", path = \"" + hwmon + "/temp1_input\" } ]");
+                "files = [ { name = \"extra\", path = \"" +
+                hwmon + "/temp1_input\" } ]");
   ASSERT_TRUE(s);
   EXPECT_EQ(PollData(*s), R"({"extra":42500,"cpu_temp1_input":42.5,"cpu_temp2_input":38})");
   // A sensor that appears later is read from then on.
@@ -278,17 +281,21 @@ TEST(FileDirsTest, HwmonStyleDirectoryIsOneReading) {
 
 TEST(FileDirsTest, MissingDirectoryOrNoMatchFailsThePoll) {
   testing::TempDir dir;
-  auto s = Make("type = \"file\"\ndirs = [ { path = \"" + dir.path() + "/nope\", match = [\"*\"] } ]");
+  auto s =
+      Make("type = \"file\"\ndirs = [ { path = \"" + dir.path() + "/nope\", match = [\"*\"] } ]");
   ASSERT_TRUE(s);
   std::string m = PollData(*s);
-  EXPECT_NE(m.find("list " + dir.path() + "/nope: No such file or directory"), std::string::npos) << m;
-  auto empty = Make("type = \"file\"\ndirs = [ { path = \"" + dir.path() + "\", match = [\"temp*\"] } ]");
+  EXPECT_NE(m.find("list " + dir.path() + "/nope: No such file or directory"), std::string::npos)
+      << m;
+  auto empty =
+      Make("type = \"file\"\ndirs = [ { path = \"" + dir.path() + "\", match = [\"temp*\"] } ]");
   ASSERT_TRUE(empty);
   m = PollData(*empty);
   EXPECT_NE(m.find(dir.path() + ": no file matches temp*"), std::string::npos) << m;
   EXPECT_FALSE(Build("type = \"file\"\ndirs = [ { path = \"/x\" } ]").errors.empty());
-  EXPECT_FALSE(Build("type = \"file\"\ndirs = [ { path = \"/x\", match = [\"*\"], prefix = \"a-\" } ]")
-                   .errors.empty());
+  EXPECT_FALSE(
+      Build("type = \"file\"\ndirs = [ { path = \"/x\", match = [\"*\"], prefix = \"a-\" } ]")
+          .errors.empty());
   EXPECT_FALSE(Build("type = \"file\"\ndirs = []").errors.empty());
 }
 

@@ -56,8 +56,8 @@ TEST(PrometheusTextTest, FormatExample) {
   std::vector<PrometheusSample> s = Parse(kPage);
   ASSERT_EQ(s.size(), 9u);
   EXPECT_EQ(s[0].name, "http_requests_total");
-  EXPECT_EQ(s[0].labels, (std::vector<std::pair<std::string, std::string>>{
-                             {"method", "post"}, {"code", "200"}}));
+  EXPECT_EQ(s[0].labels, (std::vector<std::pair<std::string, std::string>>{{"method", "post"},
+                                                                           {"code", "200"}}));
   EXPECT_EQ(s[0].value, 1027);
   EXPECT_EQ(s[0].timestamp_ms, 1395066363000);
   EXPECT_EQ(s[1].value, 3);
@@ -91,18 +91,15 @@ TEST(PrometheusTextTest, MalformedLinesNameTheirNumber) {
     const char* text;
     const char* needle;
   };
-  for (const Case& c : {Case{"ok 1\n{x=\"1\"} 2", "line 2: expected a metric name"},
-                        Case{"a{x=1} 2", "double quotes"},
-                        Case{"a{x=\"1} 2", "unterminated"},
-                        Case{"a{x=\"\\q\"} 2", "unknown escape"},
-                        Case{"a{x=\"1\" y=\"2\"} 2", "expected ',' or '}'"},
-                        Case{"a{x=\"1\",x=\"2\"} 2", "given twice"},
-                        Case{"a{0x=\"1\"} 2", "bad label name"},
-                        Case{"a", "bad sample value"},
-                        Case{"a one", "bad sample value"},
-                        Case{"a 1 2.5", "bad timestamp"},
-                        Case{"a 1 2 3", "text after the timestamp"},
-                        Case{"a 0x10", "bad sample value"}}) {
+  for (const Case& c :
+       {Case{"ok 1\n{x=\"1\"} 2", "line 2: expected a metric name"},
+        Case{"a{x=1} 2", "double quotes"}, Case{"a{x=\"1} 2", "unterminated"},
+        Case{"a{x=\"\\q\"} 2", "unknown escape"},
+        Case{"a{x=\"1\" y=\"2\"} 2", "expected ',' or '}'"},
+        Case{"a{x=\"1\",x=\"2\"} 2", "given twice"}, Case{"a{0x=\"1\"} 2", "bad label name"},
+        Case{"a", "bad sample value"}, Case{"a one", "bad sample value"},
+        Case{"a 1 2.5", "bad timestamp"}, Case{"a 1 2 3", "text after the timestamp"},
+        Case{"a 0x10", "bad sample value"}}) {
     Result<std::vector<PrometheusSample>> r = ParsePrometheusText(c.text, 100);
     ASSERT_FALSE(r.ok()) << c.text;
     EXPECT_NE(r.error().message().find(c.needle), std::string::npos)
@@ -150,8 +147,8 @@ class PrometheusSourceTest : public ::testing::Test {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     std::string python = "/usr/bin/python3";
-    std::vector<std::string> args = {python, "-u", "-m", "http.server", "--bind", "127.0.0.1",
-                                     "--directory", dir_->path(), "0"};
+    std::vector<std::string> args = {
+        python, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", dir_->path(), "0"};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -159,11 +156,12 @@ class PrometheusSourceTest : public ::testing::Test {
     posix_spawn_file_actions_destroy(&actions);
     close(out[1]);
     ASSERT_EQ(rc, 0);
-    // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+    // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ...\n". Up to the
+    // newline, which -u writes separately: closing the pipe before it would kill the server.
     std::string line;
     char c;
     pollfd pfd{out[0], POLLIN, 0};
-    while (line.find(") ...") == std::string::npos && poll(&pfd, 1, 10'000) == 1 &&
+    while (line.find('\n') == std::string::npos && poll(&pfd, 1, 10'000) == 1 &&
            read(out[0], &c, 1) == 1) {
       line += c;
     }
@@ -184,8 +182,9 @@ class PrometheusSourceTest : public ::testing::Test {
   }
 
   static std::string Poll(const std::string& path, const std::string& keys) {
-    testing::Built b = testing::Build("type = \"prometheus\"\nurl = \"http://127.0.0.1:" +
-                                      std::to_string(port_) + path + "\"\n" + keys);
+    testing::Built b =
+        testing::Build("type = \"prometheus\"\nurl = \"http://127.0.0.1:" + std::to_string(port_) +
+                       path + "\"\n" + keys);
     EXPECT_TRUE(b.errors.empty()) << b.AllErrors();
     if (!b.source) return "(not built)";
     auto r = b.source->Poll(std::chrono::milliseconds(5000));
