@@ -47,15 +47,20 @@ struct EagleOptions {
   milliseconds interval{10'000};
 };
 
-// Requests to one gateway are serialised across every source that names it: the EAGLE's CGI
-// server falls over under concurrent requests.
-std::timed_mutex& GatewayLock(const std::string& url) {
+// Requests to one gateway are serialised across every source that names it, and spaced
+// request_gap apart: the EAGLE's CGI server falls over under concurrent or rapid requests.
+struct Gateway {
+  std::timed_mutex mu;
+  Clock::time_point last_request_end;  // guarded by mu
+};
+
+Gateway& GatewayFor(const std::string& url) {
   static std::mutex map_mutex;
-  static std::map<std::string, std::unique_ptr<std::timed_mutex>> locks;
+  static std::map<std::string, std::unique_ptr<Gateway>> gateways;
   std::lock_guard<std::mutex> guard(map_mutex);
-  std::unique_ptr<std::timed_mutex>& lock = locks[url];
-  if (!lock) lock = std::make_unique<std::timed_mutex>();
-  return *lock;
+  std::unique_ptr<Gateway>& gateway = gateways[url];
+  if (!gateway) gateway = std::make_unique<Gateway>();
+  return *gateway;
 }
 
 std::string DeviceQueryBody(const std::string& address, bool all) {
@@ -99,7 +104,7 @@ class EagleSource : public Source {
   explicit EagleSource(EagleOptions options)
       : o_(std::move(options)),
         client_(ClientOptions(o_)),
-        gateway_lock_(GatewayLock(o_.url)),
+        gateway_(GatewayFor(o_.url)),
         generation_(o_.generation) {}
 
   Result<std::vector<SourceReading>> Poll(milliseconds timeout) override {
@@ -155,11 +160,11 @@ class EagleSource : public Source {
     auto remaining = [&] {
       return std::chrono::duration_cast<milliseconds>(deadline_ - Clock::now());
     };
-    std::unique_lock<std::timed_mutex> lock(gateway_lock_, std::defer_lock);
+    std::unique_lock<std::timed_mutex> lock(gateway_.mu, std::defer_lock);
     if (!lock.try_lock_for(std::max(remaining(), milliseconds(0)))) {
       return Error("POST " + client_.display_url() + ": gateway busy with another request");
     }
-    Clock::time_point earliest = last_request_end_ + o_.request_gap;
+    Clock::time_point earliest = gateway_.last_request_end + o_.request_gap;
     if (Clock::now() < earliest) {
       if (earliest > deadline_) {
         return Error("POST " + client_.display_url() + ": no time left within the timeout");
@@ -171,7 +176,7 @@ class EagleSource : public Source {
       return Error("POST " + client_.display_url() + ": no time left within the timeout");
     }
     Result<HttpReply> reply = client_.Fetch(body, left);
-    last_request_end_ = Clock::now();
+    gateway_.last_request_end = Clock::now();
     if (!reply) return reply.error();
     if (reply->status == 401) {
       return Error("HTTP 401 from " + client_.display_url() + ": wrong cloud_id or install_code");
@@ -337,14 +342,13 @@ class EagleSource : public Source {
 
   const EagleOptions o_;
   HttpClient client_;
-  std::timed_mutex& gateway_lock_;
+  Gateway& gateway_;
   Generation generation_;
   std::vector<std::string> meters_;
   std::set<std::string> needs_all_;
   bool rediscover_ = false;
   std::optional<int64_t> last_gen1_time_;
   Clock::time_point deadline_;
-  Clock::time_point last_request_end_;
   struct SummationState {
     std::optional<double> last_good;
     int lower_polls = 0;

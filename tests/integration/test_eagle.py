@@ -233,6 +233,8 @@ payload_bytes = 40
         gen2_stats = gen2.control("/control/stats", method="GET")
         check(gen2_stats["max_concurrent"] == 1,
               f"requests to one gateway overlapped: {gen2_stats}")
+        # Two sources share the gateway; request_gap = 50ms holds across them.
+        check(gen2_stats["min_gap_ms"] >= 50, f"requests closer than request_gap: {gen2_stats}")
         time.sleep(2)
         rc = agent.stop()
         check(rc == 0, f"SIGTERM exit code {rc}")

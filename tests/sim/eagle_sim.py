@@ -29,9 +29,10 @@ Control (no auth), one request per connection, JSON answers:
                                               reported "Not joined"), zero_summation (gen2
                                               CurrentSummationDelivered 0, as after a power cut)
   POST /control/generation?name=gen1|gen2
-  GET  /control/stats    {"requests", "by_command", "max_concurrent", "modes_served"};
+  GET  /control/stats    {"requests", "by_command", "max_concurrent", "min_gap_ms", "modes_served"};
                          a request counts as concurrent from its arrival until its answer starts
-                         (a slow one: until its sleep starts)
+                         (a slow one: until its sleep starts); min_gap_ms is the least time
+                         from the start of an answer to the next request
   POST /control/stats/reset
 Exits after --max-seconds, or on SIGTERM.
 """
@@ -86,6 +87,8 @@ class State:
         self.by_command = {}
         self.concurrent = getattr(self, "concurrent", 0)
         self.max_concurrent = self.concurrent
+        self.last_answer = None  # monotonic time the last answer started
+        self.min_gap_ms = None   # least time from an answer to the next request
         self.modes_served = {}
 
     def take_mode(self):
@@ -216,6 +219,7 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 stats = {"requests": state.requests, "by_command": state.by_command,
                          "max_concurrent": state.max_concurrent,
+                         "min_gap_ms": state.min_gap_ms,
                          "modes_served": state.modes_served, "mode": state.mode,
                          "generation": state.generation}
             return self.answer(200, json.dumps(stats), "application/json")
@@ -231,6 +235,9 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             state.requests += 1
+            if state.concurrent == 0 and state.last_answer is not None:
+                gap = (time.monotonic() - state.last_answer) * 1000
+                state.min_gap_ms = gap if state.min_gap_ms is None else min(state.min_gap_ms, gap)
             state.concurrent += 1
             state.max_concurrent = max(state.max_concurrent, state.concurrent)
             command = tag(body, "Name") or "(none)"
@@ -248,6 +255,7 @@ class Handler(BaseHTTPRequestHandler):
             self.in_service = False
             with self.server.state.lock:
                 self.server.state.concurrent -= 1
+                self.server.state.last_answer = time.monotonic()
 
     def gateway(self, body, command):
         state = self.server.state
