@@ -59,6 +59,7 @@ cJSON* BufferJson(const BufferStats& b, uint64_t quota) {
   cJSON_AddBoolToObject(o, "paused", b.paused);
   AddU(o, "commit_errors", b.commit_errors);
   AddU(o, "seal_errors", b.seal_errors);
+  AddU(o, "buffers_moved_aside", b.buffers_moved_aside);
   cJSON_AddStringToObject(o, "last_error", b.last_error.c_str());
   cJSON* seqs = cJSON_AddObjectToObject(o, "last_seq");
   for (const auto& [name, seq] : b.last_seq) AddU(seqs, name.c_str(), seq);
@@ -79,6 +80,7 @@ void ParseBuffer(const cJSON* o, BufferStats& b) {
   b.paused = GetB(o, "paused");
   b.commit_errors = GetU(o, "commit_errors");
   b.seal_errors = GetU(o, "seal_errors");
+  b.buffers_moved_aside = GetU(o, "buffers_moved_aside");
   b.last_error = GetS(o, "last_error");
   const cJSON* seqs = cJSON_GetObjectItemCaseSensitive(o, "last_seq");
   const cJSON* it = nullptr;
@@ -310,6 +312,10 @@ Result<std::string> RenderStatus(const std::string& state_dir, bool json) {
   add("{}\n", b.paused ? " (polling PAUSED)" : "");
   if (b.rejected > 0) add("readings refused (queue full, never captured): {}\n", b.rejected);
   if (!b.last_error.empty()) add("last buffer error: {}\n", b.last_error);
+  if (b.buffers_moved_aside > 0) {
+    add("corrupt buffer databases moved aside (see {}/corrupt-*): {}\n", state_dir,
+        b.buffers_moved_aside);
+  }
   if (s.uploads_enabled) {
     const UploadStats& u = s.uploads;
     add("uploads: {} segments ({}) and {} tombstones this run, {} failed attempts, last ok {}\n",
