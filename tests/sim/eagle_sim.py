@@ -29,7 +29,7 @@ Control (no auth), one request per connection, JSON answers:
                                               reported "Not joined"), zero_summation (gen2
                                               CurrentSummationDelivered 0, as after a power cut)
   POST /control/generation?name=gen1|gen2
-  GET  /control/stats    {"requests", "by_command", "max_concurrent", "min_gap_ms", "modes_served"};
+  GET  /control/stats    {"requests", "by_command" (<All>Y</All> queries also as "device_query <All>"), "max_concurrent", "min_gap_ms", "modes_served"};
                          a request counts as concurrent from its arrival until its answer starts
                          (a slow one: until its sleep starts); min_gap_ms is the least time
                          from the start of an answer to the next request
@@ -242,6 +242,9 @@ class Handler(BaseHTTPRequestHandler):
             state.max_concurrent = max(state.max_concurrent, state.concurrent)
             command = tag(body, "Name") or "(none)"
             state.by_command[command] = state.by_command.get(command, 0) + 1
+            if re.search(r"<All>\s*Y\s*</All>", body, re.I):
+                state.by_command["device_query <All>"] = \
+                    state.by_command.get("device_query <All>", 0) + 1
         self.in_service = True
         try:
             self.gateway(body, command)
