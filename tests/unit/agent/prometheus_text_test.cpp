@@ -4,21 +4,14 @@
 #include "agent/sources/prometheus_text.h"
 
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
 
 #include "tests/support/build_source.h"
+#include "tests/support/peer_process.h"
 #include "tests/support/test_util.h"
-
-extern char** environ;
 
 namespace granary {
 namespace {
@@ -141,31 +134,11 @@ class PrometheusSourceTest : public ::testing::Test {
     dir_ = new testing::TempDir;
     std::ofstream(dir_->path() + "/metrics") << kPage;
     std::ofstream(dir_->path() + "/broken") << "ok 1\nbad{ 2\n";
-    int out[2];
-    ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    std::string python = "/usr/bin/python3";
-    std::vector<std::string> args = {
-        python, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", dir_->path(), "0"};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, python.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    ASSERT_EQ(rc, 0);
-    // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ...\n". Up to the
-    // newline, which -u writes separately: closing the pipe before it would kill the server.
-    std::string line;
-    char c;
-    pollfd pfd{out[0], POLLIN, 0};
-    while (line.find('\n') == std::string::npos && poll(&pfd, 1, 10'000) == 1 &&
-           read(out[0], &c, 1) == 1) {
-      line += c;
-    }
-    close(out[0]);
+    // Prints "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ...".
+    peer_ = testing::StartPeer({"/usr/bin/python3", "-u", "-m", "http.server", "--bind",
+                                "127.0.0.1", "--directory", dir_->path(), "0"});
+    ASSERT_GT(peer_.pid, 0);
+    const std::string& line = peer_.first_line;
     size_t at = line.find(" port ");
     ASSERT_NE(at, std::string::npos) << line;
     port_ = std::atoi(line.c_str() + at + 6);
@@ -173,10 +146,7 @@ class PrometheusSourceTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
+    testing::StopPeer(peer_);
     delete dir_;
     curl_global_cleanup();
   }
@@ -194,11 +164,11 @@ class PrometheusSourceTest : public ::testing::Test {
   }
 
   static testing::TempDir* dir_;
-  static pid_t pid_;
+  static testing::Peer peer_;
   static int port_;
 };
 testing::TempDir* PrometheusSourceTest::dir_ = nullptr;
-pid_t PrometheusSourceTest::pid_ = 0;
+testing::Peer PrometheusSourceTest::peer_;
 int PrometheusSourceTest::port_ = 0;
 
 TEST_F(PrometheusSourceTest, KeepsSelectedSamplesWithLabels) {

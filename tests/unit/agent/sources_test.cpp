@@ -20,6 +20,7 @@
 #include "agent/sources/source.h"
 #include "platform/handles.h"
 #include "tests/support/build_source.h"
+#include "tests/support/peer_process.h"
 #include "tests/support/test_util.h"
 
 extern char** environ;
@@ -296,37 +297,14 @@ TEST_F(JsonPointerTest, MalformedPointers) {
 class HttpJsonSourceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    int out[2];
-    ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     std::string script = std::string(GRANARY_SOURCE_DIR) + "/tests/sim/http_server.py";
-    char python[] = "/usr/bin/python3";
-    char* argv[] = {python, script.data(), nullptr};
-    int rc = posix_spawn(&server_pid_, python, &actions, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    ASSERT_EQ(rc, 0) << "spawn " << script;
-    std::string line;
-    char c;
-    pollfd pfd{out[0], POLLIN, 0};
-    while (line.find('\n') == std::string::npos && poll(&pfd, 1, 10'000) == 1 &&
-           read(out[0], &c, 1) == 1) {
-      line += c;
-    }
-    close(out[0]);  // the server prints nothing more
-    port_ = std::atoi(line.c_str());
-    ASSERT_GT(port_, 0) << "no port from " << script << ": \"" << line << "\"";
+    server_ = testing::StartPeer({"/usr/bin/python3", script});
+    ASSERT_GT(server_.pid, 0) << "spawn " << script;
+    port_ = std::atoi(server_.first_line.c_str());
+    ASSERT_GT(port_, 0) << "no port from " << script << ": \"" << server_.first_line << "\"";
   }
 
-  static void TearDownTestSuite() {
-    if (server_pid_ > 0) {
-      kill(server_pid_, SIGTERM);
-      waitpid(server_pid_, nullptr, 0);
-      server_pid_ = 0;
-    }
-  }
+  static void TearDownTestSuite() { testing::StopPeer(server_); }
 
   static std::string Url(const std::string& path) {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
@@ -366,10 +344,10 @@ class HttpJsonSourceTest : public ::testing::Test {
     return std::chrono::duration<double>(Clock::now() - start).count();
   }
 
-  static pid_t server_pid_;
+  static testing::Peer server_;
   static int port_;
 };
-pid_t HttpJsonSourceTest::server_pid_ = 0;
+testing::Peer HttpJsonSourceTest::server_;
 int HttpJsonSourceTest::port_ = 0;
 
 constexpr const char* kNestedCompact =
