@@ -127,6 +127,24 @@ void ReadUpstream(ConfigReader& root, ReceiverConfig& c) {
   s3->Finish();
 }
 
+void ReadMqtt(ConfigReader& root, ReceiverConfig& c) {
+  std::optional<ConfigReader> mqtt = root.Table("mqtt");
+  if (!mqtt) return;
+  MqttSettings& m = c.mqtt;
+  m.enabled = true;
+  m.host = mqtt->String("host", m.host);
+  m.port = static_cast<int>(mqtt->Integer("port", m.port, 1, 65535));
+  m.username = mqtt->String("username", m.username);
+  m.password = mqtt->SecretString("password", m.password);
+  m.client_id = mqtt->String("client_id", m.client_id);
+  m.topic_prefix = mqtt->String("topic_prefix", m.topic_prefix);
+  if (m.topic_prefix.empty() || m.topic_prefix.find_first_of("+#") != std::string::npos) {
+    mqtt->Fail("topic_prefix", "must be non-empty, without + or #");
+  }
+  m.keepalive = mqtt->Duration("keepalive", m.keepalive, milliseconds{5000});
+  mqtt->Finish();
+}
+
 }  // namespace
 
 Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
@@ -157,6 +175,9 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
     if (c.buckets.empty()) root.Fail("buckets", "must name at least one bucket");
     for (const std::string& b : c.buckets) {
       if (!IsBucketName(b)) root.Fail("buckets", fmt::format("\"{}\" is not an S3 bucket name", b));
+      if (b == "api" || b == "v1" || b == "healthz" || b == "metrics") {
+        root.Fail("buckets", fmt::format("\"{}\" is reserved for the API", b));
+      }
     }
   }
   c.max_object_bytes = root.Size("max_object_bytes", c.max_object_bytes, 1024);
@@ -184,6 +205,7 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
   ReadDevices(root, c);
   ReadReaders(root, c);
   ReadUpstream(root, c);
+  ReadMqtt(root, c);
   root.Finish();
   if (!diag->errors.empty()) {
     SortByLine(diag->errors, path);

@@ -38,6 +38,18 @@ struct UpstreamS3 {
   std::string event_token;  // bearer token the notifier sends to POST /v1/events/s3
 };
 
+// [mqtt]: fleet health in, "segment available" out. Absent: no MQTT.
+struct MqttSettings {
+  bool enabled = false;
+  std::string host = "127.0.0.1";
+  int port = 1883;
+  std::string username;
+  std::string password;
+  std::string client_id = "granary-receiver";
+  std::string topic_prefix = "granary";
+  std::chrono::milliseconds keepalive{30'000};
+};
+
 struct ReceiverConfig {
   std::string path;
   std::string data_dir;
@@ -64,6 +76,7 @@ struct ReceiverConfig {
   std::vector<DeviceKey> devices;
   std::vector<ReaderToken> readers;
   UpstreamS3 upstream;
+  MqttSettings mqtt;
 
   // {prefix}/{device}/, or {device}/ with an empty prefix.
   std::string DevicePrefix(const std::string& device) const {

@@ -125,6 +125,8 @@ class Index {
   // Fleet health from MQTT status messages.
   virtual Status RecordDeviceStatus(const std::string& device, const std::string& status_json,
                                     bool online, int64_t now_ms) = 0;
+  virtual Status RecordDeviceEvent(const std::string& device, const std::string& kind,
+                                   const std::string& detail, int64_t now_ms) = 0;
   virtual Status Ping() = 0;
 };
 

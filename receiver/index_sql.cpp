@@ -431,6 +431,12 @@ class SqlIndex final : public Index {
         {device, now_ms, now_ms, status_json, now_ms, int64_t{online ? 1 : 0}});
   }
 
+  Status RecordDeviceEvent(const std::string& device, const std::string& kind,
+                           const std::string& detail, int64_t now_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return AddEvent(now_ms, kind, device, "", "", detail);
+  }
+
   Status Ping() override {
     std::lock_guard<std::mutex> lock(mu_);
     return db_->Exec("SELECT 1");

@@ -1,6 +1,7 @@
 // granary-receiver: the cloud side. `run` serves the S3-compatible ingest and the API;
 // `check-config`, `verify` and `backup DEST` are for operators. Bad config: exit 78.
 #include <curl/curl.h>
+#include <mosquitto.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,7 @@
 #include "platform/log.h"
 #include "platform/process.h"
 #include "receiver/context.h"
+#include "receiver/fleet_mqtt.h"
 #include "receiver/maintenance.h"
 #include "receiver/upstream.h"
 
@@ -70,6 +72,15 @@ int Run(const ReceiverConfig& config) {
     upstream = std::make_unique<UpstreamFetcher>(context, config.upstream);
     context.upstream = upstream.get();
   }
+  std::unique_ptr<FleetMqtt> mqtt;
+  if (config.mqtt.enabled) {
+    mqtt = std::make_unique<FleetMqtt>(env, **index, config);
+    Status s = mqtt->Start();
+    if (!s) log::Error("{}", s.error().message());  // ingest goes on without MQTT
+    pipeline.SetAcceptedListener([m = mqtt.get()](const ObjectMeta& meta, const SegmentFacts& f) {
+      m->PublishAvailable(meta, f);
+    });
+  }
   HttpServerOptions options;
   options.address = config.listen_address;
   options.port = config.listen_port;
@@ -93,6 +104,7 @@ int Run(const ReceiverConfig& config) {
   }
   log::Notice("granary-receiver stopping");
   (*server)->Stop();
+  mqtt.reset();
   return 0;
 }
 
@@ -157,6 +169,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
+  mosquitto_lib_init();
   ReceiverConfig config = LoadOrExit(config_path);
   SetLogLevel(config.log_level);
   if (check->parsed()) {

@@ -2,11 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 namespace granary::receiver {
 
 void Metrics::CountRequest(const std::string& method, int status) {
+  // Methods come from clients: only known ones become label values.
+  static const std::set<std::string> kKnown = {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"};
   std::lock_guard<std::mutex> lock(mu_);
-  ++requests_[{method.size() > 16 ? "OTHER" : method, status}];
+  ++requests_[{kKnown.count(method) ? method : "OTHER", status}];
 }
 
 void Metrics::CountS3Error(const std::string& code) {

@@ -168,7 +168,10 @@ Result<std::unique_ptr<QuarantineWriter>> ObjectStore::NewQuarantine() {
 }
 
 Status ObjectStore::SealQuarantine(const std::string& id, const ObjectMeta& meta) {
-  return WriteFileAtomically(env_, dir_ + "/quarantine/" + id + ".json", meta.ToJson(), true);
+  // Not fsynced: until the answer the client keeps its copy and retries, so a sidecar lost
+  // in a power cut costs nothing (its body is then an orphan, removed later). The body
+  // itself was fsynced by Finish().
+  return WriteFileAtomically(env_, dir_ + "/quarantine/" + id + ".json", meta.ToJson(), false);
 }
 
 std::vector<std::string> ObjectStore::SealedQuarantine(int64_t orphan_age_ms) {
@@ -212,32 +215,29 @@ Status ObjectStore::Accept(const std::string& id, const ObjectMeta& meta) {
   if (!s) return s;
   s = env_.RenameFile(QuarantineBodyPath(id), to);
   if (!s) return s;
-  s = env_.SyncDir(dir);
+  s = env_.SyncDir(dir);  // the rename is durable before the client hears 200
   if (!s) return s;
-  s = env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
-  if (!s) return s;
-  return env_.SyncDir(dir_ + "/quarantine");
+  // A sidecar that survives a power cut is harmless: recovery finds its body gone.
+  return env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
 }
 
 Status ObjectStore::Reject(const std::string& id, ObjectMeta meta, bool conflict) {
   std::string body_to = RejectedPath(id, conflict);
   std::string json_to = body_to.substr(0, body_to.size() - 5) + ".json";
-  Status s = WriteFileAtomically(env_, json_to, meta.ToJson(), true);
+  Status s = WriteFileAtomically(env_, json_to, meta.ToJson(), false);
   if (!s) return s;
   s = env_.RenameFile(QuarantineBodyPath(id), body_to);
   if (!s) return s;
   s = env_.SyncDir(Dirname(body_to));
   if (!s) return s;
-  s = env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
-  if (!s) return s;
-  return env_.SyncDir(dir_ + "/quarantine");
+  return env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
 }
 
 Status ObjectStore::Discard(const std::string& id) {
   (void)env_.RemoveFile(QuarantineBodyPath(id));
   Status s = env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
   if (!s && s.error().sys_errno() != ENOENT) return s;
-  return env_.SyncDir(dir_ + "/quarantine");
+  return Status::Ok();
 }
 
 bool ObjectStore::AcceptedExists(const std::string& bucket, const std::string& key) const {

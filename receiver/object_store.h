@@ -1,8 +1,9 @@
 // The filesystem object store under the data dir:
 //   quarantine/{id}.body  an incoming body, streamed and hashed as it arrives
-//   quarantine/{id}.json  written (durably) once the body is complete and its digests
-//                         checked: from then on the object survives a crash and is
-//                         re-run through the pipeline at startup
+//   quarantine/{id}.json  written once the body is complete (and fsynced) and its digests
+//                         checked: from then on the object survives a process crash and
+//                         is re-run through the pipeline at startup (a power cut may lose
+//                         the sidecar: the client, not yet answered, sends again)
 //   accepted/{bucket}/{key}          bodies that passed validation (the index says so)
 //   rejected/{id}.body, {id}.json    failed validation; the .json holds the reason
 //   conflicts/{id}.body, {id}.json   same key as accepted data, different bytes

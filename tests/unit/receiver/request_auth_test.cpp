@@ -86,6 +86,53 @@ TEST(RequestVerifierTest, OfficialSuiteVerifiesExceptPathNormalisation) {
   EXPECT_EQ(refused, 6);
 }
 
+// The four header-signed examples of the S3 API reference (tests/fixtures/sigv4/s3-examples.md)
+// verify in S3 mode, and stop verifying when one signed byte changes.
+TEST(RequestVerifierTest, S3ReferenceExamplesVerify) {
+  RequestVerifier verifier({{"example", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}},
+                           VerifierOptions{});
+  const std::string empty(sigv4::kEmptyPayloadSha256);
+  const std::string cred = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, ";
+  struct Example {
+    std::string name, method, path, query;
+    sigv4::Headers headers;
+  };
+  std::vector<Example> examples = {
+      {"get-object-range", "GET", "/test.txt", "",
+       {{"Host", "examplebucket.s3.amazonaws.com"}, {"Range", "bytes=0-9"},
+        {"x-amz-content-sha256", empty}, {"x-amz-date", "20130524T000000Z"},
+        {"Authorization", cred + "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+                                 "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"}}},
+      {"put-object", "PUT", "/test%24file.text", "",
+       {{"Host", "examplebucket.s3.amazonaws.com"}, {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
+        {"x-amz-content-sha256", sigv4::Sha256Hex("Welcome to Amazon S3.")},
+        {"x-amz-date", "20130524T000000Z"}, {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
+        {"Authorization",
+         cred + "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class, "
+                "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"}}},
+      {"get-bucket-lifecycle", "GET", "/", "lifecycle",
+       {{"Host", "examplebucket.s3.amazonaws.com"}, {"x-amz-content-sha256", empty},
+        {"x-amz-date", "20130524T000000Z"},
+        {"Authorization", cred + "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
+                                 "Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"}}},
+      {"list-objects", "GET", "/", "max-keys=2&prefix=J",
+       {{"Host", "examplebucket.s3.amazonaws.com"}, {"x-amz-content-sha256", empty},
+        {"x-amz-date", "20130524T000000Z"},
+        {"Authorization", cred + "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
+                                 "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"}}},
+  };
+  const int64_t when = ParseAmzDate("20130524T000000Z");
+  for (const Example& e : examples) {
+    HttpRequest r{e.method, e.path, e.query, e.headers, "test"};
+    VerifiedRequest out;
+    S3Error err = verifier.Verify(r, when, &out);
+    EXPECT_TRUE(err.ok()) << e.name << ": " << err.code << " " << err.message;
+    HttpRequest changed = r;
+    changed.headers[0].second = "otherbucket.s3.amazonaws.com";
+    EXPECT_EQ(verifier.Verify(changed, when, &out).code, "SignatureDoesNotMatch") << e.name;
+  }
+}
+
 // Signs an S3 request the way the agent does, at `when_ms`.
 HttpRequest Signed(const std::string& method, const std::string& path, const std::string& body,
                    int64_t when_ms, const std::string& secret = "secret-1") {
