@@ -33,6 +33,7 @@ class PostgresConnection final : public SqlConnection {
 
   Result<std::vector<SqlRow>> Query(std::string_view sql,
                                     const std::vector<SqlValue>& params) override {
+    Reconnect();
     auto it = numbered_.find(std::string(sql));
     if (it == numbered_.end()) it = numbered_.emplace(std::string(sql), Numbered(sql)).first;
     std::vector<std::string> text(params.size());
@@ -71,6 +72,7 @@ class PostgresConnection final : public SqlConnection {
   }
 
   Status ExecScript(std::string_view sql) override {
+    Reconnect();
     PgResult res(PQexec(conn_.get(), std::string(sql).c_str()));
     ExecStatusType st = PQresultStatus(res.get());
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -88,6 +90,12 @@ class PostgresConnection final : public SqlConnection {
   }
 
  private:
+  // After the server restarted or the network dropped, the next statement reconnects (the
+  // failed one has already reported its error; a transaction in flight was lost with it).
+  void Reconnect() {
+    if (PQstatus(conn_.get()) == CONNECTION_BAD) PQreset(conn_.get());
+  }
+
   PgConn conn_;
   std::map<std::string, std::string, std::less<>> numbered_;
 };

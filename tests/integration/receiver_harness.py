@@ -160,11 +160,14 @@ class Postgres:
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         self._run(["initdb", "-D", self.data, "-U", "granary", "--auth=trust", "-E", "UTF8",
                    "--locale=C.UTF-8"])
+        self.start()
+        self._run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "granary", "granary"])
+        self.url = f"postgresql://granary@127.0.0.1:{self.port}/granary"
+
+    def start(self):
         self._run(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "pg.log"), "-w", "-o",
                    f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
                    "-c fsync=off -c max_connections=50", "start"])
-        self._run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "granary", "granary"])
-        self.url = f"postgresql://granary@127.0.0.1:{self.port}/granary"
 
     def _run(self, argv):
         cmd = [os.path.join(self.BIN, argv[0]), *argv[1:]]

@@ -78,6 +78,25 @@ def main():
               "conflict rows")
         check(pg.query("SELECT readings FROM devices WHERE device='h017'") == str(last + 50),
               "device readings counter")
+        # PostgreSQL restarts under the receivers: ingest fails with a retryable 500 meanwhile,
+        # /healthz says 503, and both reconnect by themselves afterwards.
+        pg.stop()
+        key, body, meta = segment("h017", "synth", last + 1, last + PER)
+        check(s3_error_code(lambda: clients[0].put_object(Bucket="granary", Key=key, Body=body,
+                                                          Metadata=meta)) == ("InternalError", 500),
+              "PUT with PostgreSQL down did not answer a retryable 500")
+        status, _ = receivers[1].api("/healthz", token=None)
+        check(status == 503, f"healthz with PostgreSQL down: {status}")
+        pg.start()
+        for c in clients:  # the first call after the restart may still see the dead connection
+            s3_error_code(lambda: c.put_object(Bucket="granary", Key=key, Body=body, Metadata=meta))
+        check(s3_error_code(lambda: clients[1].put_object(Bucket="granary", Key=key, Body=body,
+                                                          Metadata=meta)) is None,
+              "PUT after PostgreSQL came back failed")
+        status, _ = receivers[1].api("/healthz", token=None)
+        check(status == 200, f"healthz after PostgreSQL came back: {status}")
+        check(receivers[0].coverage("h017", "synth")["ranges"] == [[1, last + PER]],
+              "coverage after the PostgreSQL restart")
         for r in receivers:
             r.stop()
         v = receivers[0].cli("verify")
