@@ -79,6 +79,8 @@ class Receiver:
         self.log.close()
 
     def read_log(self):
+        if not os.path.exists(self.log_path):
+            return "(the receiver never started)"
         with open(self.log_path) as f:
             return f.read()
 

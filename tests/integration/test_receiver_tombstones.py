@@ -1,0 +1,83 @@
+"""Loss is never silent, end to end: with the receiver unreachable, the agent's disk quota
+drops its oldest segments and records tombstones; once the receiver is up, the agent uploads
+what it kept plus the tombstones, and the receiver's coverage shows every dropped range as an
+explained gap (reason "quota") and no unexplained one: accepted + tombstoned = [1, last]."""
+import os
+import sys
+import time
+
+from harness import Agent, check
+from receiver_harness import DEVICES, Receiver, free_port
+from test_receiver_agent import drain, upload_config
+
+SOURCES = """
+[segment]
+max_readings = 200
+
+[quota]
+max_bytes = "1MiB"
+
+[[source]]
+name = "synth"
+type = "synthetic"
+interval = "100ms"
+rate = 5000
+payload_bytes = "600B"
+"""
+
+
+def main():
+    port = free_port()
+    r = Receiver()
+    with open(r.config) as f:
+        body = f.read().replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"')
+    with open(r.config, "w") as f:
+        f.write(body)
+    creds = os.path.join(r.dir, "credentials")
+    with open(creds, "w") as f:
+        ak, sk = DEVICES["h017"]
+        f.write(f"[default]\naws_access_key_id = {ak}\naws_secret_access_key = {sk}\n")
+    os.chmod(creds, 0o600)
+    upload = upload_config(f"http://127.0.0.1:{port}", creds)
+    agent = Agent(SOURCES + upload, device="h017")
+    try:
+        agent.start()
+        agent.wait_ready()
+        deadline = time.time() + 60
+        while time.time() < deadline:  # the receiver is down: wait for the quota to drop
+            dropped = agent.db("SELECT count(*) FROM drops")[0][0] if agent.db(
+                "SELECT count(*) FROM sqlite_master WHERE name='drops'")[0][0] else 0
+            if dropped >= 3:
+                break
+            time.sleep(0.5)
+        check(dropped >= 3, "the quota never dropped anything")
+        r.start()
+        drain(agent, upload, 180)
+        last = agent.db("SELECT next_seq - 1 FROM sources WHERE name='synth'")[0][0]
+        cov = r.coverage("h017", "synth")
+        unexplained = [g for g in cov["gaps"] if not g["explained"]]
+        explained = [g for g in cov["gaps"] if g["explained"]]
+        check(not unexplained, f"unexplained gaps: {unexplained}")
+        check(explained and all(g["reason"] == "quota" for g in explained), f"gaps {cov['gaps']}")
+        covered = sum(b - a + 1 for a, b in cov["ranges"]) + sum(g["last_seq"] - g["first_seq"] + 1
+                                                                 for g in explained)
+        check(covered == last and cov["ranges"][-1][1] == last,
+              f"accepted + tombstoned = {covered}, captured {last}: {cov}")
+        dropped_readings = agent.db("SELECT total(count) FROM drops")[0][0]
+        check(sum(g["last_seq"] - g["first_seq"] + 1 for g in explained) == dropped_readings,
+              f"tombstoned {explained} but the agent dropped {dropped_readings}")
+        print(f"receiver tombstones: ok ({len(explained)} explained gap(s), "
+              f"{int(dropped_readings)} readings dropped by quota, {last} captured)")
+    except SystemExit:
+        print(r.read_log()[-3000:], file=sys.stderr)
+        print(agent.read_log()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        if agent.proc:
+            agent.kill9()
+        if r.proc:
+            r.stop()
+
+
+if __name__ == "__main__":
+    main()
