@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "agent/monitor.h"
 #include "agent/status.h"
 #include "platform/log.h"
@@ -17,6 +19,7 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kStatusEvery{2000};
 constexpr milliseconds kSchedulerStopWait{1500};
+constexpr int kLockWaitTries = 100;  // 10 s
 
 bool SameBufferOptions(const BufferOptions& a, const BufferOptions& b) {
   return a.state_dir == b.state_dir && a.device == b.device && a.sync_full == b.sync_full &&
@@ -75,7 +78,13 @@ class Daemon {
       log::Error("{}", s.error().message());
       return 1;
     }
+    // A command run offline (`granary flush`, `granary poll`) holds the lock for a moment;
+    // a daemon started meanwhile waits for it instead of failing its start.
     auto lock = PidLock::Acquire(LockFilePath(config_.state_dir));
+    for (int i = 0; !lock && i < kLockWaitTries; ++i) {
+      std::this_thread::sleep_for(milliseconds{100});
+      lock = PidLock::Acquire(LockFilePath(config_.state_dir));
+    }
     if (!lock) {
       log::Error("{}", lock.error().message());
       return 1;

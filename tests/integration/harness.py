@@ -59,14 +59,18 @@ class Agent:
         return self.proc
 
     def wait_ready(self, timeout=10):
-        """Until the daemon has written its first status."""
+        """Until this daemon (not an earlier run) has written its first status."""
         deadline = time.time() + timeout
         path = os.path.join(self.state, "status.json")
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 fail(f"agent exited early with {self.proc.returncode}:\n{self.read_log()}")
-            if os.path.exists(path):
-                return
+            try:
+                with open(path) as f:
+                    if json.load(f).get("pid") == self.proc.pid:
+                        return
+            except (OSError, ValueError):
+                pass
             time.sleep(0.05)
         fail("agent never wrote status.json")
 
