@@ -8,6 +8,7 @@
 #include "platform/handles.h"
 #include "platform/log.h"
 #include "receiver/context.h"
+#include "receiver/fleet_mqtt.h"
 #include "receiver/readings_stream.h"
 #include "receiver/s3_events.h"
 #include "receiver/upstream.h"
@@ -203,6 +204,22 @@ class ApiExchange final : public HttpExchange {
             counts->coverage_ranges);
       gauge("granary_receiver_index_rejections", "Rejected objects kept.", counts->rejections);
       gauge("granary_receiver_index_conflicts", "Conflicting objects kept.", counts->conflicts);
+    }
+    if (ctx_.mqtt != nullptr) {
+      const FleetMqttStats& m = *ctx_.mqtt;
+      extra += fmt::format(
+          "# HELP granary_receiver_mqtt_connected Whether the MQTT session is up.\n"
+          "# TYPE granary_receiver_mqtt_connected gauge\ngranary_receiver_mqtt_connected {}\n"
+          "# HELP granary_receiver_mqtt_messages_total Status and event messages received.\n"
+          "# TYPE granary_receiver_mqtt_messages_total counter\n"
+          "granary_receiver_mqtt_messages_total {}\n"
+          "# HELP granary_receiver_mqtt_available_published_total Segment announcements sent.\n"
+          "# TYPE granary_receiver_mqtt_available_published_total counter\n"
+          "granary_receiver_mqtt_available_published_total {}\n"
+          "# HELP granary_receiver_mqtt_available_dropped_total Announcements dropped (broker down).\n"
+          "# TYPE granary_receiver_mqtt_available_dropped_total counter\n"
+          "granary_receiver_mqtt_available_dropped_total {}\n",
+          m.connected ? 1 : 0, m.messages.load(), m.published.load(), m.dropped.load());
     }
     extra += fmt::format("# HELP granary_receiver_index_up Whether the index answers.\n"
                          "# TYPE granary_receiver_index_up gauge\ngranary_receiver_index_up {}\n",

@@ -18,6 +18,7 @@
 namespace granary::receiver {
 
 class UpstreamFetcher;
+struct FleetMqttStats;
 
 struct ReceiverContext {
   Env& env;
@@ -28,6 +29,7 @@ struct ReceiverContext {
   Metrics& metrics;
   const RequestVerifier& verifier;
   UpstreamFetcher* upstream = nullptr;  // real-S3 mode only
+  const FleetMqttStats* mqtt = nullptr;  // with [mqtt] only
   std::atomic<uint64_t> next_request_id{1};
 };
 

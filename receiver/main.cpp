@@ -77,6 +77,7 @@ int Run(const ReceiverConfig& config) {
     mqtt = std::make_unique<FleetMqtt>(env, **index, config);
     Status s = mqtt->Start();
     if (!s) log::Error("{}", s.error().message());  // ingest goes on without MQTT
+    context.mqtt = &mqtt->stats();
     pipeline.SetAcceptedListener([m = mqtt.get()](const ObjectMeta& meta, const SegmentFacts& f) {
       m->PublishAvailable(meta, f);
     });

@@ -88,6 +88,9 @@ def main():
         key2, body2, meta2 = segment("h017", "meter", 101, 200)
         s3.put_object(Bucket="granary", Key=key2, Body=body2, Metadata=meta2)
         check(r.coverage("h017", "meter")["ranges"] == [[1, 200]], "ingest stopped with the broker down")
+        status, metrics = r.api("/metrics", token=None)
+        check("granary_receiver_mqtt_available_published_total 1" in metrics
+              and "granary_receiver_mqtt_available_dropped_total 1" in metrics, f"mqtt metrics:\n{metrics}")
         # Broker back: the receiver reconnects and follows status again.
         broker.start()
         broker.pub("granary/h017/status", json.dumps({"device": "h017", "state": "running"}), retain=True)

@@ -99,13 +99,13 @@ def test_errors(r):
     check(code == ("RequestTimeTooSkewed", 403), f"stale date answered {code}")
 
 
-def curl_sigv4(r, method_args, key, device="h017"):
+def curl_sigv4(r, method_args, key, device="h017", query=""):
     ak, sk = DEVICES[device]
     path = "/granary/" + "/".join(
         __import__("urllib.parse").parse.quote(p, safe="-._~") for p in key.split("/"))
     return subprocess.run(["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--aws-sigv4",
                            "aws:amz:us-east-1:s3", "--user", f"{ak}:{sk}", *method_args,
-                           r.endpoint + path], capture_output=True, timeout=60)
+                           r.endpoint + path + query], capture_output=True, timeout=60)
 
 
 def test_curl(r, tmp):
@@ -117,7 +117,7 @@ def test_curl(r, tmp):
     hdrs = ["-H", f"x-amz-content-sha256: {sha}"]
     for k, v in meta.items():
         hdrs += ["-H", f"x-amz-meta-{k}: {v}"]
-    put = curl_sigv4(r, hdrs + ["-T", path], key)
+    put = curl_sigv4(r, hdrs + ["-T", path], key, query="?x-id=PutObject")  # unknown, signed
     check(put.stdout.endswith(b"\n200"), f"curl PUT: {put.stdout[-300:]} {put.stderr}")
     empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     get = curl_sigv4(r, ["-H", f"x-amz-content-sha256: {empty}"], key)

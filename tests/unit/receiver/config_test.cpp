@@ -1,0 +1,74 @@
+// The receiver's config: defaults, and every problem reported as FILE:LINE: KEY: message.
+#include "receiver/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/support/test_util.h"
+
+namespace granary::receiver {
+namespace {
+
+class ReceiverConfigTest : public ::testing::Test {
+ protected:
+  Result<ReceiverConfig> Load(const std::string& text) {
+    path_ = dir_.path() + "/receiver.toml";
+    std::ofstream(path_) << text;
+    return LoadReceiverConfig(path_);
+  }
+  granary::testing::TempDir dir_;
+  std::string path_;
+};
+
+TEST_F(ReceiverConfigTest, MinimalConfigGetsDefaults) {
+  auto c = Load("data_dir = \"/srv/r\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->listen_address, "127.0.0.1");
+  EXPECT_EQ(c->listen_port, 9000);
+  EXPECT_EQ(c->index, "sqlite");
+  EXPECT_EQ(c->IndexPath(), "/srv/r/index.db");
+  EXPECT_EQ(c->max_skew.count(), 15 * 60 * 1000);
+  EXPECT_EQ(c->DevicePrefix("h017"), "granary/h017/");
+  EXPECT_FALSE(c->upstream.enabled);
+  EXPECT_FALSE(c->mqtt.enabled);
+}
+
+TEST_F(ReceiverConfigTest, EveryProblemNamesFileLineAndKey) {
+  auto c = Load(
+      "data_dir = \"/srv/r\"\n"            // 1
+      "listen = \"9000\"\n"                // 2
+      "index = \"mysql://x\"\n"            // 3
+      "buckets = [\"api\"]\n"              // 4
+      "colour = \"blue\"\n"                // 5
+      "[[device]]\n"                       // 6
+      "name = \"h017\"\n"                  // 7
+      "access_key = \"AK1\"\n"             // 8
+      "[[device]]\n"                       // 9
+      "name = \"h017\"\n"                  // 10
+      "access_key = \"AK1\"\n"             // 11
+      "secret_key = \"s\"\n"               // 12
+      "[[reader]]\n"                       // 13
+      "name = \"r\"\n"                     // 14
+      "token = \"short\"\n");              // 15
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.error().message();
+  for (const std::string& want :
+       {path_ + ":2: listen: expected \"ADDRESS:PORT\"", path_ + ":3: index: must be \"sqlite\"",
+        path_ + ":4: buckets: \"api\" is reserved", path_ + ":5: colour:",
+        path_ + ":6: device[0].secret_key: missing required key",
+        path_ + ":10: device[1].name: device \"h017\" is configured twice",
+        path_ + ":11: device[1].access_key: this access key is already given",
+        path_ + ":15: reader[0].token: must be at least 16 characters"}) {
+    EXPECT_NE(m.find(want), std::string::npos) << "missing: " << want << "\nin:\n" << m;
+  }
+}
+
+TEST_F(ReceiverConfigTest, SyntaxErrorNamesTheLine) {
+  auto c = Load("data_dir = \"/srv/r\"\nlisten = \n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message().rfind(path_ + ":2:", 0), 0u) << c.error().message();
+}
+
+}  // namespace
+}  // namespace granary::receiver
