@@ -55,7 +55,8 @@ std::vector<BenchSegment> MakeSegments(Env& env, const std::string& dir, int cou
       std::string data = fmt::format(
           R"({{"demand_kw":{:.3f},"voltage":{:.1f},"summation_delivered":{:.3f},"price":0.1342}})",
           1.0 + (r % 997) / 331.0, 239.0 + (r % 29) / 10.0, 18234.5 + r / 1000.0);
-      AppendJsonLine(text, "bench", "meter", s.first_seq + static_cast<uint64_t>(r), ts, true, data);
+      AppendJsonLine(text, "bench", "meter", s.first_seq + static_cast<uint64_t>(r), ts, true,
+                     data);
     }
     SegmentFileWriter w(env, 6);
     if (!w.Open(s.path) || !w.Append(text)) std::exit(1);
@@ -133,12 +134,13 @@ int main(int argc, char** argv) {
       S3Client client(env, o, Credentials{"AKIDBENCH", "bench-secret", ""});
       for (size_t i; (i = next.fetch_add(1)) < segments.size();) {
         const BenchSegment& s = segments[i];
-        sigv4::Headers meta = {{"x-amz-meta-granary-device", "bench"},
-                               {"x-amz-meta-granary-source", "meter"},
-                               {"x-amz-meta-granary-first-seq", std::to_string(s.first_seq)},
-                               {"x-amz-meta-granary-last-seq", std::to_string(s.first_seq + kReadings - 1)},
-                               {"x-amz-meta-granary-count", std::to_string(kReadings)},
-                               {"x-amz-meta-granary-format", "jsonl.gz/1"}};
+        sigv4::Headers meta = {
+            {"x-amz-meta-granary-device", "bench"},
+            {"x-amz-meta-granary-source", "meter"},
+            {"x-amz-meta-granary-first-seq", std::to_string(s.first_seq)},
+            {"x-amz-meta-granary-last-seq", std::to_string(s.first_seq + kReadings - 1)},
+            {"x-amz-meta-granary-count", std::to_string(kReadings)},
+            {"x-amz-meta-granary-format", "jsonl.gz/1"}};
         auto r = client.PutObject(s.key, s.path, s.digest.bytes, s.digest.md5_hex,
                                   s.digest.sha256_hex, meta);
         if (!r || !r->ok()) ++failures;
@@ -151,12 +153,14 @@ int main(int argc, char** argv) {
   if (failures > 0 || !counts || counts->segments != segments.size() ||
       counts->readings != segments.size() * kReadings || counts->coverage_ranges != 1) {
     std::fprintf(stderr, "receiver_bench: %d PUTs failed; index holds %llu segments\n",
-                 failures.load(), counts ? static_cast<unsigned long long>(counts->segments) : 0ull);
+                 failures.load(),
+                 counts ? static_cast<unsigned long long>(counts->segments) : 0ull);
     return 1;
   }
   double seg_rate = static_cast<double>(segments.size()) / took;
   double reading_rate = seg_rate * kReadings;
-  std::printf("segments\t%zu\tx %d readings, %.1f MB gzip\n", segments.size(), kReadings, bytes / 1e6);
+  std::printf("segments\t%zu\tx %d readings, %.1f MB gzip\n", segments.size(), kReadings,
+              bytes / 1e6);
   std::printf("raw gunzip+JSON parse\t%.0f\treadings/s\n", raw);
   std::printf("receiver PUT ingest (%d clients)\t%.1f\tsegments/s\n", clients, seg_rate);
   std::printf("receiver PUT ingest (%d clients)\t%.0f\treadings/s\n", clients, reading_rate);

@@ -107,7 +107,8 @@ cJSON* CoverageJson(const SourceCoverage& c) {
   }
   AddNumber(obj, "unexplained_missing", static_cast<double>(unexplained));
   cJSON* tombstones = cJSON_AddArrayToObject(obj, "tombstones");
-  for (const SeqRange& t : c.tombstones) cJSON_AddItemToArray(tombstones, RangeJson(t.first, t.last));
+  for (const SeqRange& t : c.tombstones)
+    cJSON_AddItemToArray(tombstones, RangeJson(t.first, t.last));
   return obj;
 }
 
@@ -216,14 +217,16 @@ class ApiExchange final : public HttpExchange {
           "# HELP granary_receiver_mqtt_available_published_total Segment announcements sent.\n"
           "# TYPE granary_receiver_mqtt_available_published_total counter\n"
           "granary_receiver_mqtt_available_published_total {}\n"
-          "# HELP granary_receiver_mqtt_available_dropped_total Announcements dropped (broker down).\n"
+          "# HELP granary_receiver_mqtt_available_dropped_total Announcements dropped (broker "
+          "down).\n"
           "# TYPE granary_receiver_mqtt_available_dropped_total counter\n"
           "granary_receiver_mqtt_available_dropped_total {}\n",
           m.connected ? 1 : 0, m.messages.load(), m.published.load(), m.dropped.load());
     }
-    extra += fmt::format("# HELP granary_receiver_index_up Whether the index answers.\n"
-                         "# TYPE granary_receiver_index_up gauge\ngranary_receiver_index_up {}\n",
-                         counts ? 1 : 0);
+    extra += fmt::format(
+        "# HELP granary_receiver_index_up Whether the index answers.\n"
+        "# TYPE granary_receiver_index_up gauge\ngranary_receiver_index_up {}\n",
+        counts ? 1 : 0);
     return HttpResponse::Text(200, ctx_.metrics.Render(extra), "text/plain; version=0.0.4");
   }
 
@@ -272,7 +275,8 @@ class ApiExchange final : public HttpExchange {
   }
 
   bool Window(std::optional<int64_t>* from, std::optional<int64_t>* to, std::string* error) {
-    std::string f = QueryParam(request_.raw_query, "from"), t = QueryParam(request_.raw_query, "to");
+    std::string f = QueryParam(request_.raw_query, "from"),
+                t = QueryParam(request_.raw_query, "to");
     *from = ParseTime(f);
     *to = ParseTime(t);
     if ((!f.empty() && !*from) || (!t.empty() && !*to)) {
@@ -372,7 +376,8 @@ class ApiExchange final : public HttpExchange {
         cJSON_AddStringToObject(item, "error", result.error().message().c_str());
       } else {
         cJSON_AddStringToObject(item, "outcome", OutcomeName(result->outcome));
-        if (!result->reason.empty()) cJSON_AddStringToObject(item, "reason", result->reason.c_str());
+        if (!result->reason.empty())
+          cJSON_AddStringToObject(item, "reason", result->reason.c_str());
       }
       cJSON_AddItemToArray(arr, item);
     }

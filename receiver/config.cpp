@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -9,7 +10,6 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "agent/config_reader.h"
 
@@ -62,8 +62,9 @@ void ReadListen(ConfigReader& root, ReceiverConfig& c) {
   long port = colon == std::string::npos ? -1 : std::strtol(listen.c_str() + colon + 1, &end, 10);
   if (colon == std::string::npos || colon == 0 || end == nullptr || *end != '\0' || port < 0 ||
       port > 65535) {
-    root.Fail("listen", fmt::format("expected \"ADDRESS:PORT\" such as \"0.0.0.0:9000\" (got \"{}\")",
-                                    listen));
+    root.Fail(
+        "listen",
+        fmt::format("expected \"ADDRESS:PORT\" such as \"0.0.0.0:9000\" (got \"{}\")", listen));
     return;
   }
   c.listen_address = listen.substr(0, colon);
@@ -188,7 +189,8 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
       c.index.rfind("postgres://", 0) != 0) {
     root.Fail("index", "must be \"sqlite\" or a postgresql:// URL");
   }
-  c.log_level = root.Enum("log_level", c.log_level, {"error", "warning", "notice", "info", "debug"});
+  c.log_level =
+      root.Enum("log_level", c.log_level, {"error", "warning", "notice", "info", "debug"});
 
   if (std::optional<ConfigReader> http = root.Table("http")) {
     c.threads = static_cast<int>(http->Integer("threads", c.threads, 1, 256));

@@ -56,7 +56,7 @@ struct ReceiverConfig {
   std::string listen_address = "127.0.0.1";
   int listen_port = 9000;  // 0: any free port (printed and written to {data_dir}/port)
   std::string region = "us-east-1";
-  std::string prefix = "granary";       // devices write under {prefix}/{device}/
+  std::string prefix = "granary";  // devices write under {prefix}/{device}/
   std::vector<std::string> buckets{"granary"};
   uint64_t max_object_bytes = 64ull << 20;
   std::chrono::milliseconds max_skew{15 * 60 * 1000};

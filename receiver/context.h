@@ -28,7 +28,7 @@ struct ReceiverContext {
   Pipeline& pipeline;
   Metrics& metrics;
   const RequestVerifier& verifier;
-  UpstreamFetcher* upstream = nullptr;  // real-S3 mode only
+  UpstreamFetcher* upstream = nullptr;   // real-S3 mode only
   const FleetMqttStats* mqtt = nullptr;  // with [mqtt] only
   std::atomic<uint64_t> next_request_id{1};
 };

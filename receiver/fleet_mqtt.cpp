@@ -49,10 +49,12 @@ Status FleetMqtt::Start() {
   mosquitto_message_callback_set(client_.get(), &MessageCallback);
   mosquitto_reconnect_delay_set(client_.get(), 1, 30, true);
   int keepalive = static_cast<int>(settings_.keepalive.count() / 1000);
-  int rc = mosquitto_connect_async(client_.get(), settings_.host.c_str(), settings_.port, keepalive);
+  int rc =
+      mosquitto_connect_async(client_.get(), settings_.host.c_str(), settings_.port, keepalive);
   if (rc != MOSQ_ERR_SUCCESS) {
     // Not fatal: the loop retries the connection.
-    log::Warning("mqtt: connect to {}:{}: {}", settings_.host, settings_.port, mosquitto_strerror(rc));
+    log::Warning("mqtt: connect to {}:{}: {}", settings_.host, settings_.port,
+                 mosquitto_strerror(rc));
   }
   rc = mosquitto_loop_start(client_.get());
   if (rc != MOSQ_ERR_SUCCESS) return Error(std::string("mqtt: ") + mosquitto_strerror(rc));

@@ -67,8 +67,8 @@ bool GzipLineReader::Fill() {
     if (rc == Z_STREAM_END) {
       stream_end_ = true;
     } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      status_ = Error(fmt::format("corrupt gzip data ({})",
-                                  zs->msg != nullptr ? zs->msg : "inflate error"));
+      status_ = Error(
+          fmt::format("corrupt gzip data ({})", zs->msg != nullptr ? zs->msg : "inflate error"));
       return false;
     }
     if (produced > 0 && observer_ != nullptr) {

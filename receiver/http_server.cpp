@@ -42,8 +42,8 @@ MHD_Result Queue(MHD_Connection* connection, HttpResponse&& r) {
   } else if (r.fd >= 0) {
     response.reset(MHD_create_response_from_fd64(r.fd_size, r.fd));
   } else {
-    response.reset(MHD_create_response_from_buffer(r.body.size(), r.body.data(),
-                                                   MHD_RESPMEM_MUST_COPY));
+    response.reset(
+        MHD_create_response_from_buffer(r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY));
   }
   if (!response) return MHD_NO;
   for (const auto& [name, value] : r.headers) {
@@ -104,8 +104,9 @@ struct HttpServerCallbacks {
       std::optional<HttpResponse> early = state->exchange->Start();
       if (early) {
         state->responded = true;
-        early->close = early->close || *upload_data_size > 0 || MHD_lookup_connection_value(
-            connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) != nullptr;
+        early->close = early->close || *upload_data_size > 0 ||
+                       MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_CONTENT_LENGTH) != nullptr;
         return Queue(connection, std::move(*early));
       }
       return MHD_YES;
@@ -166,7 +167,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
     return Error("cannot listen on " + options.address + ":" + std::to_string(options.port) +
                  " (address in use, or not permitted)");
   }
-  const MHD_DaemonInfo* info = MHD_get_daemon_info(server->daemon_.get(), MHD_DAEMON_INFO_BIND_PORT);
+  const MHD_DaemonInfo* info =
+      MHD_get_daemon_info(server->daemon_.get(), MHD_DAEMON_INFO_BIND_PORT);
   server->port_ = info != nullptr ? info->port : options.port;
   return server;
 }

@@ -91,8 +91,8 @@ class Index {
   // and an "accepted" event, all in one transaction.
   virtual Result<RecordResult> RecordSegment(const ObjectRow& object, const SegmentFacts& facts,
                                              int64_t now_ms) = 0;
-  virtual Result<RecordResult> RecordTombstone(const ObjectRow& object,
-                                               const TombstoneFacts& facts, int64_t now_ms) = 0;
+  virtual Result<RecordResult> RecordTombstone(const ObjectRow& object, const TombstoneFacts& facts,
+                                               int64_t now_ms) = 0;
   // A rejected or conflicting object (kept at `path`); idempotent per (bucket, key, sha256).
   virtual Status RecordRejection(const std::string& device, const ObjectMeta& meta, bool conflict,
                                  const std::string& reason, const std::string& path,
@@ -103,8 +103,7 @@ class Index {
   // Keys of `bucket` starting with `prefix`, after `start_after`, in key order.
   virtual Result<std::vector<ObjectRow>> ListObjects(const std::string& bucket,
                                                      const std::string& prefix,
-                                                     const std::string& start_after,
-                                                     int limit) = 0;
+                                                     const std::string& start_after, int limit) = 0;
   virtual Result<std::vector<ObjectRow>> AllObjects() = 0;
 
   virtual Result<std::vector<DeviceRow>> Devices() = 0;

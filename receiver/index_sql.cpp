@@ -58,8 +58,9 @@ constexpr const char* kDeviceColumns =
     "status_ms, online";
 
 ObjectRow ToObject(const SqlRow& r) {
-  return ObjectRow{r.Text(0), r.Text(1), static_cast<uint64_t>(r.Int(2)), r.Text(3), r.Text(4),
-                   r.Text(5), r.Text(6), r.Text(7), r.Int(8)};
+  return ObjectRow{r.Text(0), r.Text(1), static_cast<uint64_t>(r.Int(2)),
+                   r.Text(3), r.Text(4), r.Text(5),
+                   r.Text(6), r.Text(7), r.Int(8)};
 }
 
 DeviceRow ToDevice(const SqlRow& r) {
@@ -145,8 +146,8 @@ class SqlIndex final : public Index {
           "INSERT INTO segments (bucket, key, device, source, first_seq, last_seq, count, "
           "first_ts, last_ts, clock, content_sha256, accepted_ms) "
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-          {object.bucket, object.key, f.device, f.source, I(f.first_seq), I(f.last_seq),
-           I(f.count), f.first_ts, f.last_ts, f.clock, f.content_sha256, now_ms});
+          {object.bucket, object.key, f.device, f.source, I(f.first_seq), I(f.last_seq), I(f.count),
+           f.first_ts, f.last_ts, f.clock, f.content_sha256, now_ms});
       if (!s) return s.error();
       s = MergeCoverage(f.device, f.source, f.first_seq, f.last_seq);
       if (!s) return s.error();
@@ -190,9 +191,9 @@ class SqlIndex final : public Index {
           "ON CONFLICT (device) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
           {t.device, now_ms, now_ms});
       if (!s) return s.error();
-      s = AddEvent(now_ms, "tombstone", t.device, object.bucket, object.key,
-                   fmt::format("{} seqs {}..{} dropped ({})", t.source, t.first_seq, t.last_seq,
-                               t.reason));
+      s = AddEvent(
+          now_ms, "tombstone", t.device, object.bucket, object.key,
+          fmt::format("{} seqs {}..{} dropped ({})", t.source, t.first_seq, t.last_seq, t.reason));
       if (!s) return s.error();
       return RecordResult{RecordOutcome::kIndexed, ""};
     });
@@ -218,7 +219,8 @@ class SqlIndex final : public Index {
           "conflicts = devices.conflicts + excluded.conflicts",
           {device, now_ms, now_ms, int64_t{conflict ? 0 : 1}, int64_t{conflict ? 1 : 0}});
       if (!s) return s.error();
-      s = AddEvent(now_ms, conflict ? "conflict" : "rejected", device, meta.bucket, meta.key, reason);
+      s = AddEvent(now_ms, conflict ? "conflict" : "rejected", device, meta.bucket, meta.key,
+                   reason);
       if (!s) return s.error();
       return RecordResult{};
     });
@@ -240,11 +242,11 @@ class SqlIndex final : public Index {
     std::lock_guard<std::mutex> lock(mu_);
     // Keys are compared bytewise (SQLite: BINARY; PostgreSQL: COLLATE "C"), as S3 orders them.
     std::string collate = db_->dialect() == SqlDialect::kPostgres ? " COLLATE \"C\"" : "";
-    auto rows = db_->Query(fmt::format("SELECT {} FROM objects WHERE bucket = ? AND "
-                                       "substr(key, 1, ?) = ? AND key{} > ? ORDER BY key{} LIMIT ?",
-                                       kObjectColumns, collate, collate),
-                           {bucket, static_cast<int64_t>(CharCount(prefix)), prefix, start_after,
-                            int64_t{limit}});
+    auto rows = db_->Query(
+        fmt::format("SELECT {} FROM objects WHERE bucket = ? AND "
+                    "substr(key, 1, ?) = ? AND key{} > ? ORDER BY key{} LIMIT ?",
+                    kObjectColumns, collate, collate),
+        {bucket, static_cast<int64_t>(CharCount(prefix)), prefix, start_after, int64_t{limit}});
     if (!rows) return rows.error();
     std::vector<ObjectRow> out;
     for (const SqlRow& r : *rows) out.push_back(ToObject(r));
@@ -253,7 +255,8 @@ class SqlIndex final : public Index {
 
   Result<std::vector<ObjectRow>> AllObjects() override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto rows = db_->Query(fmt::format("SELECT {} FROM objects ORDER BY bucket, key", kObjectColumns));
+    auto rows =
+        db_->Query(fmt::format("SELECT {} FROM objects ORDER BY bucket, key", kObjectColumns));
     if (!rows) return rows.error();
     std::vector<ObjectRow> out;
     for (const SqlRow& r : *rows) out.push_back(ToObject(r));
@@ -392,12 +395,14 @@ class SqlIndex final : public Index {
   Result<std::vector<EventRow>> Events(const std::string& device, int limit) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto rows = device.empty()
-                    ? db_->Query("SELECT id, at_ms, kind, device, bucket, key, detail FROM events "
-                                 "ORDER BY id DESC LIMIT ?",
-                                 {int64_t{limit}})
-                    : db_->Query("SELECT id, at_ms, kind, device, bucket, key, detail FROM events "
-                                 "WHERE device = ? ORDER BY id DESC LIMIT ?",
-                                 {device, int64_t{limit}});
+                    ? db_->Query(
+                          "SELECT id, at_ms, kind, device, bucket, key, detail FROM events "
+                          "ORDER BY id DESC LIMIT ?",
+                          {int64_t{limit}})
+                    : db_->Query(
+                          "SELECT id, at_ms, kind, device, bucket, key, detail FROM events "
+                          "WHERE device = ? ORDER BY id DESC LIMIT ?",
+                          {device, int64_t{limit}});
     if (!rows) return rows.error();
     std::vector<EventRow> out;
     for (const SqlRow& r : *rows) {
@@ -462,10 +467,10 @@ class SqlIndex final : public Index {
   }
 
   Status InsertObject(const ObjectRow& o) {
-    return db_->Exec(fmt::format("INSERT INTO objects ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 kObjectColumns),
-                     {o.bucket, o.key, I(o.size), o.md5_hex, o.sha256_hex, o.content_type,
-                      o.metadata_json, o.kind, o.stored_ms});
+    return db_->Exec(
+        fmt::format("INSERT INTO objects ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kObjectColumns),
+        {o.bucket, o.key, I(o.size), o.md5_hex, o.sha256_hex, o.content_type, o.metadata_json,
+         o.kind, o.stored_ms});
   }
 
   Status AddEvent(int64_t at_ms, const std::string& kind, const std::string& device,
@@ -543,48 +548,10 @@ class SqlIndex final : public Index {
 
 }  // namespace
 
-std::vector<Gap> FindGaps(const std::vector<SeqRange>& ranges,
-                          const std::vector<std::pair<SeqRange, std::string>>& tombstones) {
-  uint64_t end = 0;
-  for (const SeqRange& r : ranges) end = std::max(end, r.last);
-  for (const auto& [t, reason] : tombstones) end = std::max(end, t.last);
-  // Holes in [1, end] not covered by `ranges`.
-  std::vector<SeqRange> holes;
-  uint64_t next = 1;
-  std::vector<SeqRange> sorted = ranges;
-  std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.first < b.first; });
-  for (const SeqRange& r : sorted) {
-    if (r.first > next) holes.push_back({next, r.first - 1});
-    next = std::max(next, r.last + 1);
-  }
-  if (end >= next) holes.push_back({next, end});
-  // Split each hole into the parts tombstones explain and the parts they do not.
-  std::vector<Gap> gaps;
-  for (const SeqRange& h : holes) {
-    uint64_t at = h.first;
-    for (const auto& [t, reason] : tombstones) {
-      if (t.last < at || t.first > h.last) continue;
-      if (t.first > at) gaps.push_back({at, t.first - 1, false, ""});
-      uint64_t stop = std::min(t.last, h.last);
-      uint64_t from = std::max(t.first, at);
-      if (!gaps.empty() && gaps.back().explained && gaps.back().last + 1 == from) {
-        gaps.back().last = stop;
-        if (gaps.back().reason.find(reason) == std::string::npos) gaps.back().reason += "," + reason;
-      } else {
-        gaps.push_back({from, stop, true, reason});
-      }
-      at = stop + 1;
-      if (at > h.last) break;
-    }
-    if (at <= h.last) gaps.push_back({at, h.last, false, ""});
-  }
-  return gaps;
-}
-
 Result<std::unique_ptr<Index>> OpenIndex(Env& env, const ReceiverConfig& config) {
-  Result<std::unique_ptr<SqlConnection>> conn =
-      config.index == "sqlite" ? OpenSqliteConnection(env, config.IndexPath())
-                               : OpenPostgresConnection(config.index);
+  Result<std::unique_ptr<SqlConnection>> conn = config.index == "sqlite"
+                                                    ? OpenSqliteConnection(env, config.IndexPath())
+                                                    : OpenPostgresConnection(config.index);
   if (!conn) return conn.error();
   auto index = std::make_unique<SqlIndex>(std::move(*conn));
   Status s = index->CreateSchema();

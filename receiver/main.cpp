@@ -64,7 +64,8 @@ int Run(const ReceiverConfig& config) {
   Metrics metrics;
   Pipeline pipeline(env, **store, **index, config, metrics);
   auto recovered = pipeline.Recover();
-  if (recovered && *recovered > 0) log::Notice("recovered {} object(s) from quarantine", *recovered);
+  if (recovered && *recovered > 0)
+    log::Notice("recovered {} object(s) from quarantine", *recovered);
   RequestVerifier verifier(config.devices, VerifierOptionsFrom(config));
   ReceiverContext context{env, config, **store, **index, pipeline, metrics, verifier};
   std::unique_ptr<UpstreamFetcher> upstream;
@@ -88,7 +89,8 @@ int Run(const ReceiverConfig& config) {
   options.threads = config.threads;
   options.connection_limit = config.connection_limit;
   options.per_ip_limit = config.per_ip_limit;
-  options.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(config.connection_timeout);
+  options.idle_timeout =
+      std::chrono::duration_cast<std::chrono::seconds>(config.connection_timeout);
   auto server = HttpServer::Start(options, MakeRouter(context));
   if (!server) {
     log::Error("{}", server.error().message());
@@ -129,10 +131,11 @@ int Verify(const ReceiverConfig& config) {
   for (const auto& k : report->missing) std::printf("missing %s\n", k.c_str());
   for (const auto& k : report->hash_mismatch) std::printf("hash-mismatch %s\n", k.c_str());
   for (const auto& k : report->unindexed) std::printf("unindexed %s\n", k.c_str());
-  std::printf("checked %zu indexed object(s) and %zu accepted file(s): %zu missing, %zu with "
-              "other bytes, %zu not indexed\n",
-              report->objects_checked, report->files_checked, report->missing.size(),
-              report->hash_mismatch.size(), report->unindexed.size());
+  std::printf(
+      "checked %zu indexed object(s) and %zu accepted file(s): %zu missing, %zu with "
+      "other bytes, %zu not indexed\n",
+      report->objects_checked, report->files_checked, report->missing.size(),
+      report->hash_mismatch.size(), report->unindexed.size());
   return report->clean() ? 0 : 1;
 }
 

@@ -46,14 +46,16 @@ std::string Metrics::Render(const std::string& extra) const {
       "granary_receiver_validate_seconds_total {:.6f}\n",
       static_cast<double>(validate_ns.load()) / 1e9);
   std::lock_guard<std::mutex> lock(mu_);
-  out += "# HELP granary_receiver_requests_total HTTP requests by method and status.\n"
-         "# TYPE granary_receiver_requests_total counter\n";
+  out +=
+      "# HELP granary_receiver_requests_total HTTP requests by method and status.\n"
+      "# TYPE granary_receiver_requests_total counter\n";
   for (const auto& [k, v] : requests_) {
     out += fmt::format("granary_receiver_requests_total{{method=\"{}\",status=\"{}\"}} {}\n",
                        k.first, k.second, v);
   }
-  out += "# HELP granary_receiver_s3_errors_total S3 error answers by code.\n"
-         "# TYPE granary_receiver_s3_errors_total counter\n";
+  out +=
+      "# HELP granary_receiver_s3_errors_total S3 error answers by code.\n"
+      "# TYPE granary_receiver_s3_errors_total counter\n";
   for (const auto& [k, v] : s3_errors_) {
     out += fmt::format("granary_receiver_s3_errors_total{{code=\"{}\"}} {}\n", k, v);
   }

@@ -108,10 +108,7 @@ Result<ObjectMeta> ObjectMeta::FromJson(std::string_view json) {
 
 QuarantineWriter::QuarantineWriter(Env& env, std::string id, std::string path,
                                    std::unique_ptr<WritableFile> file)
-    : env_(env),
-      id_(std::move(id)),
-      path_(std::move(path)),
-      file_(std::move(file)) {}
+    : env_(env), id_(std::move(id)), path_(std::move(path)), file_(std::move(file)) {}
 
 QuarantineWriter::~QuarantineWriter() {
   if (file_) (void)file_->Close();
@@ -187,7 +184,8 @@ std::vector<std::string> ObjectStore::SealedQuarantine(int64_t orphan_age_ms) {
       if (fs::exists(dir_ + "/quarantine/" + id + ".json", ec)) continue;
       auto mtime = fs::last_write_time(entry.path(), ec);
       auto age = fs::file_time_type::clock::now() - mtime;
-      if (!ec && std::chrono::duration_cast<std::chrono::milliseconds>(age).count() > orphan_age_ms) {
+      if (!ec &&
+          std::chrono::duration_cast<std::chrono::milliseconds>(age).count() > orphan_age_ms) {
         (void)env_.RemoveFile(entry.path().string());
       }
     }

@@ -25,10 +25,14 @@ ObjectRow RowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms) {
 
 const char* OutcomeName(PipelineOutcome outcome) {
   switch (outcome) {
-    case PipelineOutcome::kAccepted: return "accepted";
-    case PipelineOutcome::kDuplicate: return "duplicate";
-    case PipelineOutcome::kRejected: return "rejected";
-    case PipelineOutcome::kConflict: return "conflict";
+    case PipelineOutcome::kAccepted:
+      return "accepted";
+    case PipelineOutcome::kDuplicate:
+      return "duplicate";
+    case PipelineOutcome::kRejected:
+      return "rejected";
+    case PipelineOutcome::kConflict:
+      return "conflict";
   }
   return "?";
 }
@@ -40,9 +44,10 @@ Pipeline::Pipeline(Env& env, ObjectStore& store, Index& index, const ReceiverCon
 Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta& meta) {
   auto started = std::chrono::steady_clock::now();
   Validation v = ValidateObject(store_.QuarantineBodyPath(id), meta, config_.prefix);
-  metrics_.validate_ns += static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
-          .count());
+  metrics_.validate_ns +=
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now() - started)
+                                .count());
   std::string device = DeviceOfKey(meta.key, config_.prefix);
   int64_t now_ms = env_.WallNowMs();
   PipelineResult result;

@@ -29,7 +29,10 @@ std::string StringOf(const cJSON* obj, const char* name) {
 
 ReadingsStream::ReadingsStream(const ObjectStore& store, std::vector<SegmentRow> segments,
                                int64_t from_ms, int64_t to_ms, Format format)
-    : store_(store), segments_(std::move(segments)), from_ms_(from_ms), to_ms_(to_ms),
+    : store_(store),
+      segments_(std::move(segments)),
+      from_ms_(from_ms),
+      to_ms_(to_ms),
       format_(format) {}
 
 bool ReadingsStream::NextLine(std::string* out) {
@@ -69,8 +72,8 @@ bool ReadingsStream::NextLine(std::string* out) {
     const cJSON* clock = cJSON_GetObjectItemCaseSensitive(obj.get(), "clock");
     const cJSON* data = cJSON_GetObjectItemCaseSensitive(obj.get(), "data");
     CjsonString data_text(data != nullptr ? cJSON_PrintUnformatted(data) : nullptr);
-    *out = fmt::format("{},{},{},{},{},{}\n",
-                       CsvQuote(StringOf(obj.get(), "device")), CsvQuote(StringOf(obj.get(), "source")),
+    *out = fmt::format("{},{},{},{},{},{}\n", CsvQuote(StringOf(obj.get(), "device")),
+                       CsvQuote(StringOf(obj.get(), "source")),
                        cJSON_IsNumber(seq) ? static_cast<int64_t>(seq->valuedouble) : 0, t,
                        cJSON_IsString(clock) ? "unsynced" : "ok",
                        CsvQuote(data_text ? data_text.get() : "{}"));

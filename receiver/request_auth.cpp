@@ -23,8 +23,8 @@ std::string QueryParam(std::string_view raw_query, std::string_view name, bool* 
   size_t start = 0;
   while (start <= raw_query.size()) {
     size_t amp = raw_query.find('&', start);
-    std::string_view part =
-        raw_query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    std::string_view part = raw_query.substr(
+        start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
     size_t eq = part.find('=');
     auto key = sigv4::UriDecode(part.substr(0, eq));
     if (key && *key == name) {
@@ -101,8 +101,8 @@ S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, Veri
   }
   if (auth->scope.region != options_.region) {
     return MakeS3Error("AuthorizationHeaderMalformed",
-                       "the region '" + auth->scope.region.substr(0, 64) + "' is wrong; expecting '" +
-                           options_.region + "'");
+                       "the region '" + auth->scope.region.substr(0, 64) +
+                           "' is wrong; expecting '" + options_.region + "'");
   }
   if (auth->scope.service != options_.service) {
     return MakeS3Error("AuthorizationHeaderMalformed",
@@ -120,8 +120,8 @@ S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, Veri
     return MakeS3Error("AccessDenied", "The request date header was sent more than once");
   }
   std::string date_value = request.Header(date_header);
-  int64_t request_ms = date_header == "x-amz-date" ? ParseAmzDate(date_value)
-                                                   : ParseHttpDate(date_value);
+  int64_t request_ms =
+      date_header == "x-amz-date" ? ParseAmzDate(date_value) : ParseHttpDate(date_value);
   if (date_value.empty() || request_ms <= 0) {
     return MakeS3Error("AccessDenied",
                        "AWS authentication requires a valid Date or x-amz-date header");
@@ -136,8 +136,9 @@ S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, Veri
   }
   int64_t skew = now_ms - request_ms;
   if (skew > options_.max_skew.count() || -skew > options_.max_skew.count()) {
-    return MakeS3Error("RequestTimeTooSkewed",
-                       "The difference between the request time and the current time is too large.");
+    return MakeS3Error(
+        "RequestTimeTooSkewed",
+        "The difference between the request time and the current time is too large.");
   }
 
   std::string payload_hash;

@@ -2,6 +2,7 @@
 // read; a PUT body streams into quarantine while MD5 and SHA-256 are computed; the answer
 // comes after validation and indexing, so a 200 means "indexed" (or "already indexed").
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,7 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <fmt/format.h>
 
 #include "platform/log.h"
 #include "receiver/context.h"
@@ -59,9 +59,7 @@ class S3Exchange final : public HttpExchange {
         request_(std::move(request)),
         request_id_(fmt::format("{:016X}", ctx_.next_request_id.fetch_add(1))) {}
 
-  ~S3Exchange() override {
-    ctx_.metrics.CountRequest(request_.method, status_);
-  }
+  ~S3Exchange() override { ctx_.metrics.CountRequest(request_.method, status_); }
 
   std::optional<HttpResponse> Start() override {
     auto path = sigv4::UriDecode(request_.raw_path);
@@ -86,7 +84,8 @@ class S3Exchange final : public HttpExchange {
     if (key_.empty()) {
       if (m == "GET") return List();
       if (m == "HEAD") return Plain(200);
-      return Fail(MakeS3Error("MethodNotAllowed", "The specified method is not allowed on a bucket"));
+      return Fail(
+          MakeS3Error("MethodNotAllowed", "The specified method is not allowed on a bucket"));
     }
     S3Error bad_key = CheckObjectKey(key_);
     if (!bad_key.ok()) return Fail(bad_key);
@@ -100,7 +99,8 @@ class S3Exchange final : public HttpExchange {
     if (m == "DELETE") {
       return Fail(MakeS3Error("AccessDenied", "Accepted objects are never deleted or overwritten"));
     }
-    if (m == "POST") return Fail(MakeS3Error("NotImplemented", "Multipart uploads are not supported"));
+    if (m == "POST")
+      return Fail(MakeS3Error("NotImplemented", "Multipart uploads are not supported"));
     return Fail(MakeS3Error("MethodNotAllowed", "The specified method is not allowed"));
   }
 
@@ -115,7 +115,8 @@ class S3Exchange final : public HttpExchange {
     if (!s) {
       log::Error("quarantine {}: {}", key_, s.error().message());
       writer_.reset();
-      return Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+      return Fail(
+          MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
     return std::nullopt;
   }
@@ -130,7 +131,8 @@ class S3Exchange final : public HttpExchange {
     auto digest = writer_->Finish();
     if (!digest) {
       log::Error("quarantine {}: {}", key_, digest.error().message());
-      return *Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+      return *Fail(
+          MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
     if (verified_.payload_hash != sigv4::kUnsignedPayload &&
         digest->sha256_hex != verified_.payload_hash) {
@@ -154,7 +156,8 @@ class S3Exchange final : public HttpExchange {
     for (const auto& [name, value] : request_.headers) {
       std::string lower = name;
       for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower.starts_with("x-amz-meta-")) meta.user_metadata.emplace_back(lower.substr(11), value);
+      if (lower.starts_with("x-amz-meta-"))
+        meta.user_metadata.emplace_back(lower.substr(11), value);
     }
     std::string id = writer_->id();
     writer_.reset();  // finished: the body stays
@@ -162,14 +165,16 @@ class S3Exchange final : public HttpExchange {
     if (!s) {
       log::Error("seal quarantine {}: {}", key_, s.error().message());
       (void)ctx_.store.Discard(id);
-      return *Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+      return *Fail(
+          MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
     ctx_.env.CrashPoint("receiver.after_quarantine");
     auto result = ctx_.pipeline.Process(id, meta);
     if (!result) {
       ctx_.metrics.pipeline_errors += 1;
       log::Error("pipeline {}/{}: {}", bucket_, key_, result.error().message());
-      return *Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+      return *Fail(
+          MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
     switch (result->outcome) {
       case PipelineOutcome::kAccepted:
@@ -237,11 +242,13 @@ class S3Exchange final : public HttpExchange {
       if (errno != 0 || end == length.c_str() || *end != '\0') {
         return Fail(MakeS3Error("InvalidArgument", "Content-Length is not a number"));
       }
-      if (n > ctx_.config.max_object_bytes) return Fail(MakeS3Error("EntityTooLarge", TooLargeMessage()));
+      if (n > ctx_.config.max_object_bytes)
+        return Fail(MakeS3Error("EntityTooLarge", TooLargeMessage()));
       has_length_ = true;
       content_length_ = n;
     } else if (!HttpRequest::NameIs(request_.Header("transfer-encoding"), "chunked")) {
-      return Fail(MakeS3Error("MissingContentLength", "You must provide the Content-Length HTTP header."));
+      return Fail(
+          MakeS3Error("MissingContentLength", "You must provide the Content-Length HTTP header."));
     }
     if (request_.HasHeader("content-md5")) {
       md5_hex_ = Base64Md5ToHex(request_.Header("content-md5"));
@@ -252,7 +259,8 @@ class S3Exchange final : public HttpExchange {
     auto writer = ctx_.store.NewQuarantine();
     if (!writer) {
       log::Error("quarantine: {}", writer.error().message());
-      return Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+      return Fail(
+          MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
     writer_ = std::move(*writer);
     return std::nullopt;
@@ -262,9 +270,11 @@ class S3Exchange final : public HttpExchange {
     auto row = ctx_.index.FindObject(bucket_, key_);
     if (!row) {
       log::Error("index lookup {}: {}", key_, row.error().message());
-      return Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+      return Fail(
+          MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
-    if (!row->has_value()) return Fail(MakeS3Error("NoSuchKey", "The specified key does not exist."));
+    if (!row->has_value())
+      return Fail(MakeS3Error("NoSuchKey", "The specified key does not exist."));
     const ObjectRow& o = **row;
     std::string path = ctx_.store.AcceptedPath(bucket_, key_);
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -288,7 +298,8 @@ class S3Exchange final : public HttpExchange {
 
   std::optional<HttpResponse> List() {
     bool v2 = QueryParam(request_.raw_query, "list-type") == "2";
-    if (!v2) return Fail(MakeS3Error("NotImplemented", "Only ListObjectsV2 (list-type=2) is supported"));
+    if (!v2)
+      return Fail(MakeS3Error("NotImplemented", "Only ListObjectsV2 (list-type=2) is supported"));
     std::string prefix = QueryParam(request_.raw_query, "prefix");
     std::string delimiter = QueryParam(request_.raw_query, "delimiter");
     std::string token = QueryParam(request_.raw_query, "continuation-token");
@@ -310,7 +321,8 @@ class S3Exchange final : public HttpExchange {
       auto rows = ctx_.index.ListObjects(bucket_, prefix, after, max_keys - entries + 1);
       if (!rows) {
         log::Error("list {}: {}", prefix, rows.error().message());
-        return Fail(MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+        return Fail(
+            MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
       }
       if (rows->empty()) break;
       bool skipped = false;
@@ -385,7 +397,8 @@ S3Error CheckObjectKey(const std::string& key) {
       return MakeS3Error("InvalidArgument", "The key holds a NUL or control character");
     }
   }
-  if (key.front() == '/') return MakeS3Error("InvalidArgument", "The key is absolute (leading '/')");
+  if (key.front() == '/')
+    return MakeS3Error("InvalidArgument", "The key is absolute (leading '/')");
   size_t start = 0;
   for (;;) {
     size_t slash = key.find('/', start);

@@ -40,7 +40,8 @@ class SqliteConnection final : public SqlConnection {
     for (;;) {
       int rc = sqlite3_step(s);
       if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) return sql::Fail(db_.get(), "query \"" + std::string(sql.substr(0, 60)) + "\"");
+      if (rc != SQLITE_ROW)
+        return sql::Fail(db_.get(), "query \"" + std::string(sql.substr(0, 60)) + "\"");
       SqlRow row;
       int n = sqlite3_column_count(s);
       row.columns.reserve(static_cast<size_t>(n));
@@ -65,7 +66,8 @@ class SqliteConnection final : public SqlConnection {
 
   Status Backup(const std::string& dest) override {
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(dest.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    int rc =
+        sqlite3_open_v2(dest.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
     SqliteDb out(raw);
     if (rc != SQLITE_OK) return Error("open " + dest + ": " + sqlite3_errstr(rc));
     sqlite3_backup* b = sqlite3_backup_init(out.get(), "main", db_.get(), "main");

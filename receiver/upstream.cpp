@@ -49,8 +49,8 @@ Result<PipelineResult> UpstreamFetcher::Fetch(const S3EventRecord& record) {
   if (!write_status) return write_status.error().Wrap("fetch " + record.key);
   if (!response) return response.error().Wrap("fetch " + record.key);
   if (!response->ok()) {
-    return Error(fmt::format("fetch {}: HTTP {} {}", record.key, response->status,
-                             response->error_code));
+    return Error(
+        fmt::format("fetch {}: HTTP {} {}", record.key, response->status, response->error_code));
   }
   ctx_.metrics.bytes_received += (*writer)->size();
   auto digest = (*writer)->Finish();

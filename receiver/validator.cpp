@@ -65,7 +65,9 @@ std::string CheckMetadataNumber(const ObjectMeta& meta, const char* name, uint64
   return "";
 }
 
-void HashObserver(void* ctx, std::string_view data) { static_cast<StreamDigest*>(ctx)->Update(data); }
+void HashObserver(void* ctx, std::string_view data) {
+  static_cast<StreamDigest*>(ctx)->Update(data);
+}
 
 Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
                            const std::string& device, const ValidatorLimits& limits) {
@@ -96,7 +98,8 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
                                 line_device.substr(0, 64), device));
     }
     std::string line_source = StringField(obj.get(), "source", &present);
-    if (!present || line_source.empty()) return Reject(fmt::format("line {}: no \"source\" string", line_no));
+    if (!present || line_source.empty())
+      return Reject(fmt::format("line {}: no \"source\" string", line_no));
     int64_t seq = 0, ts = 0;
     if (!AsInteger(cJSON_GetObjectItemCaseSensitive(obj.get(), "seq"), &seq) || seq < 1) {
       return Reject(fmt::format("line {}: \"seq\" is not a positive integer", line_no));
@@ -127,8 +130,8 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
                                   line_source.substr(0, 64), f.source));
       }
       if (static_cast<uint64_t>(seq) != f.last_seq + 1) {
-        return Reject(fmt::format("line {}: seq {} after {} (seqs must be contiguous)", line_no, seq,
-                                  f.last_seq));
+        return Reject(fmt::format("line {}: seq {} after {} (seqs must be contiguous)", line_no,
+                                  seq, f.last_seq));
       }
     }
     f.last_seq = static_cast<uint64_t>(seq);
@@ -146,8 +149,8 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
   if (!KeyNamesSource(meta.key, f.source)) {
     return Reject(fmt::format("the key does not name the lines' source \"{}\"", f.source));
   }
-  for (auto [name, actual] : {std::pair{"first-seq", f.first_seq}, std::pair{"last-seq", f.last_seq},
-                              std::pair{"count", f.count}}) {
+  for (auto [name, actual] : {std::pair{"first-seq", f.first_seq},
+                              std::pair{"last-seq", f.last_seq}, std::pair{"count", f.count}}) {
     std::string problem = CheckMetadataNumber(meta, name, actual);
     if (!problem.empty()) return Reject(problem);
   }
@@ -190,7 +193,8 @@ Validation ValidateTombstone(const std::string& path, const ObjectMeta& meta,
   }
   if (AsInteger(cJSON_GetObjectItemCaseSensitive(obj.get(), "count"), &count) &&
       count != last - first + 1) {
-    return Reject(fmt::format("tombstone: count {} but the range holds {}", count, last - first + 1));
+    return Reject(
+        fmt::format("tombstone: count {} but the range holds {}", count, last - first + 1));
   }
   (void)AsInteger(cJSON_GetObjectItemCaseSensitive(obj.get(), "at"), &at);
   if (!KeyNamesSource(meta.key, t.source)) {
@@ -222,8 +226,8 @@ Validation ValidateObject(const std::string& body_path, const ObjectMeta& meta,
   std::string device = DeviceOfKey(meta.key, prefix);
   if (device.empty()) return Reject("the key is not under {prefix}/{device}/");
   if (!meta.device.empty() && meta.device != device) {
-    return Reject(fmt::format("stored with device \"{}\"'s key under device \"{}\"", meta.device,
-                              device));
+    return Reject(
+        fmt::format("stored with device \"{}\"'s key under device \"{}\"", meta.device, device));
   }
   std::string meta_device = meta.UserMetadata("granary-device");
   if (!meta_device.empty() && meta_device != device) {
@@ -231,7 +235,8 @@ Validation ValidateObject(const std::string& body_path, const ObjectMeta& meta,
                               meta_device.substr(0, 64), device));
   }
   std::string format = meta.UserMetadata("granary-format");
-  if (format.starts_with("tombstone/") || (format.empty() && meta.key.ends_with(".tombstone.json"))) {
+  if (format.starts_with("tombstone/") ||
+      (format.empty() && meta.key.ends_with(".tombstone.json"))) {
     if (!format.empty() && format != "tombstone/1") return Reject("unknown format " + format);
     return ValidateTombstone(body_path, meta, device);
   }

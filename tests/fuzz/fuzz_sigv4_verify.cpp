@@ -55,7 +55,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     receiver::HttpRequest again = r;
     again.raw_path = *canonical;
     receiver::VerifiedRequest out2;
-    if (!verifier.Verify(again, receiver::ParseAmzDate("20150830T123600Z"), &out2).ok()) std::abort();
+    if (!verifier.Verify(again, receiver::ParseAmzDate("20150830T123600Z"), &out2).ok())
+      std::abort();
   }
   (void)receiver::CheckObjectKey(r.raw_path);
   return 0;

@@ -36,27 +36,27 @@ TEST_F(ReceiverConfigTest, MinimalConfigGetsDefaults) {
 
 TEST_F(ReceiverConfigTest, EveryProblemNamesFileLineAndKey) {
   auto c = Load(
-      "data_dir = \"/srv/r\"\n"            // 1
-      "listen = \"9000\"\n"                // 2
-      "index = \"mysql://x\"\n"            // 3
-      "buckets = [\"api\"]\n"              // 4
-      "colour = \"blue\"\n"                // 5
-      "[[device]]\n"                       // 6
-      "name = \"h017\"\n"                  // 7
-      "access_key = \"AK1\"\n"             // 8
-      "[[device]]\n"                       // 9
-      "name = \"h017\"\n"                  // 10
-      "access_key = \"AK1\"\n"             // 11
-      "secret_key = \"s\"\n"               // 12
-      "[[reader]]\n"                       // 13
-      "name = \"r\"\n"                     // 14
-      "token = \"short\"\n");              // 15
+      "data_dir = \"/srv/r\"\n"  // 1
+      "listen = \"9000\"\n"      // 2
+      "index = \"mysql://x\"\n"  // 3
+      "buckets = [\"api\"]\n"    // 4
+      "colour = \"blue\"\n"      // 5
+      "[[device]]\n"             // 6
+      "name = \"h017\"\n"        // 7
+      "access_key = \"AK1\"\n"   // 8
+      "[[device]]\n"             // 9
+      "name = \"h017\"\n"        // 10
+      "access_key = \"AK1\"\n"   // 11
+      "secret_key = \"s\"\n"     // 12
+      "[[reader]]\n"             // 13
+      "name = \"r\"\n"           // 14
+      "token = \"short\"\n");    // 15
   ASSERT_FALSE(c.ok());
   const std::string& m = c.error().message();
   for (const std::string& want :
        {path_ + ":2: listen: expected \"ADDRESS:PORT\"", path_ + ":3: index: must be \"sqlite\"",
-        path_ + ":4: buckets: \"api\" is reserved", path_ + ":5: colour:",
-        path_ + ":6: device[0].secret_key: missing required key",
+        path_ + ":4: buckets: \"api\" is reserved",
+        path_ + ":5: colour:", path_ + ":6: device[0].secret_key: missing required key",
         path_ + ":10: device[1].name: device \"h017\" is configured twice",
         path_ + ":11: device[1].access_key: this access key is already given",
         path_ + ":15: reader[0].token: must be at least 16 characters"}) {

@@ -150,11 +150,11 @@ TEST(FindGapsTest, SplitsHolesByTombstones) {
   std::vector<std::pair<SeqRange, std::string>> tomb = {{{12, 14}, "quota"}, {{40, 45}, "quota"}};
   std::vector<Gap> gaps = FindGaps(ranges, tomb);
   ASSERT_EQ(gaps.size(), 6u);
-  EXPECT_EQ(gaps[0].first, 1u);   // 1..4 unexplained
-  EXPECT_EQ(gaps[1].first, 11u);  // 11 unexplained
+  EXPECT_EQ(gaps[0].first, 1u);    // 1..4 unexplained
+  EXPECT_EQ(gaps[1].first, 11u);   // 11 unexplained
   EXPECT_TRUE(gaps[2].explained);  // 12..14
-  EXPECT_EQ(gaps[3].first, 15u);  // 15..19 unexplained
-  EXPECT_EQ(gaps[4].first, 31u);  // 31..39 unexplained
+  EXPECT_EQ(gaps[3].first, 15u);   // 15..19 unexplained
+  EXPECT_EQ(gaps[4].first, 31u);   // 31..39 unexplained
   EXPECT_TRUE(gaps[5].explained);  // 40..45
   EXPECT_EQ(gaps[5].last, 45u);
 }
@@ -178,7 +178,8 @@ class PipelineTest : public ::testing::Test {
   }
   PipelineOutcome Put(const std::string& lines, uint64_t first, uint64_t last) {
     std::string body = Gzip(lines);
-    ObjectMeta meta = SegmentMeta(SegmentKey("h017", "meter", first), "h017", "meter", first, last, body);
+    ObjectMeta meta =
+        SegmentMeta(SegmentKey("h017", "meter", first), "h017", "meter", first, last, body);
     auto r = pipeline_->Process(Quarantine(body, meta), meta);
     EXPECT_TRUE(r.ok()) << r.error().message();
     return r->outcome;

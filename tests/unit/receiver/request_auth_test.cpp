@@ -60,9 +60,9 @@ TEST(RequestVerifierTest, OfficialSuiteVerifiesExceptPathNormalisation) {
   options.service = "service";
   options.require_content_sha256 = false;
   RequestVerifier verifier(SuiteKeys(), options);
-  const std::set<std::string> must_fail = {"get-relative", "get-relative-relative", "get-slash",
-                                           "get-slash-dot-slash", "get-slash-pointless-dot",
-                                           "get-slashes"};
+  const std::set<std::string> must_fail = {
+      "get-relative",        "get-relative-relative",   "get-slash",
+      "get-slash-dot-slash", "get-slash-pointless-dot", "get-slashes"};
   int verified = 0, refused = 0;
   for (const auto& entry : fs::recursive_directory_iterator(kSuite)) {
     if (entry.path().extension() != ".sreq") continue;
@@ -89,37 +89,60 @@ TEST(RequestVerifierTest, OfficialSuiteVerifiesExceptPathNormalisation) {
 // The four header-signed examples of the S3 API reference (tests/fixtures/sigv4/s3-examples.md)
 // verify in S3 mode, and stop verifying when one signed byte changes.
 TEST(RequestVerifierTest, S3ReferenceExamplesVerify) {
-  RequestVerifier verifier({{"example", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}},
-                           VerifierOptions{});
+  RequestVerifier verifier(
+      {{"example", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}},
+      VerifierOptions{});
   const std::string empty(sigv4::kEmptyPayloadSha256);
-  const std::string cred = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, ";
+  const std::string cred =
+      "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, ";
   struct Example {
     std::string name, method, path, query;
     sigv4::Headers headers;
   };
   std::vector<Example> examples = {
-      {"get-object-range", "GET", "/test.txt", "",
-       {{"Host", "examplebucket.s3.amazonaws.com"}, {"Range", "bytes=0-9"},
-        {"x-amz-content-sha256", empty}, {"x-amz-date", "20130524T000000Z"},
-        {"Authorization", cred + "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
-                                 "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"}}},
-      {"put-object", "PUT", "/test%24file.text", "",
-       {{"Host", "examplebucket.s3.amazonaws.com"}, {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
+      {"get-object-range",
+       "GET",
+       "/test.txt",
+       "",
+       {{"Host", "examplebucket.s3.amazonaws.com"},
+        {"Range", "bytes=0-9"},
+        {"x-amz-content-sha256", empty},
+        {"x-amz-date", "20130524T000000Z"},
+        {"Authorization",
+         cred + "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+                "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"}}},
+      {"put-object",
+       "PUT",
+       "/test%24file.text",
+       "",
+       {{"Host", "examplebucket.s3.amazonaws.com"},
+        {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
         {"x-amz-content-sha256", sigv4::Sha256Hex("Welcome to Amazon S3.")},
-        {"x-amz-date", "20130524T000000Z"}, {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
+        {"x-amz-date", "20130524T000000Z"},
+        {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
         {"Authorization",
          cred + "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class, "
                 "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"}}},
-      {"get-bucket-lifecycle", "GET", "/", "lifecycle",
-       {{"Host", "examplebucket.s3.amazonaws.com"}, {"x-amz-content-sha256", empty},
+      {"get-bucket-lifecycle",
+       "GET",
+       "/",
+       "lifecycle",
+       {{"Host", "examplebucket.s3.amazonaws.com"},
+        {"x-amz-content-sha256", empty},
         {"x-amz-date", "20130524T000000Z"},
-        {"Authorization", cred + "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
-                                 "Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"}}},
-      {"list-objects", "GET", "/", "max-keys=2&prefix=J",
-       {{"Host", "examplebucket.s3.amazonaws.com"}, {"x-amz-content-sha256", empty},
+        {"Authorization",
+         cred + "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
+                "Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"}}},
+      {"list-objects",
+       "GET",
+       "/",
+       "max-keys=2&prefix=J",
+       {{"Host", "examplebucket.s3.amazonaws.com"},
+        {"x-amz-content-sha256", empty},
         {"x-amz-date", "20130524T000000Z"},
-        {"Authorization", cred + "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
-                                 "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"}}},
+        {"Authorization",
+         cred + "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
+                "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"}}},
   };
   const int64_t when = ParseAmzDate("20130524T000000Z");
   for (const Example& e : examples) {

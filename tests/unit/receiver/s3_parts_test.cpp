@@ -10,9 +10,11 @@ namespace {
 
 TEST(CheckObjectKeyTest, RefusesPathTricks) {
   EXPECT_TRUE(CheckObjectKey("granary/h017/meter/a b+c=d€.jsonl.gz").ok());
-  const std::vector<std::string> bad_keys = {"",   "/abs", "a/../b", "a/./b",
-                                            "..", "a//b", "a/",     std::string("a\0b", 3),
-                                            "a\nb", std::string(1025, 'k')};
+  const std::vector<std::string> bad_keys = {"",       "/abs",
+                                             "a/../b", "a/./b",
+                                             "..",     "a//b",
+                                             "a/",     std::string("a\0b", 3),
+                                             "a\nb",   std::string(1025, 'k')};
   for (const std::string& bad : bad_keys) {
     EXPECT_FALSE(CheckObjectKey(bad).ok()) << bad;
   }
@@ -53,9 +55,11 @@ TEST(S3EventsTest, SnsEnvelopeAndTestEvent) {
 }
 
 TEST(S3EventsTest, MalformedIsAnError) {
-  for (const char* bad : {"", "[]", "{", R"({"Records":{}})", R"({"Records":[1]})",
-                          R"({"Records":[{"eventName":"ObjectCreated:Put"}]})",
-                          R"({"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"%zz"}}}]})"}) {
+  for (
+      const char* bad :
+      {"", "[]", "{", R"({"Records":{}})", R"({"Records":[1]})",
+       R"({"Records":[{"eventName":"ObjectCreated:Put"}]})",
+       R"({"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"%zz"}}}]})"}) {
     EXPECT_FALSE(ParseS3Events(bad).ok()) << bad;
   }
 }

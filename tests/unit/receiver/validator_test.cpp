@@ -21,8 +21,8 @@ class ValidatorTest : public ::testing::Test {
   }
   Validation RunLines(const std::string& lines, uint64_t first = 1, uint64_t last = 10) {
     std::string body = Gzip(lines);
-    return Run(body, SegmentMeta(SegmentKey("h017", "meter", first), "h017", "meter", first, last,
-                                 body));
+    return Run(body,
+               SegmentMeta(SegmentKey("h017", "meter", first), "h017", "meter", first, last, body));
   }
   granary::testing::TempDir dir_;
 };
@@ -45,7 +45,8 @@ TEST_F(ValidatorTest, GoodSegmentGivesItsFacts) {
 TEST_F(ValidatorTest, CorruptGzipIsRejected) {
   std::string body = Gzip(SegmentLines("h017", "meter", 1, 10));
   body[body.size() / 2] ^= 0x55;
-  Validation v = Run(body, SegmentMeta(SegmentKey("h017", "meter", 1), "h017", "meter", 1, 10, body));
+  Validation v =
+      Run(body, SegmentMeta(SegmentKey("h017", "meter", 1), "h017", "meter", 1, 10, body));
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.reason.find("gzip"), std::string::npos) << v.reason;
 }
@@ -53,7 +54,8 @@ TEST_F(ValidatorTest, CorruptGzipIsRejected) {
 TEST_F(ValidatorTest, TruncatedGzipIsRejected) {
   std::string body = Gzip(SegmentLines("h017", "meter", 1, 10));
   body.resize(body.size() - 6);
-  Validation v = Run(body, SegmentMeta(SegmentKey("h017", "meter", 1), "h017", "meter", 1, 10, body));
+  Validation v =
+      Run(body, SegmentMeta(SegmentKey("h017", "meter", 1), "h017", "meter", 1, 10, body));
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.reason.find("truncated"), std::string::npos) << v.reason;
 }
@@ -67,13 +69,15 @@ TEST_F(ValidatorTest, NonJsonLineIsRejectedWithItsNumber) {
 }
 
 TEST_F(ValidatorTest, SeqHoleIsRejected) {
-  Validation v = RunLines(SegmentLines("h017", "meter", 1, 4) + SegmentLines("h017", "meter", 6, 11));
+  Validation v =
+      RunLines(SegmentLines("h017", "meter", 1, 4) + SegmentLines("h017", "meter", 6, 11));
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.reason, "line 5: seq 6 after 4 (seqs must be contiguous)");
 }
 
 TEST_F(ValidatorTest, WrongDeviceInLinesIsRejected) {
-  Validation v = RunLines(SegmentLines("h017", "meter", 1, 5) + SegmentLines("h099", "meter", 6, 10));
+  Validation v =
+      RunLines(SegmentLines("h017", "meter", 1, 5) + SegmentLines("h099", "meter", 6, 10));
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.reason, "line 6: device \"h099\" but the key is device \"h017\"");
 }
