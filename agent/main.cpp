@@ -2,6 +2,8 @@
 // state. Every command that takes -c validates the whole config first (exit 78 on error).
 #include <malloc.h>
 
+#include <string_view>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -215,5 +217,8 @@ int main(int argc, char** argv) {
   // thread per source that is most of the agent's private memory. Two arenas are plenty:
   // the threads mostly sleep.
   mallopt(M_ARENA_MAX, 2);
+  // A SIGTERM that arrives while `run` is still loading its config must be a clean stop,
+  // not death by the default action: block it from the first instruction.
+  if (argc > 1 && std::string_view(argv[1]) == "run") granary::BlockControlSignals();
   return granary::Main(argc, argv);
 }
