@@ -251,6 +251,15 @@ payload_bytes = 40
         agent.wait_ready()
         wait_for("first readings", lambda: all(source_status(agent, n)["readings"] >= 3
                                                for n in ("meter", "pinned", "legacy", "omitting")), 20)
+        # A longer steady run before the faults: GRANARY_EAGLE_SOAK_S=600 for the 10 minutes
+        # of the acceptance run; CI keeps it short.
+        soak_s = float(os.environ.get("GRANARY_EAGLE_SOAK_S", "0"))
+        soak_end = time.time() + soak_s
+        while time.time() < soak_end:
+            time.sleep(min(10, max(0, soak_end - time.time())))
+            for name in ("meter", "pinned", "legacy"):
+                s = source_status(agent, name)
+                check(s["errors"] == 0, f"{name}: errors while nothing failed: {s}")
         stats = gen2.control("/control/stats", method="GET")
         check(stats["max_concurrent"] == 1, f"requests to one gateway overlapped: {stats}")
         hang_from = time.time()
