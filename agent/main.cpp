@@ -43,14 +43,6 @@ AgentConfig LoadOrExit(const std::string& path) {
   return std::move(*config);
 }
 
-void SetLogLevel(const std::string& level) {
-  if (level == "error") log::SetMaxLevel(log::Level::kError);
-  if (level == "warning") log::SetMaxLevel(log::Level::kWarning);
-  if (level == "notice") log::SetMaxLevel(log::Level::kNotice);
-  if (level == "info") log::SetMaxLevel(log::Level::kInfo);
-  if (level == "debug") log::SetMaxLevel(log::Level::kDebug);
-}
-
 int CmdPoll(const AgentConfig& config, const std::string& name) {
   for (const SourceConfig& sc : config.sources) {
     if (sc.name != name) continue;
@@ -177,7 +169,7 @@ int Main(int argc, char** argv) {
   }
 
   AgentConfig config = LoadOrExit(config_path);
-  SetLogLevel(config.log_level);
+  log::SetMaxLevel(config.log_level);
   if (check->parsed()) {
     std::fputs(RenderEffectiveConfig(config).c_str(), stdout);
     std::fprintf(stderr, "%s: OK (%zu sources)\n", config.path.c_str(), config.sources.size());

@@ -12,6 +12,14 @@ std::atomic<int> g_max_level{static_cast<int>(Level::kInfo)};
 
 void SetMaxLevel(Level level) { g_max_level.store(static_cast<int>(level)); }
 
+void SetMaxLevel(std::string_view name) {
+  if (name == "error") SetMaxLevel(Level::kError);
+  if (name == "warning") SetMaxLevel(Level::kWarning);
+  if (name == "notice") SetMaxLevel(Level::kNotice);
+  if (name == "info") SetMaxLevel(Level::kInfo);
+  if (name == "debug") SetMaxLevel(Level::kDebug);
+}
+
 bool Enabled(Level level) { return static_cast<int>(level) <= g_max_level.load(); }
 
 void Write(Level level, std::string_view line) {

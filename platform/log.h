@@ -13,6 +13,8 @@ enum class Level { kError = 3, kWarning = 4, kNotice = 5, kInfo = 6, kDebug = 7 
 
 // Lines above this level are dropped. Default kInfo.
 void SetMaxLevel(Level level);
+// By the config's name: error, warning, notice, info, debug (anything else: unchanged).
+void SetMaxLevel(std::string_view name);
 bool Enabled(Level level);
 void Write(Level level, std::string_view line);
 

@@ -32,14 +32,6 @@ ReceiverConfig LoadOrExit(const std::string& path) {
   return std::move(*config);
 }
 
-void SetLogLevel(const std::string& level) {
-  if (level == "error") log::SetMaxLevel(log::Level::kError);
-  if (level == "warning") log::SetMaxLevel(log::Level::kWarning);
-  if (level == "notice") log::SetMaxLevel(log::Level::kNotice);
-  if (level == "info") log::SetMaxLevel(log::Level::kInfo);
-  if (level == "debug") log::SetMaxLevel(log::Level::kDebug);
-}
-
 VerifierOptions VerifierOptionsFrom(const ReceiverConfig& c) {
   VerifierOptions o;
   o.region = c.region;
@@ -175,7 +167,7 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   mosquitto_lib_init();
   ReceiverConfig config = LoadOrExit(config_path);
-  SetLogLevel(config.log_level);
+  log::SetMaxLevel(config.log_level);
   if (check->parsed()) {
     std::printf("%s: ok (%zu device key(s), %zu reader token(s), index %s)\n", config_path.c_str(),
                 config.devices.size(), config.readers.size(),
