@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   mosquitto_lib_init();
   ReceiverConfig config = LoadOrExit(config_path);
-  log::SetMaxLevel(config.log_level);
+  granary::log::SetMaxLevel(config.log_level);
   if (check->parsed()) {
     std::printf("%s: ok (%zu device key(s), %zu reader token(s), index %s)\n", config_path.c_str(),
                 config.devices.size(), config.readers.size(),
