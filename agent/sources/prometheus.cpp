@@ -17,7 +17,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr size_t kQuoteBytes = 256;
 
 struct PrometheusOptions {
   HttpClientOptions http;
