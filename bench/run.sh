@@ -58,3 +58,9 @@ printf '%-40s %s\n' "CPU (% of one core)" "$cpu %"
 printf '%-40s %s\n' "polls, errors (whole run)" "$polls"
 echo; "$here/bench/upload.sh" "$build"
 echo; "$here/bench/footprint.sh" "$build"
+
+echo
+echo "== receiver ingest: 1,000 segments of 3,600 readings, 2 clients, next to raw gunzip + JSON parse =="
+rwork=$(mktemp -d)
+"$build/bench/receiver_bench" "$rwork" 1000 2 2> "$rwork.log" | column -t -s $'\t'
+rm -rf "$rwork" "$rwork.log"
