@@ -202,6 +202,7 @@ class Daemon {
         log::Error("reload: new buffer settings failed; going back to the old ones");
         config_ = std::move(old);
         if (!OpenBuffer()) std::abort();  // the old buffer opened a moment ago
+        credentials = UploadCredentials(config_);
       }
     }
     if (!StartScheduler()) {
