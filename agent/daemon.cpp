@@ -21,15 +21,6 @@ constexpr milliseconds kStatusEvery{2000};
 constexpr milliseconds kSchedulerStopWait{1500};
 constexpr int kLockWaitTries = 100;  // 10 s
 
-bool SameBufferOptions(const BufferOptions& a, const BufferOptions& b) {
-  return a.state_dir == b.state_dir && a.device == b.device && a.sync_full == b.sync_full &&
-         a.batch_max == b.batch_max && a.queue_capacity == b.queue_capacity &&
-         a.batch_wait == b.batch_wait && a.segment_max_bytes == b.segment_max_bytes &&
-         a.segment_max_readings == b.segment_max_readings &&
-         a.quota_max_bytes == b.quota_max_bytes && a.quota_pause == b.quota_pause &&
-         a.keep_uploaded == b.keep_uploaded;
-}
-
 UploadOptions UploadOptionsFrom(const AgentConfig& c, Credentials credentials) {
   const UploadConfig& u = c.upload;
   UploadOptions o;
@@ -192,7 +183,7 @@ class Daemon {
     StopUploader();
     scheduler_->Stop(kSchedulerStopWait);
     scheduler_.reset();
-    bool reopen = !SameBufferOptions(BufferOptionsFrom(config_), BufferOptionsFrom(*fresh));
+    bool reopen = BufferOptionsFrom(config_) != BufferOptionsFrom(*fresh);
     AgentConfig old = std::move(config_);
     config_ = std::move(*fresh);
     if (reopen) {

@@ -33,6 +33,8 @@ struct BufferOptions {
   // needs the space.
   std::chrono::milliseconds keep_uploaded{3'600'000};
   int gzip_level = 6;
+
+  bool operator==(const BufferOptions&) const = default;
 };
 
 struct BufferStats {
