@@ -2,12 +2,12 @@
 // on. What can be saved is saved. Sealed segment files are complete and self-describing,
 // so the fresh catalog adopts them (an already uploaded one is re-PUT under the same key
 // with the same bytes: a no-op). Seqs continue after the highest one ever sealed, known
-// from the adopted files and from seqmark, a small file rewritten at every seal, so no
-// key that may exist in S3 is reused with other bytes. Readings that were committed but
+// from the adopted files and from seqmark, a small file rewritten before any segment file
+// is removed (after upload, or by the quota), so no key that may exist in S3 is reused
+// with other bytes. Readings that were committed but
 // not yet sealed are in the moved-aside database only; the event says so.
 #include <dirent.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 #include <zlib.h>
 
 #include <cjson/cJSON.h>
@@ -22,6 +22,7 @@
 #include "platform/handles.h"
 #include "platform/log.h"
 #include "storage/buffer_store.h"
+#include "storage/segment_file.h"
 #include "storage/sqlite.h"
 
 namespace granary {
@@ -32,28 +33,15 @@ struct Adopted {
   uint64_t first_seq = 0, last_seq = 0, count = 0;
   int64_t first_ts = 0, last_ts = 0;
   std::string clock;
-  uint64_t bytes = 0, raw_bytes = 0;
-  std::string md5_hex, sha256_hex;
+  SegmentDigest digest;
 };
-
-std::string Hex(const unsigned char* p, unsigned n) {
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) out += fmt::format("{:02x}", p[i]);
-  return out;
-}
 
 // Reads one segment file completely; nullopt when it is not a whole, contiguous segment.
 std::optional<Adopted> ReadSegment(const std::string& path) {
   Adopted a;
   std::ifstream raw(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(raw)), std::istreambuf_iterator<char>());
-  a.bytes = bytes.size();
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_md5(), nullptr);
-  a.md5_hex = Hex(md, n);
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  a.sha256_hex = Hex(md, n);
+  DigestBytes(bytes, a.digest);
 
   GzFile gz(gzopen(path.c_str(), "rb"));
   if (!gz) return std::nullopt;
@@ -66,7 +54,7 @@ std::optional<Adopted> ReadSegment(const std::string& path) {
   if (got < 0 || (err != Z_OK && err != Z_STREAM_END) || text.empty() || text.back() != '\n') {
     return std::nullopt;
   }
-  a.raw_bytes = text.size();
+  a.digest.raw_bytes = text.size();
   bool any_unsynced = false, any_synced = false;
   size_t start = 0;
   while (start < text.size()) {
@@ -138,6 +126,12 @@ Status BufferStore::AdoptSegments(const std::string& aside_dir) {
   std::sort(files.begin(), files.end());
   sqlite3* db = db_.get();
   if (Status s = sql::Exec(db, "BEGIN IMMEDIATE"); !s) return s;
+  auto st = sql::Prepare(db,
+      "INSERT OR IGNORE INTO segments(source, first_seq, last_seq, count, first_ts, last_ts,"
+      " clock, format, file, bytes, raw_bytes, md5, sha256, state, sealed_at)"
+      " VALUES(?,?,?,?,?,?,?,'jsonl.gz',?,?,?,?,?,'sealed',?)");
+  if (!st) return st.error();
+  sqlite3_stmt* ins = st->get();
   size_t adopted = 0;
   for (const std::string& f : files) {
     std::optional<Adopted> a = ReadSegment(segments_dir_ + "/" + f);
@@ -146,12 +140,7 @@ Status BufferStore::AdoptSegments(const std::string& aside_dir) {
       (void)env_.RenameFile(segments_dir_ + "/" + f, aside_dir + "/" + f);
       continue;
     }
-    auto st = sql::Prepare(db,
-        "INSERT OR IGNORE INTO segments(source, first_seq, last_seq, count, first_ts, last_ts,"
-        " clock, format, file, bytes, raw_bytes, md5, sha256, state, sealed_at)"
-        " VALUES(?,?,?,?,?,?,?,'jsonl.gz',?,?,?,?,?,'sealed',?)");
-    if (!st) return st.error();
-    sqlite3_stmt* ins = st->get();
+    sql::StmtScope scope(ins);
     sql::Bind(ins, 1, a->source);
     sql::Bind(ins, 2, static_cast<int64_t>(a->first_seq));
     sql::Bind(ins, 3, static_cast<int64_t>(a->last_seq));
@@ -160,10 +149,10 @@ Status BufferStore::AdoptSegments(const std::string& aside_dir) {
     sql::Bind(ins, 6, a->last_ts);
     sql::Bind(ins, 7, a->clock);
     sql::Bind(ins, 8, f);
-    sql::Bind(ins, 9, static_cast<int64_t>(a->bytes));
-    sql::Bind(ins, 10, static_cast<int64_t>(a->raw_bytes));
-    sql::Bind(ins, 11, a->md5_hex);
-    sql::Bind(ins, 12, a->sha256_hex);
+    sql::Bind(ins, 9, static_cast<int64_t>(a->digest.bytes));
+    sql::Bind(ins, 10, static_cast<int64_t>(a->digest.raw_bytes));
+    sql::Bind(ins, 11, a->digest.md5_hex);
+    sql::Bind(ins, 12, a->digest.sha256_hex);
     sql::Bind(ins, 13, env_.WallNowMs());
     if (Status s = sql::StepDone(db, ins, "adopt segment"); !s) return s;
     next[a->source] = std::max(next[a->source], a->last_seq + 1);

@@ -26,6 +26,16 @@ std::string FinalHex(EVP_MD_CTX* ctx) {
 
 }  // namespace
 
+void DigestBytes(std::string_view bytes, SegmentDigest& d) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_md5(), nullptr);
+  d.md5_hex = Hex(md, n);
+  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
+  d.sha256_hex = Hex(md, n);
+  d.bytes = bytes.size();
+}
+
 void AppendJsonLine(std::string& out, std::string_view device, std::string_view source,
                     uint64_t seq, int64_t ts_ms, bool clock_ok, std::string_view data_json) {
   fmt::format_to(std::back_inserter(out),

@@ -23,6 +23,9 @@ struct SegmentDigest {
   std::string sha256_hex;
 };
 
+// MD5 and SHA-256 of a segment's bytes already on disk (one adopted after a corrupt buffer).
+void DigestBytes(std::string_view bytes, SegmentDigest& digest);
+
 // One line of the jsonl format (design.md "Formats"), newline included. `device` and
 // `source` are config-validated names that need no JSON escaping; `data_json` is
 // already a compact JSON object.
