@@ -73,6 +73,8 @@ class BufferStore {
   // salvage.cpp: a corrupt database is moved aside and a fresh one adopts the sealed files.
   Result<std::string> MoveAside(const std::string& why);
   Status AdoptSegments(const std::string& aside_dir);
+  // Records every source's next seq durably; called before segment files are removed,
+  // since the files left on disk are what AdoptSegments counts on.
   void WriteSeqMark();
   Status LoadSources();
   Status Repair();

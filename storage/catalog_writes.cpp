@@ -52,6 +52,7 @@ Status BufferStore::RemoveExpiredUploads() {
     expired.emplace_back(sqlite3_column_int64(stmt->get(), 0), sql::ColumnText(stmt->get(), 1));
   }
   stmt->reset();
+  if (!expired.empty()) WriteSeqMark();  // the files are what a salvage would count on
   for (const auto& [id, file] : expired) {
     // Catalog first: a crash before the unlink leaves a file Repair() removes.
     if (Status s = sql::Exec(db_.get(),

@@ -63,6 +63,7 @@ Status BufferStore::EvictOne(bool* evicted) {
     (void)sql::Exec(db_.get(), "ROLLBACK");
     return s.error().Wrap("evict segment " + file);
   }
+  WriteSeqMark();  // the file is what a salvage would count on
   if (Status s = env_.RemoveFile(segments_dir_ + "/" + file); !s) {
     log::Warning("evict segment {}: {}", file, s.error().message());
   }

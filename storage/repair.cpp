@@ -58,7 +58,6 @@ Status BufferStore::RecordSeal(const SealedFile& f) {
   env_.CrashPoint("seal.before_commit");
   if (Status s = sql::Exec(db, "COMMIT"); !s) return rollback(s.error());
   env_.CrashPoint("seal.after_commit");
-  WriteSeqMark();
   buffered_ -= std::min(buffered_, f.count);
   log::Debug("sealed {} ({} readings, {} bytes)", f.name, f.count, f.digest.bytes);
   return RefreshCatalogCounts();

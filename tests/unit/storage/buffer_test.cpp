@@ -212,6 +212,30 @@ TEST_F(BufferTest, ACorruptDatabaseIsMovedAsideAndSealedSegmentsAreAdopted) {
   EXPECT_EQ(QueryInt("SELECT count(*) FROM segments WHERE state='sealed'"), 2);
 }
 
+TEST_F(BufferTest, AfterCorruptionSeqsContinuePastSegmentsWhoseFilesAreGone) {
+  BufferOptions o = Options();
+  o.keep_uploaded = milliseconds{0};
+  {
+    auto b = OpenBuffer(o);
+    ASSERT_EQ(b->Submit(Make("meter", 30, kT0, 1000), milliseconds{1000}), 30u);
+    ASSERT_TRUE(b->Flush().ok());
+    ASSERT_TRUE(b->MarkUploaded(QueryInt("SELECT id FROM segments")).ok());
+    for (int i = 0; i < 50 && !SegmentFiles().empty(); ++i) {
+      std::this_thread::sleep_for(milliseconds{100});
+    }
+    ASSERT_TRUE(SegmentFiles().empty()) << "the uploaded file was not removed";
+    b->Stop(/*seal=*/false);
+  }
+  Corrupt(BufferDbPath(dir_.path()));
+  auto b = OpenBuffer(o);
+  ASSERT_NE(b, nullptr);
+  ASSERT_EQ(b->Submit(Make("meter", 2, kT0 + 60'000, 1000), milliseconds{1000}), 2u);
+  ASSERT_TRUE(b->Flush().ok());
+  std::vector<Line> lines = AllLines("meter");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].seq, 31u) << "a seq whose segment may be in S3 was reused";
+}
+
 TEST_F(BufferTest, ClockStepBackEndsTheSegmentAndKeysStayUnique) {
   auto b = OpenBuffer(Options());
   ASSERT_EQ(b->Submit(Make("m", 5, kT0 + 600'000, 1000), milliseconds{1000}), 5u);
