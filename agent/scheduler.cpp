@@ -1,5 +1,6 @@
 #include "agent/scheduler.h"
 
+#include "agent/sources/http_source.h"
 #include "platform/log.h"
 
 namespace granary {
@@ -25,6 +26,11 @@ struct Scheduler::Task {
   std::mutex gate;
   bool abandoned = false;  // guarded by gate
   SourceStats stats;
+
+  // Set for an HttpSource, which the HTTP thread polls; the fields below are that thread's.
+  HttpSource* http = nullptr;
+  int64_t next_tick = 0;
+  bool in_flight = false;
 };
 
 Scheduler::Scheduler(Env& env, Sink sink, PauseCheck paused)
@@ -42,19 +48,33 @@ void Scheduler::Add(std::string name, std::string type, std::unique_ptr<Source> 
   t->timeout = timeout;
   t->stats.name = t->name;
   t->stats.type = t->type;
+  t->http = dynamic_cast<HttpSource*>(t->source.get());
+  if (t->http != nullptr) http_tasks_.push_back(t.get());
   tasks_.push_back(std::move(t));
 }
 
 void Scheduler::Start() {
   last_progress_ns_ = env_.MonoNowNs();
   for (auto& t : tasks_) {
+    if (t->http != nullptr) continue;
     // The thread keeps its Task alive, so a detached hung poll never touches freed memory.
     std::shared_ptr<Task> keep = t;
     t->thread = std::thread([this, keep] { Run(*keep); });
   }
+  if (!http_tasks_.empty()) {
+    http_loop_ = std::make_unique<HttpLoop>();
+    http_thread_ = std::thread([this] { RunHttp(); });
+  }
 }
 
 void Scheduler::Stop(milliseconds wait) {
+  if (http_thread_.joinable()) {
+    // The HTTP thread never blocks for longer than one loop turn, so it is always joined.
+    http_stop_ = true;
+    http_loop_->Wakeup();
+    http_thread_.join();
+    http_loop_.reset();  // abandons the exchanges still running
+  }
   for (auto& t : tasks_) {
     std::lock_guard<std::mutex> lock(t->mu);
     t->stop = true;
@@ -86,14 +106,17 @@ std::vector<SourceStats> Scheduler::Stats() const {
   return out;
 }
 
-void Scheduler::Run(Task& t) {
-  std::unique_lock<std::mutex> gate(t.gate);
-  const int64_t interval_ms = t.interval_ns / 1'000'000;
-  // First tick: the next wall-clock multiple of the interval, mapped onto the monotonic
-  // clock once. From here on the wall clock only stamps readings.
+int64_t Scheduler::FirstTick(int64_t interval_ns) const {
+  // Mapped onto the monotonic clock once; from then on the wall clock only stamps readings.
+  const int64_t interval_ms = interval_ns / 1'000'000;
   int64_t wall = env_.WallNowMs();
   int64_t to_first_ms = (interval_ms - wall % interval_ms) % interval_ms;
-  int64_t next_tick = env_.MonoNowNs() + to_first_ms * 1'000'000;
+  return env_.MonoNowNs() + to_first_ms * 1'000'000;
+}
+
+void Scheduler::Run(Task& t) {
+  std::unique_lock<std::mutex> gate(t.gate);
+  int64_t next_tick = FirstTick(t.interval_ns);
 
   for (;;) {
     {
@@ -126,37 +149,7 @@ void Scheduler::Run(Task& t) {
       auto result = t.source->Poll(t.timeout);
       gate.lock();
       if (t.abandoned) return;
-      size_t produced = 0, accepted = 0;
-      if (result) {
-        std::vector<Reading> readings;
-        readings.reserve(result->size());
-        for (SourceReading& r : *result) {
-          readings.push_back({t.name, r.ts_ms != 0 ? r.ts_ms : ts, clock_ok, std::move(r.data_json)});
-        }
-        produced = readings.size();
-        accepted = sink_(std::move(readings));
-      }
-      std::lock_guard<std::mutex> lock(t.mu);
-      ++t.stats.polls;
-      if (result) {
-        t.stats.readings += accepted;
-        t.stats.rejected += produced - accepted;
-        t.stats.consecutive_failures = 0;
-        t.stats.last_ok_ms = ts;
-        if (accepted < produced) {
-          log::Warning("source {}: buffer full, {} readings not captured", t.name,
-                       produced - accepted);
-        }
-      } else {
-        ++t.stats.errors;
-        ++t.stats.consecutive_failures;
-        t.stats.last_error_ms = ts;
-        t.stats.last_error = result.error().message();
-        // Log the first failure of a run and then every 100th, not every poll.
-        if (t.stats.consecutive_failures % 100 == 1) {
-          log::Warning("source {}: {}", t.name, t.stats.last_error);
-        }
-      }
+      Record(t, ts, clock_ok, std::move(result));
     }
 
     // Ticks that passed while polling are overruns: counted, never queued.
@@ -172,6 +165,97 @@ void Scheduler::Run(Task& t) {
   std::lock_guard<std::mutex> lock(t.mu);
   t.done = true;
   t.cv.notify_all();
+}
+
+void Scheduler::Record(Task& t, int64_t ts, bool clock_ok,
+                       Result<std::vector<SourceReading>> result) {
+  size_t produced = 0, accepted = 0;
+  if (result) {
+    std::vector<Reading> readings;
+    readings.reserve(result->size());
+    for (SourceReading& r : *result) {
+      readings.push_back({t.name, r.ts_ms != 0 ? r.ts_ms : ts, clock_ok, std::move(r.data_json)});
+    }
+    produced = readings.size();
+    accepted = sink_(std::move(readings));
+  }
+  std::lock_guard<std::mutex> lock(t.mu);
+  ++t.stats.polls;
+  if (result) {
+    t.stats.readings += accepted;
+    t.stats.rejected += produced - accepted;
+    t.stats.consecutive_failures = 0;
+    t.stats.last_ok_ms = ts;
+    if (accepted < produced) {
+      log::Warning("source {}: buffer full, {} readings not captured", t.name,
+                   produced - accepted);
+    }
+  } else {
+    ++t.stats.errors;
+    ++t.stats.consecutive_failures;
+    t.stats.last_error_ms = ts;
+    t.stats.last_error = result.error().message();
+    // Log the first failure of a run and then every 100th, not every poll.
+    if (t.stats.consecutive_failures % 100 == 1) {
+      log::Warning("source {}: {}", t.name, t.stats.last_error);
+    }
+  }
+}
+
+void Scheduler::RunHttp() {
+  for (Task* t : http_tasks_) t->next_tick = FirstTick(t->interval_ns);
+  while (!http_stop_) {
+    int64_t now = env_.MonoNowNs();
+    int64_t earliest = now + 1'000'000'000;
+    // Asked once per pass, not per source: it is a system call, and 100 sources tick at once.
+    std::optional<bool> clock_ok;
+    for (Task* t : http_tasks_) {
+      if (t->next_tick <= now) {
+        if (!clock_ok) clock_ok = env_.ClockSynchronized();
+        TickHttp(*t, now, *clock_ok);
+      }
+      earliest = std::min(earliest, t->next_tick);
+    }
+    last_progress_ns_ = now;
+    // Rounded up: waking a hair early would only spin until the tick.
+    http_loop_->Run(milliseconds((std::max<int64_t>(0, earliest - env_.MonoNowNs()) + 999'999) /
+                                 1'000'000));
+  }
+  for (Task* t : http_tasks_) {
+    std::lock_guard<std::mutex> lock(t->mu);
+    t->done = true;
+  }
+}
+
+void Scheduler::TickHttp(Task& t, int64_t now, bool clock_ok) {
+  // Woken long after the tick (a suspend, or a starved thread): skip, don't burst.
+  int64_t late = now - t.next_tick;
+  if (late >= t.interval_ns) {
+    int64_t skipped = late / t.interval_ns;
+    std::lock_guard<std::mutex> lock(t.mu);
+    t.stats.missed += static_cast<uint64_t>(skipped);
+    t.next_tick += skipped * t.interval_ns;
+  }
+  t.next_tick += t.interval_ns;
+  if (t.in_flight) {
+    // The previous poll is still running: an overrun, counted, never queued.
+    std::lock_guard<std::mutex> lock(t.mu);
+    ++t.stats.overruns;
+    return;
+  }
+  if (paused_ && paused_()) {
+    std::lock_guard<std::mutex> lock(t.mu);
+    ++t.stats.paused;
+    return;
+  }
+  int64_t ts = env_.WallNowMs();
+  t.in_flight = true;
+  http_loop_->Start(t.http->client().exchange(), std::nullopt, t.timeout,
+                    [this, &t, ts, clock_ok](Result<HttpReply> reply) {
+                      t.in_flight = false;
+                      if (!reply) return Record(t, ts, clock_ok, reply.error());
+                      Record(t, ts, clock_ok, t.http->Parse(std::move(*reply)));
+                    });
 }
 
 }  // namespace granary

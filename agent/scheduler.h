@@ -1,8 +1,12 @@
-// Runs every source on its own thread at its interval. Ticks are on the monotonic
-// (boot-time) clock, aligned at start to wall-clock multiples of the interval, so a wall
-// clock step never bunches or skips polls. A poll still running when its next tick
-// comes makes that tick an overrun (counted, never queued); ticks a suspend swallowed are
-// skipped and counted as missed. A hung source only ever delays itself.
+// Polls every source at its interval. Ticks are on the monotonic (boot-time) clock, aligned
+// at start to wall-clock multiples of the interval, so a wall clock step never bunches or
+// skips polls. A poll still running when its next tick comes makes that tick an overrun
+// (counted, never queued); ticks a suspend swallowed are skipped and counted as missed. A
+// hung source only ever delays itself.
+//
+// Sources whose poll is one HTTP request (HttpSource) all share one thread and one HttpLoop;
+// every other source (files, child processes, the EAGLE's request sequences) blocks in
+// Poll() on a thread of its own.
 #pragma once
 
 #include <atomic>
@@ -16,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/sources/http_loop.h"
 #include "agent/sources/source.h"
 #include "platform/env.h"
 #include "storage/reading.h"
@@ -48,12 +53,13 @@ class Scheduler {
   Scheduler(Env& env, Sink sink, PauseCheck paused);
   ~Scheduler();
 
-  // REQUIRES: before Start().
+  // REQUIRES: before Start(). An HttpSource goes on the shared HTTP thread.
   void Add(std::string name, std::string type, std::unique_ptr<Source> source,
            std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
   void Start();
   // Asks every source thread to stop and joins those that finish within `wait`; a source
-  // hung in a poll is detached (its thread ends when the poll returns).
+  // hung in a poll is detached (its thread ends when the poll returns). HTTP polls still
+  // running are abandoned at once.
   void Stop(std::chrono::milliseconds wait);
 
   std::vector<SourceStats> Stats() const;
@@ -64,11 +70,23 @@ class Scheduler {
  private:
   struct Task;
   void Run(Task& task);
+  void RunHttp();
+  // The HTTP thread's handling of a due tick of `task`.
+  void TickHttp(Task& task, int64_t now_ns, bool clock_ok);
+  // Counts one finished poll whose readings (or error) are `result`.
+  void Record(Task& task, int64_t ts_ms, bool clock_ok,
+              Result<std::vector<SourceReading>> result);
+  // The first tick: the next wall-clock multiple of the interval, on the monotonic clock.
+  int64_t FirstTick(int64_t interval_ns) const;
 
   Env& env_;
   Sink sink_;
   PauseCheck paused_;
-  std::vector<std::shared_ptr<Task>> tasks_;
+  std::vector<std::shared_ptr<Task>> tasks_;  // in the order added
+  std::vector<Task*> http_tasks_;             // those of tasks_ run on http_thread_
+  std::unique_ptr<HttpLoop> http_loop_;
+  std::thread http_thread_;
+  std::atomic<bool> http_stop_{false};
   std::atomic<int64_t> last_progress_ns_{0};
 };
 

@@ -56,6 +56,10 @@ printf '%-40s %s\n' "peak total RSS" "$((max_rss / 1024)).$(((max_rss % 1024) * 
 printf '%-40s %s\n' "peak private RSS (RssAnon)" "$((max_anon / 1024)).$(((max_anon % 1024) * 10 / 1024)) MiB"
 printf '%-40s %s\n' "CPU (% of one core)" "$cpu %"
 printf '%-40s %s\n' "polls, errors (whole run)" "$polls"
+kill "$agent"; wait "$agent" || true  # the floor gets the sensor and the cores to itself
+echo
+echo "== the floor: bare libcurl, $sources GETs/s from the same sensor, same libraries, ${seconds}s =="
+"$build/bench/http_floor_bench" "http://127.0.0.1:$port/json" "$sources" "$seconds" | column -t -s $'\t'
 echo; "$here/bench/upload.sh" "$build"
 echo; "$here/bench/footprint.sh" "$build"
 

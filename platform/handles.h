@@ -5,9 +5,11 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <memory>
+#include <utility>
 
 namespace granary {
 
@@ -19,6 +21,9 @@ struct SqliteStmtFinalizer {
 };
 struct CurlCleanup {
   void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
+};
+struct CurlMultiCleanup {
+  void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
 };
 struct CurlSlistFree {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
@@ -36,10 +41,34 @@ struct GzClose {
 using SqliteDb = std::unique_ptr<sqlite3, SqliteCloser>;
 using SqliteStmt = std::unique_ptr<sqlite3_stmt, SqliteStmtFinalizer>;
 using CurlEasy = std::unique_ptr<CURL, CurlCleanup>;
+using CurlMulti = std::unique_ptr<CURLM, CurlMultiCleanup>;
 using CurlSlist = std::unique_ptr<curl_slist, CurlSlistFree>;
 using CjsonPtr = std::unique_ptr<cJSON, CjsonDelete>;
 using CjsonString = std::unique_ptr<char, CjsonStringFree>;
 using GzFile = std::unique_ptr<gzFile_s, GzClose>;
+
+// A file descriptor, closed once.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
 
 // z_stream is a struct, not a pointer: the owner inits it and this ends it.
 class Deflater {

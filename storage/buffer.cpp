@@ -46,6 +46,9 @@ class BufferImpl final : public Buffer {
   size_t Submit(std::vector<Reading> readings, milliseconds wait) override {
     std::unique_lock<std::mutex> lock(mu_);
     size_t accepted = 0;
+    // The writer needs waking only to start a batch or to cut one short at batch_max; a
+    // wake-up for every poll in between costs a context switch each and changes nothing.
+    const bool was_empty = queue_.empty();
     auto deadline = Clock::now() + wait;
     for (Reading& r : readings) {
       if (queue_.size() >= options_.queue_capacity) {
@@ -62,7 +65,9 @@ class BufferImpl final : public Buffer {
       ++accepted;
     }
     stats_.rejected += readings.size() - accepted;
-    if (accepted > 0) cv_writer_.notify_one();
+    if (accepted > 0 && (was_empty || queue_.size() >= options_.batch_max)) {
+      cv_writer_.notify_one();
+    }
     return accepted;
   }
 

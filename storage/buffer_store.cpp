@@ -57,9 +57,9 @@ Status BufferStore::OpenDatabase() {
 Status BufferStore::Configure() {
   // WAL: readers (granary status) never block the writer. FULL: a commit is on disk when
   // it returns, which is what "captured" promises; NORMAL may lose the last commits on
-  // power loss (never on a process crash). A small cache keeps the agent's RSS small.
+  // power loss (never on a process crash). The cache size is sql::Open's.
   std::string pragmas = fmt::format(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA cache_size=-1024;"
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous={};"
       "PRAGMA journal_size_limit=4194304; PRAGMA foreign_keys=OFF;",
       options_.sync_full ? "FULL" : "NORMAL");
   if (Status s = sql::Exec(db_.get(), pragmas); !s) return s;

@@ -30,6 +30,11 @@ Result<SqliteDb> Open(Env& env, const std::string& path, bool read_only) {
   }
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), 5000);
+  // At most 256 KiB of pages per connection (SQLite's default is 2 MiB). The buffer is
+  // written at its end and read once, in order, when a segment is sealed, so a bigger cache
+  // buys no speed, and every connection's cache is private memory of the agent. The pragma
+  // reads the schema; when that fails the caller's first statement reports why.
+  (void)Exec(db.get(), "PRAGMA cache_size=-256");
   return db;
 }
 

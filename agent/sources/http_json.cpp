@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "agent/sources/http_client.h"
+#include "agent/sources/http_source.h"
 #include "agent/sources/json_pointer.h"
 #include "agent/sources/quote.h"
 #include "agent/sources/source.h"
@@ -31,47 +32,45 @@ struct HttpJsonOptions {
   std::vector<Field> fields;  // empty: the whole body
 };
 
-class HttpJsonSource : public Source {
+class HttpJsonSource : public HttpSource {
  public:
   explicit HttpJsonSource(HttpJsonOptions options)
-      : o_(std::move(options)), client_(o_.http), display_url_(client_.display_url()) {}
+      : HttpSource(std::move(options.http)),
+        fields_(std::move(options.fields)),
+        display_url_(client().display_url()) {}
 
-  // The client is kept across polls so the connection is reused (keep-alive).
-  Result<std::vector<SourceReading>> Poll(milliseconds timeout) override {
-    Result<HttpReply> reply = client_.Fetch(std::nullopt, timeout);
-    if (!reply) return reply.error();
-    if (reply->status < 200 || reply->status > 299) return client_.StatusError(*reply);
-    body_ = std::move(reply->body);
-    Result<std::string> data = Extract();
+  Result<std::vector<SourceReading>> Parse(HttpReply reply) override {
+    if (reply.status < 200 || reply.status > 299) return client().StatusError(reply);
+    Result<std::string> data = Extract(reply.body);
     if (!data) return data.error();
     return std::vector<SourceReading>{{0, std::move(data.value())}};
   }
 
  private:
   // The reading's data: the body's object, or the selected fields of it, compact.
-  Result<std::string> Extract() const {
+  Result<std::string> Extract(const std::string& body) const {
     const char* end = nullptr;
-    CjsonPtr root(cJSON_ParseWithLengthOpts(body_.data(), body_.size(), &end, false));
+    CjsonPtr root(cJSON_ParseWithLengthOpts(body.data(), body.size(), &end, false));
     bool trailing = false;
     if (root) {
-      auto consumed = static_cast<size_t>(end - body_.data());
-      trailing = body_.find_first_not_of(" \t\r\n", consumed) != std::string::npos;
+      auto consumed = static_cast<size_t>(end - body.data());
+      trailing = body.find_first_not_of(" \t\r\n", consumed) != std::string::npos;
     }
     if (!root || trailing) {
-      return Error("reply from " + display_url_ + " is not JSON: " + QuoteRaw(body_));
+      return Error("reply from " + display_url_ + " is not JSON: " + QuoteRaw(body));
     }
     if (!cJSON_IsObject(root.get())) {
-      return Error("reply from " + display_url_ + " is not a JSON object: " + QuoteRaw(body_));
+      return Error("reply from " + display_url_ + " is not a JSON object: " + QuoteRaw(body));
     }
-    if (o_.fields.empty()) return Print(*root);
+    if (fields_.empty()) return Print(*root);
 
     CjsonPtr out(cJSON_CreateObject());
     if (!out) return Error("reply from " + display_url_ + ": out of memory");
-    for (const Field& f : o_.fields) {
+    for (const Field& f : fields_) {
       const cJSON* node = f.pointer.Find(root.get());
       if (node == nullptr) {
         return Error(fmt::format("reply from {}: field {}: JSON pointer \"{}\" not found: {}",
-                                 display_url_, f.name, f.pointer.text(), QuoteRaw(body_)));
+                                 display_url_, f.name, f.pointer.text(), QuoteRaw(body)));
       }
       CjsonPtr copy(cJSON_Duplicate(node, true));
       if (!copy || !cJSON_AddItemToObject(out.get(), f.name.c_str(), copy.get())) {
@@ -88,10 +87,8 @@ class HttpJsonSource : public Source {
     return std::string(text.get());
   }
 
-  const HttpJsonOptions o_;
-  HttpClient client_;
+  const std::vector<Field> fields_;  // empty: the whole body
   const std::string display_url_;
-  std::string body_;
 };
 
 std::vector<Field> ReadFields(ConfigReader& reader) {

@@ -8,15 +8,13 @@
 
 #include "agent/sources/glob.h"
 #include "agent/sources/http_client.h"
+#include "agent/sources/http_source.h"
 #include "agent/sources/prometheus_text.h"
 #include "agent/sources/quote.h"
 #include "agent/sources/source.h"
 
 namespace granary {
 namespace {
-
-using std::chrono::milliseconds;
-
 
 struct PrometheusOptions {
   HttpClientOptions http;
@@ -47,17 +45,17 @@ std::string JsonNumber(double v) {
   return fmt::format("{}", v);
 }
 
-class PrometheusSource : public Source {
+class PrometheusSource : public HttpSource {
  public:
-  explicit PrometheusSource(PrometheusOptions options) : o_(std::move(options)), client_(o_.http) {}
+  // The HTTP options move to the base; o_.http is left empty.
+  explicit PrometheusSource(PrometheusOptions options)
+      : HttpSource(std::move(options.http)), o_(std::move(options)) {}
 
-  Result<std::vector<SourceReading>> Poll(milliseconds timeout) override {
-    Result<HttpReply> reply = client_.Fetch(std::nullopt, timeout);
-    if (!reply) return reply.error();
-    if (reply->status != 200) return client_.StatusError(*reply);
-    Result<std::string> data = Extract(reply->body);
+  Result<std::vector<SourceReading>> Parse(HttpReply reply) override {
+    if (reply.status != 200) return client().StatusError(reply);
+    Result<std::string> data = Extract(reply.body);
     if (!data) {
-      return Error("reply from " + client_.display_url() + ": " + data.error().message());
+      return Error("reply from " + client().display_url() + ": " + data.error().message());
     }
     return std::vector<SourceReading>{{0, std::move(*data)}};
   }
@@ -107,7 +105,6 @@ class PrometheusSource : public Source {
   }
 
   const PrometheusOptions o_;
-  HttpClient client_;
 };
 
 std::unique_ptr<Source> CreatePrometheus(ConfigReader& reader) {
