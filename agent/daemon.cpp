@@ -265,9 +265,8 @@ BufferOptions BufferOptionsFrom(const AgentConfig& c) {
 
 Result<std::unique_ptr<Scheduler>> BuildScheduler(Env& env, const AgentConfig& config,
                                                   Buffer& buffer) {
-  auto sink = [&buffer](std::vector<Reading> readings) {
-    // Wait a little for room rather than drop at the first full queue.
-    return buffer.Submit(std::move(readings), milliseconds{500});
+  auto sink = [&buffer](std::vector<Reading> readings, milliseconds wait) {
+    return buffer.Submit(std::move(readings), wait);
   };
   auto paused = [&buffer] { return buffer.Paused(); };
   auto scheduler = std::make_unique<Scheduler>(env, sink, paused);

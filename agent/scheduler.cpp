@@ -149,7 +149,7 @@ void Scheduler::Run(Task& t) {
       auto result = t.source->Poll(t.timeout);
       gate.lock();
       if (t.abandoned) return;
-      Record(t, ts, clock_ok, std::move(result));
+      Record(t, ts, clock_ok, std::move(result), kSinkWait);
     }
 
     // Ticks that passed while polling are overruns: counted, never queued.
@@ -167,8 +167,9 @@ void Scheduler::Run(Task& t) {
   t.cv.notify_all();
 }
 
-void Scheduler::Record(Task& t, int64_t ts, bool clock_ok,
-                       Result<std::vector<SourceReading>> result) {
+std::optional<size_t> Scheduler::Record(Task& t, int64_t ts, bool clock_ok,
+                                        Result<std::vector<SourceReading>> result,
+                                        milliseconds sink_wait) {
   size_t produced = 0, accepted = 0;
   if (result) {
     std::vector<Reading> readings;
@@ -177,7 +178,7 @@ void Scheduler::Record(Task& t, int64_t ts, bool clock_ok,
       readings.push_back({t.name, r.ts_ms != 0 ? r.ts_ms : ts, clock_ok, std::move(r.data_json)});
     }
     produced = readings.size();
-    accepted = sink_(std::move(readings));
+    accepted = sink_(std::move(readings), sink_wait);
   }
   std::lock_guard<std::mutex> lock(t.mu);
   ++t.stats.polls;
@@ -200,6 +201,8 @@ void Scheduler::Record(Task& t, int64_t ts, bool clock_ok,
       log::Warning("source {}: {}", t.name, t.stats.last_error);
     }
   }
+  if (produced == 0) return std::nullopt;
+  return produced - accepted;
 }
 
 void Scheduler::RunHttp() {
@@ -253,8 +256,14 @@ void Scheduler::TickHttp(Task& t, int64_t now, bool clock_ok) {
   http_loop_->Start(t.http->client().exchange(), std::nullopt, t.timeout,
                     [this, &t, ts, clock_ok](Result<HttpReply> reply) {
                       t.in_flight = false;
-                      if (!reply) return Record(t, ts, clock_ok, reply.error());
-                      Record(t, ts, clock_ok, t.http->Parse(std::move(*reply)));
+                      Result<std::vector<SourceReading>> result =
+                          reply ? t.http->Parse(std::move(*reply)) : reply.error();
+                      // A wait here stalls every HTTP source: wait once when the buffer
+                      // fills, then refuse at once until it takes readings again.
+                      milliseconds wait = http_sink_full_ ? milliseconds(0) : kSinkWait;
+                      std::optional<size_t> refused =
+                          Record(t, ts, clock_ok, std::move(result), wait);
+                      if (refused) http_sink_full_ = *refused > 0;
                     });
 }
 

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,8 +46,13 @@ struct SourceStats {
 
 class Scheduler {
  public:
-  // Hands one poll's readings to the buffer; returns how many it accepted.
-  using Sink = std::function<size_t(std::vector<Reading>)>;
+  // Hands one poll's readings to the buffer, waiting up to `wait` for room; returns how
+  // many it accepted.
+  using Sink = std::function<size_t(std::vector<Reading>, std::chrono::milliseconds wait)>;
+  // How long a source's thread waits for room in a full buffer. The shared HTTP thread
+  // waits this long once when the buffer fills, not once per source: until the buffer
+  // takes readings again it refuses them at once.
+  static constexpr std::chrono::milliseconds kSinkWait{500};
   // True while polling must pause (quota policy "pause").
   using PauseCheck = std::function<bool()>;
 
@@ -73,9 +79,11 @@ class Scheduler {
   void RunHttp();
   // The HTTP thread's handling of a due tick of `task`.
   void TickHttp(Task& task, int64_t now_ns, bool clock_ok);
-  // Counts one finished poll whose readings (or error) are `result`.
-  void Record(Task& task, int64_t ts_ms, bool clock_ok,
-              Result<std::vector<SourceReading>> result);
+  // Counts one finished poll whose readings (or error) are `result`. Returns how many
+  // readings the buffer refused, or nullopt when there were none to offer.
+  std::optional<size_t> Record(Task& task, int64_t ts_ms, bool clock_ok,
+                               Result<std::vector<SourceReading>> result,
+                               std::chrono::milliseconds sink_wait);
   // The first tick: the next wall-clock multiple of the interval, on the monotonic clock.
   int64_t FirstTick(int64_t interval_ns) const;
 
@@ -87,6 +95,7 @@ class Scheduler {
   std::unique_ptr<HttpLoop> http_loop_;
   std::thread http_thread_;
   std::atomic<bool> http_stop_{false};
+  bool http_sink_full_ = false;  // the buffer refused the HTTP thread's last readings
   std::atomic<int64_t> last_progress_ns_{0};
 };
 

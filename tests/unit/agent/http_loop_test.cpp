@@ -239,7 +239,7 @@ class HttpSchedulerTest : public HttpLoopTest {
     return std::move(b.source);
   }
   Scheduler::Sink Sink() {
-    return [this](std::vector<Reading> r) {
+    return [this](std::vector<Reading> r, milliseconds) {
       std::lock_guard<std::mutex> lock(mu_);
       size_t n = r.size();
       for (Reading& x : r) readings_.push_back(std::move(x));
@@ -298,6 +298,34 @@ TEST_F(HttpSchedulerTest, AHungHttpSourceOnlyDelaysItself) {
   // Ticks that came while the 700 ms poll ran are overruns, never queued polls.
   EXPECT_GE(slow.overruns, 3u);
   EXPECT_LE(slow.polls + slow.overruns, 11u);
+}
+
+TEST_F(HttpSchedulerTest, AFullBufferStallsTheHttpThreadOnceNotOncePerSource) {
+  // A buffer that is full for good: it holds each caller for the wait it is given.
+  std::atomic<int> calls{0}, waited_once{0};
+  auto full = [&](std::vector<Reading>, milliseconds wait) -> size_t {
+    ++calls;
+    if (wait.count() > 0) ++waited_once;
+    std::this_thread::sleep_for(wait);
+    return 0;
+  };
+  Scheduler s(Env::Default(), full, nullptr);
+  for (int i = 0; i < 10; ++i) {
+    s.Add("h" + std::to_string(i), "http_json", JsonSource("/json"), milliseconds(200),
+          milliseconds(1000));
+  }
+  s.Start();
+  std::this_thread::sleep_for(milliseconds(2500));
+  s.Stop(milliseconds(1000));
+  // Waiting Scheduler::kSinkWait for each of the 10 sources would allow one poll each.
+  for (int i = 0; i < 10; ++i) {
+    SourceStats st = StatsOf(s, "h" + std::to_string(i));
+    EXPECT_GE(st.polls, 3u) << st.name;
+    EXPECT_EQ(st.rejected, st.polls) << st.name;
+    EXPECT_EQ(st.readings, 0u) << st.name;
+  }
+  EXPECT_GE(calls.load(), 30);
+  EXPECT_EQ(waited_once.load(), 1);
 }
 
 TEST_F(HttpSchedulerTest, StopAbandonsARunningExchangeAtOnce) {

@@ -50,7 +50,7 @@ struct Collected {
 };
 
 Scheduler::Sink CollectInto(Collected& c) {
-  return [&c](std::vector<Reading> r) {
+  return [&c](std::vector<Reading> r, milliseconds) {
     std::lock_guard<std::mutex> lock(c.mu);
     size_t n = r.size();
     for (auto& x : r) c.readings.push_back(std::move(x));
@@ -175,7 +175,7 @@ TEST(SchedulerTest, ClockStepsMakeUniqueKeysAndUnsyncedReadingsAreMarked) {
   ASSERT_TRUE(buffer.ok());
   Buffer& b = **buffer;
   Scheduler s(
-      env, [&b](std::vector<Reading> r) { return b.Submit(std::move(r), milliseconds{500}); },
+      env, [&b](std::vector<Reading> r, milliseconds wait) { return b.Submit(std::move(r), wait); },
       [&b] { return b.Paused(); });
   s.Add("p", "probe", std::make_unique<ProbeSource>(env), milliseconds{50}, milliseconds{20});
   env.SetClockSynchronized(false);
