@@ -206,8 +206,8 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   // glibc gives each thread that allocates an arena of its own (up to 8 per core); with a
-  // thread per source that is most of the agent's private memory. Two arenas are plenty:
-  // the threads mostly sleep.
+  // thread per blocking source (file, exec, eagle ...) that would be most of the agent's
+  // private memory. Two arenas are plenty: the threads mostly sleep.
   mallopt(M_ARENA_MAX, 2);
   // A SIGTERM that arrives while `run` is still loading its config must be a clean stop,
   // not death by the default action: block it from the first instruction.

@@ -13,6 +13,7 @@
 #include "platform/handles.h"
 #include "storage/buffer.h"
 #include "storage/segment_file.h"
+#include "storage/sqlite.h"
 
 namespace {
 
@@ -137,6 +138,7 @@ double RawZlib(double& mb_per_s) {
 }  // namespace
 
 int main() {
+  granary::sql::ConfigureLibrary();  // the raw figure runs under the agent's settings
   double zlib_mb = 0;
   double raw_sqlite = RawSqliteInsert();
   double raw_zlib = RawZlib(zlib_mb);

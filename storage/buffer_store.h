@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -64,7 +63,7 @@ class BufferStore {
     uint64_t open_last_seq = 0;
     int64_t open_since_mono_ns = 0;  // when the open segment got its first reading (or was rebuilt)
     // Ended segments not yet handed to the sealer, oldest first.
-    std::deque<SealJob> cuts;
+    std::vector<SealJob> cuts;
   };
 
   // Open, configure, integrity check and migrate; EBADMSG when the database is corrupt.

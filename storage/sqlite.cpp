@@ -18,7 +18,17 @@ Error Fail(sqlite3* db, std::string_view what) {
   return Error(std::string(what) + " (" + (file ? file : "?") + "): " + sqlite3_errmsg(db), err);
 }
 
+void ConfigureLibrary() {
+  // No up-front page-cache block per connection (SQLite's default is 20 pages each): pages
+  // come one at a time as a connection needs them, so the sealer's connection, idle most
+  // of the hour, holds almost nothing. sqlite3_config works only before the library's
+  // first use; later calls are refused and change nothing.
+  static const int rc = sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0);
+  (void)rc;
+}
+
 Result<SqliteDb> Open(Env& env, const std::string& path, bool read_only) {
+  ConfigureLibrary();
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY
                                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

@@ -14,6 +14,10 @@
 
 namespace granary::sql {
 
+// Process-wide settings, applied by the first Open. A program that touches SQLite some
+// other way first calls this before doing so.
+void ConfigureLibrary();
+
 // Opens `path` through the VFS that consults env.InjectedErrno() (see fault_vfs.cpp).
 Result<SqliteDb> Open(Env& env, const std::string& path, bool read_only);
 

@@ -52,6 +52,10 @@ def sample():
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the agent reuses its connection
+    # One write per answer (flushed after each request), as embedded servers send a small
+    # response; unbuffered, http.server writes headers and body apart and every client
+    # wakes twice per poll.
+    wbufsize = 64 * 1024
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass  # a benchmark's 100 pollers would flood stderr
