@@ -1,5 +1,6 @@
 #include "storage/sealer.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@ namespace granary {
 namespace {
 
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
+constexpr unsigned kMaxThreads = 2;
 
 // "{device}-{source}-{yyyy}{mm}{dd}T{hh}-{first_seq}.jsonl.gz": the UTC hour of the first
 // reading; first_seq makes it unique and stable across retries and restarts.
@@ -34,16 +36,34 @@ Sealer::Sealer(Env& env, const BufferOptions& options, std::function<void()> wak
 Sealer::~Sealer() { Stop(); }
 
 Status Sealer::Start() {
+  const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, kMaxThreads);
+  for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+  // The first connection now, so an unreadable buffer fails the start. The other workers
+  // start, and connect, when a second segment waits (a thread's stack and a connection's
+  // schema and cache are private memory, and a device with a few slow sources never
+  // needs them).
+  if (Status s = Connect(*workers_.front()); !s) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  StartWorker();
+  return Status::Ok();
+}
+
+void Sealer::StartWorker() {
+  Worker* w = workers_[started_++].get();
+  w->thread = std::thread([this, w] { Run(*w); });
+}
+
+Status Sealer::Connect(Worker& w) {
+  if (w.db) return Status::Ok();
   auto db = sql::Open(env_, BufferDbPath(options_.state_dir), /*read_only=*/true);
   if (!db) return db.error();
-  db_ = std::move(*db);
-  auto stmt = sql::Prepare(db_.get(),
+  auto stmt = sql::Prepare(db->get(),
                            "SELECT first_seq, count, first_ts, last_ts, unsynced, lines"
                            " FROM readings WHERE source_id=? AND first_seq BETWEEN ? AND ?"
                            " ORDER BY first_seq");
   if (!stmt) return stmt.error();
-  select_runs_ = std::move(*stmt);
-  thread_ = std::thread([this] { Run(); });
+  w.db = std::move(*db);
+  w.select_runs = std::move(*stmt);
   return Status::Ok();
 }
 
@@ -51,8 +71,9 @@ void Sealer::Submit(std::vector<SealJob> jobs) {
   if (jobs.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   outstanding_ += jobs.size();
-  for (SealJob& j : jobs) jobs_.push_back(std::move(j));
-  cv_.notify_one();
+  for (SealJob& j : jobs) jobs_.push_back(Slot{std::move(j), false, std::nullopt});
+  if (jobs_.size() > 1 && started_ > 0 && started_ < workers_.size() && !stop_) StartWorker();
+  cv_.notify_all();
 }
 
 std::vector<SealedFile> Sealer::TakeResults() {
@@ -84,30 +105,50 @@ void Sealer::Stop() {
     stop_ = true;
     cv_.notify_all();
   }
-  if (thread_.joinable()) thread_.join();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
 }
 
-void Sealer::Run() {
+Sealer::Slot* Sealer::NextUnclaimed() {
+  for (Slot& slot : jobs_) {
+    if (!slot.claimed) return &slot;
+  }
+  return nullptr;
+}
+
+void Sealer::ReleaseInOrder() {
+  while (!jobs_.empty() && jobs_.front().sealed) {
+    results_.push_back(std::move(*jobs_.front().sealed));
+    jobs_.pop_front();
+  }
+}
+
+void Sealer::Run(Worker& w) {
   std::chrono::milliseconds backoff{0};
   for (;;) {
+    Slot* slot = nullptr;
     SealJob job;
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (backoff.count() > 0) cv_.wait_for(lock, backoff, [&] { return stop_; });
-      cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+      cv_.wait(lock, [&] { return stop_ || NextUnclaimed() != nullptr; });
       if (stop_) return;
-      job = jobs_.front();
+      slot = NextUnclaimed();
+      slot->claimed = true;
+      job = slot->job;
     }
-    auto sealed = SealOne(job);
+    auto sealed = SealOne(w, job);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (sealed) {
-        jobs_.pop_front();
-        results_.push_back(std::move(*sealed));
+        slot->sealed = std::move(*sealed);
+        ReleaseInOrder();
         last_error_.clear();
         backoff = std::chrono::milliseconds{0};
       } else {
-        // Keep the job at the head: its readings stay buffered until a seal works.
+        // Back in the queue: its readings stay buffered until a seal works.
+        slot->claimed = false;
         ++errors_;
         last_error_ = sealed.error().message();
         backoff = std::min(kMaxBackoff, std::max(std::chrono::milliseconds{100}, backoff * 2));
@@ -118,8 +159,11 @@ void Sealer::Run() {
   }
 }
 
-Result<SealedFile> Sealer::SealOne(const SealJob& job) {
-  sqlite3_stmt* sel = select_runs_.get();
+Result<SealedFile> Sealer::SealOne(Worker& w, const SealJob& job) {
+  if (Status s = Connect(w); !s) {
+    return s.error().Wrap(fmt::format("seal {}#{}", job.source, job.first_seq));
+  }
+  sqlite3_stmt* sel = w.select_runs.get();
   sql::StmtScope scope(sel);
   sql::Bind(sel, 1, job.source_id);
   sql::Bind(sel, 2, static_cast<int64_t>(job.first_seq));
@@ -149,7 +193,7 @@ Result<SealedFile> Sealer::SealOne(const SealJob& job) {
                            static_cast<size_t>(sqlite3_column_bytes(sel, 5)));
     if (Status s = writer.Append(lines); !s) return fail(s.error());
   }
-  if (rc != SQLITE_DONE) return fail(sql::Fail(db_.get(), "read readings"));
+  if (rc != SQLITE_DONE) return fail(sql::Fail(w.db.get(), "read readings"));
   if (out.count != job.last_seq - job.first_seq + 1) {
     return fail(Error(fmt::format("buffer holds {} of the {} readings", out.count,
                                   job.last_seq - job.first_seq + 1)));

@@ -1,15 +1,20 @@
-// Private to storage/: the sealing thread. It turns a finished segment's runs into a
+// Private to storage/: the sealing threads. Each turns a finished segment's runs into a
 // durable jsonl.gz file (its own read-only connection, so compression overlaps the
 // writer's inserts), then hands the result back; only the writer records it in the
-// catalog. A crash between the two leaves a file that Repair() removes, and readings
-// that seal again under the same name.
+// catalog, in the order the segments were submitted. A crash between the two leaves a
+// file that Repair() removes, and readings that seal again under the same name.
+//
+// Two threads where the machine has two cores: compression costs more per reading than
+// the insert, so one sealer fell behind a busy writer and segments queued.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,40 +48,56 @@ struct SealedFile {
 
 class Sealer {
  public:
-  // `wake` is called (from the sealer thread) whenever a result is ready.
+  // `wake` is called (from a sealer thread) whenever a result is ready.
   Sealer(Env& env, const BufferOptions& options, std::function<void()> wake);
   ~Sealer();
 
   Status Start();
   void Submit(std::vector<SealJob> jobs);
+  // Sealed files in submission order: a segment finished before an earlier one waits.
   std::vector<SealedFile> TakeResults();
   // Jobs submitted and not yet returned by TakeResults.
   size_t Outstanding() const;
   // Errors so far, and the last one ("" after a success).
   uint64_t errors() const;
   std::string last_error() const;
-  // Finishes the job in progress, drops the rest (their readings stay buffered).
+  // Finishes the jobs in progress, drops the rest (their readings stay buffered).
   void Stop();
 
  private:
-  void Run();
-  Result<SealedFile> SealOne(const SealJob& job);
+  struct Worker {
+    SqliteDb db;  // read-only, this worker's thread only
+    SqliteStmt select_runs;
+    std::thread thread;
+  };
+  struct Slot {
+    SealJob job;
+    bool claimed = false;
+    std::optional<SealedFile> sealed;
+  };
+
+  Status Connect(Worker& w);  // opens w's connection unless it is open
+  void Run(Worker& w);
+  Result<SealedFile> SealOne(Worker& w, const SealJob& job);
+  // REQUIRES: mu_ held.
+  Slot* NextUnclaimed();
+  void StartWorker();
+  void ReleaseInOrder();
 
   Env& env_;
   const BufferOptions options_;
   const std::string segments_dir_;
   std::function<void()> wake_;
-  SqliteDb db_;  // read-only, sealer thread only
-  SqliteStmt select_runs_;
-  std::thread thread_;
+  std::vector<std::unique_ptr<Worker>> workers_;  // fixed at Start; threads start lazily
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<SealJob> jobs_;
+  std::deque<Slot> jobs_;  // submission order; pointers stay valid (push back, pop front)
   std::vector<SealedFile> results_;
   size_t outstanding_ = 0;
   uint64_t errors_ = 0;
   std::string last_error_;
+  size_t started_ = 0;  // workers whose thread runs
   bool stop_ = false;
 };
 

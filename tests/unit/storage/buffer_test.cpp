@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -281,6 +283,55 @@ TEST_F(BufferTest, MaxReadingsAndMaxBytesCut) {
     EXPECT_GE(rows[i].first, 4096);
     EXPECT_LT(rows[i].first, 4096 + 200) << "segment " << i << " overshot by more than a line";
   }
+}
+
+// Holds the writing of one segment file (its name contains `hold`) until Release().
+class HoldingEnv : public EnvWrapper {
+ public:
+  HoldingEnv(Env& target, std::string hold) : EnvWrapper(target), hold_(std::move(hold)) {}
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    if (path.find(hold_) != std::string::npos) released_.wait();
+    return EnvWrapper::NewWritableFile(path);
+  }
+  void Release() {
+    std::call_once(once_, [this] { release_.set_value(); });
+  }
+
+ private:
+  std::string hold_;
+  std::once_flag once_;
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
+};
+
+TEST_F(BufferTest, ASegmentSealedBeforeAnEarlierOneIsRecordedAfterIt) {
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "one sealing thread here";
+  HoldingEnv env(env_, "-m-20241122T14-1.jsonl.gz.tmp");
+  BufferOptions o = Options();
+  o.segment_max_readings = 100;
+  auto opened = Buffer::Open(env, o);
+  ASSERT_TRUE(opened.ok()) << opened.error().message();
+  auto& b = *opened;
+  // Released before the buffer is destroyed on every path: its Stop joins the sealers.
+  struct ReleaseOnExit {
+    HoldingEnv& env;
+    ~ReleaseOnExit() { env.Release(); }
+  } guard{env};
+  ASSERT_EQ(b->Submit(Make("m", 200, kT0, 1), milliseconds{1000}), 200u);
+  // The second segment's file is written while the first one's is held ...
+  const std::string second = SegmentsDir(dir_.path()) + "/h017-m-20241122T14-101.jsonl.gz";
+  for (int i = 0; i < 500 && !fs::exists(second); ++i) std::this_thread::sleep_for(milliseconds{10});
+  ASSERT_TRUE(fs::exists(second));
+  // ... but enters the catalog only after the first, so the uploader and the quota see
+  // segments in seq order.
+  std::this_thread::sleep_for(milliseconds{300});
+  EXPECT_EQ(b->Stats().segments_sealed, 0u);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM segments"), 0);
+  env.Release();
+  ASSERT_TRUE(b->Flush().ok());
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM segments"), 2);
+  EXPECT_EQ(QueryInt("SELECT first_seq FROM segments ORDER BY rowid LIMIT 1"), 1);
+  ExpectContiguous(AllLines("m"), 1, 200);
 }
 
 TEST_F(BufferTest, UnsyncedClockIsMarkedOnEachLine) {
