@@ -246,6 +246,13 @@ class HttpSchedulerTest : public HttpLoopTest {
       return n;
     };
   }
+  // h0 ... h{n-1}, each polling /json every 200 ms.
+  void AddJsonSources(Scheduler& s, int n) {
+    for (int i = 0; i < n; ++i) {
+      s.Add("h" + std::to_string(i), "http_json", JsonSource("/json"), milliseconds(200),
+            milliseconds(1000));
+    }
+  }
   static SourceStats StatsOf(const Scheduler& s, const std::string& name) {
     for (const auto& st : s.Stats()) {
       if (st.name == name) return st;
@@ -310,10 +317,7 @@ TEST_F(HttpSchedulerTest, AFullBufferStallsTheHttpThreadOnceNotOncePerSource) {
     return 0;
   };
   Scheduler s(Env::Default(), full, nullptr);
-  for (int i = 0; i < 10; ++i) {
-    s.Add("h" + std::to_string(i), "http_json", JsonSource("/json"), milliseconds(200),
-          milliseconds(1000));
-  }
+  AddJsonSources(s, 10);
   s.Start();
   std::this_thread::sleep_for(milliseconds(2500));
   s.Stop(milliseconds(1000));
@@ -326,6 +330,30 @@ TEST_F(HttpSchedulerTest, AFullBufferStallsTheHttpThreadOnceNotOncePerSource) {
   }
   EXPECT_GE(calls.load(), 30);
   EXPECT_EQ(waited_once.load(), 1);
+}
+
+TEST_F(HttpSchedulerTest, TheHttpThreadWaitsAgainOnceTheBufferHasTakenReadings) {
+  // Full for 700 ms, then taking everything for 700 ms, then full for good.
+  const auto start = Clock::now();
+  std::atomic<int> stalls{0}, accepted{0};
+  auto sink = [&](std::vector<Reading> r, milliseconds wait) -> size_t {
+    int64_t at = Millis(start);
+    if (at >= 700 && at < 1400) {
+      accepted += static_cast<int>(r.size());
+      return r.size();
+    }
+    if (wait.count() > 0) ++stalls;
+    std::this_thread::sleep_for(wait);
+    return 0;
+  };
+  Scheduler s(Env::Default(), sink, nullptr);
+  AddJsonSources(s, 10);
+  s.Start();
+  std::this_thread::sleep_for(milliseconds(2400) - (Clock::now() - start));
+  s.Stop(milliseconds(1000));
+  EXPECT_GT(accepted.load(), 0);
+  // One stall per full episode: the first, and the one after the buffer took readings.
+  EXPECT_EQ(stalls.load(), 2);
 }
 
 TEST_F(HttpSchedulerTest, StopAbandonsARunningExchangeAtOnce) {
