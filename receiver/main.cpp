@@ -8,8 +8,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "platform/log.h"
 #include "platform/process.h"
+#include "platform/service_notify.h"
 #include "receiver/context.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/maintenance.h"
@@ -93,11 +96,16 @@ int Run(const ReceiverConfig& config) {
   log::Notice("granary-receiver listening on {}:{} ({} device key(s), index {})",
               config.listen_address, (*server)->port(), config.devices.size(),
               config.index == "sqlite" ? config.IndexPath() : "postgresql");
+  // Ready only now: the index is open, quarantine recovered and the socket bound, so a
+  // unit ordered after this one finds it accepting.
+  service::NotifyReady(fmt::format("listening on {}:{}", config.listen_address,
+                                   (*server)->port()));
   for (;;) {
     int sig = WaitControlSignal(std::chrono::milliseconds{1000});
     if (sig == SIGTERM || sig == SIGINT) break;
   }
   log::Notice("granary-receiver stopping");
+  service::NotifyStopping("stopping: finishing open requests");
   (*server)->Stop();
   mqtt.reset();
   return 0;

@@ -1,7 +1,7 @@
 """systemd notify protocol against a NOTIFY_SOCKET this test listens on: READY=1 once the
 buffer is open, STATUS= lines, WATCHDOG=1 while the scheduler makes progress, and none once
 the scheduler hangs (GRANARY_TEST_HANG_SCHEDULER), so systemd would restart the unit.
-STOPPING=1 on SIGTERM."""
+STOPPING=1 on SIGTERM. The receiver: READY=1 with the address it listens on, STOPPING=1."""
 import os
 import shutil
 import socket
@@ -9,6 +9,7 @@ import tempfile
 import time
 
 from harness import Agent, check
+from receiver_harness import Receiver
 
 CONFIG = """
 [[source]]
@@ -45,23 +46,30 @@ def collect(sock, seconds, since):
     return out
 
 
+def watch(sock_path, daemon, start, seconds):
+    """(lines sent to NOTIFY_SOCKET, exit code): `seconds` after start(), then 1 s after a
+    SIGTERM stop; `daemon` is an Agent or a Receiver, killed if anything goes wrong."""
+    sock = listen(sock_path)
+    t0 = time.time()
+    try:
+        start()
+        got = collect(sock, seconds, t0)
+        rc = daemon.stop()
+        got += collect(sock, 1, t0)
+    finally:
+        if daemon.proc:
+            daemon.kill9()
+        sock.close()
+    return got, rc
+
+
 def run(root, name, hang):
     sock_path = os.path.join(root, f"{name}.sock")
-    sock = listen(sock_path)
     env = {"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "4000000"}
     if hang:
         env["GRANARY_TEST_HANG_SCHEDULER"] = str(HANG_AFTER_S * 1000)
     agent = Agent(CONFIG, workdir=os.path.join(root, name), env=env)
-    t0 = time.time()
-    agent.start()
-    try:
-        got = collect(sock, WATCH_S, t0)
-        rc = agent.stop()
-        got += collect(sock, 1, t0)
-    finally:
-        if agent.proc:
-            agent.kill9()
-        sock.close()
+    got, rc = watch(sock_path, agent, agent.start, WATCH_S)
     check(rc == 0, f"{name}: agent exited {rc}")
     lines = [line for _, line in got]
     check("READY=1" in lines, f"{name}: no READY=1 in {lines[:10]}")
@@ -75,8 +83,22 @@ def run(root, name, hang):
     return pings
 
 
+def receiver_notify(root):
+    sock_path = os.path.join(root, "receiver.sock")
+    receiver = Receiver(workdir=os.path.join(root, "receiver"))
+    got, rc = watch(sock_path, receiver,
+                    lambda: receiver.start(env={"NOTIFY_SOCKET": sock_path}), 1)
+    lines = [line for _, line in got]
+    check(rc == 0, f"receiver exited {rc}")
+    check("READY=1" in lines, f"receiver: no READY=1 in {lines}")
+    check(f"STATUS=listening on 127.0.0.1:{receiver.port}" in lines, f"receiver: {lines}")
+    check("STOPPING=1" in lines and lines.index("STOPPING=1") > lines.index("READY=1"),
+          f"receiver: no STOPPING=1 after READY=1 in {lines}")
+
+
 def main():
     root = tempfile.mkdtemp(prefix="granary-wd-")
+    receiver_notify(root)
     healthy = run(root, "healthy", hang=False)
     # A healthy agent pings every 2 s (the status loop) for the whole run.
     late = [t for t in healthy if t > WATCH_S - 5]
