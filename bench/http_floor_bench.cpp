@@ -2,7 +2,9 @@
 // (curl_multi, at most 16 at once, kept-alive connections, bodies discarded), in a process
 // that loads the same shared libraries as the agent. Nothing is parsed or stored, so the
 // agent's CPU and memory read as this plus the cost of its own work.
-// usage: http_floor_bench URL N SECONDS. Prints "metric<TAB>value<TAB>unit" lines.
+// The same source builds http_floor_curl_only, linked with libcurl alone (and the C++
+// runtime): the floor of any C++ program that polls over HTTP with Debian's libcurl.
+// usage: http_floor_bench URL N SECONDS [LABEL]. Prints "metric<TAB>value<TAB>unit" lines.
 #include <curl/curl.h>
 #include <time.h>
 
@@ -64,10 +66,11 @@ int Burst(CURLM* multi, const std::vector<CURL*>& handles) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: %s URL N SECONDS\n", argv[0]);
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: %s URL N SECONDS [LABEL]\n", argv[0]);
     return 2;
   }
+  const char* label = argc == 5 ? argv[4] : "raw libcurl";
   const std::string url = argv[1];
   const int n = std::atoi(argv[2]);
   const int seconds = std::atoi(argv[3]);
@@ -95,11 +98,11 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_until(tick);
   }
   double cpu = CpuSeconds() - cpu0;
-  std::printf("raw libcurl: CPU\t%.2f\t%% of one core\n", 100.0 * cpu / seconds);
-  std::printf("raw libcurl: CPU per GET\t%.1f\tus\n", 1e6 * cpu / seconds / n);
-  std::printf("raw libcurl: peak total RSS\t%.1f\tMiB\n", static_cast<double>(max_rss) / 1024);
-  std::printf("raw libcurl: peak RssAnon\t%.1f\tMiB\n", static_cast<double>(max_anon) / 1024);
-  std::printf("raw libcurl: failed GETs\t%d\t\n", failed);
+  std::printf("%s: CPU\t%.2f\t%% of one core\n", label, 100.0 * cpu / seconds);
+  std::printf("%s: CPU per GET\t%.1f\tus\n", label, 1e6 * cpu / seconds / n);
+  std::printf("%s: peak total RSS\t%.1f\tMiB\n", label, static_cast<double>(max_rss) / 1024);
+  std::printf("%s: peak RssAnon\t%.1f\tMiB\n", label, static_cast<double>(max_anon) / 1024);
+  std::printf("%s: failed GETs\t%d\t\n", label, failed);
   for (CURL* c : handles) curl_easy_cleanup(c);
   curl_multi_cleanup(multi);
   return failed == 0 ? 0 : 1;

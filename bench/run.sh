@@ -60,6 +60,10 @@ kill "$agent"; wait "$agent" || true  # the floor gets the sensor and the cores 
 echo
 echo "== the floor: bare libcurl, $sources GETs/s from the same sensor, same libraries, ${seconds}s =="
 "$build/bench/http_floor_bench" "http://127.0.0.1:$port/json" "$sources" "$seconds" | column -t -s $'\t'
+echo
+echo "== the same with libcurl alone (and the C++ runtime): the floor of any poller on this libcurl, ${seconds}s =="
+"$build/bench/http_floor_curl_only" "http://127.0.0.1:$port/json" "$sources" "$seconds" "libcurl alone" \
+  | column -t -s $'\t'
 echo; "$here/bench/upload.sh" "$build"
 echo; "$here/bench/footprint.sh" "$build"
 
