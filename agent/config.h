@@ -12,6 +12,7 @@
 #include "agent/config_reader.h"
 #include "agent/monitor_config.h"
 #include "platform/result.h"
+#include "uploader/s3_client.h"
 
 namespace granary {
 
@@ -33,20 +34,13 @@ enum class QuotaPolicy { kDropOldest, kPause };
 // [upload]: absent means the agent only buffers and seals (segments wait in the state dir).
 struct UploadConfig {
   bool enabled = false;
-  std::string endpoint;  // scheme://host[:port]
-  std::string bucket;
-  std::string region = "us-east-1";
+  // endpoint (scheme://host[:port]), bucket, region, addressing (path_style), ca_file,
+  // tls_verify, proxy, connect_timeout, stall_timeout, max_bandwidth (max_send_bytes_per_s).
+  S3Options s3;
   std::string prefix = "granary";
   std::string key_template;      // default: uploader/object_key.h kDefaultKeyTemplate
-  bool path_style = true;        // addressing = "path" | "virtual"
   std::string credentials_file;  // empty: the AWS_* environment variables
   std::string profile = "default";
-  std::string ca_file;
-  bool tls_verify = true;
-  std::string proxy;
-  std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds stall_timeout{60'000};
-  uint64_t max_bandwidth = 0;  // bytes/s, 0: no cap
   std::chrono::milliseconds retry_min{1'000};
   std::chrono::milliseconds retry_max{300'000};
   std::chrono::milliseconds permanent_retry{1'800'000};

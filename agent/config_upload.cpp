@@ -19,14 +19,14 @@ void ReadUpload(ConfigReader& root, AgentConfig& c) {
   if (!u.enabled) return;
   ConfigReader r = Section(root, "upload");
   size_t errors = ErrorCount(r);
-  u.endpoint = r.RequiredString("endpoint");
-  if (ErrorCount(r) == errors && u.endpoint.rfind("http://", 0) != 0 &&
-      u.endpoint.rfind("https://", 0) != 0) {
-    r.Fail("endpoint", fmt::format("must start with http:// or https:// (got {})", Quote(u.endpoint)));
+  u.s3.endpoint = r.RequiredString("endpoint");
+  if (ErrorCount(r) == errors && u.s3.endpoint.rfind("http://", 0) != 0 &&
+      u.s3.endpoint.rfind("https://", 0) != 0) {
+    r.Fail("endpoint", fmt::format("must start with http:// or https:// (got {})", Quote(u.s3.endpoint)));
   }
-  if (!u.endpoint.empty() && u.endpoint.back() == '/') u.endpoint.pop_back();
-  u.bucket = r.RequiredString("bucket");
-  u.region = r.String("region", d.region);
+  if (!u.s3.endpoint.empty() && u.s3.endpoint.back() == '/') u.s3.endpoint.pop_back();
+  u.s3.bucket = r.RequiredString("bucket");
+  u.s3.region = r.String("region", d.s3.region);
   u.prefix = r.String("prefix", d.prefix);
   if (u.prefix.size() > 256) r.Fail("prefix", "must be at most 256 bytes");
   errors = ErrorCount(r);
@@ -34,7 +34,7 @@ void ReadUpload(ConfigReader& root, AgentConfig& c) {
   if (ErrorCount(r) == errors) {
     if (Status s = ValidateKeyTemplate(u.key_template); !s) r.Fail("key_template", s.error().message());
   }
-  u.path_style = r.Enum("addressing", "path", {"path", "virtual"}) == "path";
+  u.s3.path_style = r.Enum("addressing", "path", {"path", "virtual"}) == "path";
   u.credentials_file = r.String("credentials_file", "");
   u.profile = r.String("profile", d.profile);
   if (!u.credentials_file.empty()) {
@@ -44,13 +44,13 @@ void ReadUpload(ConfigReader& root, AgentConfig& c) {
       r.Fail("credentials_file", creds.error().message());
     }
   }
-  u.ca_file = r.String("ca_file", "");
-  u.tls_verify = r.Bool("tls_verify", d.tls_verify);
-  u.proxy = r.String("proxy", "");
-  u.connect_timeout = r.Duration("connect_timeout", d.connect_timeout, 100ms);
-  u.stall_timeout = r.Duration("stall_timeout", d.stall_timeout, 1s);
-  u.max_bandwidth = r.Size("max_bandwidth", 0, 0);
-  if (u.max_bandwidth != 0 && u.max_bandwidth < 1024) {
+  u.s3.ca_file = r.String("ca_file", "");
+  u.s3.tls_verify = r.Bool("tls_verify", d.s3.tls_verify);
+  u.s3.proxy = r.String("proxy", "");
+  u.s3.connect_timeout = r.Duration("connect_timeout", d.s3.connect_timeout, 100ms);
+  u.s3.stall_timeout = r.Duration("stall_timeout", d.s3.stall_timeout, 1s);
+  u.s3.max_send_bytes_per_s = r.Size("max_bandwidth", 0, 0);
+  if (u.s3.max_send_bytes_per_s != 0 && u.s3.max_send_bytes_per_s < 1024) {
     r.Fail("max_bandwidth", "must be 0 (no cap) or at least 1KiB (per second)");
   }
   errors = ErrorCount(r);
@@ -87,10 +87,10 @@ std::string RenderUpload(const AgentConfig& c) {
       "proxy = {}\nconnect_timeout = {}\nstall_timeout = {}\nmax_bandwidth = {}\n"
       "retry_min = {}\nretry_max = {}\npermanent_retry = {}\nkeep_uploaded = {}\n"
       "stale_after = {}\n",
-      Quote(u.endpoint), Quote(u.bucket), Quote(u.region), Quote(u.prefix), Quote(u.key_template),
-      Quote(u.path_style ? "path" : "virtual"), Quote(u.credentials_file), Quote(u.profile),
-      Quote(u.ca_file), u.tls_verify, Quote(MaskUserInfo(u.proxy)), dur(u.connect_timeout),
-      dur(u.stall_timeout), Quote(FormatSize(u.max_bandwidth)), dur(u.retry_min),
+      Quote(u.s3.endpoint), Quote(u.s3.bucket), Quote(u.s3.region), Quote(u.prefix), Quote(u.key_template),
+      Quote(u.s3.path_style ? "path" : "virtual"), Quote(u.credentials_file), Quote(u.profile),
+      Quote(u.s3.ca_file), u.s3.tls_verify, Quote(MaskUserInfo(u.s3.proxy)), dur(u.s3.connect_timeout),
+      dur(u.s3.stall_timeout), Quote(FormatSize(u.s3.max_send_bytes_per_s)), dur(u.retry_min),
       dur(u.retry_max), dur(u.permanent_retry), dur(u.keep_uploaded), dur(u.stale_after));
 }
 

@@ -25,16 +25,7 @@ constexpr int kLockWaitTries = 100;  // 10 s
 UploadOptions UploadOptionsFrom(const AgentConfig& c, Credentials credentials) {
   const UploadConfig& u = c.upload;
   UploadOptions o;
-  o.s3.endpoint = u.endpoint;
-  o.s3.region = u.region;
-  o.s3.bucket = u.bucket;
-  o.s3.path_style = u.path_style;
-  o.s3.ca_file = u.ca_file;
-  o.s3.tls_verify = u.tls_verify;
-  o.s3.proxy = u.proxy;
-  o.s3.connect_timeout = u.connect_timeout;
-  o.s3.stall_timeout = u.stall_timeout;
-  o.s3.max_send_bytes_per_s = u.max_bandwidth;
+  o.s3 = u.s3;
   o.credentials = std::move(credentials);
   o.device = c.device;
   o.prefix = u.prefix;
@@ -139,7 +130,7 @@ class Daemon {
     uploader_ = std::make_unique<UploadWorker>(env_, *buffer_, config_.state_dir,
                                                UploadOptionsFrom(config_, std::move(credentials)));
     uploader_->Start();
-    log::Info("uploading to {} bucket {} as {}", config_.upload.endpoint, config_.upload.bucket,
+    log::Info("uploading to {} bucket {} as {}", config_.upload.s3.endpoint, config_.upload.s3.bucket,
               who);
   }
 
