@@ -22,7 +22,8 @@ void ReadUpload(ConfigReader& root, AgentConfig& c) {
   u.s3.endpoint = r.RequiredString("endpoint");
   if (ErrorCount(r) == errors && u.s3.endpoint.rfind("http://", 0) != 0 &&
       u.s3.endpoint.rfind("https://", 0) != 0) {
-    r.Fail("endpoint", fmt::format("must start with http:// or https:// (got {})", Quote(u.s3.endpoint)));
+    r.Fail("endpoint",
+           fmt::format("must start with http:// or https:// (got {})", Quote(u.s3.endpoint)));
   }
   if (!u.s3.endpoint.empty() && u.s3.endpoint.back() == '/') u.s3.endpoint.pop_back();
   u.s3.bucket = r.RequiredString("bucket");
@@ -87,11 +88,12 @@ std::string RenderUpload(const AgentConfig& c) {
       "proxy = {}\nconnect_timeout = {}\nstall_timeout = {}\nmax_bandwidth = {}\n"
       "retry_min = {}\nretry_max = {}\npermanent_retry = {}\nkeep_uploaded = {}\n"
       "stale_after = {}\n",
-      Quote(u.s3.endpoint), Quote(u.s3.bucket), Quote(u.s3.region), Quote(u.prefix), Quote(u.key_template),
-      Quote(u.s3.path_style ? "path" : "virtual"), Quote(u.credentials_file), Quote(u.profile),
-      Quote(u.s3.ca_file), u.s3.tls_verify, Quote(MaskUserInfo(u.s3.proxy)), dur(u.s3.connect_timeout),
-      dur(u.s3.stall_timeout), Quote(FormatSize(u.s3.max_send_bytes_per_s)), dur(u.retry_min),
-      dur(u.retry_max), dur(u.permanent_retry), dur(u.keep_uploaded), dur(u.stale_after));
+      Quote(u.s3.endpoint), Quote(u.s3.bucket), Quote(u.s3.region), Quote(u.prefix),
+      Quote(u.key_template), Quote(u.s3.path_style ? "path" : "virtual"), Quote(u.credentials_file),
+      Quote(u.profile), Quote(u.s3.ca_file), u.s3.tls_verify, Quote(MaskUserInfo(u.s3.proxy)),
+      dur(u.s3.connect_timeout), dur(u.s3.stall_timeout),
+      Quote(FormatSize(u.s3.max_send_bytes_per_s)), dur(u.retry_min), dur(u.retry_max),
+      dur(u.permanent_retry), dur(u.keep_uploaded), dur(u.stale_after));
 }
 
 }  // namespace granary::config_detail

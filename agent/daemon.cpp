@@ -130,8 +130,8 @@ class Daemon {
     uploader_ = std::make_unique<UploadWorker>(env_, *buffer_, config_.state_dir,
                                                UploadOptionsFrom(config_, std::move(credentials)));
     uploader_->Start();
-    log::Info("uploading to {} bucket {} as {}", config_.upload.s3.endpoint, config_.upload.s3.bucket,
-              who);
+    log::Info("uploading to {} bucket {} as {}", config_.upload.s3.endpoint,
+              config_.upload.s3.bucket, who);
   }
 
   void StopUploader() {
