@@ -13,7 +13,7 @@
 #include "platform/handles.h"
 #include "storage/buffer.h"
 #include "storage/segment_file.h"
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "receiver/sql_connection.h"
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 namespace granary::receiver {
 namespace {

@@ -7,7 +7,7 @@
 #include "platform/log.h"
 #include "storage/schema.h"
 #include "storage/segment_file.h"
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 namespace granary {
 namespace {

@@ -2,7 +2,7 @@
 
 #include "platform/env.h"
 #include "storage/buffer.h"
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 namespace granary {
 

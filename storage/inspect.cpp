@@ -2,7 +2,7 @@
 #include <unistd.h>
 
 #include "storage/buffer.h"
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 namespace granary {
 

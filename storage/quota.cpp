@@ -9,7 +9,7 @@
 
 #include "platform/log.h"
 #include "storage/buffer_store.h"
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 namespace granary {
 

@@ -23,7 +23,7 @@
 #include "platform/log.h"
 #include "storage/buffer_store.h"
 #include "storage/segment_file.h"
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 namespace granary {
 namespace {

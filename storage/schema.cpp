@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 namespace granary::schema {
 namespace {

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "platform/log.h"
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 namespace granary {
 namespace {

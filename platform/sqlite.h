@@ -18,7 +18,7 @@ namespace granary::sql {
 // other way first calls this before doing so.
 void ConfigureLibrary();
 
-// Opens `path` through the VFS that consults env.InjectedErrno() (see fault_vfs.cpp).
+// Opens `path` through the VFS that consults env.InjectedErrno() (see sqlite_fault_vfs.cpp).
 Result<SqliteDb> Open(Env& env, const std::string& path, bool read_only);
 
 Status Exec(sqlite3* db, std::string_view sql);

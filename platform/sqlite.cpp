@@ -1,8 +1,8 @@
-#include "storage/sqlite.h"
+#include "platform/sqlite.h"
 
 #include <cerrno>
 
-#include "storage/fault_vfs.h"
+#include "platform/sqlite_fault_vfs.h"
 
 namespace granary::sql {
 

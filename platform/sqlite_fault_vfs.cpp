@@ -1,4 +1,4 @@
-#include "storage/fault_vfs.h"
+#include "platform/sqlite_fault_vfs.h"
 
 #include <sqlite3.h>
 
