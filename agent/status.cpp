@@ -282,7 +282,7 @@ Result<std::string> RenderStatus(const std::string& state_dir, bool json) {
     if (parsed) s = std::move(*parsed);
     s.pid = daemon;
   } else {
-    auto inspected = InspectBuffer(state_dir);
+    auto inspected = InspectBuffer(Env::Default(), state_dir);
     if (!inspected) return inspected.error();
     s.buffer = std::move(*inspected);
     s.state = "stopped";

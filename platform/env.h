@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "platform/result.h"
 
@@ -44,6 +45,14 @@ class Env {
   virtual Status CreateDirs(const std::string& dir) = 0;
   // Bytes free for an unprivileged writer on the filesystem holding `path`.
   virtual Result<uint64_t> FreeBytes(const std::string& path) = 0;
+  // Size of a file, not following a final symlink; ENOENT when there is none.
+  virtual Result<uint64_t> FileSize(const std::string& path) = 0;
+  virtual bool FileExists(const std::string& path) = 0;
+  // The names in `dir` but "." and "..", in no particular order.
+  virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
+  // A whole file; EFBIG when it holds more than `max_bytes`.
+  virtual Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) = 0;
+  virtual void SleepForMs(int64_t ms) = 0;
 
   // Test hook: a named point on a path where a crash must be survivable
   // (e.g. "seal.after_rename"). The real Env kills the process with SIGKILL when the
@@ -81,6 +90,15 @@ class EnvWrapper : public Env {
   Status SyncDir(const std::string& dir) override { return target_.SyncDir(dir); }
   Status CreateDirs(const std::string& dir) override { return target_.CreateDirs(dir); }
   Result<uint64_t> FreeBytes(const std::string& path) override { return target_.FreeBytes(path); }
+  Result<uint64_t> FileSize(const std::string& path) override { return target_.FileSize(path); }
+  bool FileExists(const std::string& path) override { return target_.FileExists(path); }
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
+    return target_.ListDir(dir);
+  }
+  Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) override {
+    return target_.ReadFile(path, max_bytes);
+  }
+  void SleepForMs(int64_t ms) override { target_.SleepForMs(ms); }
   void CrashPoint(std::string_view name) override { target_.CrashPoint(name); }
   int InjectedErrno(std::string_view op) override { return target_.InjectedErrno(op); }
   void HangPoint(std::string_view name) override { target_.HangPoint(name); }

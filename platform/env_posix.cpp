@@ -1,4 +1,5 @@
 // The real Env: POSIX files, CLOCK_BOOTTIME, adjtimex.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 
 #include "platform/env.h"
 
@@ -126,6 +128,61 @@ class PosixEnv final : public Env {
     struct statvfs st {};
     if (::statvfs(path.c_str(), &st) != 0) return Error::FromErrno("statvfs " + path);
     return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  }
+
+  Result<uint64_t> FileSize(const std::string& path) override {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return Error::FromErrno("stat " + path);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  bool FileExists(const std::string& path) override {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+  }
+
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+    if (!d) return Error::FromErrno("list " + dir);
+    std::vector<std::string> names;
+    errno = 0;
+    while (dirent* e = ::readdir(d.get())) {
+      std::string_view n(e->d_name);
+      if (n != "." && n != "..") names.emplace_back(n);
+    }
+    if (errno != 0) return Error::FromErrno("list " + dir);
+    return names;
+  }
+
+  Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return Error::FromErrno("open " + path);
+    std::string out;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int err = errno;
+        ::close(fd);
+        return Error::FromErrno("read " + path, err);
+      }
+      if (n == 0) break;
+      if (out.size() + static_cast<size_t>(n) > max_bytes) {
+        ::close(fd);
+        return Error("read " + path + ": larger than " + std::to_string(max_bytes) + " bytes",
+                     EFBIG);
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return out;
+  }
+
+  void SleepForMs(int64_t ms) override {
+    timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000};
+    while (::clock_nanosleep(CLOCK_BOOTTIME, 0, &ts, &ts) == EINTR) {
+    }
   }
 
   void CrashPoint(std::string_view name) override {

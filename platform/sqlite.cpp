@@ -39,6 +39,9 @@ Result<SqliteDb> Open(Env& env, const std::string& path, bool read_only) {
     return Error("open database " + path + ": " + msg, rc == SQLITE_CANTOPEN ? ENOENT : EIO);
   }
   sqlite3_extended_result_codes(db.get(), 1);
+  // A reader closing last must not checkpoint and remove the WAL: only the writer knows
+  // whether it stopped cleanly, and a WAL missing after a crash means commits were lost.
+  if (read_only) sqlite3_db_config(db.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   sqlite3_busy_timeout(db.get(), 5000);
   // At most 256 KiB of pages per connection (SQLite's default is 2 MiB). The buffer is
   // written at its end and read once, in order, when a segment is sealed, so a bigger cache

@@ -93,6 +93,7 @@ class BufferImpl final : public Buffer {
     cv_space_.notify_all();
     if (writer_.joinable()) writer_.join();
     sealer_.Stop();
+    store_.Close();
   }
 
   BufferStats Stats() const override {

@@ -52,7 +52,11 @@ struct BufferStats {
   uint64_t commit_errors = 0;
   uint64_t seal_errors = 0;
   std::string last_error;          // empty when the last commit and seal worked
-  uint64_t buffers_moved_aside = 0;  // corrupt databases moved aside (state_dir/corrupt-*), ever
+  uint64_t buffers_moved_aside = 0;  // damaged databases moved aside (state_dir/corrupt-*), ever
+  uint64_t possibly_lost = 0;        // seqs a state loss could not account for (see drops)
+  uint64_t state_losses = 0;         // starts that found the state damaged, ever
+  int64_t last_state_loss_ms = 0;    // when the last one was found; 0: never
+  std::string last_state_loss;       // what was found
   std::map<std::string, uint64_t> last_seq;  // per source, highest seq captured
 };
 
@@ -97,6 +101,6 @@ namespace granary {
 // Reads the buffer's counters straight from the database, read-only, without a writer:
 // what `granary status` shows when the daemon is stopped. `captured`, `rejected` and
 // the error fields are runtime-only and stay zero.
-Result<BufferStats> InspectBuffer(const std::string& state_dir);
+Result<BufferStats> InspectBuffer(Env& env, const std::string& state_dir);
 
 }  // namespace granary

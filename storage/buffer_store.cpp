@@ -26,24 +26,62 @@ BufferStore::BufferStore(Env& env, BufferOptions options)
     : env_(env),
       options_(std::move(options)),
       db_path_(BufferDbPath(options_.state_dir)),
-      segments_dir_(SegmentsDir(options_.state_dir)) {}
+      segments_dir_(SegmentsDir(options_.state_dir)),
+      seqmark_(env, options_.state_dir) {}
+
+BufferStore::~BufferStore() { Close(); }
 
 Status BufferStore::Open() {
   if (Status s = env_.CreateDirs(segments_dir_); !s) return s;
-  Status opened = OpenDatabase();
-  if (!opened && opened.error().sys_errno() == EBADMSG) {
-    log::Error("buffer: database is corrupt ({}); moving it aside and starting a fresh one",
-               opened.error().message());
-    db_.reset();
-    auto aside = MoveAside(opened.error().message());
-    if (!aside) return aside.error().Wrap("move corrupt buffer aside");
-    opened = OpenDatabase();
-    if (opened) opened = AdoptSegments(*aside);
+  if (Status s = seqmark_.Load(); !s) {
+    // Unreadable marks vouch for nothing; the file stays as evidence under another name.
+    log::Error("buffer: seq marks unreadable ({}); kept as seqmark.damaged", s.error().message());
+    (void)env_.RenameFile(SeqMarkPath(options_.state_dir),
+                          SeqMarkPath(options_.state_dir) + ".damaged");
+    if (Status again = seqmark_.Load(); !again) return again;
   }
-  if (!opened) return opened;
-  if (Status s = LoadSources(); !s) return s;
-  if (Status s = Repair(); !s) return s;
+  // Before the open, which creates a WAL when there is none.
+  const bool wal_present = env_.FileExists(db_path_ + "-wal");
+  Status opened = OpenDatabase();
+  std::string lost;
+  if (!opened && opened.error().sys_errno() == EBADMSG) {
+    lost = "database is corrupt: " + opened.error().message();
+  } else if (!opened) {
+    return opened;
+  } else {
+    auto why = StateLostReason(wal_present);
+    if (!why) return why.error();
+    lost = *why;
+  }
+  if (!lost.empty()) {
+    if (Status s = Salvage(lost); !s) return s;
+  } else if (Status s = Repair(); !s) {
+    return s;
+  }
+  if (Status s = StartSeqMarks(); !s) return s;
   return RefreshCatalogCounts();
+}
+
+void BufferStore::Close() {
+  if (!db_) return;
+  // Marked clean only after the checkpoint, so a WAL found missing at the next start is
+  // never one this stop removed.
+  if (Status s = sql::Exec(db_.get(), "PRAGMA wal_checkpoint(TRUNCATE)"); s) {
+    // Nothing above next_seq was issued: a later salvage need not count the reservation.
+    for (const auto& [name, src] : sources_) seqmark_.marks[name].reserved = src.next_seq;
+    seqmark_.stopped_cleanly = true;
+    WriteSeqMark();
+  }
+  CloseDatabase();
+}
+
+void BufferStore::CloseDatabase() {
+  insert_reading_.reset();
+  update_next_seq_.reset();
+  insert_source_.reset();
+  delete_range_.reset();
+  catalog_.reset();
+  db_.reset();
 }
 
 Status BufferStore::OpenDatabase() {
@@ -51,7 +89,11 @@ Status BufferStore::OpenDatabase() {
   if (!db) return db.error();
   db_ = std::move(*db);
   if (Status s = Configure(); !s) return s;
-  return schema::Migrate(db_.get());
+  if (Status s = schema::Migrate(db_.get()); !s) return s;
+  catalog_ = std::make_unique<SegmentCatalog>(env_, db_.get(), segments_dir_);
+  sources_.clear();
+  buffered_ = 0;
+  return LoadSources();
 }
 
 Status BufferStore::Configure() {
@@ -88,7 +130,14 @@ Status BufferStore::LoadSources() {
     sources_.emplace(src.name, std::move(src));
   }
   if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "load sources");
+  if (Status s = PrepareStatements(); !s) return s;
+  for (auto& [name, src] : sources_) {
+    if (Status s = RebuildOpenSegment(src); !s) return s;
+  }
+  return Status::Ok();
+}
 
+Status BufferStore::PrepareStatements() {
   struct Prep {
     SqliteStmt* slot;
     const char* sql;
@@ -99,19 +148,12 @@ Status BufferStore::LoadSources() {
        " last_ts, unsynced, lines) VALUES(?,?,?,?,?,?,?,?,?)"},
       {&update_next_seq_, "UPDATE sources SET next_seq=? WHERE id=?"},
       {&insert_source_, "INSERT INTO sources(name, next_seq) VALUES(?, 1)"},
-      {&insert_segment_,
-       "INSERT INTO segments(source, first_seq, last_seq, count, first_ts, last_ts, clock,"
-       " format, file, bytes, raw_bytes, md5, sha256, state, sealed_at)"
-       " VALUES(?,?,?,?,?,?,?,'jsonl.gz',?,?,?,?,?,'sealed',?)"},
       {&delete_range_, "DELETE FROM readings WHERE source_id=? AND first_seq BETWEEN ? AND ?"},
   };
   for (const Prep& p : preps) {
     auto s = sql::Prepare(db_.get(), p.sql);
     if (!s) return s.error();
     *p.slot = std::move(*s);
-  }
-  for (auto& [name, src] : sources_) {
-    if (Status s = RebuildOpenSegment(src); !s) return s;
   }
   return Status::Ok();
 }
@@ -125,9 +167,12 @@ Status BufferStore::RebuildOpenSegment(SourceState& src) {
                            " ORDER BY segment_seq");
   if (!stmt) return stmt.error();
   sql::Bind(stmt->get(), 1, src.id);
+  src.first_unsealed = src.next_seq;
   int rc;
   while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
     sqlite3_stmt* st = stmt->get();
+    src.first_unsealed =
+        std::min(src.first_unsealed, static_cast<uint64_t>(sqlite3_column_int64(st, 0)));
     // A later group exists: the previous one is complete.
     if (src.open_count > 0) EndOpenSegment(src);
     src.open_first_seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
@@ -211,7 +256,23 @@ Status BufferStore::InsertRun(const Run& run) {
   return sql::StepDone(db_.get(), ins, "insert readings");
 }
 
+Status BufferStore::ReserveSeqs(const std::vector<Reading>& batch) {
+  std::map<std::string_view, uint64_t> wanted;
+  for (const Reading& r : batch) ++wanted[r.source];
+  bool save = false;
+  const int64_t now = env_.MonoNowNs();
+  for (const auto& [name, count] : wanted) {
+    auto it = sources_.find(std::string(name));
+    uint64_t next = it == sources_.end() ? 1 : it->second.next_seq;
+    save |= seqmark_.Reserve(std::string(name), next, count, now);
+  }
+  if (!save) return Status::Ok();
+  if (Status s = seqmark_.Save(); !s) return s.error().Wrap("reserve seqs");
+  return Status::Ok();
+}
+
 Status BufferStore::Commit(const std::vector<Reading>& batch) {
+  if (Status s = ReserveSeqs(batch); !s) return s.error().Wrap("commit");
   // Seqs and cut points change only if the transaction commits.
   std::map<std::string, SourceState> saved = sources_;
   auto fail = [&](Error e) -> Status {
@@ -295,58 +356,19 @@ void BufferStore::CutAged() {
   }
 }
 
-Status BufferStore::AddCounter(const char* name, int64_t delta) {
-  return sql::Exec(db_.get(),
-                   fmt::format("INSERT INTO counters(name, value) VALUES('{}', {}) ON CONFLICT(name)"
-                               " DO UPDATE SET value = value + {}",
-                               name, delta, delta));
-}
-
 Status BufferStore::RefreshCatalogCounts() {
-  auto stmt = sql::Prepare(db_.get(),
-                           "SELECT state, count(*), total(bytes), min(first_ts),"
-                           " total(CASE WHEN file_removed=0 THEN bytes ELSE 0 END)"
-                           " FROM segments GROUP BY state");
-  if (!stmt) return stmt.error();
-  sealed_count_ = uploaded_count_ = dropped_count_ = 0;
-  pending_bytes_ = local_file_bytes_ = 0;
-  oldest_pending_ts_ = 0;
-  int rc;
-  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
-    std::string state = sql::ColumnText(stmt->get(), 0);
-    auto count = static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 1));
-    local_file_bytes_ += static_cast<uint64_t>(sqlite3_column_double(stmt->get(), 4));
-    if (state == "sealed") {
-      sealed_count_ = count;
-      pending_bytes_ = static_cast<uint64_t>(sqlite3_column_double(stmt->get(), 2));
-      oldest_pending_ts_ = sqlite3_column_int64(stmt->get(), 3);
-    } else if (state == "uploaded") {
-      uploaded_count_ = count;
-    } else if (state == "dropped") {
-      dropped_count_ = count;
-    }
-  }
-  if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "count segments");
-  auto moved = sql::QueryInt(db_.get(), "SELECT value FROM counters WHERE name='buffers_moved_aside'");
-  if (moved) moved_aside_ = static_cast<uint64_t>(*moved);
-  auto dropped = sql::QueryInt(db_.get(), "SELECT value FROM counters WHERE name='dropped_readings'");
-  if (!dropped) return dropped.error();
-  dropped_readings_ = static_cast<uint64_t>(*dropped);
+  auto sum = catalog_->Summary();
+  if (!sum) return sum.error();
+  summary_ = std::move(*sum);
   return Status::Ok();
 }
 
 void BufferStore::FillStats(BufferStats& stats) {
   stats.captured = captured_;
   stats.buffered = buffered_;
-  stats.segments_sealed = sealed_count_;
-  stats.segments_uploaded = uploaded_count_;
-  stats.segments_dropped = dropped_count_;
-  stats.pending_bytes = pending_bytes_;
-  stats.oldest_pending_ts_ms = oldest_pending_ts_;
-  stats.dropped_readings = dropped_readings_;
+  FillCatalogStats(summary_, stats);
   stats.usage_bytes = UsageBytes();
   stats.paused = paused_;
-  stats.buffers_moved_aside = moved_aside_;
   for (const auto& [name, src] : sources_) stats.last_seq[name] = src.next_seq - 1;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -11,16 +12,25 @@
 #include "platform/handles.h"
 #include "platform/result.h"
 #include "storage/buffer.h"
+#include "storage/catalog.h"
 #include "storage/sealer.h"
+#include "storage/seqmark.h"
 
 namespace granary {
+
+// The catalog's part of the stats, the same for the daemon and `granary status` offline.
+void FillCatalogStats(const CatalogSummary& sum, BufferStats& stats);
 
 class BufferStore {
  public:
   BufferStore(Env& env, BufferOptions options);
 
-  // Opens the database, migrates, repairs half-done seals and rebuilds the open segments.
+  ~BufferStore();
+  // Opens the database, migrates, checks it against the files beside it (salvaging when
+  // it cannot vouch for them), repairs half-done seals and rebuilds the open segments.
   Status Open();
+  // A clean stop: checkpoints, records the clean stop and closes the database.
+  void Close();
   // One transaction: assigns seqs and inserts `batch`. On failure nothing changed.
   Status Commit(const std::vector<Reading>& batch);
   // Ends every open segment at its last reading (flush).
@@ -54,6 +64,7 @@ class BufferStore {
     int64_t id = 0;
     std::string name;
     uint64_t next_seq = 1;
+    uint64_t first_unsealed = 1;  // every seq below is in a segment (recorded or gone)
     // The open segment: readings committed since the last cut.
     uint64_t open_first_seq = 0;
     uint64_t open_count = 0;
@@ -68,16 +79,27 @@ class BufferStore {
 
   // Open, configure, integrity check and migrate; EBADMSG when the database is corrupt.
   Status OpenDatabase();
+  void CloseDatabase();  // statements first, then the connection
   Status Configure();
-  // salvage.cpp: a corrupt database is moved aside and a fresh one adopts the sealed files.
-  Result<std::string> MoveAside(const std::string& why);
-  Status AdoptSegments(const std::string& aside_dir);
-  // Records every source's next seq durably; called before segment files are removed,
-  // since the files left on disk are what AdoptSegments counts on.
-  void WriteSeqMark();
+  Status PrepareStatements();
   Status LoadSources();
-  Status Repair();
   Status RebuildOpenSegment(SourceState& src);
+
+  // repair.cpp: why the database cannot vouch for the files beside it ("" when it can),
+  // and the repair of half-done seals once it can.
+  Result<std::string> StateLostReason(bool wal_present);
+  Result<std::set<std::string>> BufferedSegmentNames();
+  Status Repair();
+  // salvage.cpp: the damaged database moves aside and a fresh one adopts every segment
+  // file; what cannot be recovered is recorded as a dropped range.
+  Status Salvage(const std::string& why);
+  Result<std::string> MoveAside(const std::string& why);
+  Status AdoptAndRecord(const std::string& aside_dir, const std::string& why);
+  Status StartSeqMarks();
+  // Rewrites the seq marks from the sources; called before segment files are removed,
+  // since the files left on disk are what a salvage counts on.
+  void WriteSeqMark();
+
   Result<SourceState*> SourceFor(const std::string& name);
   // Applies the segment-boundary rules for one more reading: true when the reading must
   // start a new segment (hour change, clock stepped back). Call EndIfFull after adding it.
@@ -86,33 +108,34 @@ class BufferStore {
   // Ends the open segment at its last reading when it reached a size limit.
   bool EndIfFull(SourceState& src);
   void EndOpenSegment(SourceState& src);
+  // Reserves the seqs `batch` will take, durably, before they are issued.
+  Status ReserveSeqs(const std::vector<Reading>& batch);
   struct Run;
   Status InsertRun(const Run& run);
   Status RefreshCatalogCounts();
   uint64_t UsageBytes();
   Status EvictOne(bool* evicted);
-  Status AddCounter(const char* name, int64_t delta);
+  // Removes a segment's file after the catalog says so (a crash in between leaves a file
+  // Repair removes, never a catalog entry without its file).
+  Status RemoveSegmentFile(const FileToRemove& f, std::string_view reason);
 
   Env& env_;
   BufferOptions options_;
   std::string db_path_;
   std::string segments_dir_;
   SqliteDb db_;
+  std::unique_ptr<SegmentCatalog> catalog_;
+  SeqMarkFile seqmark_;
   SqliteStmt insert_reading_;
   SqliteStmt update_next_seq_;
   SqliteStmt insert_source_;
-  SqliteStmt insert_segment_;
   SqliteStmt delete_range_;
   std::map<std::string, SourceState> sources_;
 
   // Catalog summary, refreshed after every change to the segments table.
   uint64_t buffered_ = 0;
   uint64_t captured_ = 0;
-  uint64_t sealed_count_ = 0, uploaded_count_ = 0, dropped_count_ = 0;
-  uint64_t pending_bytes_ = 0, local_file_bytes_ = 0;
-  int64_t oldest_pending_ts_ = 0;
-  uint64_t dropped_readings_ = 0;
-  uint64_t moved_aside_ = 0;
+  CatalogSummary summary_;
   bool paused_ = false;
 };
 

@@ -1,14 +1,22 @@
-// The segment catalog as the uploader sees it: a read-only view for finding work (its
-// own connection, so the uploader never waits for the writer), while every change goes
-// through Buffer (the writer thread owns all writes).
+// The segment catalog: every sealed segment, every dropped range and the buffer's
+// counters. The only code that speaks SQL to the `segments`, `drops` and `counters`
+// tables. The writer thread holds the read-write catalog (on the buffer's own
+// connection, so a seal is recorded in the same transaction that deletes its readings);
+// the uploader and `granary status` open read-only ones on connections of their own.
+//
+// Thread safety: none; one owner per instance.
 #pragma once
 
+#include <sqlite3.h>
+
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "platform/env.h"
 #include "platform/handles.h"
 #include "platform/result.h"
 
@@ -21,8 +29,9 @@ struct SegmentRecord {
   int64_t first_ts = 0, last_ts = 0;
   std::string clock;   // ok | unsynced | mixed
   std::string format;  // jsonl.gz
+  std::string file;    // name under segments/
   std::string path;    // the local file
-  uint64_t bytes = 0;
+  uint64_t bytes = 0, raw_bytes = 0;
   std::string md5_hex, sha256_hex;
   int64_t attempts = 0;
   int64_t next_attempt_at = 0;  // ms since the epoch; 0: now
@@ -36,22 +45,83 @@ struct DropRecord {
   int64_t at = 0;
 };
 
-class CatalogReader {
- public:
-  static Result<std::unique_ptr<CatalogReader>> Open(const std::string& state_dir);
+// What status shows; the same numbers online and offline.
+struct CatalogSummary {
+  uint64_t sealed = 0, uploaded = 0, dropped = 0;
+  uint64_t pending_bytes = 0;       // compressed bytes of sealed segments waiting
+  int64_t oldest_pending_ts = 0;    // first reading of the oldest waiting segment; 0: none
+  uint64_t local_file_bytes = 0;    // segment files still on disk
+  uint64_t dropped_readings = 0;
+  uint64_t possibly_lost = 0;       // seqs in ranges a state loss could not account for
+  uint64_t buffers_moved_aside = 0;
+  uint64_t state_losses = 0;        // starts that found the state damaged (see salvage)
+  int64_t last_state_loss_at = 0;   // ms since the epoch; 0: never
+  std::string last_state_loss;      // its reason
+};
 
-  // The oldest sealed segment whose next attempt is due at `now_ms`.
+// A segment whose local file may go: uploaded long enough ago, or chosen by the quota.
+struct FileToRemove {
+  int64_t id = 0;
+  std::string file;
+  std::string source;
+  uint64_t first_seq = 0, last_seq = 0, count = 0;
+  bool pending = false;  // sealed, not uploaded: removing it is a loss
+};
+
+class SegmentCatalog {
+ public:
+  // The writer's catalog over its read-write connection `db` (not owned).
+  explicit SegmentCatalog(Env& env, sqlite3* db, std::string segments_dir);
+  // A read-only catalog on a connection of its own.
+  static Result<std::unique_ptr<SegmentCatalog>> OpenReadOnly(Env& env,
+                                                              const std::string& state_dir);
+  ~SegmentCatalog();
+
+  // Reads (any catalog).
   Result<std::optional<SegmentRecord>> NextDue(int64_t now_ms);
   // When the earliest not-yet-due sealed segment becomes due; 0 when none waits.
   Result<int64_t> EarliestAttempt();
-  // Dropped ranges whose tombstone is not uploaded yet, oldest first.
   Result<std::vector<DropRecord>> PendingTombstones(int limit);
+  Result<std::vector<std::string>> LiveFiles();  // segments whose file should be on disk
+  Result<CatalogSummary> Summary();
+  Result<std::string> Meta(std::string_view key);  // "" when unset
+  // The one usage formula: database pages in use, the WAL, and the segment files still on
+  // disk (from `sum`, which the writer keeps current without a query).
+  Result<uint64_t> UsageBytes(const std::string& db_path, const CatalogSummary& sum);
+
+  // Writes (writer catalog only). Those marked (txn) run inside the caller's
+  // transaction; the others are one statement or their own transaction.
+  Status InsertSealed(const SegmentRecord& s);  // (txn)
+  // (txn) Counts the readings as dropped when `certain`; a range that may hold seqs never
+  // issued (see salvage) is counted apart, as possibly lost.
+  Status InsertDrop(const DropRecord& d, bool certain = true);
+  Status AddCounter(std::string_view name, int64_t delta);  // (txn)
+  Status SetCounter(std::string_view name, int64_t value);  // (txn)
+  Status SetMeta(std::string_view key, std::string_view value);  // (txn)
+  Status MarkUploaded(int64_t id);
+  Status MarkUploadFailed(int64_t id, std::string_view error, int64_t next_attempt_ms);
+  Status MarkTombstoneUploaded(int64_t drop_id);
+  Status RetryAllNow();
+  Result<std::vector<FileToRemove>> UploadedBefore(int64_t cutoff_ms, int limit);
+  // The next segment the quota may remove: uploaded ones first, then (unless
+  // `uploaded_only`) the oldest sealed one.
+  Result<std::optional<FileToRemove>> NextEvictable(bool uploaded_only);
+  // Marks the file gone; a pending segment becomes a dropped range with `reason`.
+  Status RemoveFile(const FileToRemove& f, std::string_view reason);
+  // A live entry whose file is missing: the same, keyed by name.
+  Status FileMissing(const std::string& file);
 
  private:
-  CatalogReader() = default;
+  // The statement numbered `which` (catalog.cpp's list), prepared on first use: a
+  // read-only catalog never prepares a write.
+  Result<sqlite3_stmt*> Get(int which);
+  Status InTransaction(const std::function<Status()>& body);
+
+  Env& env_;
+  SqliteDb owned_;  // read-only catalogs only
+  sqlite3* db_;
   std::string segments_dir_;
-  SqliteDb db_;
-  SqliteStmt next_due_, earliest_, tombstones_;
+  std::vector<SqliteStmt> stmts_;  // prepared on first use
 };
 
 }  // namespace granary

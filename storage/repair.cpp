@@ -1,117 +1,112 @@
-// Startup repair of half-done seals, and recording a sealed file in the catalog.
-#include <dirent.h>
+// Startup: can the database vouch for the files beside it? And once it can, the repair of
+// seals a crash interrupted. A file is removed only when the buffered readings prove it
+// is a seal of theirs that never finished (they seal again under the same name);
+// anything the catalog cannot explain is evidence and is never deleted.
+#include <fmt/format.h>
 
 #include <set>
 
-#include <fmt/format.h>
-
 #include "platform/log.h"
-#include "storage/buffer_store.h"
 #include "platform/sqlite.h"
+#include "storage/buffer_store.h"
+#include "storage/segment_file.h"
 
 namespace granary {
 namespace {
 
-bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+constexpr std::string_view kTmp = ".tmp";
+constexpr std::string_view kSegment = ".jsonl.gz";
 
 }  // namespace
 
-// One transaction: the segment appears and its readings vanish together.
-Status BufferStore::RecordSeal(const SealedFile& f) {
-  sqlite3* db = db_.get();
-  auto rollback = [&](Error e) -> Status {
-    (void)sql::Exec(db, "ROLLBACK");
-    return e.Wrap("record segment " + f.name);
-  };
-  if (Status s = sql::Exec(db, "BEGIN IMMEDIATE"); !s) return rollback(s.error());
-  {
-    sqlite3_stmt* ins = insert_segment_.get();
-    sql::StmtScope scope(ins);
-    sql::Bind(ins, 1, f.job.source);
-    sql::Bind(ins, 2, static_cast<int64_t>(f.job.first_seq));
-    sql::Bind(ins, 3, static_cast<int64_t>(f.job.last_seq));
-    sql::Bind(ins, 4, static_cast<int64_t>(f.count));
-    sql::Bind(ins, 5, f.first_ts);
-    sql::Bind(ins, 6, f.last_ts);
-    sql::Bind(ins, 7, f.clock);
-    sql::Bind(ins, 8, f.name);
-    sql::Bind(ins, 9, static_cast<int64_t>(f.digest.bytes));
-    sql::Bind(ins, 10, static_cast<int64_t>(f.digest.raw_bytes));
-    sql::Bind(ins, 11, f.digest.md5_hex);
-    sql::Bind(ins, 12, f.digest.sha256_hex);
-    sql::Bind(ins, 13, env_.WallNowMs());
-    if (Status s = sql::StepDone(db, ins, "insert segment"); !s) return rollback(s.error());
+// The names the segments still buffered will seal under.
+Result<std::set<std::string>> BufferStore::BufferedSegmentNames() {
+  auto stmt = sql::Prepare(db_.get(),
+                           "SELECT s.name, r.segment_seq, min(r.first_ts) FROM readings r"
+                           " JOIN sources s ON s.id = r.source_id GROUP BY r.source_id, r.segment_seq");
+  if (!stmt) return stmt.error();
+  std::set<std::string> names;
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
+    names.insert(SegmentFileName(options_.device, sql::ColumnText(stmt->get(), 0),
+                                 sqlite3_column_int64(stmt->get(), 2),
+                                 static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 1))));
   }
-  {
-    sqlite3_stmt* del = delete_range_.get();
-    sql::StmtScope scope(del);
-    sql::Bind(del, 1, f.job.source_id);
-    sql::Bind(del, 2, static_cast<int64_t>(f.job.first_seq));
-    sql::Bind(del, 3, static_cast<int64_t>(f.job.last_seq));
-    if (Status s = sql::StepDone(db, del, "delete sealed readings"); !s) {
-      return rollback(s.error());
-    }
-  }
-  env_.CrashPoint("seal.before_commit");
-  if (Status s = sql::Exec(db, "COMMIT"); !s) return rollback(s.error());
-  env_.CrashPoint("seal.after_commit");
-  buffered_ -= std::min(buffered_, f.count);
-  log::Debug("sealed {} ({} readings, {} bytes)", f.name, f.count, f.digest.bytes);
-  return RefreshCatalogCounts();
+  if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "list buffered segments");
+  return names;
 }
 
-// Startup: a .tmp file is a seal that never finished; a segment file the catalog does
-// not list live is one whose transaction never committed (its readings are still
-// buffered and will be sealed again under the same name) or one already evicted.
-Status BufferStore::Repair() {
-  std::set<std::string> live;
-  {
-    auto stmt = sql::Prepare(db_.get(), "SELECT file FROM segments WHERE file_removed=0");
-    if (!stmt) return stmt.error();
-    while (sqlite3_step(stmt->get()) == SQLITE_ROW) live.insert(sql::ColumnText(stmt->get(), 0));
+Result<std::string> BufferStore::StateLostReason(bool wal_present) {
+  auto db_id = catalog_->Meta("db_id");
+  if (!db_id) return db_id.error();
+  if (seqmark_.present() && !seqmark_.stopped_cleanly && !wal_present) {
+    return std::string("the write-ahead log is missing after an unclean stop");
   }
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(segments_dir_.c_str()), closedir);
-  if (!dir) return Error::FromErrno("list " + segments_dir_);
-  std::vector<std::string> stale;
-  std::set<std::string> present;
-  while (dirent* e = readdir(dir.get())) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    present.insert(n);
-    if (EndsWith(n, ".tmp") || (EndsWith(n, ".jsonl.gz") && live.count(n) == 0)) {
-      stale.push_back(n);
+  if (seqmark_.present() && !seqmark_.db_id.empty() && *db_id != seqmark_.db_id) {
+    return std::string(db_id->empty()
+                           ? "the database is new or empty, but its seq marks say one existed"
+                           : "the database is not the one its seq marks belong to");
+  }
+  for (const auto& [name, mark] : seqmark_.marks) {
+    auto it = sources_.find(name);
+    uint64_t next = it == sources_.end() ? 1 : it->second.next_seq;
+    if (next < mark.sealed) {
+      return fmt::format("source {} is at seq {} in the database, but seqs up to {} were sealed",
+                         name, next, mark.sealed - 1);
     }
   }
-  for (const std::string& n : stale) {
-    log::Notice("repair: removing unfinished segment file {}", n);
-    if (Status s = env_.RemoveFile(segments_dir_ + "/" + n); !s) return s;
+  auto live = catalog_->LiveFiles();
+  if (!live) return live.error();
+  std::set<std::string> known(live->begin(), live->end());
+  auto buffered = BufferedSegmentNames();
+  if (!buffered) return buffered.error();
+  auto files = env_.ListDir(segments_dir_);
+  if (!files) return files.error();
+  for (const std::string& f : *files) {
+    if (f.ends_with(kSegment) && known.count(f) == 0 && buffered->count(f) == 0) {
+      return "segment file " + f + " is not in the catalog";
+    }
   }
-  if (!stale.empty()) {
+  return std::string();
+}
+
+Status BufferStore::Repair() {
+  auto live = catalog_->LiveFiles();
+  if (!live) return live.error();
+  auto buffered = BufferedSegmentNames();
+  if (!buffered) return buffered.error();
+  auto files = env_.ListDir(segments_dir_);
+  if (!files) return files.error();
+  std::set<std::string> present(files->begin(), files->end());
+  std::set<std::string> known(live->begin(), live->end());
+  bool removed = false;
+  std::string evidence_dir;
+  for (const std::string& f : *files) {
+    std::string base = f.ends_with(kTmp) ? f.substr(0, f.size() - kTmp.size()) : f;
+    if (!base.ends_with(kSegment) || (base == f && known.count(f) != 0)) continue;
+    if (buffered->count(base) != 0) {
+      log::Notice("repair: removing {}, a seal of buffered readings that never finished", f);
+      if (Status s = env_.RemoveFile(segments_dir_ + "/" + f); !s) return s;
+      removed = true;
+      continue;
+    }
+    // A temp file no buffered segment explains: keep it where an operator can look.
+    if (evidence_dir.empty()) {
+      evidence_dir = fmt::format("{}/orphaned-{}", options_.state_dir, env_.WallNowMs());
+      if (Status s = env_.CreateDirs(evidence_dir); !s) return s;
+    }
+    log::Warning("repair: {} belongs to no seal the buffer knows; moved to {}", f, evidence_dir);
+    if (Status s = env_.RenameFile(segments_dir_ + "/" + f, evidence_dir + "/" + f); !s) return s;
+    removed = true;
+  }
+  if (removed) {
     if (Status s = env_.SyncDir(segments_dir_); !s) return s;
   }
   // A live catalog entry without its file cannot be uploaded: record the loss.
-  for (const std::string& n : live) {
+  for (const std::string& n : known) {
     if (present.count(n) != 0) continue;
     log::Error("repair: segment file {} is missing; recording its readings as dropped", n);
-    std::string q = fmt::format(
-        "BEGIN IMMEDIATE;"
-        "INSERT INTO drops(source, first_seq, last_seq, count, reason, at)"
-        " SELECT source, first_seq, last_seq, count, 'segment file missing', {0}"
-        " FROM segments WHERE file='{1}' AND state='sealed';"
-        "INSERT INTO counters(name, value) SELECT 'dropped_readings', count FROM segments"
-        " WHERE file='{1}' AND state='sealed'"
-        " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value;"
-        "UPDATE segments SET state = CASE state WHEN 'sealed' THEN 'dropped' ELSE state END,"
-        " file_removed=1 WHERE file='{1}';"
-        "COMMIT;",
-        env_.WallNowMs(), n);
-    if (Status s = sql::Exec(db_.get(), q); !s) {
-      (void)sql::Exec(db_.get(), "ROLLBACK");
-      return s;
-    }
+    if (Status s = catalog_->FileMissing(n); !s) return s;
   }
   return Status::Ok();
 }

@@ -1,71 +1,78 @@
-// A corrupt buffer database is moved aside, never deleted and never fatal: polling must go
-// on. What can be saved is saved. Sealed segment files are complete and self-describing,
-// so the fresh catalog adopts them (an already uploaded one is re-PUT under the same key
-// with the same bytes: a no-op). Seqs continue after the highest one ever sealed, known
-// from the adopted files and from seqmark, a small file rewritten before any segment file
-// is removed (after upload, or by the quota), so no key that may exist in S3 is reused
-// with other bytes. Readings that were committed but
-// not yet sealed are in the moved-aside database only; the event says so.
-#include <dirent.h>
-#include <unistd.h>
-#include <zlib.h>
-
+// A database that cannot vouch for the files beside it (corrupt, emptied, replaced by an
+// older copy, or missing the WAL a crash left) is moved aside, never deleted, and a fresh
+// one adopts every segment file on disk: sealed files are complete and self-describing
+// (an already uploaded one is re-PUT under the same key with the same bytes: a no-op).
+// Seqs continue above everything ever issued, known from the files and the seq marks, so
+// no key that may exist in S3 is reused with other bytes. What no file holds between the
+// sealed mark and the last reserved seq (readings captured but not sealed, or seqs never
+// issued) is recorded as a dropped range with the reason, so a tombstone tells the receiver.
 #include <cjson/cJSON.h>
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
 #include <map>
 #include <optional>
+#include <random>
 
 #include "platform/handles.h"
 #include "platform/log.h"
+#include "platform/sqlite.h"
 #include "storage/buffer_store.h"
 #include "storage/segment_file.h"
-#include "platform/sqlite.h"
 
 namespace granary {
 namespace {
 
-struct Adopted {
-  std::string source;
-  uint64_t first_seq = 0, last_seq = 0, count = 0;
-  int64_t first_ts = 0, last_ts = 0;
-  std::string clock;
-  SegmentDigest digest;
-};
+constexpr uint64_t kMaxSegmentFile = 1ULL << 30;
 
-// Reads one segment file completely; nullopt when it is not a whole, contiguous segment.
-std::optional<Adopted> ReadSegment(const std::string& path) {
-  Adopted a;
-  std::ifstream raw(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(raw)), std::istreambuf_iterator<char>());
-  DigestBytes(bytes, a.digest);
-
-  GzFile gz(gzopen(path.c_str(), "rb"));
-  if (!gz) return std::nullopt;
-  std::string text;
+// Inflates a whole gzip file; nullopt when it is not one complete stream.
+std::optional<std::string> Gunzip(const std::string& bytes) {
+  Inflater inf;
+  if (!inf.ok()) return std::nullopt;
+  z_stream& z = *inf.get();
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  z.avail_in = static_cast<uInt>(bytes.size());
+  std::string out;
   char buf[65536];
-  int got;
-  while ((got = gzread(gz.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(got));
-  int err = 0;
-  gzerror(gz.get(), &err);
-  if (got < 0 || (err != Z_OK && err != Z_STREAM_END) || text.empty() || text.back() != '\n') {
-    return std::nullopt;
-  }
-  a.digest.raw_bytes = text.size();
+  int rc;
+  do {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    rc = inflate(&z, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END) return std::nullopt;
+    out.append(buf, sizeof buf - z.avail_out);
+  } while (rc != Z_STREAM_END);
+  if (z.avail_in != 0) return std::nullopt;
+  return out;
+}
+
+// A whole, contiguous segment file, read back into its catalog record; nullopt otherwise.
+std::optional<SegmentRecord> ReadSegment(Env& env, const std::string& path) {
+  auto bytes = env.ReadFile(path, kMaxSegmentFile);
+  if (!bytes) return std::nullopt;
+  std::optional<std::string> text = Gunzip(*bytes);
+  if (!text || text->empty() || text->back() != '\n') return std::nullopt;
+  SegmentDigest digest;
+  DigestBytes(*bytes, digest);
+  SegmentRecord a;
+  a.bytes = digest.bytes;
+  a.raw_bytes = text->size();
+  a.md5_hex = digest.md5_hex;
+  a.sha256_hex = digest.sha256_hex;
   bool any_unsynced = false, any_synced = false;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    CjsonPtr line(cJSON_ParseWithLength(text.data() + start, end - start));
+  for (size_t start = 0; start < text->size();) {
+    size_t end = text->find('\n', start);
+    CjsonPtr line(cJSON_ParseWithLength(text->data() + start, end - start));
     start = end + 1;
     const cJSON* seq = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "seq") : nullptr;
     const cJSON* ts = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "ts") : nullptr;
-    const char* source = line ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(line.get(), "source")) : nullptr;
-    if (!cJSON_IsNumber(seq) || !cJSON_IsNumber(ts) || source == nullptr) return std::nullopt;
-    uint64_t s = static_cast<uint64_t>(seq->valuedouble);
+    const char* source =
+        line ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(line.get(), "source")) : nullptr;
+    if (!cJSON_IsNumber(seq) || !cJSON_IsNumber(ts) || source == nullptr || seq->valuedouble < 1) {
+      return std::nullopt;
+    }
+    auto s = static_cast<uint64_t>(seq->valuedouble);
     if (a.count == 0) {
       a.source = source;
       a.first_seq = s;
@@ -82,19 +89,34 @@ std::optional<Adopted> ReadSegment(const std::string& path) {
   return a;
 }
 
-bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+std::string NewDbId() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
 }
 
 }  // namespace
 
-std::string SeqMarkPath(const std::string& state_dir) { return state_dir + "/seqmark"; }
-
 void BufferStore::WriteSeqMark() {
-  std::string text;
-  for (const auto& [name, src] : sources_) text += fmt::format("{} {}\n", name, src.next_seq);
-  Status s = WriteFileAtomically(env_, SeqMarkPath(options_.state_dir), text, /*durable=*/true);
+  Status s = seqmark_.Save();
   if (!s) log::Warning("buffer: seqmark: {}", s.error().message());
+}
+
+Status BufferStore::StartSeqMarks() {
+  auto id = catalog_->Meta("db_id");
+  if (!id) return id.error();
+  if (id->empty()) {
+    *id = NewDbId();
+    if (Status s = catalog_->SetMeta("db_id", *id); !s) return s;
+  }
+  seqmark_.db_id = *id;
+  for (const auto& [name, src] : sources_) {
+    SeqMark& m = seqmark_.marks[name];
+    m.sealed = std::max(m.sealed, src.first_unsealed);
+    m.reserved = std::max(m.reserved, src.next_seq);
+  }
+  seqmark_.stopped_cleanly = false;
+  if (Status s = seqmark_.Save(); !s) return s.error().Wrap("write seq marks");
+  return Status::Ok();
 }
 
 Result<std::string> BufferStore::MoveAside(const std::string& why) {
@@ -102,75 +124,119 @@ Result<std::string> BufferStore::MoveAside(const std::string& why) {
   if (Status s = env_.CreateDirs(dir); !s) return s.error();
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::string from = db_path_ + suffix;
-    if (::access(from.c_str(), F_OK) != 0) continue;
+    if (!env_.FileExists(from)) continue;
     if (Status s = env_.RenameFile(from, dir + "/buffer.db" + suffix); !s) return s.error();
   }
-  (void)WriteFileAtomically(env_, dir + "/REASON", why + "\n", /*durable=*/true);
+  if (seqmark_.present()) {
+    // A copy, not the file: the marks are still what the fresh database starts from.
+    auto text = env_.ReadFile(SeqMarkPath(options_.state_dir), 16 << 20);
+    if (text) (void)WriteFileAtomically(env_, dir + "/seqmark", *text, /*durable=*/true);
+  }
+  if (Status s = WriteFileAtomically(env_, dir + "/REASON", why + "\n", /*durable=*/true); !s) {
+    return s.error();
+  }
+  if (Status s = env_.SyncDir(options_.state_dir); !s) return s.error();
   return dir;
 }
 
-Status BufferStore::AdoptSegments(const std::string& aside_dir) {
-  std::map<std::string, uint64_t> next;  // source -> next seq
-  std::ifstream mark(SeqMarkPath(options_.state_dir));
-  std::string name;
-  uint64_t seq;
-  while (mark >> name >> seq) next[name] = std::max(next[name], seq);
+Status BufferStore::Salvage(const std::string& why) {
+  log::Error("buffer: state lost: {}; moving the database aside and adopting the segment files",
+             why);
+  CloseDatabase();
+  auto aside = MoveAside(why);
+  if (!aside) return aside.error().Wrap("move the damaged buffer aside");
+  if (Status s = OpenDatabase(); !s) return s.error().Wrap("start a fresh buffer");
+  return AdoptAndRecord(*aside, why);
+}
 
-  std::vector<std::string> files;
-  if (DIR* d = opendir(segments_dir_.c_str())) {
-    while (dirent* e = readdir(d)) {
-      if (EndsWith(e->d_name, ".jsonl.gz")) files.emplace_back(e->d_name);
+Status BufferStore::AdoptAndRecord(const std::string& aside_dir, const std::string& why) {
+  auto names = env_.ListDir(segments_dir_);
+  if (!names) return names.error();
+  std::sort(names->begin(), names->end());
+  std::map<std::string, uint64_t> next;                  // source -> above its adopted files
+  std::map<std::string, std::vector<uint64_t>> broken;   // source -> first seqs of bad files
+  std::vector<SegmentRecord> adopted;
+  auto set_aside = [&](const std::string& f) {
+    log::Warning("buffer: {} is not a whole segment; moved to {}", f, aside_dir);
+    (void)env_.RenameFile(segments_dir_ + "/" + f, aside_dir + "/" + f);
+    std::string source;
+    uint64_t first = 0;
+    std::string base = f.ends_with(".tmp") ? f.substr(0, f.size() - 4) : f;
+    if (ParseSegmentFileName(base, options_.device, &source, &first)) {
+      broken[source].push_back(first);
     }
-    closedir(d);
-  }
-  std::sort(files.begin(), files.end());
-  sqlite3* db = db_.get();
-  if (Status s = sql::Exec(db, "BEGIN IMMEDIATE"); !s) return s;
-  auto st = sql::Prepare(db,
-      "INSERT OR IGNORE INTO segments(source, first_seq, last_seq, count, first_ts, last_ts,"
-      " clock, format, file, bytes, raw_bytes, md5, sha256, state, sealed_at)"
-      " VALUES(?,?,?,?,?,?,?,'jsonl.gz',?,?,?,?,?,'sealed',?)");
-  if (!st) return st.error();
-  sqlite3_stmt* ins = st->get();
-  size_t adopted = 0;
-  for (const std::string& f : files) {
-    std::optional<Adopted> a = ReadSegment(segments_dir_ + "/" + f);
-    if (!a) {
-      log::Warning("buffer: {} is not a whole segment; moved to {}", f, aside_dir);
-      (void)env_.RenameFile(segments_dir_ + "/" + f, aside_dir + "/" + f);
+  };
+  for (const std::string& f : *names) {
+    const bool tmp = f.ends_with(".jsonl.gz.tmp");
+    if (!tmp && !f.ends_with(".jsonl.gz")) continue;
+    std::optional<SegmentRecord> a = ReadSegment(env_, segments_dir_ + "/" + f);
+    std::string file = tmp ? f.substr(0, f.size() - 4) : f;
+    // A whole temp file is a seal that missed its rename; its final name must be free.
+    if (!a || (tmp && env_.FileExists(segments_dir_ + "/" + file))) {
+      set_aside(f);
       continue;
     }
-    sql::StmtScope scope(ins);
-    sql::Bind(ins, 1, a->source);
-    sql::Bind(ins, 2, static_cast<int64_t>(a->first_seq));
-    sql::Bind(ins, 3, static_cast<int64_t>(a->last_seq));
-    sql::Bind(ins, 4, static_cast<int64_t>(a->count));
-    sql::Bind(ins, 5, a->first_ts);
-    sql::Bind(ins, 6, a->last_ts);
-    sql::Bind(ins, 7, a->clock);
-    sql::Bind(ins, 8, f);
-    sql::Bind(ins, 9, static_cast<int64_t>(a->digest.bytes));
-    sql::Bind(ins, 10, static_cast<int64_t>(a->digest.raw_bytes));
-    sql::Bind(ins, 11, a->digest.md5_hex);
-    sql::Bind(ins, 12, a->digest.sha256_hex);
-    sql::Bind(ins, 13, env_.WallNowMs());
-    if (Status s = sql::StepDone(db, ins, "adopt segment"); !s) return s;
+    if (tmp) {
+      if (Status s = env_.RenameFile(segments_dir_ + "/" + f, segments_dir_ + "/" + file); !s) {
+        return s;
+      }
+    }
+    a->file = file;
     next[a->source] = std::max(next[a->source], a->last_seq + 1);
-    ++adopted;
+    adopted.push_back(std::move(*a));
   }
-  for (const auto& [source, next_seq] : next) {
+  if (Status s = env_.SyncDir(segments_dir_); !s) return s;
+
+  const int64_t now = env_.WallNowMs();
+  sqlite3* db = db_.get();
+  if (Status s = sql::Exec(db, "BEGIN IMMEDIATE"); !s) return s;
+  auto fail = [&](const Error& e) -> Status {
+    (void)sql::Exec(db, "ROLLBACK");
+    return e.Wrap("adopt segment files");
+  };
+  for (const SegmentRecord& a : adopted) {
+    if (Status s = catalog_->InsertSealed(a); !s) return fail(s.error());
+  }
+  for (const auto& [name, m] : seqmark_.marks) next.emplace(name, 1);
+  for (auto& [source, above_files] : next) {
+    const SeqMark m = seqmark_.marks.count(source) ? seqmark_.marks[source] : SeqMark{};
+    const uint64_t lo = std::max(above_files, m.sealed);
+    const uint64_t hi = std::max(lo, m.reserved);
+    // A file that could not be read loses its readings up to the next file adopted.
+    for (uint64_t first : broken[source]) {
+      uint64_t end = lo;
+      for (const SegmentRecord& a : adopted) {
+        if (a.source == source && a.first_seq > first) end = std::min(end, a.first_seq);
+      }
+      if (end <= first) continue;
+      DropRecord d{0, source, first, end - 1, end - first, "state lost: segment file unreadable", now};
+      if (Status s = catalog_->InsertDrop(d, /*certain=*/true); !s) return fail(s.error());
+    }
+    if (hi > lo) {
+      DropRecord d{0, source, lo, hi - 1, hi - lo,
+                   "state lost (" + why + "): readings captured but not sealed, or seqs reserved "
+                   "and never issued",
+                   now};
+      if (Status s = catalog_->InsertDrop(d, /*certain=*/false); !s) return fail(s.error());
+    }
     auto st = sql::Prepare(db, "INSERT INTO sources(name, next_seq) VALUES(?, ?)");
-    if (!st) return st.error();
+    if (!st) return fail(st.error());
     sql::Bind(st->get(), 1, source);
-    sql::Bind(st->get(), 2, static_cast<int64_t>(next_seq));
-    if (Status s = sql::StepDone(db, st->get(), "restore next seq"); !s) return s;
+    sql::Bind(st->get(), 2, static_cast<int64_t>(hi));
+    if (Status s = sql::StepDone(db, st->get(), "restore next seq"); !s) return fail(s.error());
+    SeqMark& mark = seqmark_.marks[source];
+    mark.sealed = mark.reserved = hi;
   }
-  if (Status s = sql::Exec(db, "COMMIT"); !s) return s;
-  if (Status s = AddCounter("buffers_moved_aside", 1); !s) return s;
-  log::Error("buffer: started a fresh database; adopted {} sealed segments; readings captured "
-             "but not yet sealed are only in {}/buffer.db",
-             adopted, aside_dir);
-  return Status::Ok();
+  Status s = catalog_->AddCounter("buffers_moved_aside", 1);
+  if (s) s = catalog_->AddCounter("state_losses", 1);
+  if (s) s = catalog_->SetCounter("last_state_loss_at", now);
+  if (s) s = catalog_->SetMeta("last_state_loss", why);
+  if (!s) return fail(s.error());
+  if (Status c = sql::Exec(db, "COMMIT"); !c) return fail(c.error());
+  log::Error("buffer: started a fresh database; adopted {} segment files; the damaged one is in {}",
+             adopted.size(), aside_dir);
+  sources_.clear();
+  return LoadSources();
 }
 
 }  // namespace granary

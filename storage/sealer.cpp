@@ -14,17 +14,6 @@ namespace {
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
 constexpr unsigned kMaxThreads = 2;
 
-// "{device}-{source}-{yyyy}{mm}{dd}T{hh}-{first_seq}.jsonl.gz": the UTC hour of the first
-// reading; first_seq makes it unique and stable across retries and restarts.
-std::string SegmentFileName(const std::string& device, const std::string& source,
-                            int64_t first_ts_ms, uint64_t first_seq) {
-  time_t secs = static_cast<time_t>(first_ts_ms >= 0 ? first_ts_ms / 1000 : 0);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{}-{}-{:04}{:02}{:02}T{:02}-{}.jsonl.gz", device, source, tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, first_seq);
-}
-
 }  // namespace
 
 Sealer::Sealer(Env& env, const BufferOptions& options, std::function<void()> wake)

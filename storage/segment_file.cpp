@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+#include <ctime>
+
 namespace granary {
 namespace {
 
@@ -34,6 +37,36 @@ void DigestBytes(std::string_view bytes, SegmentDigest& d) {
   EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
   d.sha256_hex = Hex(md, n);
   d.bytes = bytes.size();
+}
+
+std::string SegmentFileName(std::string_view device, std::string_view source,
+                            int64_t first_ts_ms, uint64_t first_seq) {
+  time_t secs = static_cast<time_t>(first_ts_ms >= 0 ? first_ts_ms / 1000 : 0);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{}-{}-{:04}{:02}{:02}T{:02}-{}.jsonl.gz", device, source, tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, first_seq);
+}
+
+bool ParseSegmentFileName(std::string_view name, std::string_view device, std::string* source,
+                          uint64_t* first_seq) {
+  constexpr std::string_view kSuffix = ".jsonl.gz";
+  constexpr size_t kHourLen = 11;  // yyyymmddThh
+  if (!name.ends_with(kSuffix)) return false;
+  name.remove_suffix(kSuffix.size());
+  size_t dash = name.rfind('-');
+  if (dash == std::string_view::npos) return false;
+  std::string_view seq = name.substr(dash + 1);
+  auto [p, ec] = std::from_chars(seq.data(), seq.data() + seq.size(), *first_seq);
+  if (ec != std::errc() || p != seq.data() + seq.size()) return false;
+  name = name.substr(0, dash);
+  if (name.size() < kHourLen + 1 || name[name.size() - kHourLen - 1] != '-') return false;
+  name.remove_suffix(kHourLen + 1);
+  if (name.size() <= device.size() + 1 || !name.starts_with(device) || name[device.size()] != '-') {
+    return false;
+  }
+  *source = std::string(name.substr(device.size() + 1));
+  return true;
 }
 
 void AppendJsonLine(std::string& out, std::string_view device, std::string_view source,

@@ -23,6 +23,15 @@ struct SegmentDigest {
   std::string sha256_hex;
 };
 
+// "{device}-{source}-{yyyy}{mm}{dd}T{hh}-{first_seq}.jsonl.gz": the UTC hour of the first
+// reading; first_seq makes it unique and stable across retries and restarts.
+std::string SegmentFileName(std::string_view device, std::string_view source,
+                            int64_t first_ts_ms, uint64_t first_seq);
+
+// The source and first seq a segment file name of `device` holds, or false.
+bool ParseSegmentFileName(std::string_view name, std::string_view device, std::string* source,
+                          uint64_t* first_seq);
+
 // MD5 and SHA-256 of a segment's bytes already on disk (one adopted after a corrupt buffer).
 void DigestBytes(std::string_view bytes, SegmentDigest& digest);
 

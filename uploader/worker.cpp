@@ -73,14 +73,14 @@ void UploadWorker::NoteFailure(const std::string& error, bool permanent) {
 }
 
 void UploadWorker::Run() {
-  std::unique_ptr<CatalogReader> catalog;
+  std::unique_ptr<SegmentCatalog> catalog;
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stop_) return;
     }
     if (!catalog) {
-      auto opened = CatalogReader::Open(state_dir_);
+      auto opened = SegmentCatalog::OpenReadOnly(env_, state_dir_);
       if (!opened) {
         log::Warning("uploader: {}", opened.error().message());
         if (!WaitFor(kIdlePoll)) return;
@@ -160,7 +160,7 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
   }
 }
 
-void UploadWorker::UploadTombstones(CatalogReader& catalog) {
+void UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
   auto drops = catalog.PendingTombstones(100);
   if (!drops) return;
   for (const DropRecord& d : *drops) {

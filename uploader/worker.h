@@ -61,7 +61,7 @@ class UploadWorker {
   void Run();
   // Returns false when the worker should stop.
   bool WaitFor(std::chrono::milliseconds d);
-  void UploadTombstones(CatalogReader& catalog);
+  void UploadTombstones(SegmentCatalog& catalog);
   // One attempt at `seg`; returns how long to wait before the next attempt of anything.
   std::chrono::milliseconds UploadOne(const SegmentRecord& seg);
   void NoteFailure(const std::string& error, bool permanent);
