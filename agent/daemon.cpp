@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "agent/monitor.h"
+#include "agent/health.h"
 #include "agent/status.h"
 #include "platform/log.h"
 #include "platform/process.h"

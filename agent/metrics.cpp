@@ -113,6 +113,14 @@ std::string PrometheusText(const AgentStatus& s, const MqttStats* mqtt) {
         Seconds(b.oldest_pending_ts_ms));
   e.One("dropped_readings_total", "counter", "Readings lost to the quota, on purpose.",
         D(b.dropped_readings));
+  e.One("state_losses_total", "counter",
+        "Starts that found the state damaged (database moved aside, files adopted).",
+        D(b.state_losses));
+  e.One("buffers_moved_aside_total", "counter", "Damaged buffer databases moved aside.",
+        D(b.buffers_moved_aside));
+  e.One("possibly_lost_seqs_total", "counter",
+        "Seqs a state loss could not account for (recorded as dropped ranges).",
+        D(b.possibly_lost));
   e.One("state_dir_usage_bytes", "gauge", "State dir bytes counted against the quota.",
         D(b.usage_bytes));
   e.One("state_dir_quota_bytes", "gauge", "The state dir quota.", D(s.quota_bytes));

@@ -60,6 +60,11 @@ cJSON* BufferJson(const BufferStats& b, uint64_t quota) {
   AddU(o, "commit_errors", b.commit_errors);
   AddU(o, "seal_errors", b.seal_errors);
   AddU(o, "buffers_moved_aside", b.buffers_moved_aside);
+  AddI(o, "oldest_pending_sealed", b.oldest_pending_sealed_ms);
+  AddU(o, "state_losses", b.state_losses);
+  AddI(o, "last_state_loss_at", b.last_state_loss_ms);
+  cJSON_AddStringToObject(o, "last_state_loss", b.last_state_loss.c_str());
+  AddU(o, "possibly_lost", b.possibly_lost);
   cJSON_AddStringToObject(o, "last_error", b.last_error.c_str());
   cJSON* seqs = cJSON_AddObjectToObject(o, "last_seq");
   for (const auto& [name, seq] : b.last_seq) AddU(seqs, name.c_str(), seq);
@@ -81,6 +86,11 @@ void ParseBuffer(const cJSON* o, BufferStats& b) {
   b.commit_errors = GetU(o, "commit_errors");
   b.seal_errors = GetU(o, "seal_errors");
   b.buffers_moved_aside = GetU(o, "buffers_moved_aside");
+  b.oldest_pending_sealed_ms = GetI(o, "oldest_pending_sealed");
+  b.state_losses = GetU(o, "state_losses");
+  b.last_state_loss_ms = GetI(o, "last_state_loss_at");
+  b.last_state_loss = GetS(o, "last_state_loss");
+  b.possibly_lost = GetU(o, "possibly_lost");
   b.last_error = GetS(o, "last_error");
   const cJSON* seqs = cJSON_GetObjectItemCaseSensitive(o, "last_seq");
   const cJSON* it = nullptr;
@@ -101,6 +111,8 @@ cJSON* UploadsJson(const AgentStatus& s) {
   AddI(o, "last_error_at", u.last_error_ms);
   cJSON_AddStringToObject(o, "last_error", u.last_error.c_str());
   cJSON_AddBoolToObject(o, "last_error_permanent", u.last_error_permanent);
+  AddI(o, "catalog_error_at", u.catalog_error_ms);
+  cJSON_AddStringToObject(o, "catalog_error", u.catalog_error.c_str());
   AddI(o, "clock_offset_ms", u.clock_offset_ms);
   return o;
 }
@@ -117,6 +129,8 @@ void ParseUploads(const cJSON* o, AgentStatus& s) {
   u.last_error = GetS(o, "last_error");
   u.last_error_permanent = GetB(o, "last_error_permanent");
   u.clock_offset_ms = GetI(o, "clock_offset_ms");
+  u.catalog_error_ms = GetI(o, "catalog_error_at");
+  u.catalog_error = GetS(o, "catalog_error");
 }
 
 cJSON* MqttJson(const AgentStatus& s) {
@@ -151,43 +165,10 @@ void ParseMqtt(const cJSON* o, AgentStatus& s) {
   m.events_dropped = GetU(o, "events_dropped");
 }
 
-void JudgeUploads(AgentStatus& s) {
-  const UploadStats& u = s.uploads;
-  if (!s.uploads_enabled || s.buffer.segments_sealed == 0) return;
-  bool failing = u.last_error_ms > u.last_ok_ms;
-  if (failing && u.last_error_permanent) {
-    s.degraded_reasons.push_back("uploads failing: " + u.last_error);
-    return;
-  }
-  int64_t since = std::max(u.last_ok_ms, s.started_ms);
-  if (failing && since > 0 && s.updated_ms - since > s.upload_stale_after_ms) {
-    s.degraded_reasons.push_back(
-        fmt::format("no upload for {}: {}", FormatDuration(std::chrono::milliseconds(
-                                                s.updated_ms - since)),
-                    u.last_error));
-  }
-}
-
 }  // namespace
 
 std::string StatusFilePath(const std::string& state_dir) { return state_dir + "/status.json"; }
 std::string LockFilePath(const std::string& state_dir) { return state_dir + "/granary.lock"; }
-
-void JudgeHealth(AgentStatus& s) {
-  s.degraded_reasons.clear();
-  for (const SourceStats& src : s.sources) {
-    if (src.consecutive_failures >= kFailingPolls) {
-      s.degraded_reasons.push_back(fmt::format("source {} failed its last {} polls: {}", src.name,
-                                               src.consecutive_failures, src.last_error));
-    }
-  }
-  if (!s.buffer.last_error.empty()) {
-    s.degraded_reasons.push_back("buffer: " + s.buffer.last_error);
-  }
-  if (s.buffer.paused) s.degraded_reasons.push_back("polling paused: state dir quota full");
-  JudgeUploads(s);
-  if (s.state != "stopped") s.state = s.degraded_reasons.empty() ? "running" : "degraded";
-}
 
 std::string StatusJson(const AgentStatus& s) {
   CjsonPtr root(cJSON_CreateObject());
@@ -312,7 +293,12 @@ Result<std::string> RenderStatus(const std::string& state_dir, bool json) {
   add("{}\n", b.paused ? " (polling PAUSED)" : "");
   if (b.rejected > 0) add("readings refused (queue full, never captured): {}\n", b.rejected);
   if (!b.last_error.empty()) add("last buffer error: {}\n", b.last_error);
-  if (b.buffers_moved_aside > 0) {
+  if (b.state_losses > 0) {
+    add("state lost {} time(s), last {}: {}\n", b.state_losses, Iso(b.last_state_loss_ms),
+        b.last_state_loss);
+    add("  damaged databases moved aside (see {}/corrupt-*): {}; seqs possibly lost: {}\n",
+        state_dir, b.buffers_moved_aside, b.possibly_lost);
+  } else if (b.buffers_moved_aside > 0) {
     add("corrupt buffer databases moved aside (see {}/corrupt-*): {}\n", state_dir,
         b.buffers_moved_aside);
   }

@@ -37,14 +37,6 @@ struct AgentStatus {
   MqttStats mqtt;
 };
 
-// A source counts as failing once its last `kFailingPolls` polls all failed.
-inline constexpr uint64_t kFailingPolls = 3;
-
-// Fills state and degraded_reasons from the other fields. Uploads degrade the state when
-// the last attempt failed with an error that waiting cannot fix (credentials, bucket), or
-// when segments have waited with no successful upload for upload_stale_after_ms.
-void JudgeHealth(AgentStatus& status);
-
 std::string StatusJson(const AgentStatus& status);
 Result<AgentStatus> ParseStatusJson(const std::string& text);
 

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "agent/health.h"
 #include "platform/handles.h"
 
 namespace granary {
@@ -82,6 +83,14 @@ std::vector<std::string> StatusEvents(const AgentStatus& before, const AgentStat
                       .Str("reason", "quota")
                       .Num("segments", segments)
                       .Num("readings", readings)
+                      .Json());
+  }
+  if (b1.state_losses > b0.state_losses) {
+    out.push_back(Event(device, ts_ms, "state_lost")
+                      .Str("reason", b1.last_state_loss)
+                      .Num("at", static_cast<double>(b1.last_state_loss_ms))
+                      .Num("possibly_lost", static_cast<double>(b1.possibly_lost))
+                      .Num("buffers_moved_aside", static_cast<double>(b1.buffers_moved_aside))
                       .Json());
   }
   if (double n = Delta(b0.rejected, b1.rejected); n > 0) {

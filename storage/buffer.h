@@ -46,6 +46,7 @@ struct BufferStats {
   uint64_t segments_dropped = 0;
   uint64_t pending_bytes = 0;      // compressed bytes of sealed segments waiting
   int64_t oldest_pending_ts_ms = 0;  // first reading of the oldest waiting segment; 0: none
+  int64_t oldest_pending_sealed_ms = 0;  // when that segment was sealed; 0: none
   uint64_t dropped_readings = 0;   // captured readings evicted by the quota (see drops)
   uint64_t usage_bytes = 0;        // state dir usage counted against the quota
   bool paused = false;             // quota policy "pause" is holding polls

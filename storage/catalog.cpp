@@ -55,7 +55,7 @@ std::string Sql(int which) {
       return "SELECT file FROM segments WHERE file_removed=0";
     case kStateCounts:
       return "SELECT state, count(*), total(bytes), min(first_ts),"
-             " total(CASE WHEN file_removed=0 THEN bytes ELSE 0 END)"
+             " total(CASE WHEN file_removed=0 THEN bytes ELSE 0 END), min(sealed_at)"
              " FROM segments GROUP BY state";
     case kCounters:
       return "SELECT name, value FROM counters";
@@ -244,6 +244,7 @@ Result<CatalogSummary> SegmentCatalog::Summary() {
         sum.sealed = count;
         sum.pending_bytes = static_cast<uint64_t>(sqlite3_column_double(*st, 2));
         sum.oldest_pending_ts = sqlite3_column_int64(*st, 3);
+        sum.oldest_pending_sealed = sqlite3_column_int64(*st, 5);
       } else if (state == "uploaded") {
         sum.uploaded = count;
       } else if (state == "dropped") {

@@ -50,6 +50,7 @@ struct CatalogSummary {
   uint64_t sealed = 0, uploaded = 0, dropped = 0;
   uint64_t pending_bytes = 0;       // compressed bytes of sealed segments waiting
   int64_t oldest_pending_ts = 0;    // first reading of the oldest waiting segment; 0: none
+  int64_t oldest_pending_sealed = 0;  // when the oldest waiting segment was sealed; 0: none
   uint64_t local_file_bytes = 0;    // segment files still on disk
   uint64_t dropped_readings = 0;
   uint64_t possibly_lost = 0;       // seqs in ranges a state loss could not account for

@@ -13,6 +13,7 @@ void FillCatalogStats(const CatalogSummary& sum, BufferStats& stats) {
   stats.segments_dropped = sum.dropped;
   stats.pending_bytes = sum.pending_bytes;
   stats.oldest_pending_ts_ms = sum.oldest_pending_ts;
+  stats.oldest_pending_sealed_ms = sum.oldest_pending_sealed;
   stats.dropped_readings = sum.dropped_readings;
   stats.buffers_moved_aside = sum.buffers_moved_aside;
   stats.possibly_lost = sum.possibly_lost;

@@ -2,8 +2,10 @@
 
 #include <cstdio>
 
+#include <cjson/cJSON.h>
 #include <fmt/format.h>
 
+#include "platform/handles.h"
 #include "platform/log.h"
 #include "uploader/object_key.h"
 #include "uploader/retry.h"
@@ -15,6 +17,20 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kIdlePoll{1000};
 constexpr const char* kFormatVersion = "jsonl.gz/1";
+
+// A reason may quote an error message, so the document is built, never formatted.
+std::string TombstoneJson(const std::string& device, const DropRecord& d) {
+  CjsonPtr o(cJSON_CreateObject());
+  cJSON_AddStringToObject(o.get(), "device", device.c_str());
+  cJSON_AddStringToObject(o.get(), "source", d.source.c_str());
+  cJSON_AddNumberToObject(o.get(), "first_seq", static_cast<double>(d.first_seq));
+  cJSON_AddNumberToObject(o.get(), "last_seq", static_cast<double>(d.last_seq));
+  cJSON_AddNumberToObject(o.get(), "count", static_cast<double>(d.count));
+  cJSON_AddStringToObject(o.get(), "reason", d.reason.c_str());
+  cJSON_AddNumberToObject(o.get(), "at", static_cast<double>(d.at));
+  CjsonString text(cJSON_PrintUnformatted(o.get()));
+  return std::string(text.get()) + "\n";
+}
 
 }  // namespace
 
@@ -72,6 +88,17 @@ void UploadWorker::NoteFailure(const std::string& error, bool permanent) {
   stats_.last_error_ms = env_.WallNowMs();
 }
 
+void UploadWorker::NoteCatalog(const Status& read) {
+  if (!read) log::Warning("uploader: {}", read.error().message());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (read) {
+    stats_.catalog_error.clear();
+  } else {
+    stats_.catalog_error = read.error().message();
+    stats_.catalog_error_ms = env_.WallNowMs();
+  }
+}
+
 void UploadWorker::Run() {
   std::unique_ptr<SegmentCatalog> catalog;
   for (;;) {
@@ -82,7 +109,7 @@ void UploadWorker::Run() {
     if (!catalog) {
       auto opened = SegmentCatalog::OpenReadOnly(env_, state_dir_);
       if (!opened) {
-        log::Warning("uploader: {}", opened.error().message());
+        NoteCatalog(opened.error());
         if (!WaitFor(kIdlePoll)) return;
         continue;
       }
@@ -92,10 +119,11 @@ void UploadWorker::Run() {
     if (now >= tombstones_due_ms_) UploadTombstones(*catalog);
     auto next = catalog->NextDue(now);
     if (!next) {
-      log::Warning("uploader: {}", next.error().message());
+      NoteCatalog(next.error());
       if (!WaitFor(kIdlePoll)) return;
       continue;
     }
+    NoteCatalog(Status::Ok());
     if (!next->has_value()) {
       auto earliest = catalog->EarliestAttempt();
       milliseconds wait = kIdlePoll;
@@ -162,12 +190,13 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
 
 void UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
   auto drops = catalog.PendingTombstones(100);
-  if (!drops) return;
+  if (!drops) {
+    NoteCatalog(Error(drops.error().Wrap("list tombstones")));
+    tombstones_due_ms_ = env_.WallNowMs() + kIdlePoll.count();
+    return;
+  }
   for (const DropRecord& d : *drops) {
-    std::string body = fmt::format(
-        R"({{"device":"{}","source":"{}","first_seq":{},"last_seq":{},"count":{},"reason":"{}","at":{}}})"
-        "\n",
-        options_.device, d.source, d.first_seq, d.last_seq, d.count, d.reason, d.at);
+    std::string body = TombstoneJson(options_.device, d);
     KeyFields f{options_.prefix, options_.device, d.source, "tombstone.json", d.at, d.first_seq,
                 d.last_seq};
     std::string key = RenderKey("{prefix}/{device}/{source}/tombstones/{device}-{source}-{first_seq}-{last_seq}.{ext}", f);

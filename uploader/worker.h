@@ -42,6 +42,10 @@ struct UploadStats {
   std::string last_error;
   bool last_error_permanent = false;  // not retryable by waiting: credentials, bucket, policy
   int64_t clock_offset_ms = 0;  // learned from RequestTimeTooSkewed
+  // The catalog could not be read (to find work or tombstones): nothing is uploaded while
+  // this lasts, so it must reach status. Cleared by the next successful read.
+  std::string catalog_error;
+  int64_t catalog_error_ms = 0;
 };
 
 class UploadWorker {
@@ -65,6 +69,7 @@ class UploadWorker {
   // One attempt at `seg`; returns how long to wait before the next attempt of anything.
   std::chrono::milliseconds UploadOne(const SegmentRecord& seg);
   void NoteFailure(const std::string& error, bool permanent);
+  void NoteCatalog(const Status& read);
 
   Env& env_;
   Buffer& buffer_;

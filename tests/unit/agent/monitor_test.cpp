@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "agent/config_monitor.h"
+#include "agent/health.h"
 #include "agent/metrics.h"
 #include "agent/metrics_server.h"
 #include "agent/mqtt_publisher.h"
