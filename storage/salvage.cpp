@@ -109,6 +109,9 @@ Status BufferStore::StartSeqMarks() {
     if (Status s = catalog_->SetMeta("db_id", *id); !s) return s;
   }
   seqmark_.db_id = *id;
+  auto sum = catalog_->Summary();
+  if (!sum) return sum.error();
+  seqmark_.losses = std::max(seqmark_.losses, sum->state_losses);
   for (const auto& [name, src] : sources_) {
     SeqMark& m = seqmark_.marks[name];
     m.sealed = std::max(m.sealed, src.first_unsealed);
@@ -227,8 +230,10 @@ Status BufferStore::AdoptAndRecord(const std::string& aside_dir, const std::stri
     SeqMark& mark = seqmark_.marks[source];
     mark.sealed = mark.reserved = hi;
   }
-  Status s = catalog_->AddCounter("buffers_moved_aside", 1);
-  if (s) s = catalog_->AddCounter("state_losses", 1);
+  // The counts of earlier losses were in the databases moved aside; the marks keep them.
+  seqmark_.losses += 1;
+  Status s = catalog_->SetCounter("buffers_moved_aside", static_cast<int64_t>(seqmark_.losses));
+  if (s) s = catalog_->SetCounter("state_losses", static_cast<int64_t>(seqmark_.losses));
   if (s) s = catalog_->SetCounter("last_state_loss_at", now);
   if (s) s = catalog_->SetMeta("last_state_loss", why);
   if (!s) return fail(s.error());

@@ -32,6 +32,7 @@ Status SeqMarkFile::Load() {
   marks.clear();
   db_id.clear();
   stopped_cleanly = true;
+  losses = 0;
   auto text = env_.ReadFile(path_, 16 << 20);
   if (!text) {
     if (text.error().sys_errno() == ENOENT) {
@@ -53,6 +54,7 @@ Status SeqMarkFile::Load() {
     SeqMark m;
     if (f.size() == 2 && f[0] == "db") {
       db_id = f[1];
+    } else if (f.size() == 2 && f[0] == "losses" && ParseU64(f[1], losses)) {
     } else if (f.size() == 2 && f[0] == "state") {
       stopped_cleanly = f[1] == "stopped";
     } else if (f.size() == 2 && ParseU64(f[1], m.sealed)) {
@@ -72,6 +74,7 @@ Status SeqMarkFile::Save() {
   std::string text;
   if (!db_id.empty()) text += "db " + db_id + "\n";
   text += stopped_cleanly ? "state stopped\n" : "state running\n";
+  if (losses > 0) text += fmt::format("losses {}\n", losses);
   for (const auto& [name, m] : marks) text += fmt::format("{} {} {}\n", name, m.sealed, m.reserved);
   Status s = WriteFileAtomically(env_, path_, text, /*durable=*/true);
   if (s) present_ = true;

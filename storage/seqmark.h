@@ -7,7 +7,8 @@
 // it belongs to and whether the writer stopped cleanly, so a database swapped for another
 // (or emptied) and a WAL lost after a crash are recognised.
 //
-// Format, one record a line: `db ID`, `state running|stopped`, `SOURCE SEALED RESERVED`.
+// Format, one record a line: `db ID`, `state running|stopped`, `losses N` (state losses
+// ever: the count must outlive the databases it is about), `SOURCE SEALED RESERVED`.
 // The older format, `SOURCE NEXT_SEQ`, reads as SEALED = RESERVED = NEXT_SEQ.
 #pragma once
 
@@ -39,6 +40,7 @@ class SeqMarkFile {
 
   std::string db_id;          // empty: not recorded (a file from before db ids)
   bool stopped_cleanly = true;
+  uint64_t losses = 0;
   std::map<std::string, SeqMark> marks;
 
   // Makes [next_seq, next_seq + count) reserved for `source`, growing the block when
