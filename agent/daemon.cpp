@@ -8,10 +8,10 @@
 
 #include "agent/monitor.h"
 #include "agent/status.h"
+#include "agent/upload/worker.h"
 #include "platform/log.h"
 #include "platform/process.h"
-#include "uploader/credentials.h"
-#include "uploader/worker.h"
+#include "s3/credentials.h"
 
 namespace granary {
 namespace {
