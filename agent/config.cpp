@@ -11,20 +11,12 @@
 #include <map>
 #include <sstream>
 
-#include "agent/config_monitor.h"
 #include "agent/config_sections.h"
 #include "agent/sources/source.h"
-#include "platform/units.h"
+#include "config/units.h"
 
 namespace granary {
 namespace config_detail {
-
-std::string Quote(std::string_view s) {
-  std::ostringstream out;
-  out << toml::toml_formatter{toml::value<std::string>(std::string(s)),
-                              toml::format_flags::allow_unicode_strings};
-  return out.str();
-}
 
 static const toml::table& EmptyTable() {
   static const toml::table empty;
@@ -48,34 +40,9 @@ using namespace config_detail;
 using std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
-// Anything bigger is not a config file; refusing it keeps a wrong path (a log, a device)
-// from eating memory.
-constexpr size_t kMaxConfigBytes = 16 << 20;
 constexpr std::string_view kNameRule = "1 to 64 characters of A-Z a-z 0-9 _ . -";
 constexpr milliseconds kDefaultSourceInterval = 10s;
 constexpr milliseconds kMaxSourceTimeout = 5s;
-
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
-
-Result<std::string> ReadConfigFile(const std::string& path) {
-  FilePtr file(std::fopen(path.c_str(), "rb"));
-  if (!file) return Error::FromErrno(path + ": cannot open");
-  std::string content;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, file.get())) > 0) {
-    content.append(buf, n);
-    if (content.size() > kMaxConfigBytes) {
-      return Error(
-          fmt::format("{}: larger than {}, not a config file", path, FormatSize(kMaxConfigBytes)));
-    }
-  }
-  if (std::ferror(file.get())) return Error::FromErrno(path + ": cannot read");
-  return content;
-}
 
 bool IsNameChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -99,10 +66,11 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   size_t errors = ErrorCount(root);
   c.device = root.String("device", has_device ? "" : HostName());
   if (ErrorCount(root) == errors && !ValidName(c.device)) {
-    root.Fail("device", has_device ? fmt::format("must be {} (got {})", kNameRule, Quote(c.device))
-                                   : fmt::format("the host name {} is not a valid device name "
-                                                 "({}); set device",
-                                                 Quote(c.device), kNameRule));
+    root.Fail("device", has_device
+                            ? fmt::format("must be {} (got {})", kNameRule, TomlQuote(c.device))
+                            : fmt::format("the host name {} is not a valid device name "
+                                          "({}); set device",
+                                          TomlQuote(c.device), kNameRule));
   }
   errors = ErrorCount(root);
   c.state_dir = root.String("state_dir", "/var/lib/granary");
@@ -118,8 +86,8 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
       buffer.Integer("queue_capacity", defaults.queue_capacity, 1000, 10'000'000));
   c.batch_wait = buffer.Duration("batch_wait", defaults.batch_wait, 0ms);
   if (c.batch_wait > 10s) {
-    buffer.Fail("batch_wait",
-                fmt::format("must be at most 10s (got {})", Quote(FormatDuration(c.batch_wait))));
+    buffer.Fail("batch_wait", fmt::format("must be at most 10s (got {})",
+                                          TomlQuote(FormatDuration(c.batch_wait))));
     c.batch_wait = defaults.batch_wait;
   }
   c.seal_on_stop = buffer.Bool("seal_on_stop", defaults.seal_on_stop);
@@ -151,7 +119,7 @@ SourceConfig ReadSourceCommon(ConfigReader& r) {
   SourceConfig s;
   s.name = r.RequiredString("name");
   if (!s.name.empty() && !ValidName(s.name)) {
-    r.Fail("name", fmt::format("must be {} (got {})", kNameRule, Quote(s.name)));
+    r.Fail("name", fmt::format("must be {} (got {})", kNameRule, TomlQuote(s.name)));
   }
   s.type = r.RequiredString("type");
   size_t errors = ErrorCount(r);
@@ -160,8 +128,9 @@ SourceConfig ReadSourceCommon(ConfigReader& r) {
   s.timeout = r.Duration("timeout", std::min(kMaxSourceTimeout, s.interval), 1ms);
   // Against a bad interval's stand-in default the comparison would only add noise.
   if (interval_ok && s.timeout > s.interval) {
-    r.Fail("timeout", fmt::format("must be at most the interval, {} (got {})",
-                                  FormatDuration(s.interval), Quote(FormatDuration(s.timeout))));
+    r.Fail("timeout",
+           fmt::format("must be at most the interval, {} (got {})", FormatDuration(s.interval),
+                       TomlQuote(FormatDuration(s.timeout))));
   }
   return s;
 }
@@ -185,13 +154,13 @@ void ReadSources(ConfigReader& root, const std::shared_ptr<const toml::table>& d
       auto [first, inserted] = first_line.emplace(s.name, line);
       if (!inserted) {
         r.Fail("name", fmt::format("duplicate source name {} (first defined at line {})",
-                                   Quote(s.name), first->second));
+                                   TomlQuote(s.name), first->second));
       }
     }
     const SourceType* type = s.type.empty() ? nullptr : FindSourceType(s.type);
     if (!s.type.empty() && type == nullptr) {
-      r.Fail("type",
-             fmt::format("unknown source type {} (known types: {})", Quote(s.type), KnownTypes()));
+      r.Fail("type", fmt::format("unknown source type {} (known types: {})", TomlQuote(s.type),
+                                 KnownTypes()));
     }
     // Without a type, its keys cannot be told from typos, so they are not reported.
     if (type != nullptr) {
@@ -201,17 +170,6 @@ void ReadSources(ConfigReader& root, const std::shared_ptr<const toml::table>& d
     s.settings = std::shared_ptr<const toml::table>(document, &r.table());
     c.sources.push_back(std::move(s));
   }
-}
-
-// Errors come out section by section; the user reads the file top to bottom.
-void SortByLine(std::vector<std::string>& errors, const std::string& file) {
-  auto line_of = [&file](const std::string& e) -> long {
-    if (e.size() <= file.size() || e.compare(0, file.size(), file) != 0) return 0;
-    return std::strtol(e.c_str() + file.size() + 1, nullptr, 10);
-  };
-  std::stable_sort(errors.begin(), errors.end(), [&](const std::string& a, const std::string& b) {
-    return line_of(a) < line_of(b);
-  });
 }
 
 // One source's effective settings as "key = value" lines. Keys recorded by readers below the
@@ -284,10 +242,10 @@ std::string RenderSource(const AgentConfig& c, size_t index) {
     (void)ReadSourceCommon(r);
     if (const SourceType* type = FindSourceType(s.type)) (void)type->create(r);
   } else {  // built in code rather than loaded: only the common keys are known
-    diag->effective = {{prefix + "name", Quote(s.name)},
-                       {prefix + "type", Quote(s.type)},
-                       {prefix + "interval", Quote(FormatDuration(s.interval))},
-                       {prefix + "timeout", Quote(FormatDuration(s.timeout))}};
+    diag->effective = {{prefix + "name", TomlQuote(s.name)},
+                       {prefix + "type", TomlQuote(s.type)},
+                       {prefix + "interval", TomlQuote(FormatDuration(s.interval))},
+                       {prefix + "timeout", TomlQuote(FormatDuration(s.timeout))}};
   }
   SettingTree tree;
   for (const ConfigSetting& setting : diag->effective) {
@@ -301,49 +259,38 @@ std::string RenderSource(const AgentConfig& c, size_t index) {
 }  // namespace
 
 Result<AgentConfig> LoadConfig(const std::string& path) {
-  Result<std::string> text = ReadConfigFile(path);
-  if (!text) return text.error();
-  std::shared_ptr<const toml::table> document;
-  try {
-    document = std::make_shared<const toml::table>(
-        toml::parse(std::string_view(*text), std::string_view(path)));
-  } catch (const toml::parse_error& e) {
-    return Error(fmt::format("{}:{}:{}: syntax error: {}", path, e.source().begin.line,
-                             e.source().begin.column, e.description()));
-  }
+  auto document = LoadTomlFile(path);
+  if (!document) return document.error();
 
   auto diag = std::make_shared<ConfigDiagnostics>();
   diag->file = path;
-  ConfigReader root(diag, *document, "");
+  ConfigReader root(diag, **document, "");
   AgentConfig config;
   config.path = path;
   ReadGlobals(root, config);
-  ReadSources(root, document, config);
+  ReadSources(root, *document, config);
   root.Finish();
-  if (!diag->errors.empty()) {
-    SortByLine(diag->errors, path);
-    return Error(fmt::format("{}", fmt::join(diag->errors, "\n")));
-  }
+  if (Status s = DiagnosticsStatus(*diag); !s) return s.error();
   return config;
 }
 
 std::string RenderEffectiveConfig(const AgentConfig& c) {
   std::string out = fmt::format(
       "# Effective configuration of {}: every key, defaults filled in, secrets as \"***\".\n",
-      Quote(c.path));
-  out += fmt::format("device = {}\nstate_dir = {}\nlog_level = {}\n", Quote(c.device),
-                     Quote(c.state_dir), Quote(c.log_level));
+      TomlQuote(c.path));
+  out += fmt::format("device = {}\nstate_dir = {}\nlog_level = {}\n", TomlQuote(c.device),
+                     TomlQuote(c.state_dir), TomlQuote(c.log_level));
   out += fmt::format(
       "\n[buffer]\nsync = {}\nbatch_max = {}\nqueue_capacity = {}\nbatch_wait = {}\n"
       "seal_on_stop = {}\n",
-      Quote(c.sync_full ? "full" : "normal"), c.batch_max, c.queue_capacity,
-      Quote(FormatDuration(c.batch_wait)), c.seal_on_stop);
+      TomlQuote(c.sync_full ? "full" : "normal"), c.batch_max, c.queue_capacity,
+      TomlQuote(FormatDuration(c.batch_wait)), c.seal_on_stop);
   out += fmt::format("\n[segment]\nmax_bytes = {}\nmax_readings = {}\n",
-                     Quote(FormatSize(c.segment_max_bytes)), c.segment_max_readings);
+                     TomlQuote(FormatSize(c.segment_max_bytes)), c.segment_max_readings);
   out += fmt::format("\n[quota]\nmax_bytes = {}\nwhen_full = {}\n",
-                     Quote(FormatSize(c.quota_max_bytes)),
-                     Quote(c.quota_policy == QuotaPolicy::kPause ? "pause" : "drop_oldest"));
-  out += fmt::format("\n[status]\ninterval = {}\n", Quote(FormatDuration(c.status_interval)));
+                     TomlQuote(FormatSize(c.quota_max_bytes)),
+                     TomlQuote(c.quota_policy == QuotaPolicy::kPause ? "pause" : "drop_oldest"));
+  out += fmt::format("\n[status]\ninterval = {}\n", TomlQuote(FormatDuration(c.status_interval)));
   out += RenderUpload(c);
   out += RenderMonitoring(c);
   for (size_t i = 0; i < c.sources.size(); ++i) out += RenderSource(c, i);

@@ -9,10 +9,10 @@
 #include <toml++/toml.h>
 #include <vector>
 
-#include "agent/config_reader.h"
 #include "agent/monitor_config.h"
+#include "config/reader.h"
 #include "platform/result.h"
-#include "uploader/s3_client.h"
+#include "s3/s3_client.h"
 
 namespace granary {
 
@@ -38,7 +38,7 @@ struct UploadConfig {
   // tls_verify, proxy, connect_timeout, stall_timeout, max_bandwidth (max_send_bytes_per_s).
   S3Options s3;
   std::string prefix = "granary";
-  std::string key_template;      // default: uploader/object_key.h kDefaultKeyTemplate
+  std::string key_template;      // default: agent/upload/object_key.h kDefaultKeyTemplate
   std::string credentials_file;  // empty: the AWS_* environment variables
   std::string profile = "default";
   std::chrono::milliseconds retry_min{1'000};

@@ -4,10 +4,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include "agent/config_monitor.h"
 #include "agent/config_sections.h"
+#include "config/units.h"
 #include "platform/private_file.h"
-#include "platform/units.h"
 
 namespace granary::config_detail {
 namespace {
@@ -49,7 +48,7 @@ void ReadMqtt(ConfigReader& root, const std::string& device, MqttConfig& m) {
   m.prefix = r.String("prefix", d.prefix);
   if (ErrorCount(r) == errors) {
     if (std::string problem = PrefixProblem(m.prefix); !problem.empty()) {
-      r.Fail("prefix", fmt::format("{} (got {})", problem, Quote(m.prefix)));
+      r.Fail("prefix", fmt::format("{} (got {})", problem, TomlQuote(m.prefix)));
     }
   }
   m.client_id = r.String("client_id", "granary-" + device);
@@ -60,7 +59,7 @@ void ReadMqtt(ConfigReader& root, const std::string& device, MqttConfig& m) {
   auto keepalive = r.Duration("keepalive", d.keepalive, 5s);
   if (ErrorCount(r) == errors && keepalive > kMaxKeepalive) {
     r.Fail("keepalive", fmt::format("must be at most {} (got {})", FormatDuration(kMaxKeepalive),
-                                    Quote(FormatDuration(keepalive))));
+                                    TomlQuote(FormatDuration(keepalive))));
   }
   m.keepalive = std::chrono::duration_cast<std::chrono::seconds>(keepalive);
   errors = ErrorCount(r);
@@ -115,18 +114,19 @@ std::string RenderMonitoring(const AgentConfig& c) {
 
 std::string RenderMqtt(const MqttConfig& m) {
   if (!m.enabled && m.client_id.empty()) return "\n# [mqtt] absent: no MQTT status\n";
-  auto dur = [](std::chrono::milliseconds ms) { return Quote(FormatDuration(ms)); };
+  auto dur = [](std::chrono::milliseconds ms) { return TomlQuote(FormatDuration(ms)); };
   return fmt::format(
       "\n[mqtt]\nenabled = {}\nhost = {}\nport = {}\nprefix = {}\nclient_id = {}\n"
       "keepalive = {}\nreconnect_min = {}\nreconnect_max = {}\nusername = {}\n"
       "password_file = {}\nca_file = {}\ncert_file = {}\nkey_file = {}\nevent_queue = {}\n",
-      m.enabled, Quote(m.host), m.port, Quote(m.prefix), Quote(m.client_id), dur(m.keepalive),
-      dur(m.reconnect_min), dur(m.reconnect_max), Quote(m.username), Quote(m.password_file),
-      Quote(m.ca_file), Quote(m.cert_file), Quote(m.key_file), m.event_queue);
+      m.enabled, TomlQuote(m.host), m.port, TomlQuote(m.prefix), TomlQuote(m.client_id),
+      dur(m.keepalive), dur(m.reconnect_min), dur(m.reconnect_max), TomlQuote(m.username),
+      TomlQuote(m.password_file), TomlQuote(m.ca_file), TomlQuote(m.cert_file),
+      TomlQuote(m.key_file), m.event_queue);
 }
 
 std::string RenderMetrics(const MetricsConfig& m) {
-  return fmt::format("\n[metrics]\ntextfile = {}\nlisten_port = {}\n", Quote(m.textfile),
+  return fmt::format("\n[metrics]\ntextfile = {}\nlisten_port = {}\n", TomlQuote(m.textfile),
                      m.listen_port);
 }
 

@@ -1,17 +1,18 @@
-// Shared by the files that read one config section each (config.cpp reads the globals and
-// the sources, config_<section>.cpp the rest). Not part of the config's public interface.
+// The agent config loader's section readers, shared by the files that read one section
+// each (config.cpp reads the globals and the sources, config_<section>.cpp the rest). Not
+// part of the config's public interface: the daemon sees only the AgentConfig they fill.
 #pragma once
 
 #include <string>
 #include <string_view>
 
 #include "agent/config.h"
-#include "agent/config_reader.h"
+#include "agent/monitor_config.h"
+#include "config/reader.h"
+#include "config/toml_file.h"
 
 namespace granary::config_detail {
 
-// A TOML basic string literal: a value that fits on its "key = value" line.
-std::string Quote(std::string_view s);
 // The reader of [key]. An absent section (or a mistyped one, already reported) reads as
 // empty, so its defaults still take effect and are recorded.
 ConfigReader Section(ConfigReader& root, std::string_view key);
@@ -20,5 +21,18 @@ size_t ErrorCount(const ConfigReader& reader);
 // [upload]
 void ReadUpload(ConfigReader& root, AgentConfig& config);
 std::string RenderUpload(const AgentConfig& config);
+
+// [mqtt] and [metrics] (config_mqtt.cpp).
+// [mqtt]: absent means no MQTT. A password file that is missing, unreadable, or readable
+// by group or others is a config error, so the agent stops at start (exit 78).
+void ReadMqtt(ConfigReader& root, const std::string& device, MqttConfig& out);
+// [metrics]: present or not, the text file defaults to {state_dir}/metrics.prom.
+void ReadMetrics(ConfigReader& root, const std::string& state_dir, MetricsConfig& out);
+// Both sections into `config`; device and state_dir must be read already.
+void ReadMonitoring(ConfigReader& root, AgentConfig& config);
+std::string RenderMonitoring(const AgentConfig& config);
+// The sections as check-config prints them; the password never, its file's path only.
+std::string RenderMqtt(const MqttConfig& mqtt);
+std::string RenderMetrics(const MetricsConfig& metrics);
 
 }  // namespace granary::config_detail

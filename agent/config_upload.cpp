@@ -4,9 +4,9 @@
 #include <fmt/format.h>
 
 #include "agent/config_sections.h"
-#include "platform/units.h"
-#include "uploader/credentials.h"
-#include "uploader/object_key.h"
+#include "agent/upload/object_key.h"
+#include "config/units.h"
+#include "s3/credentials.h"
 
 namespace granary::config_detail {
 
@@ -23,7 +23,7 @@ void ReadUpload(ConfigReader& root, AgentConfig& c) {
   if (ErrorCount(r) == errors && u.s3.endpoint.rfind("http://", 0) != 0 &&
       u.s3.endpoint.rfind("https://", 0) != 0) {
     r.Fail("endpoint",
-           fmt::format("must start with http:// or https:// (got {})", Quote(u.s3.endpoint)));
+           fmt::format("must start with http:// or https:// (got {})", TomlQuote(u.s3.endpoint)));
   }
   if (!u.s3.endpoint.empty() && u.s3.endpoint.back() == '/') u.s3.endpoint.pop_back();
   u.s3.bucket = r.RequiredString("bucket");
@@ -81,18 +81,18 @@ std::string MaskUserInfo(const std::string& url) {
 std::string RenderUpload(const AgentConfig& c) {
   const UploadConfig& u = c.upload;
   if (!u.enabled) return "\n# [upload] absent: segments are sealed and kept, never uploaded\n";
-  auto dur = [](std::chrono::milliseconds ms) { return Quote(FormatDuration(ms)); };
+  auto dur = [](std::chrono::milliseconds ms) { return TomlQuote(FormatDuration(ms)); };
   return fmt::format(
       "\n[upload]\nendpoint = {}\nbucket = {}\nregion = {}\nprefix = {}\nkey_template = {}\n"
       "addressing = {}\ncredentials_file = {}\nprofile = {}\nca_file = {}\ntls_verify = {}\n"
       "proxy = {}\nconnect_timeout = {}\nstall_timeout = {}\nmax_bandwidth = {}\n"
       "retry_min = {}\nretry_max = {}\npermanent_retry = {}\nkeep_uploaded = {}\n"
       "stale_after = {}\n",
-      Quote(u.s3.endpoint), Quote(u.s3.bucket), Quote(u.s3.region), Quote(u.prefix),
-      Quote(u.key_template), Quote(u.s3.path_style ? "path" : "virtual"), Quote(u.credentials_file),
-      Quote(u.profile), Quote(u.s3.ca_file), u.s3.tls_verify, Quote(MaskUserInfo(u.s3.proxy)),
-      dur(u.s3.connect_timeout), dur(u.s3.stall_timeout),
-      Quote(FormatSize(u.s3.max_send_bytes_per_s)), dur(u.retry_min), dur(u.retry_max),
+      TomlQuote(u.s3.endpoint), TomlQuote(u.s3.bucket), TomlQuote(u.s3.region), TomlQuote(u.prefix),
+      TomlQuote(u.key_template), TomlQuote(u.s3.path_style ? "path" : "virtual"),
+      TomlQuote(u.credentials_file), TomlQuote(u.profile), TomlQuote(u.s3.ca_file), u.s3.tls_verify,
+      TomlQuote(MaskUserInfo(u.s3.proxy)), dur(u.s3.connect_timeout), dur(u.s3.stall_timeout),
+      TomlQuote(FormatSize(u.s3.max_send_bytes_per_s)), dur(u.retry_min), dur(u.retry_max),
       dur(u.permanent_retry), dur(u.keep_uploaded), dur(u.stale_after));
 }
 

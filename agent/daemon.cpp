@@ -9,10 +9,10 @@
 #include "agent/monitor.h"
 #include "agent/health.h"
 #include "agent/status.h"
+#include "agent/upload/worker.h"
 #include "platform/log.h"
 #include "platform/process.h"
-#include "uploader/credentials.h"
-#include "uploader/worker.h"
+#include "s3/credentials.h"
 
 namespace granary {
 namespace {

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "platform/units.h"
+#include "config/units.h"
 
 namespace granary {
 namespace {

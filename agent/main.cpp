@@ -19,9 +19,9 @@
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/status.h"
+#include "config/units.h"
 #include "platform/log.h"
 #include "platform/process.h"
-#include "platform/units.h"
 
 namespace granary {
 namespace {

@@ -4,13 +4,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 
+#include "config/units.h"
 #include "platform/handles.h"
 #include "platform/process.h"
-#include "platform/units.h"
+#include "platform/time.h"
 
 namespace granary {
 namespace {
@@ -33,15 +33,7 @@ bool GetB(const cJSON* o, const char* k) {
   return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
-std::string Iso(int64_t ms) {
-  if (ms <= 0) return "never";
-  time_t secs = static_cast<time_t>(ms / 1000);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string Iso(int64_t ms) { return ms <= 0 ? "never" : FormatIso8601(ms); }
 
 cJSON* BufferJson(const BufferStats& b, uint64_t quota) {
   cJSON* o = cJSON_CreateObject();

@@ -9,9 +9,9 @@
 
 #include "agent/mqtt_publisher.h"
 #include "agent/scheduler.h"
+#include "agent/upload/worker.h"
 #include "platform/result.h"
 #include "storage/buffer.h"
-#include "uploader/worker.h"
 
 namespace granary {
 

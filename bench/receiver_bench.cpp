@@ -16,11 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "platform/gzip_lines.h"
 #include "platform/handles.h"
 #include "receiver/context.h"
-#include "receiver/gzip_lines.h"
+#include "s3/s3_client.h"
 #include "storage/segment_file.h"
-#include "uploader/s3_client.h"
 
 namespace {
 

@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "agent/upload/worker.h"
+#include "s3/credentials.h"
 #include "storage/buffer.h"
-#include "uploader/credentials.h"
-#include "uploader/worker.h"
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "platform/env.h"
+#include "platform/handles.h"
 
 namespace granary {
 namespace {
@@ -20,13 +21,10 @@ namespace {
 class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
-  ~PosixWritableFile() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
 
   Status Append(std::string_view data) override {
     while (!data.empty()) {
-      ssize_t n = ::write(fd_, data.data(), data.size());
+      ssize_t n = ::write(fd_.get(), data.data(), data.size());
       if (n < 0) {
         if (errno == EINTR) continue;
         return Error::FromErrno("write " + path_);
@@ -37,20 +35,18 @@ class PosixWritableFile final : public WritableFile {
   }
 
   Status Sync() override {
-    if (::fdatasync(fd_) != 0) return Error::FromErrno("fsync " + path_);
+    if (::fdatasync(fd_.get()) != 0) return Error::FromErrno("fsync " + path_);
     return Status::Ok();
   }
 
   Status Close() override {
-    int fd = fd_;
-    fd_ = -1;
-    if (fd >= 0 && ::close(fd) != 0) return Error::FromErrno("close " + path_);
+    if (fd_.Close() != 0) return Error::FromErrno("close " + path_);
     return Status::Ok();
   }
 
  private:
   std::string path_;
-  int fd_;
+  UniqueFd fd_;
 };
 
 class PosixEnv final : public Env {
@@ -108,12 +104,9 @@ class PosixEnv final : public Env {
   }
 
   Status SyncDir(const std::string& dir) override {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return Error::FromErrno("open directory " + dir);
-    int rc = ::fsync(fd);
-    int err = errno;
-    ::close(fd);
-    if (rc != 0) return Error::FromErrno("fsync directory " + dir, err);
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return Error::FromErrno("open directory " + dir);
+    if (::fsync(fd.get()) != 0) return Error::FromErrno("fsync directory " + dir);
     return Status::Ok();
   }
 

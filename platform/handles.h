@@ -47,24 +47,33 @@ using CjsonPtr = std::unique_ptr<cJSON, CjsonDelete>;
 using CjsonString = std::unique_ptr<char, CjsonStringFree>;
 using GzFile = std::unique_ptr<gzFile_s, GzClose>;
 
-// A file descriptor, closed once.
+// A file descriptor, closed once. The one fd owner: pipes, lock files and writable files
+// all hold theirs in this.
 class UniqueFd {
  public:
   UniqueFd() = default;
   explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  ~UniqueFd() { (void)Close(); }
   UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
   UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = std::exchange(other.fd_, -1);
-    }
+    if (this != &other) Reset(std::exchange(other.fd_, -1));
     return *this;
   }
   int get() const { return fd_; }
   explicit operator bool() const { return fd_ >= 0; }
+  // Closes the old descriptor, if any, and owns `fd`.
+  void Reset(int fd = -1) {
+    (void)Close();
+    fd_ = fd;
+  }
+  // Gives up ownership without closing (a child process takes the descriptor over).
+  int Release() { return std::exchange(fd_, -1); }
+  // close(2)'s result, for callers that must see a failed close (a file's last write-back
+  // error surfaces there); 0 when nothing was open.
+  int Close() {
+    int fd = std::exchange(fd_, -1);
+    return fd >= 0 ? ::close(fd) : 0;
+  }
 
  private:
   int fd_ = -1;

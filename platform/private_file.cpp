@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "platform/handles.h"
+
 namespace granary {
 namespace {
 
@@ -15,41 +17,27 @@ constexpr off_t kMaxSecretBytes = 64 << 10;
 
 Result<std::string> ReadPrivateFile(const std::string& path, const std::string& what) {
   // fstat on the opened file, so the mode checked is that of the file read.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return Error::FromErrno(what + " " + path);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return Error::FromErrno(what + " " + path);
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Error::FromErrno(what + " " + path, err);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Error(fmt::format("{} {} is not a regular file", what, path));
-  }
+  if (::fstat(fd.get(), &st) != 0) return Error::FromErrno(what + " " + path);
+  if (!S_ISREG(st.st_mode)) return Error(fmt::format("{} {} is not a regular file", what, path));
   if ((st.st_mode & 077) != 0) {
-    ::close(fd);
     return Error(fmt::format("{} {} has mode {:04o}; it must be 0600 or 0400 (chmod 600 {})", what,
                              path, st.st_mode & 07777, path));
   }
   if (st.st_size > kMaxSecretBytes) {
-    ::close(fd);
     return Error(fmt::format("{} {} is larger than {} bytes", what, path, kMaxSecretBytes));
   }
   std::string content;
   char buf[4096];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return Error::FromErrno("read " + what + " " + path, err);
-    }
+    if (n < 0) return Error::FromErrno("read " + what + " " + path);
     if (n == 0) break;
     content.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
   if (!content.empty() && content.back() == '\n') content.pop_back();
   if (!content.empty() && content.back() == '\r') content.pop_back();
   return content;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <string>
 
 namespace granary {
@@ -21,11 +22,10 @@ sigset_t ControlSet() {
 }  // namespace
 
 Result<PidLock> PidLock::Acquire(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return Error::FromErrno("open lock file " + path);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd) return Error::FromErrno("open lock file " + path);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
-    ::close(fd);
     if (err == EWOULDBLOCK) {
       return Error("another granary (pid " + std::to_string(Holder(path)) + ") owns " + path,
                     err);
@@ -33,38 +33,22 @@ Result<PidLock> PidLock::Acquire(const std::string& path) {
     return Error::FromErrno("lock " + path, err);
   }
   std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    int err = errno;
-    ::close(fd);
-    return Error::FromErrno("write lock file " + path, err);
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
+    return Error::FromErrno("write lock file " + path);
   }
-  return PidLock(fd);
+  return PidLock(std::move(fd));
 }
 
 pid_t PidLock::Holder(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return 0;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return 0;
+  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK) return 0;
+  char buf[32] = {};
+  ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+  // The file is another process's to write: a torn or foreign content reads as "unknown".
   pid_t pid = 0;
-  if (::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
-    char buf[32] = {};
-    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    if (n > 0) pid = static_cast<pid_t>(std::stol(std::string(buf, static_cast<size_t>(n))));
-  }
-  ::close(fd);
+  if (n > 0) std::from_chars(buf, buf + n, pid);
   return pid;
-}
-
-PidLock& PidLock::operator=(PidLock&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.fd_;
-    other.fd_ = -1;
-  }
-  return *this;
-}
-
-PidLock::~PidLock() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 void BlockControlSignals() {

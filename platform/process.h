@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string>
 
+#include "platform/handles.h"
 #include "platform/result.h"
 
 namespace granary {
@@ -21,15 +22,10 @@ class PidLock {
   // The PID of the process holding the lock at `path`, or 0 when nobody does.
   static pid_t Holder(const std::string& path);
 
-  PidLock(PidLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  PidLock& operator=(PidLock&& other) noexcept;
-  PidLock(const PidLock&) = delete;
-  PidLock& operator=(const PidLock&) = delete;
-  ~PidLock();
 
  private:
-  explicit PidLock(int fd) : fd_(fd) {}
-  int fd_ = -1;
+  explicit PidLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
 };
 
 // Blocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 in the calling thread; threads created

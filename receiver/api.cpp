@@ -7,6 +7,7 @@
 
 #include "platform/handles.h"
 #include "platform/log.h"
+#include "platform/strings.h"
 #include "receiver/context.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/readings_stream.h"
@@ -41,9 +42,7 @@ HttpResponse JsonError(int status, const std::string& message) {
 // "1732284006001" (ms) or "2024-11-22T14:00:06Z" / "2024-11-22T14:00:06.001Z".
 std::optional<int64_t> ParseTime(const std::string& text) {
   if (text.empty()) return std::nullopt;
-  char* end = nullptr;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (end != text.c_str() && *end == '\0') return v;
+  if (std::optional<int64_t> ms = ParseDecimal<int64_t>(text)) return ms;
   std::tm tm{};
   const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (rest == nullptr) return std::nullopt;
@@ -335,7 +334,7 @@ class ApiExchange final : public HttpExchange {
 
   HttpResponse Events(const std::string& device) {
     std::string limit_text = QueryParam(request_.raw_query, "limit");
-    int limit = limit_text.empty() ? 100 : std::clamp(std::atoi(limit_text.c_str()), 1, 10000);
+    int limit = std::clamp(ParseDecimal<int>(limit_text).value_or(100), 1, 10000);
     auto events = ctx_.index.Events(device, limit);
     if (!events) return JsonError(500, events.error().message());
     CjsonPtr obj(cJSON_CreateObject());

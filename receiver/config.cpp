@@ -5,13 +5,12 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
+#include <optional>
 #include <set>
-#include <sstream>
 
-#include "agent/config_reader.h"
+#include "config/reader.h"
+#include "config/toml_file.h"
+#include "platform/strings.h"
 
 namespace granary::receiver {
 namespace {
@@ -36,39 +35,19 @@ bool IsBucketName(const std::string& s) {
   });
 }
 
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::FromErrno(path + ": cannot open");
-  std::stringstream s;
-  s << in.rdbuf();
-  if (s.str().size() > (1u << 20)) return Error(path + ": larger than 1MiB, not a config file");
-  return s.str();
-}
-
-void SortByLine(std::vector<std::string>& errors, const std::string& file) {
-  auto line_of = [&file](const std::string& e) -> long {
-    if (e.size() <= file.size() || e.compare(0, file.size(), file) != 0) return 0;
-    return std::strtol(e.c_str() + file.size() + 1, nullptr, 10);
-  };
-  std::stable_sort(errors.begin(), errors.end(), [&](const std::string& a, const std::string& b) {
-    return line_of(a) < line_of(b);
-  });
-}
-
 void ReadListen(ConfigReader& root, ReceiverConfig& c) {
   std::string listen = root.String("listen", "127.0.0.1:9000");
   size_t colon = listen.rfind(':');
-  char* end = nullptr;
-  long port = colon == std::string::npos ? -1 : std::strtol(listen.c_str() + colon + 1, &end, 10);
-  if (colon == std::string::npos || colon == 0 || end == nullptr || *end != '\0' || port < 0 ||
-      port > 65535) {
+  std::optional<int> port =
+      colon == std::string::npos ? std::nullopt : ParseDecimal<int>(listen.substr(colon + 1));
+  if (colon == std::string::npos || colon == 0 || !port || *port < 0 || *port > 65535) {
     root.Fail(
         "listen",
         fmt::format("expected \"ADDRESS:PORT\" such as \"0.0.0.0:9000\" (got \"{}\")", listen));
     return;
   }
   c.listen_address = listen.substr(0, colon);
-  c.listen_port = static_cast<int>(port);
+  c.listen_port = *port;
 }
 
 void ReadDevices(ConfigReader& root, ReceiverConfig& c) {
@@ -149,18 +128,11 @@ void ReadMqtt(ConfigReader& root, ReceiverConfig& c) {
 }  // namespace
 
 Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
-  Result<std::string> text = ReadWholeFile(path);
-  if (!text) return text.error();
-  toml::table document;
-  try {
-    document = toml::parse(std::string_view(*text), std::string_view(path));
-  } catch (const toml::parse_error& e) {
-    return Error(fmt::format("{}:{}:{}: syntax error: {}", path, e.source().begin.line,
-                             e.source().begin.column, e.description()));
-  }
+  auto document = LoadTomlFile(path);
+  if (!document) return document.error();
   auto diag = std::make_shared<ConfigDiagnostics>();
   diag->file = path;
-  ConfigReader root(diag, document, "");
+  ConfigReader root(diag, **document, "");
   ReceiverConfig c;
   c.path = path;
   c.data_dir = root.RequiredString("data_dir");
@@ -209,10 +181,7 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
   ReadUpstream(root, c);
   ReadMqtt(root, c);
   root.Finish();
-  if (!diag->errors.empty()) {
-    SortByLine(diag->errors, path);
-    return Error(fmt::format("{}", fmt::join(diag->errors, "\n")));
-  }
+  if (Status s = DiagnosticsStatus(*diag); !s) return s.error();
   return c;
 }
 

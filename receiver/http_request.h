@@ -7,7 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "uploader/sigv4.h"
+#include "platform/strings.h"
+#include "s3/sigv4.h"
 
 namespace granary::receiver {
 
@@ -19,10 +20,7 @@ struct HttpRequest {
   std::string peer;  // client address, for logs
 
   static bool NameIs(std::string_view name, std::string_view lower_name) {
-    return name.size() == lower_name.size() &&
-           std::equal(name.begin(), name.end(), lower_name.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a)) == b;
-           });
+    return EqualsIgnoreCase(name, lower_name);
   }
   // The first value of a header, or "" when absent.
   std::string Header(std::string_view lower_name) const {

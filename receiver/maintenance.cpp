@@ -37,7 +37,7 @@ Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store) {
     auto digest = DigestFile(path);
     if (!digest) {
       report.missing.push_back(o.bucket + "/" + o.key);
-    } else if (digest->sha256_hex != o.sha256_hex || digest->size != o.size) {
+    } else if (digest->sha256_hex != o.sha256_hex || digest->bytes != o.size) {
       report.hash_mismatch.push_back(fmt::format("{}/{} (indexed sha256 {}, file {})", o.bucket,
                                                  o.key, o.sha256_hex, digest->sha256_hex));
     }

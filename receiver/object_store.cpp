@@ -121,7 +121,7 @@ Status QuarantineWriter::Append(std::string_view data) {
   return file_->Append(data);
 }
 
-Result<BodyDigest> QuarantineWriter::Finish() {
+Result<StreamDigests> QuarantineWriter::Finish() {
   Status s = file_->Sync();
   if (!s) return s.error();
   s = file_->Close();
@@ -260,10 +260,10 @@ std::vector<std::pair<std::string, std::string>> ObjectStore::ListAccepted() con
   return out;
 }
 
-Result<BodyDigest> DigestFile(const std::string& path) {
+Result<StreamDigests> DigestFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::FromErrno("open " + path);
-  StreamDigest digest;
+  StreamHasher digest;
   char buf[65536];
   while (in) {
     in.read(buf, sizeof buf);

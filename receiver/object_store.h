@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "platform/crypto.h"
 #include "platform/env.h"
 #include "platform/result.h"
-#include "receiver/digest.h"
-#include "uploader/sigv4.h"
+#include "s3/sigv4.h"
 
 namespace granary::receiver {
 
@@ -55,7 +55,7 @@ class QuarantineWriter {
 
   Status Append(std::string_view data);
   // fsync and close; the body is durable once this returns ok.
-  Result<BodyDigest> Finish();
+  Result<StreamDigests> Finish();
   uint64_t size() const { return size_; }
   const std::string& id() const { return id_; }
   const std::string& path() const { return path_; }
@@ -64,7 +64,7 @@ class QuarantineWriter {
   Env& env_;
   std::string id_, path_;
   std::unique_ptr<WritableFile> file_;
-  StreamDigest digest_;
+  StreamHasher digest_;
   uint64_t size_ = 0;
   bool finished_ = false;
 };
@@ -106,6 +106,6 @@ class ObjectStore {
 };
 
 // SHA-256 and MD5 of a file's bytes.
-Result<BodyDigest> DigestFile(const std::string& path);
+Result<StreamDigests> DigestFile(const std::string& path);
 
 }  // namespace granary::receiver

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "receiver/gzip_lines.h"
+#include "platform/gzip_lines.h"
 #include "receiver/index.h"
 #include "receiver/object_store.h"
 

@@ -3,9 +3,10 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
-#include <ctime>
 
-#include "uploader/s3_client.h"
+#include "platform/strings.h"
+#include "platform/time.h"
+#include "s3/sigv4.h"
 
 namespace granary::receiver {
 namespace {
@@ -40,41 +41,6 @@ std::string QueryParam(std::string_view raw_query, std::string_view name, bool* 
   }
   return "";
 }
-
-int64_t ParseAmzDate(std::string_view t) {
-  if (t.size() != 16 || t[8] != 'T' || t[15] != 'Z') return -1;
-  for (size_t i = 0; i < 15; ++i) {
-    if (i != 8 && (t[i] < '0' || t[i] > '9')) return -1;
-  }
-  auto num = [&](size_t pos, size_t len) {
-    int v = 0;
-    for (size_t i = pos; i < pos + len; ++i) v = v * 10 + (t[i] - '0');
-    return v;
-  };
-  std::tm tm{};
-  tm.tm_year = num(0, 4) - 1900;
-  tm.tm_mon = num(4, 2) - 1;
-  tm.tm_mday = num(6, 2);
-  tm.tm_hour = num(9, 2);
-  tm.tm_min = num(11, 2);
-  tm.tm_sec = num(13, 2);
-  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-      tm.tm_sec > 60) {
-    return -1;
-  }
-  return static_cast<int64_t>(timegm(&tm)) * 1000;
-}
-
-std::string FormatUtc(int64_t ms, const char* format) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, format, &tm);
-  return buf;
-}
-
-std::string FormatAmzDate(int64_t ms) { return FormatUtc(ms, "%Y%m%dT%H%M%SZ"); }
 
 RequestVerifier::RequestVerifier(const std::vector<DeviceKey>& keys, VerifierOptions options)
     : options_(std::move(options)) {
@@ -171,9 +137,7 @@ S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, Veri
   if (!creq) return MakeS3Error("SignatureDoesNotMatch", creq.error().message());
   std::string sts = sigv4::StringToSign(date_value, auth->scope, *creq);
   std::string expected = sigv4::Signature(key->second.secret_key, auth->scope, sts);
-  std::string given = auth->signature;
-  std::transform(given.begin(), given.end(), given.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string given = AsciiLower(auth->signature);
   if (CRYPTO_memcmp(expected.data(), given.data(), expected.size()) != 0) {
     return MakeS3Error("SignatureDoesNotMatch",
                        "The request signature we calculated does not match the signature you "

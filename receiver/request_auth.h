@@ -1,5 +1,5 @@
-// SigV4 header authentication of S3 requests, on the uploader's canonicalisation
-// (uploader/sigv4.h), so signer and verifier agree byte for byte.
+// SigV4 header authentication of S3 requests, on the agent's own canonicalisation
+// (s3/sigv4.h), so signer and verifier agree byte for byte.
 //
 // Checked, in order: an Authorization header of the AWS4-HMAC-SHA256 form; a known access
 // key; the credential scope (date equals the request date, region, service); a request
@@ -49,12 +49,5 @@ class RequestVerifier {
   std::unordered_map<std::string, DeviceKey> keys_;
   VerifierOptions options_;
 };
-
-// "20150830T123600Z" -> ms since the epoch; -1 when malformed.
-int64_t ParseAmzDate(std::string_view text);
-// The reverse, for signing in tests.
-std::string FormatAmzDate(int64_t ms);
-// `ms` since the epoch as UTC through strftime(`format`).
-std::string FormatUtc(int64_t ms, const char* format);
 
 }  // namespace granary::receiver

@@ -12,9 +12,11 @@
 #include <cstring>
 #include <ctime>
 
+#include "platform/crypto.h"
 #include "platform/log.h"
+#include "platform/strings.h"
+#include "platform/time.h"
 #include "receiver/context.h"
-#include "receiver/digest.h"
 #include "receiver/s3_error.h"
 
 namespace granary::receiver {
@@ -22,34 +24,13 @@ namespace {
 
 constexpr const char* kXmlType = "application/xml";
 
-std::string HttpDate(int64_t ms) { return FormatUtc(ms, "%a, %d %b %Y %H:%M:%S GMT"); }
-
-std::string IsoDate(int64_t ms) {
-  return fmt::format("{}.{:03d}Z", FormatUtc(ms, "%Y-%m-%dT%H:%M:%S"), static_cast<int>(ms % 1000));
-}
-
 // Content-MD5 is base64 of the 16 digest bytes; returns lowercase hex or "".
 std::string Base64Md5ToHex(const std::string& b64) {
   if (b64.size() != 24 || b64.compare(22, 2, "==") != 0) return "";
   unsigned char out[24];
   int n = EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(b64.data()), 24);
   if (n != 18) return "";
-  return LowerHex(std::string_view(reinterpret_cast<const char*>(out), 16));
-}
-
-std::string HexDecode(std::string_view s) {
-  auto v = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i + 1 < s.size(); i += 2) {
-    int hi = v(s[i]), lo = v(s[i + 1]);
-    if (hi < 0 || lo < 0) return "";
-    out += static_cast<char>(hi * 16 + lo);
-  }
-  return out;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(out), 16));
 }
 
 class S3Exchange final : public HttpExchange {
@@ -148,14 +129,13 @@ class S3Exchange final : public HttpExchange {
     meta.bucket = bucket_;
     meta.key = key_;
     meta.device = device_;
-    meta.size = digest->size;
+    meta.size = digest->bytes;
     meta.md5_hex = digest->md5_hex;
     meta.sha256_hex = digest->sha256_hex;
     meta.content_type = request_.Header("content-type");
     meta.received_ms = ctx_.env.WallNowMs();
     for (const auto& [name, value] : request_.headers) {
-      std::string lower = name;
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string lower = AsciiLower(name);
       if (lower.starts_with("x-amz-meta-"))
         meta.user_metadata.emplace_back(lower.substr(11), value);
     }
@@ -219,7 +199,7 @@ class S3Exchange final : public HttpExchange {
     HttpResponse r = Plain(error.status);
     r.headers.emplace_back("Content-Type", kXmlType);
     if (error.code == "RequestTimeTooSkewed") {
-      r.headers.emplace_back("Date", HttpDate(ctx_.env.WallNowMs()));
+      r.headers.emplace_back("Date", FormatHttpDate(ctx_.env.WallNowMs()));
     }
     if (request_.method != "HEAD") r.body = RenderS3ErrorXml(error, resource_, request_id_);
     return r;
@@ -286,7 +266,7 @@ class S3Exchange final : public HttpExchange {
     r.fd = fd;
     r.fd_size = o.size;
     r.headers.emplace_back("ETag", "\"" + o.md5_hex + "\"");
-    r.headers.emplace_back("Last-Modified", HttpDate(o.stored_ms));
+    r.headers.emplace_back("Last-Modified", FormatHttpDate(o.stored_ms));
     r.headers.emplace_back("Content-Type",
                            o.content_type.empty() ? "binary/octet-stream" : o.content_type);
     r.headers.emplace_back("Accept-Ranges", "none");
@@ -305,14 +285,15 @@ class S3Exchange final : public HttpExchange {
     std::string token = QueryParam(request_.raw_query, "continuation-token");
     std::string start_after = QueryParam(request_.raw_query, "start-after");
     std::string max_text = QueryParam(request_.raw_query, "max-keys");
-    int max_keys = max_text.empty() ? 1000 : std::atoi(max_text.c_str());
+    int max_keys = max_text.empty() ? 1000 : ParseDecimal<int>(max_text).value_or(-1);
     if (max_keys < 0 || max_keys > 1000) max_keys = 1000;
     if (!prefix.starts_with(ctx_.config.DevicePrefix(device_))) {
       return Fail(MakeS3Error("AccessDenied", "Access Denied: device " + device_ +
                                                   " may only list under " +
                                                   ctx_.config.DevicePrefix(device_)));
     }
-    std::string after = token.empty() ? start_after : HexDecode(token);
+    Result<std::string> decoded_token = HexDecode(token);
+    std::string after = token.empty() ? start_after : decoded_token ? *decoded_token : "";
     std::vector<ObjectRow> contents;
     std::vector<std::string> common;
     bool truncated = false;
@@ -358,12 +339,12 @@ class S3Exchange final : public HttpExchange {
                        entries, max_keys, truncated ? "true" : "false");
     if (!token.empty()) xml += "<ContinuationToken>" + XmlEscape(token) + "</ContinuationToken>";
     if (!start_after.empty()) xml += "<StartAfter>" + XmlEscape(start_after) + "</StartAfter>";
-    if (truncated) xml += "<NextContinuationToken>" + LowerHex(after) + "</NextContinuationToken>";
+    if (truncated) xml += "<NextContinuationToken>" + HexEncode(after) + "</NextContinuationToken>";
     for (const ObjectRow& o : contents) {
       xml += fmt::format(
           "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>"
           "<Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
-          XmlEscape(o.key), IsoDate(o.stored_ms), o.md5_hex, o.size);
+          XmlEscape(o.key), FormatIso8601Millis(o.stored_ms), o.md5_hex, o.size);
     }
     for (const std::string& p : common) {
       xml += "<CommonPrefixes><Prefix>" + XmlEscape(p) + "</Prefix></CommonPrefixes>";

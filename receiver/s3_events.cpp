@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "platform/handles.h"
-#include "uploader/sigv4.h"
+#include "s3/sigv4.h"
 
 namespace granary::receiver {
 namespace {

@@ -12,6 +12,7 @@
 
 #include "platform/env.h"
 #include "platform/result.h"
+#include "platform/strings.h"
 
 namespace granary::receiver {
 
@@ -19,10 +20,9 @@ using SqlValue = std::variant<std::nullptr_t, int64_t, std::string>;
 
 struct SqlRow {
   std::vector<std::optional<std::string>> columns;
-  bool IsNull(size_t i) const { return !columns.at(i).has_value(); }
   std::string Text(size_t i) const { return columns.at(i).value_or(""); }
   int64_t Int(size_t i) const {
-    return columns.at(i) ? std::strtoll(columns.at(i)->c_str(), nullptr, 10) : 0;
+    return columns.at(i) ? ParseDecimal<int64_t>(*columns.at(i)).value_or(0) : 0;
   }
 };
 

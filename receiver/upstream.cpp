@@ -58,7 +58,7 @@ Result<PipelineResult> UpstreamFetcher::Fetch(const S3EventRecord& record) {
   ObjectMeta meta;
   meta.bucket = record.bucket;
   meta.key = record.key;
-  meta.size = digest->size;
+  meta.size = digest->bytes;
   meta.md5_hex = digest->md5_hex;
   meta.sha256_hex = digest->sha256_hex;
   meta.content_type = response->Header("content-type");

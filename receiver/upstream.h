@@ -1,5 +1,5 @@
 // Real-S3 mode: fetches an object named by an event notification from the upstream S3
-// with the uploader's client, streaming it into quarantine with hashing, and runs the
+// with the shared S3 client (s3/), streaming it into quarantine with hashing, and runs the
 // pipeline on it. An object the index already holds with the event's ETag is not fetched
 // again, so repeated notifications cost one index lookup.
 #pragma once
@@ -9,7 +9,7 @@
 
 #include "receiver/context.h"
 #include "receiver/s3_events.h"
-#include "uploader/s3_client.h"
+#include "s3/s3_client.h"
 
 namespace granary::receiver {
 

@@ -7,8 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "platform/crypto.h"
+#include "platform/gzip_lines.h"
 #include "platform/handles.h"
-#include "receiver/gzip_lines.h"
 
 namespace granary::receiver {
 namespace {
@@ -66,7 +67,7 @@ std::string CheckMetadataNumber(const ObjectMeta& meta, const char* name, uint64
 }
 
 void HashObserver(void* ctx, std::string_view data) {
-  static_cast<StreamDigest*>(ctx)->Update(data);
+  static_cast<StreamHasher*>(ctx)->Update(data);
 }
 
 Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
@@ -74,7 +75,7 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
   GzipLineReader reader(limits.max_line_bytes, limits.max_raw_bytes);
   Status s = reader.Open(path);
   if (!s) return Reject(s.error().message());
-  StreamDigest content(/*with_md5=*/false);
+  StreamHasher content(/*with_md5=*/false);
   reader.SetObserver(&HashObserver, &content);
 
   Validation v;

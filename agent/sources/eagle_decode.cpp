@@ -9,8 +9,9 @@
 #include <limits>
 
 #include "agent/sources/quote.h"
-#include "agent/sources/xml_tree.h"
 #include "platform/handles.h"
+#include "platform/strings.h"
+#include "platform/xml_tree.h"
 
 namespace granary::eagle {
 namespace {

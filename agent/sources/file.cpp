@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,9 +20,9 @@
 #include <filesystem>
 #include <set>
 
-#include "agent/sources/glob.h"
 #include "agent/sources/quote.h"
 #include "agent/sources/source.h"
+#include "platform/handles.h"
 
 namespace granary {
 namespace {
@@ -34,23 +35,9 @@ constexpr std::string_view kSpace = " \t\r\n\v\f";
 
 std::string QuoteRaw(std::string_view raw) { return granary::QuoteRaw(raw, kQuoteBytes); }
 
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  ~Descriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 Result<std::string> ReadSmallFile(const std::string& path) {
-  Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return Error::FromErrno("open " + path);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) return Error::FromErrno("open " + path);
   std::string text(kMaxFileBytes, '\0');
   size_t used = 0;
   while (used < text.size()) {
@@ -129,8 +116,9 @@ Result<std::vector<FileSpec>> ListDir(const DirSpec& dir) {
   if (ec) return Error("list " + dir.path + ": " + ec.message(), ec.value());
   for (const auto& entry : it) {
     std::string name = entry.path().filename().string();
-    bool wanted = std::any_of(dir.match.begin(), dir.match.end(),
-                              [&](const std::string& glob) { return GlobMatch(glob, name); });
+    bool wanted = std::any_of(dir.match.begin(), dir.match.end(), [&](const std::string& glob) {
+      return fnmatch(glob.c_str(), name.c_str(), 0) == 0;
+    });
     // is_regular_file follows symlinks, so "device" or "subsystem" links to directories drop out.
     if (!wanted || !entry.is_regular_file(ec) || !ValidName(dir.prefix + name)) continue;
     files.push_back({dir.prefix + name, entry.path().string(), dir.scale});

@@ -3,10 +3,10 @@
 //   {"samples":[{"name":"node_load1","labels":{},"value":0.42}, ...]}
 // NaN and ±Inf, which JSON cannot hold, are stored as the strings "NaN", "+Inf", "-Inf".
 #include <fmt/format.h>
+#include <fnmatch.h>
 
 #include <cmath>
 
-#include "agent/sources/glob.h"
 #include "agent/sources/http_client.h"
 #include "agent/sources/http_source.h"
 #include "agent/sources/prometheus_text.h"
@@ -65,8 +65,9 @@ class PrometheusSource : public HttpSource {
     auto keep = [](std::string_view name, const void* self) {
       const auto* o = static_cast<const PrometheusOptions*>(self);
       if (o->metrics.empty()) return true;
+      const std::string metric(name);
       for (const std::string& glob : o->metrics) {
-        if (GlobMatch(glob, name)) return true;
+        if (fnmatch(glob.c_str(), metric.c_str(), 0) == 0) return true;
       }
       return false;
     };

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "agent/sources/source.h"
-#include "platform/units.h"
+#include "config/units.h"
 
 namespace granary {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/config_reader.h"
+#include "config/reader.h"
 #include "platform/result.h"
 
 namespace granary {

@@ -1,6 +1,6 @@
 """Real-S3 mode: objects land in an S3 bucket (here another granary-receiver, which is
 S3-compatible and verifies SigV4), and standard S3 event notifications POSTed to
-/v1/events/s3 make the receiver GET each object with the uploader's S3 client and run the
+/v1/events/s3 make the receiver GET each object with the shared S3 client (s3/) and run the
 same pipeline. Repeated notifications are idempotent; a bad token is 401, a malformed
 document 400, and an object that cannot be fetched 503 so the notifier retries."""
 import json

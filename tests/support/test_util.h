@@ -2,13 +2,12 @@
 #pragma once
 
 #include <stdlib.h>
-#include <zlib.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include "platform/handles.h"
+#include "platform/gzip_lines.h"
 
 namespace granary::testing {
 
@@ -32,23 +31,11 @@ class TempDir {
 // The lines of a gzip file; `ok` false when the stream is not valid gzip to the end.
 inline std::vector<std::string> ReadGzipLines(const std::string& path, bool* ok = nullptr) {
   std::vector<std::string> lines;
-  GzFile f(gzopen(path.c_str(), "rb"));
-  if (ok) *ok = f != nullptr;
-  if (!f) return lines;
-  std::string all;
-  char buf[65536];
-  int n;
-  while ((n = gzread(f.get(), buf, sizeof buf)) > 0) all.append(buf, static_cast<size_t>(n));
-  int err = Z_OK;
-  gzerror(f.get(), &err);
-  if (ok) *ok = n == 0 && err == Z_OK;
-  size_t start = 0;
-  while (start < all.size()) {
-    size_t nl = all.find('\n', start);
-    if (nl == std::string::npos) nl = all.size();
-    lines.push_back(all.substr(start, nl - start));
-    start = nl + 1;
-  }
+  GzipLineReader reader(/*max_line_bytes=*/64 << 20, /*max_raw_bytes=*/1ull << 32);
+  bool opened = reader.Open(path).ok();
+  std::string_view line;
+  while (opened && reader.Next(&line)) lines.emplace_back(line);
+  if (ok) *ok = opened && reader.status().ok();
   return lines;
 }
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <thread>
 
-#include "agent/config_monitor.h"
+#include "agent/config_sections.h"
 #include "agent/health.h"
 #include "agent/metrics.h"
 #include "agent/metrics_server.h"

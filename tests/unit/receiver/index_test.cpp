@@ -23,7 +23,7 @@ SegmentFacts Facts(uint64_t first, uint64_t last, const std::string& content = "
   f.first_ts = static_cast<int64_t>(first) * 1000;
   f.last_ts = static_cast<int64_t>(last) * 1000;
   f.clock = "ok";
-  f.content_sha256 = content.empty() ? sigv4::Sha256Hex(std::to_string(first)) : content;
+  f.content_sha256 = content.empty() ? Sha256Hex(std::to_string(first)) : content;
   return f;
 }
 
@@ -33,7 +33,7 @@ ObjectRow Row(uint64_t first, const std::string& sha = "") {
   r.key = SegmentKey("h017", "meter", first);
   r.size = 10;
   r.md5_hex = "m";
-  r.sha256_hex = sha.empty() ? sigv4::Sha256Hex("bytes" + std::to_string(first)) : sha;
+  r.sha256_hex = sha.empty() ? Sha256Hex("bytes" + std::to_string(first)) : sha;
   r.kind = "segment";
   return r;
 }
@@ -92,14 +92,14 @@ TEST_F(IndexTest, SameKeySameBytesIsDuplicate) {
 
 TEST_F(IndexTest, SameKeyOtherBytesSameReadingsIsDuplicate) {
   EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
-  auto r = index_->RecordSegment(Row(1, sigv4::Sha256Hex("other gzip")), Facts(1, 10), 2);
+  auto r = index_->RecordSegment(Row(1, Sha256Hex("other gzip")), Facts(1, 10), 2);
   EXPECT_EQ(r->outcome, RecordOutcome::kDuplicate);
 }
 
 TEST_F(IndexTest, SameKeyOtherContentIsConflictAndChangesNothing) {
   EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
-  auto r = index_->RecordSegment(Row(1, sigv4::Sha256Hex("other")),
-                                 Facts(1, 10, sigv4::Sha256Hex("other lines")), 2);
+  auto r = index_->RecordSegment(Row(1, Sha256Hex("other")),
+                                 Facts(1, 10, Sha256Hex("other lines")), 2);
   EXPECT_EQ(r->outcome, RecordOutcome::kConflict);
   auto o = index_->FindObject("granary", SegmentKey("h017", "meter", 1));
   EXPECT_EQ((*o)->sha256_hex, Row(1).sha256_hex);
@@ -211,7 +211,7 @@ TEST_F(PipelineTest, AcceptDuplicateConflictReject) {
   // Nothing left in quarantine; the accepted bytes are the first ones.
   EXPECT_TRUE(store_->SealedQuarantine(0).empty());
   auto digest = DigestFile(store_->AcceptedPath("granary", SegmentKey("h017", "meter", 1)));
-  EXPECT_EQ(digest->sha256_hex, sigv4::Sha256Hex(Gzip(SegmentLines("h017", "meter", 1, 10))));
+  EXPECT_EQ(digest->sha256_hex, Sha256Hex(Gzip(SegmentLines("h017", "meter", 1, 10))));
 }
 
 TEST_F(PipelineTest, RecoverFinishesWhatACrashLeft) {

@@ -50,8 +50,8 @@ inline ObjectMeta SegmentMeta(const std::string& key, const std::string& device,
   m.key = key;
   m.device = device;
   m.size = body.size();
-  m.md5_hex = sigv4::Md5Hex(body);
-  m.sha256_hex = sigv4::Sha256Hex(body);
+  m.md5_hex = Md5Hex(body);
+  m.sha256_hex = Sha256Hex(body);
   m.user_metadata = {{"granary-device", device},
                      {"granary-source", source},
                      {"granary-first-seq", std::to_string(first)},

@@ -10,6 +10,9 @@
 #include <set>
 #include <sstream>
 
+#include "platform/crypto.h"
+#include "platform/time.h"
+
 namespace granary::receiver {
 namespace {
 
@@ -70,7 +73,7 @@ TEST(RequestVerifierTest, OfficialSuiteVerifiesExceptPathNormalisation) {
     std::string body;
     HttpRequest r = ParseSignedRequest(ReadFile(entry.path()), &body);
     VerifiedRequest out;
-    S3Error e = verifier.Verify(r, kSuiteTime, &out, sigv4::Sha256Hex(body));
+    S3Error e = verifier.Verify(r, kSuiteTime, &out, Sha256Hex(body));
     if (must_fail.count(name)) {
       EXPECT_EQ(e.code, "SignatureDoesNotMatch") << name;
       ++refused;
@@ -117,7 +120,7 @@ TEST(RequestVerifierTest, S3ReferenceExamplesVerify) {
        "",
        {{"Host", "examplebucket.s3.amazonaws.com"},
         {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
-        {"x-amz-content-sha256", sigv4::Sha256Hex("Welcome to Amazon S3.")},
+        {"x-amz-content-sha256", Sha256Hex("Welcome to Amazon S3.")},
         {"x-amz-date", "20130524T000000Z"},
         {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
         {"Authorization",
@@ -163,7 +166,7 @@ HttpRequest Signed(const std::string& method, const std::string& path, const std
   r.method = method;
   r.raw_path = path;
   std::string date = FormatAmzDate(when_ms);
-  std::string hash = sigv4::Sha256Hex(body);
+  std::string hash = Sha256Hex(body);
   r.headers = {{"Host", "127.0.0.1:9000"}, {"x-amz-date", date}, {"x-amz-content-sha256", hash}};
   sigv4::Scope scope{date.substr(0, 8), "us-east-1", "s3"};
   auto names = sigv4::HeaderNames(r.headers);
@@ -190,7 +193,7 @@ TEST_F(S3VerifyTest, GoodRequestVerifies) {
   S3Error e = verifier_.Verify(r, kNow, &out);
   ASSERT_TRUE(e.ok()) << e.code << " " << e.message;
   EXPECT_EQ(out.key->device, "dev1");
-  EXPECT_EQ(out.payload_hash, sigv4::Sha256Hex("body"));
+  EXPECT_EQ(out.payload_hash, Sha256Hex("body"));
 }
 
 TEST_F(S3VerifyTest, WrongSecretIsSignatureDoesNotMatch) {

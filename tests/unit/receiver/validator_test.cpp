@@ -39,7 +39,7 @@ TEST_F(ValidatorTest, GoodSegmentGivesItsFacts) {
   EXPECT_EQ(v.segment.first_ts, 1732284001000);
   EXPECT_EQ(v.segment.last_ts, 1732284010000);
   EXPECT_EQ(v.segment.clock, "ok");
-  EXPECT_EQ(v.segment.content_sha256, sigv4::Sha256Hex(SegmentLines("h017", "meter", 1, 10)));
+  EXPECT_EQ(v.segment.content_sha256, Sha256Hex(SegmentLines("h017", "meter", 1, 10)));
 }
 
 TEST_F(ValidatorTest, CorruptGzipIsRejected) {

@@ -1,0 +1,226 @@
+#include "agent/upload/worker.h"
+
+#include <cstdio>
+
+#include <cjson/cJSON.h>
+#include <fmt/format.h>
+
+#include "agent/upload/object_key.h"
+#include "agent/upload/retry.h"
+#include "platform/crypto.h"
+#include "platform/handles.h"
+#include "platform/log.h"
+
+namespace granary {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr milliseconds kIdlePoll{1000};
+constexpr const char* kFormatVersion = "jsonl.gz/1";
+
+// A reason may quote an error message, so the document is built, never formatted.
+std::string TombstoneJson(const std::string& device, const DropRecord& d) {
+  CjsonPtr o(cJSON_CreateObject());
+  cJSON_AddStringToObject(o.get(), "device", device.c_str());
+  cJSON_AddStringToObject(o.get(), "source", d.source.c_str());
+  cJSON_AddNumberToObject(o.get(), "first_seq", static_cast<double>(d.first_seq));
+  cJSON_AddNumberToObject(o.get(), "last_seq", static_cast<double>(d.last_seq));
+  cJSON_AddNumberToObject(o.get(), "count", static_cast<double>(d.count));
+  cJSON_AddStringToObject(o.get(), "reason", d.reason.c_str());
+  cJSON_AddNumberToObject(o.get(), "at", static_cast<double>(d.at));
+  CjsonString text(cJSON_PrintUnformatted(o.get()));
+  return std::string(text.get()) + "\n";
+}
+
+}  // namespace
+
+UploadWorker::UploadWorker(Env& env, Buffer& buffer, std::string state_dir, UploadOptions options)
+    : env_(env),
+      buffer_(buffer),
+      state_dir_(std::move(state_dir)),
+      options_(std::move(options)),
+      client_(env,
+              [this] {
+                S3Options o = options_.s3;
+                o.cancel = &cancel_;
+                return o;
+              }(),
+              options_.credentials),
+      rng_(std::random_device{}()) {}
+
+UploadWorker::~UploadWorker() { Stop(); }
+
+void UploadWorker::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void UploadWorker::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  cancel_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+UploadStats UploadWorker::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+bool UploadWorker::WaitFor(milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, d, [&] { return stop_; });
+}
+
+std::string UploadWorker::KeyFor(const SegmentRecord& s) const {
+  KeyFields f{options_.prefix, options_.device, s.source, s.format,
+              s.first_ts, s.first_seq, s.last_seq};
+  return RenderKey(options_.key_template, f);
+}
+
+void UploadWorker::NoteFailure(const std::string& error, bool permanent) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.failed;
+  stats_.last_error = error;
+  stats_.last_error_permanent = permanent;
+  stats_.last_error_ms = env_.WallNowMs();
+}
+
+void UploadWorker::NoteCatalog(const Status& read) {
+  if (!read) log::Warning("uploader: {}", read.error().message());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (read) {
+    stats_.catalog_error.clear();
+  } else {
+    stats_.catalog_error = read.error().message();
+    stats_.catalog_error_ms = env_.WallNowMs();
+  }
+}
+
+void UploadWorker::Run() {
+  std::unique_ptr<SegmentCatalog> catalog;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return;
+    }
+    if (!catalog) {
+      auto opened = SegmentCatalog::OpenReadOnly(env_, state_dir_);
+      if (!opened) {
+        NoteCatalog(opened.error());
+        if (!WaitFor(kIdlePoll)) return;
+        continue;
+      }
+      catalog = std::move(*opened);
+    }
+    int64_t now = env_.WallNowMs();
+    if (now >= tombstones_due_ms_) UploadTombstones(*catalog);
+    auto next = catalog->NextDue(now);
+    if (!next) {
+      NoteCatalog(next.error());
+      if (!WaitFor(kIdlePoll)) return;
+      continue;
+    }
+    NoteCatalog(Status::Ok());
+    if (!next->has_value()) {
+      auto earliest = catalog->EarliestAttempt();
+      milliseconds wait = kIdlePoll;
+      if (earliest && *earliest > now) wait = std::min(wait, milliseconds(*earliest - now));
+      if (!WaitFor(wait)) return;
+      continue;
+    }
+    milliseconds pause = UploadOne(**next);
+    if (pause.count() > 0 && !WaitFor(pause)) return;
+  }
+}
+
+milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
+  const std::string key = KeyFor(seg);
+  const sigv4::Headers metadata = {
+      {"x-amz-meta-granary-device", options_.device},
+      {"x-amz-meta-granary-source", seg.source},
+      {"x-amz-meta-granary-first-seq", std::to_string(seg.first_seq)},
+      {"x-amz-meta-granary-last-seq", std::to_string(seg.last_seq)},
+      {"x-amz-meta-granary-count", std::to_string(seg.count)},
+      {"x-amz-meta-granary-sha256", seg.sha256_hex},
+      {"x-amz-meta-granary-format", kFormatVersion},
+      {"x-amz-meta-granary-clock", seg.clock},
+  };
+  for (int skew_tries = 0;; ++skew_tries) {
+    auto result = client_.PutObject(key, seg.path, seg.bytes, seg.md5_hex, seg.sha256_hex, metadata);
+    Verdict v = JudgeUpload(result, seg.md5_hex);
+    if (v.outcome == Outcome::kStored) {
+      Status s = buffer_.MarkUploaded(seg.id);
+      if (!s) log::Error("uploader: stored {} but could not record it: {}", key, s.error().message());
+      attempt_ = 0;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.uploaded;
+      stats_.uploaded_bytes += seg.bytes;
+      stats_.last_ok_ms = env_.WallNowMs();
+      log::Info("uploaded {} ({} readings, {} bytes)", key, seg.count, seg.bytes);
+      return milliseconds{0};
+    }
+    std::string error = fmt::format("upload {}: {}", key, v.error);
+    if (v.outcome == Outcome::kSkewed && skew_tries == 0 && v.server_time_ms > 0) {
+      int64_t offset = v.server_time_ms - env_.WallNowMs();
+      client_.SetClockOffset(offset);
+      log::Warning("uploader: server clock differs by {} ms; signing with its time", offset);
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.clock_offset_ms = offset;
+      continue;
+    }
+    if (cancel_) return milliseconds{0};  // shutting down: not a failure of the segment
+    NoteFailure(error, v.outcome == Outcome::kPermanent);
+    int64_t now = env_.WallNowMs();
+    if (v.outcome == Outcome::kPermanent) {
+      log::Error("uploader: {} (not retryable; next try in {} s; the segment is kept)", error,
+                 options_.permanent_retry.count() / 1000);
+      (void)buffer_.MarkUploadFailed(seg.id, error, now + options_.permanent_retry.count());
+      return milliseconds{0};  // others may still go through
+    }
+    milliseconds delay =
+        BackoffDelay(attempt_++, options_.retry_min, options_.retry_max, v.retry_after, rng_);
+    log::Warning("uploader: {} (retry in {} ms)", error, delay.count());
+    (void)buffer_.MarkUploadFailed(seg.id, error, now + delay.count());
+    return delay;
+  }
+}
+
+void UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
+  auto drops = catalog.PendingTombstones(100);
+  if (!drops) {
+    NoteCatalog(Error(drops.error().Wrap("list tombstones")));
+    tombstones_due_ms_ = env_.WallNowMs() + kIdlePoll.count();
+    return;
+  }
+  for (const DropRecord& d : *drops) {
+    std::string body = TombstoneJson(options_.device, d);
+    KeyFields f{options_.prefix, options_.device, d.source, "tombstone.json", d.at, d.first_seq,
+                d.last_seq};
+    std::string key = RenderKey("{prefix}/{device}/{source}/tombstones/{device}-{source}-{first_seq}-{last_seq}.{ext}", f);
+    auto result = client_.PutObjectData(key, body, {{"x-amz-meta-granary-device", options_.device},
+                                                    {"x-amz-meta-granary-source", d.source},
+                                                    {"x-amz-meta-granary-format", "tombstone/1"}});
+    Verdict v = JudgeUpload(result, Md5Hex(body));
+    if (v.outcome != Outcome::kStored) {
+      if (cancel_) return;
+      NoteFailure(fmt::format("upload tombstone {}: {}", key, v.error),
+                  v.outcome == Outcome::kPermanent);
+      milliseconds delay = v.outcome == Outcome::kPermanent
+                               ? options_.permanent_retry
+                               : BackoffDelay(attempt_++, options_.retry_min, options_.retry_max,
+                                              v.retry_after, rng_);
+      tombstones_due_ms_ = env_.WallNowMs() + delay.count();
+      return;
+    }
+    if (buffer_.MarkTombstoneUploaded(d.id)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.tombstones;
+    }
+  }
+}
+
+}  // namespace granary

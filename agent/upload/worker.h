@@ -1,0 +1,91 @@
+// The upload worker: one thread that owns the network. It sends sealed segments oldest
+// first and tombstones for dropped ranges, records each outcome through the Buffer (the
+// writer thread owns the catalog), and backs off politely: full jitter from 1 s to 5 min,
+// Retry-After honoured, permanent errors retried every 30 min, and the next attempt time
+// persisted so a crash loop cannot hammer S3.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "platform/env.h"
+#include "s3/s3_client.h"
+#include "storage/buffer.h"
+#include "storage/catalog.h"
+
+namespace granary {
+
+struct UploadOptions {
+  S3Options s3;
+  Credentials credentials;
+  std::string device;
+  std::string prefix;
+  std::string key_template;
+  std::chrono::milliseconds retry_min{1000};
+  std::chrono::milliseconds retry_max{300'000};
+  std::chrono::milliseconds permanent_retry{1'800'000};
+};
+
+struct UploadStats {
+  uint64_t uploaded = 0;        // segments stored and verified this run
+  uint64_t uploaded_bytes = 0;
+  uint64_t failed = 0;          // attempts that failed this run
+  uint64_t tombstones = 0;
+  int64_t last_ok_ms = 0;
+  int64_t last_error_ms = 0;
+  std::string last_error;
+  bool last_error_permanent = false;  // not retryable by waiting: credentials, bucket, policy
+  int64_t clock_offset_ms = 0;  // learned from RequestTimeTooSkewed
+  // The catalog could not be read (to find work or tombstones): nothing is uploaded while
+  // this lasts, so it must reach status. Cleared by the next successful read.
+  std::string catalog_error;
+  int64_t catalog_error_ms = 0;
+};
+
+class UploadWorker {
+ public:
+  UploadWorker(Env& env, Buffer& buffer, std::string state_dir, UploadOptions options);
+  ~UploadWorker();
+
+  void Start();
+  // Interrupts a backoff wait and abandons a transfer in flight (it is retried, same key
+  // and bytes, by the next worker).
+  void Stop();
+  UploadStats Stats() const;
+  // The object key of a segment, for tests and tools.
+  std::string KeyFor(const SegmentRecord& segment) const;
+
+ private:
+  void Run();
+  // Returns false when the worker should stop.
+  bool WaitFor(std::chrono::milliseconds d);
+  void UploadTombstones(SegmentCatalog& catalog);
+  // One attempt at `seg`; returns how long to wait before the next attempt of anything.
+  std::chrono::milliseconds UploadOne(const SegmentRecord& seg);
+  void NoteFailure(const std::string& error, bool permanent);
+  void NoteCatalog(const Status& read);
+
+  Env& env_;
+  Buffer& buffer_;
+  const std::string state_dir_;
+  const UploadOptions options_;
+  std::atomic<bool> cancel_{false};  // aborts a transfer in flight at Stop()
+  S3Client client_;  // worker thread only
+  std::thread thread_;
+  std::mt19937_64 rng_;
+  int attempt_ = 0;  // consecutive retryable failures
+  int64_t tombstones_due_ms_ = 0;  // a failed tombstone waits like a failed segment
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  UploadStats stats_;
+};
+
+}  // namespace granary
