@@ -8,13 +8,13 @@
 // issued) is recorded as a dropped range with the reason, so a tombstone tells the receiver.
 #include <cjson/cJSON.h>
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <map>
 #include <optional>
 #include <random>
 
+#include "platform/gzip_lines.h"
 #include "platform/handles.h"
 #include "platform/log.h"
 #include "platform/sqlite.h"
@@ -25,46 +25,25 @@ namespace granary {
 namespace {
 
 constexpr uint64_t kMaxSegmentFile = 1ULL << 30;
-
-// Inflates a whole gzip file; nullopt when it is not one complete stream.
-std::optional<std::string> Gunzip(const std::string& bytes) {
-  Inflater inf;
-  if (!inf.ok()) return std::nullopt;
-  z_stream& z = *inf.get();
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  z.avail_in = static_cast<uInt>(bytes.size());
-  std::string out;
-  char buf[65536];
-  int rc;
-  do {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    rc = inflate(&z, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END) return std::nullopt;
-    out.append(buf, sizeof buf - z.avail_out);
-  } while (rc != Z_STREAM_END);
-  if (z.avail_in != 0) return std::nullopt;
-  return out;
-}
+constexpr uint64_t kMaxSegmentRaw = 16ULL << 30;
+constexpr uint64_t kMaxLine = 64ULL << 20;
 
 // A whole, contiguous segment file, read back into its catalog record; nullopt otherwise.
 std::optional<SegmentRecord> ReadSegment(Env& env, const std::string& path) {
   auto bytes = env.ReadFile(path, kMaxSegmentFile);
   if (!bytes) return std::nullopt;
-  std::optional<std::string> text = Gunzip(*bytes);
-  if (!text || text->empty() || text->back() != '\n') return std::nullopt;
   SegmentDigest digest;
   DigestBytes(*bytes, digest);
   SegmentRecord a;
   a.bytes = digest.bytes;
-  a.raw_bytes = text->size();
   a.md5_hex = digest.md5_hex;
   a.sha256_hex = digest.sha256_hex;
+  GzipLineReader lines(kMaxLine, kMaxSegmentRaw);
+  if (!lines.Open(path)) return std::nullopt;
   bool any_unsynced = false, any_synced = false;
-  for (size_t start = 0; start < text->size();) {
-    size_t end = text->find('\n', start);
-    CjsonPtr line(cJSON_ParseWithLength(text->data() + start, end - start));
-    start = end + 1;
+  std::string_view text;
+  while (lines.Next(&text)) {
+    CjsonPtr line(cJSON_ParseWithLength(text.data(), text.size()));
     const cJSON* seq = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "seq") : nullptr;
     const cJSON* ts = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "ts") : nullptr;
     const char* source =
@@ -85,6 +64,8 @@ std::optional<SegmentRecord> ReadSegment(Env& env, const std::string& path) {
     ++a.count;
     (cJSON_GetObjectItemCaseSensitive(line.get(), "clock") ? any_unsynced : any_synced) = true;
   }
+  if (!lines.status() || lines.last_line_unterminated() || a.count == 0) return std::nullopt;
+  a.raw_bytes = lines.raw_bytes();
   a.clock = any_unsynced ? (any_synced ? "mixed" : "unsynced") : "ok";
   return a;
 }

@@ -3,13 +3,12 @@
 // read a file twice.
 #pragma once
 
-#include <openssl/evp.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "platform/crypto.h"
 #include "platform/env.h"
 #include "platform/handles.h"
 #include "platform/result.h"
@@ -58,8 +57,7 @@ class SegmentFileWriter {
   Env& env_;
   Deflater deflater_;
   std::unique_ptr<WritableFile> file_;
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md5_;
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> sha256_;
+  StreamHasher hasher_;
   std::string out_;
   SegmentDigest digest_;
 };
