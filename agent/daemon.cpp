@@ -73,6 +73,8 @@ class Daemon {
       log::Error("{}", lock.error().message());
       return 1;
     }
+    // Before the buffer opens: a state loss it finds belongs to this start.
+    started_ms_ = env_.WallNowMs();
     Result<Credentials> credentials = UploadCredentials(config_);
     if (!credentials) {
       log::Error("{}", credentials.error().message());
@@ -81,7 +83,6 @@ class Daemon {
     if (!OpenBuffer() || !StartScheduler()) return 1;
     StartUploader(std::move(*credentials));
     monitor_ = std::make_unique<Monitor>(env_, config_);
-    started_ms_ = env_.WallNowMs();
     log::Notice("granary {} started: device {}, {} sources, state in {}", GRANARY_VERSION,
                 config_.device, config_.sources.size(), config_.state_dir);
     monitor_->Ready();

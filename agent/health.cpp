@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <chrono>
 
-#include "config/units.h"
+#include "platform/time.h"
 
 namespace granary {
 namespace {
 
-std::string Ago(int64_t ms) { return FormatDuration(std::chrono::milliseconds(ms)); }
+// Reasons name moments, not durations: a reason that changes with every snapshot would
+// make each one a change of state, republished and rewritten every few seconds.
+std::string At(int64_t ms) { return FormatIso8601(ms); }
 
 void JudgeUploads(AgentStatus& s) {
   const UploadStats& u = s.uploads;
@@ -28,9 +30,8 @@ void JudgeUploads(AgentStatus& s) {
   int64_t since = std::max({u.last_ok_ms, s.started_ms, s.buffer.oldest_pending_sealed_ms});
   if (since > 0 && s.updated_ms - since > s.upload_stale_after_ms) {
     std::string why = u.last_error_ms > u.last_ok_ms ? u.last_error : "no attempt succeeded";
-    s.degraded_reasons.push_back(fmt::format("{} segments waiting, no upload for {}: {}",
-                                             s.buffer.segments_sealed, Ago(s.updated_ms - since),
-                                             why));
+    s.degraded_reasons.push_back(fmt::format("segments waiting, no upload since {}: {}",
+                                             At(since), why));
   }
 }
 
@@ -49,8 +50,8 @@ void JudgeHealth(AgentStatus& s) {
   if (b.paused) s.degraded_reasons.push_back("polling paused: state dir quota full");
   if (b.last_state_loss_ms > 0 && s.updated_ms - b.last_state_loss_ms < s.upload_stale_after_ms) {
     s.degraded_reasons.push_back(
-        fmt::format("state lost {} ago: {}; {} seqs possibly lost (see drops)",
-                    Ago(s.updated_ms - b.last_state_loss_ms), b.last_state_loss, b.possibly_lost));
+        fmt::format("state lost at {}: {}; {} seqs possibly lost (see drops)",
+                    At(b.last_state_loss_ms), b.last_state_loss, b.possibly_lost));
   }
   JudgeUploads(s);
   if (s.state != "stopped") s.state = s.degraded_reasons.empty() ? "running" : "degraded";

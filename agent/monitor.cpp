@@ -123,10 +123,18 @@ void Monitor::Report(const AgentStatus& s, const std::string& json, int64_t last
   const bool changed = StateChanged(previous_.get(), s);
 
   if (mqtt_) {
-    if (previous_) {
-      for (std::string& event : StatusEvents(*previous_, s, env_.WallNowMs())) {
-        mqtt_->PublishEvent(std::move(event));
+    // The first report has no earlier one to compare with; a state loss this start found
+    // (before the monitor existed) is the one event that cannot wait for a second report.
+    AgentStatus before_start;
+    if (!previous_) {
+      before_start = s;
+      if (s.buffer.state_losses > 0 && s.buffer.last_state_loss_ms >= s.started_ms) {
+        --before_start.buffer.state_losses;
       }
+    }
+    for (std::string& event :
+         StatusEvents(previous_ ? *previous_ : before_start, s, env_.WallNowMs())) {
+      mqtt_->PublishEvent(std::move(event));
     }
     if (final) {
       mqtt_->Stop(json, kFinalPublishWait);

@@ -70,7 +70,7 @@ void BufferStore::Close() {
     // Nothing above next_seq was issued: a later salvage need not count the reservation.
     for (const auto& [name, src] : sources_) seqmark_.marks[name].reserved = src.next_seq;
     seqmark_.stopped_cleanly = true;
-    WriteSeqMark();
+    if (Status m = WriteSeqMark(); !m) log::Warning("buffer: {}", m.error().message());
   }
   CloseDatabase();
 }

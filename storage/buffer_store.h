@@ -96,9 +96,12 @@ class BufferStore {
   Result<std::string> MoveAside(const std::string& why);
   Status AdoptAndRecord(const std::string& aside_dir, const std::string& why);
   Status StartSeqMarks();
+  // Drops recorded in a moved-aside database whose tombstones were never uploaded; none
+  // when it cannot be read.
+  std::vector<DropRecord> PendingTombstonesIn(const std::string& aside_dir);
   // Rewrites the seq marks from the sources; called before segment files are removed,
   // since the files left on disk are what a salvage counts on.
-  void WriteSeqMark();
+  Status WriteSeqMark();
 
   Result<SourceState*> SourceFor(const std::string& name);
   // Applies the segment-boundary rules for one more reading: true when the reading must

@@ -86,7 +86,8 @@ Status BufferStore::RemoveExpiredUploads() {
   auto expired = catalog_->UploadedBefore(cutoff, 1000);
   if (!expired) return expired.error();
   if (expired->empty()) return Status::Ok();
-  WriteSeqMark();  // the files are what a salvage would count on
+  // The files are what a salvage would count on: none goes before the marks are durable.
+  if (Status s = WriteSeqMark(); !s) return s;
   for (const FileToRemove& f : *expired) {
     if (Status s = RemoveSegmentFile(f, ""); !s) return s;
   }

@@ -26,7 +26,8 @@ Status BufferStore::EvictOne(bool* evicted) {
   if (!next) return next.error();
   if (!*next) return Status::Ok();
   const FileToRemove& f = **next;
-  WriteSeqMark();  // the file is what a salvage would count on
+  // The file is what a salvage would count on: it stays until the marks are durable.
+  if (Status s = WriteSeqMark(); !s) return s;
   if (Status s = RemoveSegmentFile(f, "quota"); !s) return s;
   if (f.pending) {
     log::Warning("quota: dropped segment {} ({} readings, {} seq {}-{})", f.file, f.count,

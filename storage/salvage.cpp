@@ -77,9 +77,23 @@ std::string NewDbId() {
 
 }  // namespace
 
-void BufferStore::WriteSeqMark() {
+std::vector<DropRecord> BufferStore::PendingTombstonesIn(const std::string& aside_dir) {
+  auto db = sql::Open(env_, aside_dir + "/buffer.db", /*read_only=*/true);
+  if (!db) return {};
+  SegmentCatalog old(env_, db->get(), segments_dir_);
+  auto drops = old.PendingTombstones(1'000'000);
+  if (!drops) {
+    log::Warning("buffer: the damaged database's pending tombstones are unreadable: {}",
+                 drops.error().message());
+    return {};
+  }
+  return std::move(*drops);
+}
+
+Status BufferStore::WriteSeqMark() {
   Status s = seqmark_.Save();
-  if (!s) log::Warning("buffer: seqmark: {}", s.error().message());
+  if (!s) return s.error().Wrap("write seq marks");
+  return Status::Ok();
 }
 
 Status BufferStore::StartSeqMarks() {
@@ -180,6 +194,11 @@ Status BufferStore::AdoptAndRecord(const std::string& aside_dir, const std::stri
   };
   for (const SegmentRecord& a : adopted) {
     if (Status s = catalog_->InsertSealed(a); !s) return fail(s.error());
+  }
+  // Ranges dropped before the loss whose tombstones never left: the receiver must still
+  // hear of them, so they move to the fresh catalog when the old one can be read at all.
+  for (const DropRecord& d : PendingTombstonesIn(aside_dir)) {
+    if (Status s = catalog_->InsertDrop(d, /*certain=*/true); !s) return fail(s.error());
   }
   for (const auto& [name, m] : seqmark_.marks) next.emplace(name, 1);
   for (auto& [source, above_files] : next) {

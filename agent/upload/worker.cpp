@@ -117,14 +117,16 @@ void UploadWorker::Run() {
       catalog = std::move(*opened);
     }
     int64_t now = env_.WallNowMs();
-    if (now >= tombstones_due_ms_) UploadTombstones(*catalog);
+    // One verdict on the catalog per pass: a tombstone listing that failed must not be
+    // cleared by the segment query that worked after it.
+    Status listed = now >= tombstones_due_ms_ ? UploadTombstones(*catalog) : Status::Ok();
     auto next = catalog->NextDue(now);
     if (!next) {
       NoteCatalog(next.error());
       if (!WaitFor(kIdlePoll)) return;
       continue;
     }
-    NoteCatalog(Status::Ok());
+    NoteCatalog(listed);
     if (!next->has_value()) {
       auto earliest = catalog->EarliestAttempt();
       milliseconds wait = kIdlePoll;
@@ -189,12 +191,11 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
   }
 }
 
-void UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
+Status UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
   auto drops = catalog.PendingTombstones(100);
   if (!drops) {
-    NoteCatalog(Error(drops.error().Wrap("list tombstones")));
     tombstones_due_ms_ = env_.WallNowMs() + kIdlePoll.count();
-    return;
+    return drops.error().Wrap("list tombstones");
   }
   for (const DropRecord& d : *drops) {
     std::string body = TombstoneJson(options_.device, d);
@@ -206,7 +207,7 @@ void UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
                                                     {"x-amz-meta-granary-format", "tombstone/1"}});
     Verdict v = JudgeUpload(result, Md5Hex(body));
     if (v.outcome != Outcome::kStored) {
-      if (cancel_) return;
+      if (cancel_) return Status::Ok();
       NoteFailure(fmt::format("upload tombstone {}: {}", key, v.error),
                   v.outcome == Outcome::kPermanent);
       milliseconds delay = v.outcome == Outcome::kPermanent
@@ -214,13 +215,14 @@ void UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
                                : BackoffDelay(attempt_++, options_.retry_min, options_.retry_max,
                                               v.retry_after, rng_);
       tombstones_due_ms_ = env_.WallNowMs() + delay.count();
-      return;
+      return Status::Ok();
     }
     if (buffer_.MarkTombstoneUploaded(d.id)) {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.tombstones;
     }
   }
+  return Status::Ok();
 }
 
 }  // namespace granary

@@ -65,7 +65,8 @@ class UploadWorker {
   void Run();
   // Returns false when the worker should stop.
   bool WaitFor(std::chrono::milliseconds d);
-  void UploadTombstones(SegmentCatalog& catalog);
+  // Uploads pending tombstones; an error only when the catalog could not be read.
+  Status UploadTombstones(SegmentCatalog& catalog);
   // One attempt at `seg`; returns how long to wait before the next attempt of anything.
   std::chrono::milliseconds UploadOne(const SegmentRecord& seg);
   void NoteFailure(const std::string& error, bool permanent);

@@ -3,6 +3,7 @@
 // ever issued, and what could not be recovered is a dropped range with its reason, the
 // same offline and online.
 #include <set>
+#include <sstream>
 
 #include "tests/unit/storage/buffer_fixture.h"
 
@@ -240,6 +241,28 @@ TEST_F(StateLossTest, AnUnexplainedTempFileIsKeptAsEvidence) {
   }
   EXPECT_EQ(kept, 1) << "a file no seal explains was deleted";
   EXPECT_EQ(b->Stats().state_losses, 0u);
+}
+
+TEST_F(StateLossTest, TombstonesNotYetUploadedSurviveTheSalvage) {
+  std::vector<std::string> files = FiveSealed();
+  fs::remove(SegmentsDir(dir_.path()) + "/" + files[2]);  // seq 21-30: a recorded loss
+  OpenBuffer(Options())->Stop(false);
+  ASSERT_EQ(Drops(), std::vector<std::string>{"21-30 segment file missing"});
+  // Marks that name another database: the one on disk is moved aside, readable.
+  std::string marks;
+  {
+    std::ifstream in(Path("seqmark"));
+    std::stringstream text;
+    text << in.rdbuf();
+    marks = text.str();
+  }
+  marks.replace(marks.find("db ") + 3, 4, "beef");
+  std::ofstream(Path("seqmark"), std::ios::trunc) << marks;
+  auto b = OpenBuffer(Options());
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->Stats().state_losses, 1u);
+  EXPECT_EQ(Drops(), std::vector<std::string>{"21-30 segment file missing"})
+      << "a pending tombstone was lost with the old catalog";
 }
 
 TEST_F(StateLossTest, AHealthyRestartIsNotAStateLoss) {
