@@ -120,7 +120,30 @@ class BufferImpl final : public Buffer {
   }
 
  private:
+  // The writer's loop state, kept across passes.
+  struct WriterLoop {
+    std::vector<Reading> batch;  // survives a failed commit: those readings are retried
+    milliseconds backoff{0};
+    Clock::time_point stop_deadline{};
+    bool stop_cut = false;
+    uint64_t seen_ticket = 0, seal_errors_at_ticket = 0;
+    Clock::time_point next_expiry_check{};
+  };
+  // What one pass took from the shared state, and its last error.
+  struct Pass {
+    uint64_t flush_ticket = 0, flush_target = 0;
+    bool stopping = false;
+    Status last;
+  };
+
   void Run();
+  Pass TakeWork(WriterLoop& w);
+  void CommitBatch(WriterLoop& w, Pass& p);
+  bool FlushCommitted(const Pass& p) const;
+  void CutSegments(WriterLoop& w, const Pass& p, bool flush_committed, bool drained);
+  void Upkeep(WriterLoop& w, Pass& p);
+  void AnswerFlush(const WriterLoop& w, const Pass& p, bool flush_committed);
+  bool StopFinished(const WriterLoop& w, const Pass& p, bool drained);
   void Wake() {
     std::lock_guard<std::mutex> lock(mu_);
     wake_ = true;
@@ -216,139 +239,162 @@ Status BufferImpl::RecordSealed() {
 }
 
 void BufferImpl::Run() {
-  std::vector<Reading> batch;  // survives a failed commit: those readings are retried
-  milliseconds backoff{0};
-  Clock::time_point stop_deadline{};
-  bool stop_cut = false;
-  uint64_t seen_ticket = 0, seal_errors_at_ticket = 0;
-  Clock::time_point next_expiry_check{};
+  WriterLoop w;
   for (;;) {
-    uint64_t flush_ticket = 0, flush_target = 0;
-    bool stopping;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      auto has_work = [&] {
-        return stopping_ || wake_ || flush_requested_ > flush_done_ || !queue_.empty() ||
-               !commands_.empty();
-      };
-      if (backoff.count() > 0) {
-        cv_writer_.wait_for(lock, backoff, [&] { return stopping_; });
-      } else if (!has_work()) {
-        cv_writer_.wait_for(lock, kIdleTick, has_work);
-      }
-      // Let a small batch grow for up to batch_wait: one fsync for many polls.
-      if (!queue_.empty() && queue_.size() < options_.batch_max && !stopping_ &&
-          flush_requested_ == flush_done_ && backoff.count() == 0) {
-        cv_writer_.wait_for(lock, options_.batch_wait, [&] {
-          return stopping_ || queue_.size() >= options_.batch_max || flush_requested_ > flush_done_;
-        });
-      }
-      wake_ = false;
-      while (batch.size() < options_.batch_max && !queue_.empty()) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-      cv_space_.notify_all();
-      stopping = stopping_;
-      if (flush_requested_ > flush_done_) {
-        flush_ticket = flush_requested_;
-        flush_target = flush_target_;
-      }
-    }
-    if (stopping && stop_deadline == Clock::time_point{}) stop_deadline = Clock::now() + kStopGrace;
-    if (flush_ticket != seen_ticket) {
-      // Only seal failures after the request fail the flush; older ones may have cleared.
-      seen_ticket = flush_ticket;
-      seal_errors_at_ticket = sealer_.errors();
-    }
-
-    Status last;
-    if (!batch.empty()) {
-      Status s = store_.Commit(batch);
-      if (s) {
-        std::lock_guard<std::mutex> lock(mu_);
-        committed_ += batch.size();
-        batch.clear();
-        backoff = milliseconds{0};
-      } else {
-        last = s;
-        backoff = std::min(kMaxBackoff, std::max(milliseconds{100}, backoff * 2));
-        log::Error("buffer: {} (retrying in {} ms)", s.error().message(), backoff.count());
-        std::lock_guard<std::mutex> lock(mu_);
-        ++stats_.commit_errors;
-      }
-    }
-    bool drained = batch.empty() && QueueEmpty();
-    bool flush_committed = false;
-    if (flush_ticket != 0) {
-      std::lock_guard<std::mutex> lock(mu_);
-      flush_committed = committed_ >= flush_target;
-    }
-    if (flush_committed || (stopping && seal_on_stop_ && drained && !stop_cut)) {
-      store_.CutAll();
-      stop_cut = stopping;
-    }
-    sealer_.Submit(store_.TakeCuts());
-    RunCommands();
-    if (Clock::now() >= next_expiry_check) {
-      next_expiry_check = Clock::now() + kIdleTick;
-      if (batch.empty()) store_.CutAged();
-      if (Status s = store_.RemoveExpiredUploads(); !s) log::Error("buffer: {}", s.error().message());
-    }
-    if (Status s = RecordSealed(); !s) {
-      last = s;
-      log::Error("buffer: {}", s.error().message());
-    }
-    if (Status s = store_.EnforceQuota(); !s) {
-      last = s;
-      log::Error("buffer: {}", s.error().message());
-    }
-    sealer_.Submit(store_.TakeCuts());
-    PublishStats(last);
-    bool sealed_all = sealer_.Outstanding() == 0 && unrecorded_.empty();
-    if (flush_committed && sealed_all) {
-      std::lock_guard<std::mutex> lock(mu_);
-      flush_done_ = flush_ticket;
-      flush_status_ = Status::Ok();
-      cv_done_.notify_all();
-    } else if (flush_committed) {
-      // Still sealing: report a failure if the sealer failed since the request.
-      if (sealer_.errors() > seal_errors_at_ticket) {
-        PublishStats(last);
-        Error err(sealer_.last_error());
-        std::lock_guard<std::mutex> lock(mu_);
-        flush_done_ = flush_ticket;
-        flush_status_ = err;
-        cv_done_.notify_all();
-      } else if (backoff.count() == 0) {
-        // Wait for the sealer's wake-up rather than spin.
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_writer_.wait_for(lock, milliseconds{50}, [&] { return wake_ || stopping_; });
-      }
-    }
-    if (stopping) {
-      // Seals already under way are finished and recorded either way: cheaper than
-      // redoing them at the next start.
-      bool done = drained && sealed_all;
-      if (done || Clock::now() >= stop_deadline) {
-        if (!drained) {
-          log::Error("buffer: stopping with {} readings not captured: {}",
-                     batch.size() + QueueSize(), last ? "" : last.error().message());
-        } else if (!done) {
-          log::Error("buffer: stopping before every segment was sealed; they seal at next start");
-        }
-        break;
-      }
-      if (!done && drained) {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_writer_.wait_for(lock, milliseconds{50}, [&] { return wake_; });
-      }
-    }
+    Pass p = TakeWork(w);
+    CommitBatch(w, p);
+    const bool drained = w.batch.empty() && QueueEmpty();
+    const bool flush_committed = FlushCommitted(p);
+    CutSegments(w, p, flush_committed, drained);
+    Upkeep(w, p);
+    AnswerFlush(w, p, flush_committed);
+    if (p.stopping && StopFinished(w, p, drained)) break;
   }
   RunCommands();
   std::lock_guard<std::mutex> lock(mu_);
   writer_exited_ = true;
   cv_done_.notify_all();
+}
+
+// Waits for something to do, lets a small batch grow for up to batch_wait (one fsync for
+// many polls), and takes up to batch_max readings.
+BufferImpl::Pass BufferImpl::TakeWork(WriterLoop& w) {
+  Pass p;
+  std::unique_lock<std::mutex> lock(mu_);
+  auto has_work = [&] {
+    return stopping_ || wake_ || flush_requested_ > flush_done_ || !queue_.empty() ||
+           !commands_.empty();
+  };
+  if (w.backoff.count() > 0) {
+    cv_writer_.wait_for(lock, w.backoff, [&] { return stopping_; });
+  } else if (!has_work()) {
+    cv_writer_.wait_for(lock, kIdleTick, has_work);
+  }
+  if (!queue_.empty() && queue_.size() < options_.batch_max && !stopping_ &&
+      flush_requested_ == flush_done_ && w.backoff.count() == 0) {
+    cv_writer_.wait_for(lock, options_.batch_wait, [&] {
+      return stopping_ || queue_.size() >= options_.batch_max || flush_requested_ > flush_done_;
+    });
+  }
+  wake_ = false;
+  while (w.batch.size() < options_.batch_max && !queue_.empty()) {
+    w.batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  cv_space_.notify_all();
+  p.stopping = stopping_;
+  if (flush_requested_ > flush_done_) {
+    p.flush_ticket = flush_requested_;
+    p.flush_target = flush_target_;
+  }
+  lock.unlock();
+  if (p.stopping && w.stop_deadline == Clock::time_point{}) {
+    w.stop_deadline = Clock::now() + kStopGrace;
+  }
+  if (p.flush_ticket != w.seen_ticket) {
+    // Only seal failures after the request fail the flush; older ones may have cleared.
+    w.seen_ticket = p.flush_ticket;
+    w.seal_errors_at_ticket = sealer_.errors();
+  }
+  return p;
+}
+
+// A failed commit keeps the batch for the next pass, after a backoff.
+void BufferImpl::CommitBatch(WriterLoop& w, Pass& p) {
+  if (w.batch.empty()) return;
+  Status s = store_.Commit(w.batch);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (s) {
+    committed_ += w.batch.size();
+    w.batch.clear();
+    w.backoff = milliseconds{0};
+    return;
+  }
+  p.last = s;
+  w.backoff = std::min(kMaxBackoff, std::max(milliseconds{100}, w.backoff * 2));
+  log::Error("buffer: {} (retrying in {} ms)", s.error().message(), w.backoff.count());
+  ++stats_.commit_errors;
+}
+
+bool BufferImpl::FlushCommitted(const Pass& p) const {
+  if (p.flush_ticket == 0) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return committed_ >= p.flush_target;
+}
+
+// A flush, or a stop that seals, ends every open segment once what it waited for is in.
+void BufferImpl::CutSegments(WriterLoop& w, const Pass& p, bool flush_committed, bool drained) {
+  if (flush_committed || (p.stopping && seal_on_stop_ && drained && !w.stop_cut)) {
+    store_.CutAll();
+    w.stop_cut = p.stopping;
+  }
+  sealer_.Submit(store_.TakeCuts());
+}
+
+// The writer's other duties, each pass: the uploader's catalog changes, aged segments and
+// expired uploads (once a second), recording finished seals, and the quota.
+void BufferImpl::Upkeep(WriterLoop& w, Pass& p) {
+  RunCommands();
+  if (Clock::now() >= w.next_expiry_check) {
+    w.next_expiry_check = Clock::now() + kIdleTick;
+    if (w.batch.empty()) store_.CutAged();
+    if (Status s = store_.RemoveExpiredUploads(); !s) log::Error("buffer: {}", s.error().message());
+  }
+  if (Status s = RecordSealed(); !s) {
+    p.last = s;
+    log::Error("buffer: {}", s.error().message());
+  }
+  if (Status s = store_.EnforceQuota(); !s) {
+    p.last = s;
+    log::Error("buffer: {}", s.error().message());
+  }
+  sealer_.Submit(store_.TakeCuts());
+  PublishStats(p.last);
+}
+
+// A flush is answered once its readings are committed and every seal is recorded, or as
+// soon as a seal has failed since it was asked for.
+void BufferImpl::AnswerFlush(const WriterLoop& w, const Pass& p, bool flush_committed) {
+  if (!flush_committed) return;
+  const bool sealed_all = sealer_.Outstanding() == 0 && unrecorded_.empty();
+  if (sealed_all) {
+    std::lock_guard<std::mutex> lock(mu_);
+    flush_done_ = p.flush_ticket;
+    flush_status_ = Status::Ok();
+    cv_done_.notify_all();
+  } else if (sealer_.errors() > w.seal_errors_at_ticket) {
+    PublishStats(p.last);
+    Error err(sealer_.last_error());
+    std::lock_guard<std::mutex> lock(mu_);
+    flush_done_ = p.flush_ticket;
+    flush_status_ = err;
+    cv_done_.notify_all();
+  } else if (w.backoff.count() == 0) {
+    // Wait for the sealer's wake-up rather than spin.
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_writer_.wait_for(lock, milliseconds{50}, [&] { return wake_ || stopping_; });
+  }
+}
+
+// Seals already under way are finished and recorded either way: cheaper than redoing them
+// at the next start. Returns true when the writer may exit.
+bool BufferImpl::StopFinished(const WriterLoop& w, const Pass& p, bool drained) {
+  const bool sealed_all = sealer_.Outstanding() == 0 && unrecorded_.empty();
+  const bool done = drained && sealed_all;
+  if (done || Clock::now() >= w.stop_deadline) {
+    if (!drained) {
+      log::Error("buffer: stopping with {} readings not captured: {}",
+                 w.batch.size() + QueueSize(), p.last ? "" : p.last.error().message());
+    } else if (!done) {
+      log::Error("buffer: stopping before every segment was sealed; they seal at next start");
+    }
+    return true;
+  }
+  if (drained) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_writer_.wait_for(lock, milliseconds{50}, [&] { return wake_; });
+  }
+  return false;
 }
 
 }  // namespace
