@@ -20,6 +20,7 @@
 #include "agent/daemon.h"
 #include "agent/status.h"
 #include "config/units.h"
+#include "platform/test_hooks.h"
 #include "platform/log.h"
 #include "platform/process.h"
 
@@ -156,7 +157,7 @@ int Main(int argc, char** argv) {
   flush->add_option("--timeout", flush_timeout, "how long to wait for the daemon (default 60s)");
 
   CLI11_PARSE(app, argc, argv);
-  Env& env = Env::Default();
+  Env& env = ProcessEnv();
 
   if (status->parsed() && !state_dir.empty()) {
     auto text = RenderStatus(state_dir, json);

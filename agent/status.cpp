@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "config/units.h"
+#include "platform/test_hooks.h"
 #include "platform/handles.h"
 #include "platform/process.h"
 #include "platform/time.h"
@@ -255,7 +256,7 @@ Result<std::string> RenderStatus(const std::string& state_dir, bool json) {
     if (parsed) s = std::move(*parsed);
     s.pid = daemon;
   } else {
-    auto inspected = InspectBuffer(Env::Default(), state_dir);
+    auto inspected = InspectBuffer(ProcessEnv(), state_dir);
     if (!inspected) return inspected.error();
     s.buffer = std::move(*inspected);
     s.state = "stopped";

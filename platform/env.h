@@ -55,9 +55,9 @@ class Env {
   virtual void SleepForMs(int64_t ms) = 0;
 
   // Test hook: a named point on a path where a crash must be survivable
-  // (e.g. "seal.after_rename"). The real Env kills the process with SIGKILL when the
-  // environment variable GRANARY_CRASH_POINT names the point, so crash tests can drive
-  // the real binary. Costs one string compare when unset.
+  // (e.g. "seal.after_rename"). A no-op in the real Env; platform/test_hooks.h kills the
+  // process there when GRANARY_CRASH_POINT names the point, so crash tests can drive the
+  // real binary.
   virtual void CrashPoint(std::string_view name) = 0;
 
   // Test hook for code the seam cannot wrap (SQLite's VFS): the errno to fail `op` with,
@@ -65,8 +65,8 @@ class Env {
   virtual int InjectedErrno(std::string_view op) = 0;
 
   // Test hook: a named point where the calling thread can be made to hang forever, so a
-  // test can prove the systemd watchdog notices. The real Env hangs at "scheduler.poll"
-  // once GRANARY_TEST_HANG_SCHEDULER=<ms> milliseconds have passed since it was created.
+  // test can prove the systemd watchdog notices. A no-op in the real Env; see
+  // platform/test_hooks.h (GRANARY_TEST_HANG_SCHEDULER).
   virtual void HangPoint(std::string_view name) = 0;
 
   // The process-wide real environment.

@@ -51,25 +51,10 @@ class PosixWritableFile final : public WritableFile {
 
 class PosixEnv final : public Env {
  public:
-  PosixEnv() {
-    const char* crash = std::getenv("GRANARY_CRASH_POINT");
-    if (crash != nullptr) crash_point_ = crash;
-    // Test hooks for driving the real binary across an hour boundary or with an
-    // unsynchronized clock; docs/operations.md lists them.
-    if (const char* off = std::getenv("GRANARY_TEST_CLOCK_OFFSET_MS")) {
-      wall_offset_ms_ = std::strtoll(off, nullptr, 10);
-    }
-    const char* unsynced = std::getenv("GRANARY_TEST_CLOCK_UNSYNCED");
-    force_unsynced_ = unsynced != nullptr && std::string_view(unsynced) == "1";
-    if (const char* hang = std::getenv("GRANARY_TEST_HANG_SCHEDULER")) {
-      hang_at_ns_ = MonoNowNs() + std::strtoll(hang, nullptr, 10) * 1'000'000;
-    }
-  }
-
   int64_t WallNowMs() override {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000 + wall_offset_ms_;
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
   }
 
   int64_t MonoNowNs() override {
@@ -79,7 +64,6 @@ class PosixEnv final : public Env {
   }
 
   bool ClockSynchronized() override {
-    if (force_unsynced_) return false;
     timex tx{};  // modes = 0: read only, no privilege needed
     int state = adjtimex(&tx);
     return state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
@@ -178,22 +162,10 @@ class PosixEnv final : public Env {
     }
   }
 
-  void CrashPoint(std::string_view name) override {
-    if (!crash_point_.empty() && name == crash_point_) ::kill(::getpid(), SIGKILL);
-  }
-
+  // The test hooks are TestHookEnv's (platform/test_hooks.h); here they cost nothing.
+  void CrashPoint(std::string_view) override {}
   int InjectedErrno(std::string_view) override { return 0; }
-
-  void HangPoint(std::string_view name) override {
-    if (hang_at_ns_ < 0 || name != "scheduler.poll" || MonoNowNs() < hang_at_ns_) return;
-    for (;;) ::pause();
-  }
-
- private:
-  std::string crash_point_;
-  int64_t wall_offset_ms_ = 0;
-  bool force_unsynced_ = false;
-  int64_t hang_at_ns_ = -1;  // monotonic ns from which HangPoint hangs; -1: never
+  void HangPoint(std::string_view) override {}
 };
 
 }  // namespace

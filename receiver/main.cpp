@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "platform/test_hooks.h"
 #include "platform/log.h"
 #include "platform/process.h"
 #include "platform/service_notify.h"
@@ -45,7 +46,7 @@ VerifierOptions VerifierOptionsFrom(const ReceiverConfig& c) {
 
 int Run(const ReceiverConfig& config) {
   BlockControlSignals();
-  Env& env = Env::Default();
+  Env& env = ProcessEnv();
   auto store = ObjectStore::Open(env, config.data_dir);
   if (!store) {
     log::Error("object store: {}", store.error().message());
@@ -112,7 +113,7 @@ int Run(const ReceiverConfig& config) {
 }
 
 int Verify(const ReceiverConfig& config) {
-  Env& env = Env::Default();
+  Env& env = ProcessEnv();
   auto store = ObjectStore::Open(env, config.data_dir);
   if (!store) {
     std::fprintf(stderr, "object store: %s\n", store.error().message().c_str());
@@ -140,7 +141,7 @@ int Verify(const ReceiverConfig& config) {
 }
 
 int Backup(const ReceiverConfig& config, const std::string& dest) {
-  auto report = BackupIndex(Env::Default(), config, dest);
+  auto report = BackupIndex(ProcessEnv(), config, dest);
   if (!report) {
     std::fprintf(stderr, "backup: %s\n", report.error().message().c_str());
     return 1;
