@@ -66,7 +66,7 @@ class Daemon {
     // a daemon started meanwhile waits for it instead of failing its start.
     auto lock = PidLock::Acquire(LockFilePath(config_.state_dir));
     for (int i = 0; !lock && i < kLockWaitTries; ++i) {
-      std::this_thread::sleep_for(milliseconds{100});
+      env_.SleepForMs(100);
       lock = PidLock::Acquire(LockFilePath(config_.state_dir));
     }
     if (!lock) {

@@ -73,27 +73,24 @@ int CmdPoll(const AgentConfig& config, const std::string& name) {
   return 1;
 }
 
-uint64_t DaemonFlushes(const std::string& state_dir) {
-  std::ifstream in(StatusFilePath(state_dir));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto s = ParseStatusJson(text.str());
+uint64_t DaemonFlushes(Env& env, const std::string& state_dir) {
+  auto s = ReadStatusFile(env, state_dir);
   return s ? s->flushes : 0;
 }
 
 int CmdFlush(Env& env, const AgentConfig& config, milliseconds timeout) {
   pid_t daemon = PidLock::Holder(LockFilePath(config.state_dir));
   if (daemon != 0) {
-    uint64_t before = DaemonFlushes(config.state_dir);
+    uint64_t before = DaemonFlushes(env, config.state_dir);
     if (::kill(daemon, SIGUSR1) != 0) {
       std::perror("signal the running granary");
       return 1;
     }
     std::fprintf(stderr, "asked the running granary (pid %d) to seal; waiting", daemon);
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(milliseconds{100});
-      if (DaemonFlushes(config.state_dir) > before) {
+    const int64_t deadline = env.MonoNowNs() + timeout.count() * 1'000'000;
+    while (env.MonoNowNs() < deadline) {
+      env.SleepForMs(100);
+      if (DaemonFlushes(env, config.state_dir) > before) {
         std::fprintf(stderr, " done\n");
         return 0;
       }
@@ -160,7 +157,7 @@ int Main(int argc, char** argv) {
   Env& env = ProcessEnv();
 
   if (status->parsed() && !state_dir.empty()) {
-    auto text = RenderStatus(state_dir, json);
+    auto text = RenderStatus(env, state_dir, json);
     if (!text) {
       std::fprintf(stderr, "%s\n", text.error().message().c_str());
       return 1;
@@ -178,7 +175,7 @@ int Main(int argc, char** argv) {
   }
   if (poll->parsed()) return CmdPoll(config, source_name);
   if (status->parsed()) {
-    auto text = RenderStatus(config.state_dir, json);
+    auto text = RenderStatus(env, config.state_dir, json);
     if (!text) {
       std::fprintf(stderr, "%s\n", text.error().message().c_str());
       return 1;

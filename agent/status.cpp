@@ -8,7 +8,6 @@
 #include <sstream>
 
 #include "config/units.h"
-#include "platform/test_hooks.h"
 #include "platform/handles.h"
 #include "platform/process.h"
 #include "platform/time.h"
@@ -245,18 +244,21 @@ Result<AgentStatus> ParseStatusJson(const std::string& text) {
   return s;
 }
 
-Result<std::string> RenderStatus(const std::string& state_dir, bool json) {
+Result<AgentStatus> ReadStatusFile(Env& env, const std::string& state_dir) {
+  auto text = env.ReadFile(StatusFilePath(state_dir), 16 << 20);
+  if (!text) return text.error();
+  return ParseStatusJson(*text);
+}
+
+Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool json) {
   AgentStatus s;
   pid_t daemon = PidLock::Holder(LockFilePath(state_dir));
   if (daemon != 0) {
-    std::ifstream in(StatusFilePath(state_dir));
-    std::stringstream text;
-    text << in.rdbuf();
-    auto parsed = ParseStatusJson(text.str());
+    auto parsed = ReadStatusFile(env, state_dir);
     if (parsed) s = std::move(*parsed);
     s.pid = daemon;
   } else {
-    auto inspected = InspectBuffer(ProcessEnv(), state_dir);
+    auto inspected = InspectBuffer(env, state_dir);
     if (!inspected) return inspected.error();
     s.buffer = std::move(*inspected);
     s.state = "stopped";

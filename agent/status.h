@@ -39,12 +39,14 @@ struct AgentStatus {
 
 std::string StatusJson(const AgentStatus& status);
 Result<AgentStatus> ParseStatusJson(const std::string& text);
+// The daemon's last status.json under `state_dir`.
+Result<AgentStatus> ReadStatusFile(Env& env, const std::string& state_dir);
 
 std::string StatusFilePath(const std::string& state_dir);
 std::string LockFilePath(const std::string& state_dir);
 
 // What `granary status` prints: the daemon's last status when it runs, else what the
 // state dir holds. Human text, or JSON with `json`.
-Result<std::string> RenderStatus(const std::string& state_dir, bool json);
+Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool json);
 
 }  // namespace granary
