@@ -79,31 +79,30 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   c.log_level = root.Enum("log_level", "info", {"error", "warning", "notice", "info", "debug"});
 
   ConfigReader buffer = Section(root, "buffer");
-  c.sync_full =
-      buffer.Enum("sync", defaults.sync_full ? "full" : "normal", {"full", "normal"}) == "full";
-  c.batch_max = static_cast<uint32_t>(buffer.Integer("batch_max", defaults.batch_max, 1, 100'000));
-  c.queue_capacity = static_cast<uint32_t>(
-      buffer.Integer("queue_capacity", defaults.queue_capacity, 1000, 10'000'000));
-  c.batch_wait = buffer.Duration("batch_wait", defaults.batch_wait, 0ms);
-  if (c.batch_wait > 10s) {
+  c.buffer.sync_full =
+      buffer.Enum("sync", defaults.buffer.sync_full ? "full" : "normal", {"full", "normal"}) == "full";
+  c.buffer.batch_max = static_cast<uint32_t>(buffer.Integer("batch_max", defaults.buffer.batch_max, 1, 100'000));
+  c.buffer.queue_capacity = static_cast<uint32_t>(
+      buffer.Integer("queue_capacity", defaults.buffer.queue_capacity, 1000, 10'000'000));
+  c.buffer.batch_wait = buffer.Duration("batch_wait", defaults.buffer.batch_wait, 0ms);
+  if (c.buffer.batch_wait > 10s) {
     buffer.Fail("batch_wait", fmt::format("must be at most 10s (got {})",
-                                          TomlQuote(FormatDuration(c.batch_wait))));
-    c.batch_wait = defaults.batch_wait;
+                                          TomlQuote(FormatDuration(c.buffer.batch_wait))));
+    c.buffer.batch_wait = defaults.buffer.batch_wait;
   }
   c.seal_on_stop = buffer.Bool("seal_on_stop", defaults.seal_on_stop);
   buffer.Finish();
 
   ConfigReader segment = Section(root, "segment");
-  c.segment_max_bytes = segment.Size("max_bytes", defaults.segment_max_bytes, 4ULL << 10);
-  c.segment_max_readings = static_cast<uint64_t>(segment.Integer(
-      "max_readings", static_cast<int64_t>(defaults.segment_max_readings), 1, 10'000'000));
+  c.buffer.segment_max_bytes = segment.Size("max_bytes", defaults.buffer.segment_max_bytes, 4ULL << 10);
+  c.buffer.segment_max_readings = static_cast<uint64_t>(segment.Integer(
+      "max_readings", static_cast<int64_t>(defaults.buffer.segment_max_readings), 1, 10'000'000));
   segment.Finish();
 
   ConfigReader quota = Section(root, "quota");
-  c.quota_max_bytes = quota.Size("max_bytes", defaults.quota_max_bytes, 1ULL << 20);
-  c.quota_policy = quota.Enum("when_full", "drop_oldest", {"drop_oldest", "pause"}) == "pause"
-                       ? QuotaPolicy::kPause
-                       : QuotaPolicy::kDropOldest;
+  c.buffer.quota_max_bytes = quota.Size("max_bytes", defaults.buffer.quota_max_bytes, 1ULL << 20);
+  c.buffer.quota_pause =
+      quota.Enum("when_full", "drop_oldest", {"drop_oldest", "pause"}) == "pause";
   quota.Finish();
 
   ConfigReader status = Section(root, "status");
@@ -283,13 +282,13 @@ std::string RenderEffectiveConfig(const AgentConfig& c) {
   out += fmt::format(
       "\n[buffer]\nsync = {}\nbatch_max = {}\nqueue_capacity = {}\nbatch_wait = {}\n"
       "seal_on_stop = {}\n",
-      TomlQuote(c.sync_full ? "full" : "normal"), c.batch_max, c.queue_capacity,
-      TomlQuote(FormatDuration(c.batch_wait)), c.seal_on_stop);
+      TomlQuote(c.buffer.sync_full ? "full" : "normal"), c.buffer.batch_max, c.buffer.queue_capacity,
+      TomlQuote(FormatDuration(c.buffer.batch_wait)), c.seal_on_stop);
   out += fmt::format("\n[segment]\nmax_bytes = {}\nmax_readings = {}\n",
-                     TomlQuote(FormatSize(c.segment_max_bytes)), c.segment_max_readings);
+                     TomlQuote(FormatSize(c.buffer.segment_max_bytes)), c.buffer.segment_max_readings);
   out += fmt::format("\n[quota]\nmax_bytes = {}\nwhen_full = {}\n",
-                     TomlQuote(FormatSize(c.quota_max_bytes)),
-                     TomlQuote(c.quota_policy == QuotaPolicy::kPause ? "pause" : "drop_oldest"));
+                     TomlQuote(FormatSize(c.buffer.quota_max_bytes)),
+                     TomlQuote(c.buffer.quota_pause ? "pause" : "drop_oldest"));
   out += fmt::format("\n[status]\ninterval = {}\n", TomlQuote(FormatDuration(c.status_interval)));
   out += RenderUpload(c);
   out += RenderMonitoring(c);

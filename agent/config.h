@@ -13,6 +13,7 @@
 #include "config/reader.h"
 #include "platform/result.h"
 #include "s3/s3_client.h"
+#include "storage/buffer.h"
 
 namespace granary {
 
@@ -29,7 +30,6 @@ struct SourceConfig {
   std::shared_ptr<const toml::table> settings;
 };
 
-enum class QuotaPolicy { kDropOldest, kPause };
 
 // [upload]: absent means the agent only buffers and seals (segments wait in the state dir).
 struct UploadConfig {
@@ -55,20 +55,11 @@ struct AgentConfig {
   std::string state_dir;  // default /var/lib/granary
   std::string log_level;  // error, warning, notice, info, debug
 
-  // [buffer]
-  bool sync_full = true;          // sync = "full" | "normal"
-  uint32_t batch_max = 1000;      // readings per transaction at most
-  uint32_t queue_capacity = 100'000;  // readings waiting for the writer at most
-  std::chrono::milliseconds batch_wait{50};  // how long the writer waits to fill a batch
-  bool seal_on_stop = true;
-
-  // [segment]
-  uint64_t segment_max_bytes = 64ULL << 20;  // uncompressed JSON bytes of one segment
-  uint64_t segment_max_readings = 100'000;
-
-  // [quota]
-  uint64_t quota_max_bytes = 1ULL << 30;  // state dir usage bound
-  QuotaPolicy quota_policy = QuotaPolicy::kDropOldest;
+  // [buffer] sync, batch_max, queue_capacity, batch_wait; [segment] max_bytes and
+  // max_readings; [quota] max_bytes and when_full. The buffer's own options, so the two
+  // cannot drift; state_dir, device and keep_uploaded are filled in by BufferOptionsFrom.
+  BufferOptions buffer;
+  bool seal_on_stop = true;  // [buffer]
 
   // [status]
   std::chrono::milliseconds status_interval{30'000};

@@ -216,7 +216,7 @@ class Daemon {
     s.updated_ms = env_.WallNowMs();
     s.clock_synced = env_.ClockSynchronized();
     s.flushes = flushes_;
-    s.quota_bytes = config_.quota_max_bytes;
+    s.quota_bytes = config_.buffer.quota_max_bytes;
     if (scheduler_) s.sources = scheduler_->Stats();
     s.buffer = buffer_->Stats();
     s.uploads_enabled = config_.upload.enabled;
@@ -245,17 +245,9 @@ class Daemon {
 }  // namespace
 
 BufferOptions BufferOptionsFrom(const AgentConfig& c) {
-  BufferOptions o;
+  BufferOptions o = c.buffer;
   o.state_dir = c.state_dir;
   o.device = c.device;
-  o.sync_full = c.sync_full;
-  o.batch_max = c.batch_max;
-  o.queue_capacity = c.queue_capacity;
-  o.batch_wait = c.batch_wait;
-  o.segment_max_bytes = c.segment_max_bytes;
-  o.segment_max_readings = c.segment_max_readings;
-  o.quota_max_bytes = c.quota_max_bytes;
-  o.quota_pause = c.quota_policy == QuotaPolicy::kPause;
   o.keep_uploaded = c.upload.keep_uploaded;
   return o;
 }

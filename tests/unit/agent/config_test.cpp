@@ -139,7 +139,7 @@ TEST_F(ConfigTest, BadSize) {
             At(2, "segment.max_bytes: must be at least 4KiB (got \"1KiB\")"));
   EXPECT_EQ(LoadError("[quota]\nmax_bytes = -1\n"),
             At(2, "quota.max_bytes: must not be negative (got -1)"));
-  EXPECT_EQ(Load("[segment]\nmax_bytes = 8192\n").segment_max_bytes, 8192u);
+  EXPECT_EQ(Load("[segment]\nmax_bytes = 8192\n").buffer.segment_max_bytes, 8192u);
 }
 
 TEST_F(ConfigTest, OutOfRangeInteger) {
@@ -251,15 +251,15 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_EQ(c.device, host);
   EXPECT_EQ(c.state_dir, "/var/lib/granary");
   EXPECT_EQ(c.log_level, "info");
-  EXPECT_TRUE(c.sync_full);
-  EXPECT_EQ(c.batch_max, 1000u);
-  EXPECT_EQ(c.queue_capacity, 100'000u);
-  EXPECT_EQ(c.batch_wait, 50ms);
+  EXPECT_TRUE(c.buffer.sync_full);
+  EXPECT_EQ(c.buffer.batch_max, 1000u);
+  EXPECT_EQ(c.buffer.queue_capacity, 100'000u);
+  EXPECT_EQ(c.buffer.batch_wait, 50ms);
   EXPECT_TRUE(c.seal_on_stop);
-  EXPECT_EQ(c.segment_max_bytes, 64ULL << 20);
-  EXPECT_EQ(c.segment_max_readings, 100'000u);
-  EXPECT_EQ(c.quota_max_bytes, 1ULL << 30);
-  EXPECT_EQ(c.quota_policy, QuotaPolicy::kDropOldest);
+  EXPECT_EQ(c.buffer.segment_max_bytes, 64ULL << 20);
+  EXPECT_EQ(c.buffer.segment_max_readings, 100'000u);
+  EXPECT_EQ(c.buffer.quota_max_bytes, 1ULL << 30);
+  EXPECT_FALSE(c.buffer.quota_pause);
   EXPECT_EQ(c.status_interval, 30s);
   EXPECT_TRUE(c.sources.empty());
 
@@ -321,15 +321,15 @@ void ExpectSameConfig(const AgentConfig& a, const AgentConfig& b) {
   EXPECT_EQ(a.device, b.device);
   EXPECT_EQ(a.state_dir, b.state_dir);
   EXPECT_EQ(a.log_level, b.log_level);
-  EXPECT_EQ(a.sync_full, b.sync_full);
-  EXPECT_EQ(a.batch_max, b.batch_max);
-  EXPECT_EQ(a.queue_capacity, b.queue_capacity);
-  EXPECT_EQ(a.batch_wait, b.batch_wait);
+  EXPECT_EQ(a.buffer.sync_full, b.buffer.sync_full);
+  EXPECT_EQ(a.buffer.batch_max, b.buffer.batch_max);
+  EXPECT_EQ(a.buffer.queue_capacity, b.buffer.queue_capacity);
+  EXPECT_EQ(a.buffer.batch_wait, b.buffer.batch_wait);
   EXPECT_EQ(a.seal_on_stop, b.seal_on_stop);
-  EXPECT_EQ(a.segment_max_bytes, b.segment_max_bytes);
-  EXPECT_EQ(a.segment_max_readings, b.segment_max_readings);
-  EXPECT_EQ(a.quota_max_bytes, b.quota_max_bytes);
-  EXPECT_EQ(a.quota_policy, b.quota_policy);
+  EXPECT_EQ(a.buffer.segment_max_bytes, b.buffer.segment_max_bytes);
+  EXPECT_EQ(a.buffer.segment_max_readings, b.buffer.segment_max_readings);
+  EXPECT_EQ(a.buffer.quota_max_bytes, b.buffer.quota_max_bytes);
+  EXPECT_EQ(a.buffer.quota_pause, b.buffer.quota_pause);
   EXPECT_EQ(a.status_interval, b.status_interval);
   ASSERT_EQ(a.sources.size(), b.sources.size());
   for (size_t i = 0; i < a.sources.size(); ++i) {
@@ -342,8 +342,8 @@ void ExpectSameConfig(const AgentConfig& a, const AgentConfig& b) {
 
 TEST_F(ConfigTest, RenderRoundTrips) {
   AgentConfig original = Load(kFullConfig);
-  EXPECT_EQ(original.batch_wait, 1250ms);
-  EXPECT_EQ(original.quota_policy, QuotaPolicy::kPause);
+  EXPECT_EQ(original.buffer.batch_wait, 1250ms);
+  EXPECT_TRUE(original.buffer.quota_pause);
   std::string rendered = RenderEffectiveConfig(original);
   AgentConfig reloaded = Load(rendered);
   ExpectSameConfig(original, reloaded);
