@@ -5,7 +5,7 @@ FUZZ_DIR   ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build test bench fuzz run package clean
+.PHONY: all deps build test bench fuzz run package clean format format-check tidy
 
 all: build
 
@@ -16,6 +16,9 @@ deps:
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGRANARY_SANITIZE=ON
 	cmake --build $(BUILD) -j $(JOBS)
+
+# Every C++ file of the project; formatting is checked by ctest (format) and fixed by `make format`.
+SOURCES = $(shell git ls-files '*.cpp' '*.h')
 
 test: build
 	cd $(BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -41,6 +44,17 @@ run: build
 # The granary and granary-receiver .debs, into build-deb/ (packaging/build-deb.sh).
 package: deps
 	packaging/build-deb.sh build-deb
+
+format: deps
+	clang-format -i $(SOURCES)
+
+format-check: deps
+	clang-format --dry-run --Werror $(SOURCES)
+
+# clang-tidy with .clang-tidy over the compile database of the test build; minutes, so not
+# part of `make test`.
+tidy: build
+	run-clang-tidy -quiet -p $(BUILD) $(filter %.cpp,$(SOURCES))
 
 clean:
 	rm -rf $(BUILD) $(BENCH_DIR) $(FUZZ_DIR)

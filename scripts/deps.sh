@@ -3,7 +3,7 @@
 # Safe to run again: it only calls apt-get when something is absent.
 set -euo pipefail
 
-BUILD=(cmake ninja-build g++ clang pkg-config
+BUILD=(cmake ninja-build g++ clang clang-format clang-tidy pkg-config
   libsqlite3-dev zlib1g-dev libssl-dev libcurl4-openssl-dev libcjson-dev libbson-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev libsystemd-dev libmosquitto-dev
   libmicrohttpd-dev libpq-dev libexpat1-dev libgtest-dev libgmock-dev libbenchmark-dev)
