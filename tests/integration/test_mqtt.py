@@ -1,5 +1,5 @@
 """The agent against a real mosquitto started here: the retained status carries every
-field docs/formats.md documents; events arrive; SIGTERM leaves a retained "stopped", kill -9
+field docs/formats.md documents; events arrive (a state loss found at start among them); SIGTERM leaves a retained "stopped", kill -9
 makes the broker publish the "offline" will; a broker down for a while costs no reading
 (seq continuous) and status resumes; a wrong password shows in status and logs while capture
 goes on; the ACL keeps one device from publishing another's status. Also the metrics file
@@ -119,6 +119,32 @@ def retained_status_and_events(root, broker, sub):
         offline = [m for m in sub.since(t) if m[1] == "granary/h017/status" and
                    status_of(m[2])["state"] == "offline"]
         check(not offline, f"a clean stop published the will: {offline}")
+
+        # A state loss found at start: the event comes with the first status, the retained
+        # status is degraded with the reason, and the metrics count it.
+        db = os.path.join(agent.state, "buffer.db")
+        with open(db, "w"):
+            pass
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.remove(db + suffix)
+        agent.start()
+        agent.wait_ready()
+        lost = sub.wait_for(lambda tp, p: tp == "granary/h017/events" and
+                            status_of(p)["type"] == "state_lost", 15, "state_lost event")
+        check("new or empty" in status_of(lost[2])["reason"], f"state_lost event: {lost}")
+        m = sub.wait_for(lambda tp, p: tp == "granary/h017/status" and
+                         status_of(p).get("pid") == agent.proc.pid, 15, "status after the loss")
+        doc = status_of(m[2])
+        check(doc["state"] == "degraded" and
+              any(r.startswith("state lost at ") for r in doc["degraded_reasons"]),
+              f"status after a state loss: {doc['state']} {doc['degraded_reasons']}")
+        time.sleep(1.5)
+        with open(os.path.join(agent.state, "metrics.prom")) as f:
+            text = f.read()
+        check(re.search(r"^granary_state_losses_total 1$", text, re.M),
+              "no state loss in the metrics file")
+        check(agent.stop() == 0, "agent did not exit 0 after the state loss")
     finally:
         if agent.proc:
             agent.kill9()
