@@ -20,8 +20,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// How long Stop() keeps retrying a failing commit before giving up on the queue.
-constexpr milliseconds kStopGrace{3000};
 constexpr milliseconds kMaxBackoff{5000};
 constexpr milliseconds kIdleTick{1000};
 
@@ -255,7 +253,9 @@ void BufferImpl::Run() {
         flush_target = flush_target_;
       }
     }
-    if (stopping && stop_deadline == Clock::time_point{}) stop_deadline = Clock::now() + kStopGrace;
+    if (stopping && stop_deadline == Clock::time_point{}) {
+      stop_deadline = Clock::now() + options_.stop_grace;
+    }
     if (flush_ticket != seen_ticket) {
       // Only seal failures after the request fail the flush; older ones may have cleared.
       seen_ticket = flush_ticket;
