@@ -2,7 +2,7 @@
 // itself (segments, tombstones, status, metrics) only through an Env, so a test can wrap
 // one and inject ENOSPC at a write, EIO at an fsync, a crash at a named point, or a wall
 // clock one hour back. SQLite reaches the same fault hooks through the VFS shim in
-// storage/, which asks InjectedErrno().
+// platform/sqlite_fault_vfs.cpp, which asks InjectedErrno() and reports to ObserveSqlite().
 #pragma once
 
 #include <cstdint>
@@ -61,8 +61,17 @@ class Env {
   virtual void CrashPoint(std::string_view name) = 0;
 
   // Test hook for code the seam cannot wrap (SQLite's VFS): the errno to fail `op` with,
-  // or 0. Ops: "sqlite.write", "sqlite.sync".
+  // or 0. Ops: "sqlite.write", "sqlite.sync", "sqlite.truncate", "sqlite.delete".
   virtual int InjectedErrno(std::string_view op) = 0;
+
+  // Test hook for the VFS shim, so a power-cut test can undo what SQLite never made
+  // durable: called before SQLite opens a file it may create, before each write (`size`
+  // bytes at `offset`), truncate (to `size`) and delete, and after each sync that worked.
+  // A no-op here: Env::Default() opens databases with SQLite's own VFS, so production
+  // never calls it.
+  enum class SqliteIo { kOpen, kWrite, kTruncate, kDelete, kSynced };
+  virtual void ObserveSqlite(SqliteIo /*io*/, const std::string& /*path*/, int64_t /*offset*/,
+                             int64_t /*size*/) {}
 
   // Test hook: a named point where the calling thread can be made to hang forever, so a
   // test can prove the systemd watchdog notices. A no-op in the real Env; see
@@ -102,6 +111,10 @@ class EnvWrapper : public Env {
   void CrashPoint(std::string_view name) override { target_.CrashPoint(name); }
   int InjectedErrno(std::string_view op) override { return target_.InjectedErrno(op); }
   void HangPoint(std::string_view name) override { target_.HangPoint(name); }
+  void ObserveSqlite(SqliteIo io, const std::string& path, int64_t offset,
+                     int64_t size) override {
+    target_.ObserveSqlite(io, path, offset, size);
+  }
 
  protected:
   Env& target() { return target_; }

@@ -11,32 +11,46 @@
 namespace granary::sql {
 namespace {
 
+using Io = Env::SqliteIo;
+
 struct FaultFile {
   sqlite3_file base;  // must be first: SQLite casts
   Env* env;
+  const char* path;    // SQLite keeps the name valid until xClose; null for temp files
   sqlite3_file* real;  // lives right after this struct, in the same allocation
 };
 
 int ErrnoToSqlite(int err, int io_code) { return err == ENOSPC ? SQLITE_FULL : io_code; }
 
-sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<FaultFile*>(f)->real; }
+FaultFile* Self(sqlite3_file* f) { return reinterpret_cast<FaultFile*>(f); }
+sqlite3_file* Real(sqlite3_file* f) { return Self(f)->real; }
+
+void Observe(Env& env, Io io, const char* path, int64_t offset, int64_t size) {
+  if (path != nullptr) env.ObserveSqlite(io, path, offset, size);
+}
 
 int Close(sqlite3_file* f) { return Real(f)->pMethods->xClose(Real(f)); }
 int Read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
   return Real(f)->pMethods->xRead(Real(f), buf, n, off);
 }
 int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
-  int err = reinterpret_cast<FaultFile*>(f)->env->InjectedErrno("sqlite.write");
+  int err = Self(f)->env->InjectedErrno("sqlite.write");
   if (err != 0) return ErrnoToSqlite(err, SQLITE_IOERR_WRITE);
+  Observe(*Self(f)->env, Io::kWrite, Self(f)->path, off, n);
   return Real(f)->pMethods->xWrite(Real(f), buf, n, off);
 }
 int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+  int err = Self(f)->env->InjectedErrno("sqlite.truncate");
+  if (err != 0) return ErrnoToSqlite(err, SQLITE_IOERR_TRUNCATE);
+  Observe(*Self(f)->env, Io::kTruncate, Self(f)->path, 0, size);
   return Real(f)->pMethods->xTruncate(Real(f), size);
 }
 int Sync(sqlite3_file* f, int flags) {
-  int err = reinterpret_cast<FaultFile*>(f)->env->InjectedErrno("sqlite.sync");
+  int err = Self(f)->env->InjectedErrno("sqlite.sync");
   if (err != 0) return ErrnoToSqlite(err, SQLITE_IOERR_FSYNC);
-  return Real(f)->pMethods->xSync(Real(f), flags);
+  int rc = Real(f)->pMethods->xSync(Real(f), flags);
+  if (rc == SQLITE_OK) Observe(*Self(f)->env, Io::kSynced, Self(f)->path, 0, 0);
+  return rc;
 }
 int FileSize(sqlite3_file* f, sqlite3_int64* size) {
   return Real(f)->pMethods->xFileSize(Real(f), size);
@@ -85,7 +99,9 @@ int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int*
   auto* self = reinterpret_cast<FaultVfs*>(vfs);
   auto* ff = reinterpret_cast<FaultFile*>(file);
   ff->env = self->env;
+  ff->path = name;
   ff->real = reinterpret_cast<sqlite3_file*>(ff + 1);
+  if ((flags & SQLITE_OPEN_CREATE) != 0) Observe(*self->env, Io::kOpen, name, 0, 0);
   int rc = self->base->xOpen(self->base, name, ff->real, flags, out_flags);
   // SQLite calls xClose only when pMethods is set, so leave it null on failure.
   file->pMethods = (rc == SQLITE_OK && ff->real->pMethods != nullptr) ? &kMethods : nullptr;
@@ -97,7 +113,6 @@ int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int*
     auto* b = reinterpret_cast<FaultVfs*>(vfs)->base;    \
     return b->fn args;                                   \
   }
-FORWARD(int, xDelete, (sqlite3_vfs * vfs, const char* n, int sync), (b, n, sync))
 FORWARD(int, xAccess, (sqlite3_vfs * vfs, const char* n, int f, int* o), (b, n, f, o))
 FORWARD(int, xFullPathname, (sqlite3_vfs * vfs, const char* n, int sz, char* o), (b, n, sz, o))
 FORWARD(void*, xDlOpen, (sqlite3_vfs * vfs, const char* n), (b, n))
@@ -109,6 +124,13 @@ FORWARD(int, xCurrentTime, (sqlite3_vfs * vfs, double* o), (b, o))
 FORWARD(int, xGetLastError, (sqlite3_vfs * vfs, int n, char* o), (b, n, o))
 FORWARD(int, xCurrentTimeInt64, (sqlite3_vfs * vfs, sqlite3_int64* o), (b, o))
 #undef FORWARD
+
+int xDelete(sqlite3_vfs* vfs, const char* name, int sync_dir) {
+  auto* self = reinterpret_cast<FaultVfs*>(vfs);
+  if (int err = self->env->InjectedErrno("sqlite.delete"); err != 0) return SQLITE_IOERR_DELETE;
+  Observe(*self->env, Io::kDelete, name, 0, 0);
+  return self->base->xDelete(self->base, name, sync_dir);
+}
 
 using DlSymbol = void (*)();
 DlSymbol xDlSym(sqlite3_vfs* vfs, void* handle, const char* symbol) {

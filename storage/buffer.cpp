@@ -20,8 +20,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// How long Stop() keeps retrying a failing commit before giving up on the queue.
-constexpr milliseconds kStopGrace{3000};
 constexpr milliseconds kMaxBackoff{5000};
 constexpr milliseconds kIdleTick{1000};
 
@@ -289,7 +287,7 @@ BufferImpl::Pass BufferImpl::TakeWork(WriterLoop& w) {
   }
   lock.unlock();
   if (p.stopping && w.stop_deadline == Clock::time_point{}) {
-    w.stop_deadline = Clock::now() + kStopGrace;
+    w.stop_deadline = Clock::now() + options_.stop_grace;
   }
   if (p.flush_ticket != w.seen_ticket) {
     // Only seal failures after the request fail the flush; older ones may have cleared.

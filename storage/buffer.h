@@ -33,6 +33,9 @@ struct BufferOptions {
   // needs the space.
   std::chrono::milliseconds keep_uploaded{3'600'000};
   int gzip_level = 6;
+  // How long Stop() keeps retrying a failing commit and waiting for seals under way.
+  // Tests that fail the disk for good on purpose shorten it.
+  std::chrono::milliseconds stop_grace{3000};
 
   bool operator==(const BufferOptions&) const = default;
 };

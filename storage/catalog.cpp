@@ -14,6 +14,7 @@ enum Stmt : int {
   kEarliest,
   kTombstones,
   kLiveFiles,
+  kRemovedFiles,
   kStateCounts,
   kCounters,
   kMeta,
@@ -53,6 +54,8 @@ std::string Sql(int which) {
              " WHERE tombstone='pending' ORDER BY id LIMIT ?";
     case kLiveFiles:
       return "SELECT file FROM segments WHERE file_removed=0";
+    case kRemovedFiles:
+      return "SELECT file FROM segments WHERE file_removed=1";
     case kStateCounts:
       return "SELECT state, count(*), total(bytes), min(first_ts),"
              " total(CASE WHEN file_removed=0 THEN bytes ELSE 0 END), min(sealed_at)"
@@ -218,8 +221,12 @@ Result<std::vector<DropRecord>> SegmentCatalog::PendingTombstones(int limit) {
   return out;
 }
 
-Result<std::vector<std::string>> SegmentCatalog::LiveFiles() {
-  auto st = Get(kLiveFiles);
+Result<std::vector<std::string>> SegmentCatalog::LiveFiles() { return Files(kLiveFiles); }
+
+Result<std::vector<std::string>> SegmentCatalog::RemovedFiles() { return Files(kRemovedFiles); }
+
+Result<std::vector<std::string>> SegmentCatalog::Files(int which) {
+  auto st = Get(which);
   if (!st) return st.error();
   sql::StmtScope scope(*st);
   std::vector<std::string> out;

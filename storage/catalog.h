@@ -84,6 +84,9 @@ class SegmentCatalog {
   Result<int64_t> EarliestAttempt();
   Result<std::vector<DropRecord>> PendingTombstones(int limit);
   Result<std::vector<std::string>> LiveFiles();  // segments whose file should be on disk
+  // Segments whose file was removed: one still on disk is a removal a crash or power cut
+  // undid (the catalog commits first, then the file goes).
+  Result<std::vector<std::string>> RemovedFiles();
   Result<CatalogSummary> Summary();
   Result<std::string> Meta(std::string_view key);  // "" when unset
   // The one usage formula: database pages in use, the WAL, and the segment files still on
@@ -117,6 +120,7 @@ class SegmentCatalog {
   // read-only catalog never prepares a write.
   Result<sqlite3_stmt*> Get(int which);
   Status InTransaction(const std::function<Status()>& body);
+  Result<std::vector<std::string>> Files(int which);
 
   Env& env_;
   SqliteDb owned_;  // read-only catalogs only

@@ -57,7 +57,11 @@ Result<std::string> BufferStore::StateLostReason(bool wal_present) {
   }
   auto live = catalog_->LiveFiles();
   if (!live) return live.error();
+  auto removed = catalog_->RemovedFiles();
+  if (!removed) return removed.error();
+  // A removed file still there is explained too: Repair finishes its removal.
   std::set<std::string> known(live->begin(), live->end());
+  known.insert(removed->begin(), removed->end());
   auto buffered = BufferedSegmentNames();
   if (!buffered) return buffered.error();
   auto files = env_.ListDir(segments_dir_);
@@ -73,19 +77,27 @@ Result<std::string> BufferStore::StateLostReason(bool wal_present) {
 Status BufferStore::Repair() {
   auto live = catalog_->LiveFiles();
   if (!live) return live.error();
+  auto gone = catalog_->RemovedFiles();
+  if (!gone) return gone.error();
   auto buffered = BufferedSegmentNames();
   if (!buffered) return buffered.error();
   auto files = env_.ListDir(segments_dir_);
   if (!files) return files.error();
   std::set<std::string> present(files->begin(), files->end());
   std::set<std::string> known(live->begin(), live->end());
+  std::set<std::string> to_remove(gone->begin(), gone->end());
   bool removed = false;
   std::string evidence_dir;
   for (const std::string& f : *files) {
     std::string base = f.ends_with(kTmp) ? f.substr(0, f.size() - kTmp.size()) : f;
     if (!base.ends_with(kSegment) || (base == f && known.count(f) != 0)) continue;
-    if (buffered->count(base) != 0) {
-      log::Notice("repair: removing {}, a seal of buffered readings that never finished", f);
+    const bool unsealed = buffered->count(base) != 0;
+    if (unsealed || (base == f && to_remove.count(f) != 0)) {
+      if (unsealed) {
+        log::Notice("repair: removing {}, a seal of buffered readings that never finished", f);
+      } else {
+        log::Notice("repair: removing {} again: the catalog says it was removed", f);
+      }
       if (Status s = env_.RemoveFile(segments_dir_ + "/" + f); !s) return s;
       removed = true;
       continue;

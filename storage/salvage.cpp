@@ -102,6 +102,9 @@ Status BufferStore::StartSeqMarks() {
   if (id->empty()) {
     *id = NewDbId();
     if (Status s = catalog_->SetMeta("db_id", *id); !s) return s;
+    // Under sync "normal" a new database (and a salvage's drops) is not on disk yet: the
+    // marks must never name one that a power cut can still take back.
+    if (Status s = sql::Exec(db_.get(), "PRAGMA wal_checkpoint(FULL)"); !s) return s;
   }
   seqmark_.db_id = *id;
   auto sum = catalog_->Summary();

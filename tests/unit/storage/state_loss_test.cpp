@@ -274,5 +274,29 @@ TEST_F(StateLossTest, AHealthyRestartIsNotAStateLoss) {
   EXPECT_TRUE(Drops().empty());
 }
 
+// The catalog marks an uploaded file removed, then unlinks it; a crash or power cut in
+// between leaves the file. That is not a damaged state: the removal is finished at start.
+TEST_F(StateLossTest, AFileWhoseRemovalWasUndoneIsRemovedAgain) {
+  BufferOptions o = Options();
+  o.keep_uploaded = milliseconds{0};
+  auto b = OpenBuffer(o);
+  ASSERT_EQ(b->Submit(Make("m", 10, kT0, 1000), milliseconds{1000}), 10u);
+  ASSERT_TRUE(b->Flush().ok());
+  const std::string file = SegmentFiles().at(0);
+  const std::string bytes = *env_.ReadFile(SegmentsDir(dir_.path()) + "/" + file, 1 << 20);
+  ASSERT_TRUE(b->MarkUploaded(QueryInt("SELECT id FROM segments")).ok());
+  ASSERT_TRUE(SegmentFiles().empty());
+  ASSERT_EQ(b->Submit(Make("m", 5, kT0 + 60'000, 1000), milliseconds{1000}), 5u);
+  b->Stop(/*seal=*/false);
+  std::ofstream(SegmentsDir(dir_.path()) + "/" + file, std::ios::binary) << bytes;
+
+  b = OpenBuffer(o);
+  EXPECT_EQ(b->Stats().state_losses, 0u) << b->Stats().last_state_loss;
+  ASSERT_TRUE(b->Flush().ok());
+  EXPECT_EQ(SegmentFiles().size(), 1u);
+  ExpectContiguous(AllLines("m"), 11, 15);
+  EXPECT_TRUE(Drops().empty());
+}
+
 }  // namespace
 }  // namespace granary
