@@ -40,7 +40,8 @@ using namespace config_detail;
 using std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
-constexpr std::string_view kNameRule = "1 to 64 characters of A-Z a-z 0-9 _ . -";
+constexpr std::string_view kNameRule =
+    "1 to 64 characters of A-Z a-z 0-9 _ . -, not starting with \".\"";
 constexpr milliseconds kDefaultSourceInterval = 10s;
 constexpr milliseconds kMaxSourceTimeout = 5s;
 
@@ -51,7 +52,10 @@ bool IsNameChar(char c) {
 
 // Device and source names end up in object keys and file names.
 bool ValidName(std::string_view name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), IsNameChar);
+  // "." and ".." would be normalised out of a key's path (and signed as something else),
+  // and a leading dot hides a file.
+  return !name.empty() && name.size() <= 64 && name.front() != '.' &&
+         std::all_of(name.begin(), name.end(), IsNameChar);
 }
 
 std::string HostName() {
@@ -91,6 +95,7 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
     c.buffer.batch_wait = defaults.buffer.batch_wait;
   }
   c.seal_on_stop = buffer.Bool("seal_on_stop", defaults.seal_on_stop);
+  c.max_reading_bytes = buffer.Size("max_reading_bytes", defaults.max_reading_bytes, 1ULL << 10);
   buffer.Finish();
 
   ConfigReader segment = Section(root, "segment");
@@ -281,9 +286,10 @@ std::string RenderEffectiveConfig(const AgentConfig& c) {
                      TomlQuote(c.state_dir), TomlQuote(c.log_level));
   out += fmt::format(
       "\n[buffer]\nsync = {}\nbatch_max = {}\nqueue_capacity = {}\nbatch_wait = {}\n"
-      "seal_on_stop = {}\n",
+      "seal_on_stop = {}\nmax_reading_bytes = {}\n",
       TomlQuote(c.buffer.sync_full ? "full" : "normal"), c.buffer.batch_max, c.buffer.queue_capacity,
-      TomlQuote(FormatDuration(c.buffer.batch_wait)), c.seal_on_stop);
+      TomlQuote(FormatDuration(c.buffer.batch_wait)), c.seal_on_stop,
+      TomlQuote(FormatSize(c.max_reading_bytes)));
   out += fmt::format("\n[segment]\nmax_bytes = {}\nmax_readings = {}\n",
                      TomlQuote(FormatSize(c.buffer.segment_max_bytes)), c.buffer.segment_max_readings);
   out += fmt::format("\n[quota]\nmax_bytes = {}\nwhen_full = {}\n",

@@ -60,6 +60,9 @@ struct AgentConfig {
   // cannot drift; state_dir, device and keep_uploaded are filled in by BufferOptionsFrom.
   BufferOptions buffer;
   bool seal_on_stop = true;  // [buffer]
+  // [buffer] the largest `data` of one reading; a larger one is a poll error, never
+  // captured: the receiver's line cap must be at least this plus 256 bytes of envelope.
+  uint64_t max_reading_bytes = 1ULL << 20;
 
   // [status]
   std::chrono::milliseconds status_interval{30'000};

@@ -259,6 +259,7 @@ Result<std::unique_ptr<Scheduler>> BuildScheduler(Env& env, const AgentConfig& c
   };
   auto paused = [&buffer] { return buffer.Paused(); };
   auto scheduler = std::make_unique<Scheduler>(env, sink, paused);
+  scheduler->SetMaxReadingBytes(config.max_reading_bytes);
   for (const SourceConfig& sc : config.sources) {
     const SourceType* type = FindSourceType(sc.type);
     if (type == nullptr) return Error("source " + sc.name + ": unknown type " + sc.type);

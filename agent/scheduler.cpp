@@ -3,6 +3,8 @@
 #include "agent/sources/http_source.h"
 #include "platform/log.h"
 
+#include <fmt/format.h>
+
 namespace granary {
 
 using std::chrono::milliseconds;
@@ -174,17 +176,26 @@ std::optional<size_t> Scheduler::Record(Task& t, int64_t ts, bool clock_ok,
   if (result) {
     std::vector<Reading> readings;
     readings.reserve(result->size());
+    std::optional<Error> too_large;
     for (SourceReading& r : *result) {
+      if (r.data_json.size() > max_reading_bytes_) {
+        too_large = Error(fmt::format("a reading of {} bytes is larger than max_reading_bytes "
+                                      "({}); not captured",
+                                      r.data_json.size(), max_reading_bytes_));
+        continue;
+      }
       readings.push_back({t.name, r.ts_ms != 0 ? r.ts_ms : ts, clock_ok, std::move(r.data_json)});
     }
+    // The others are captured; the poll counts as failed, so the operator sees why.
+    if (too_large) result = *too_large;
     produced = readings.size();
     accepted = sink_(std::move(readings), sink_wait);
   }
   std::lock_guard<std::mutex> lock(t.mu);
   ++t.stats.polls;
+  t.stats.readings += accepted;
+  t.stats.rejected += produced - accepted;
   if (result) {
-    t.stats.readings += accepted;
-    t.stats.rejected += produced - accepted;
     t.stats.consecutive_failures = 0;
     t.stats.last_ok_ms = ts;
     if (accepted < produced) {

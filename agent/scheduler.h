@@ -62,6 +62,10 @@ class Scheduler {
   // REQUIRES: before Start(). An HttpSource goes on the shared HTTP thread.
   void Add(std::string name, std::string type, std::unique_ptr<Source> source,
            std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+  // The largest `data` a reading may have, in bytes (config `[buffer] max_reading_bytes`):
+  // the receiver refuses a segment with a longer line, so a larger reading would block
+  // every reading sealed with it. REQUIRES: before Start().
+  void SetMaxReadingBytes(uint64_t max) { max_reading_bytes_ = max; }
   void Start();
   // Asks every source thread to stop and joins those that finish within `wait`; a source
   // hung in a poll is detached (its thread ends when the poll returns). HTTP polls still
@@ -97,6 +101,7 @@ class Scheduler {
   std::atomic<bool> http_stop_{false};
   bool http_sink_full_ = false;  // the buffer refused the HTTP thread's last readings
   std::atomic<int64_t> last_progress_ns_{0};
+  uint64_t max_reading_bytes_ = 1 << 20;
 };
 
 }  // namespace granary

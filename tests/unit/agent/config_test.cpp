@@ -150,7 +150,7 @@ TEST_F(ConfigTest, OutOfRangeInteger) {
 }
 
 TEST_F(ConfigTest, BadDeviceName) {
-  const std::string rule = "must be 1 to 64 characters of A-Z a-z 0-9 _ . - ";
+  const std::string rule = "must be 1 to 64 characters of A-Z a-z 0-9 _ . -, not starting with \".\" ";
   EXPECT_EQ(LoadError("device = \"h 017\"\n"), At(1, "device: " + rule + "(got \"h 017\")"));
   std::string long_name(65, 'a');
   EXPECT_EQ(LoadError("\ndevice = \"" + long_name + "\"\n"),
@@ -158,6 +158,13 @@ TEST_F(ConfigTest, BadDeviceName) {
   EXPECT_EQ(LoadError("device = \"\"\n"), At(1, "device: " + rule + "(got \"\")"));
   EXPECT_EQ(LoadError("[[source]]\nname = \"a/b\"\ntype = \"synthetic\"\n"),
             At(2, "source[0].name: " + rule + "(got \"a/b\")"));
+  // A key path normalises "." and ".." away, so the upload would sign another path.
+  for (const char* dots : {".", "..", ".hidden"}) {
+    EXPECT_EQ(LoadError(std::string("device = \"") + dots + "\"\n"),
+              At(1, "device: " + rule + "(got \"" + dots + "\")"));
+    EXPECT_EQ(LoadError(std::string("[[source]]\nname = \"") + dots + "\"\ntype = \"synthetic\"\n"),
+              At(2, "source[0].name: " + rule + "(got \"" + dots + "\")"));
+  }
 }
 
 TEST_F(ConfigTest, TomlSyntaxError) {

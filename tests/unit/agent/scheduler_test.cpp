@@ -82,6 +82,38 @@ TEST(SchedulerTest, FirstTickIsAlignedToTheWallClockInterval) {
   }
 }
 
+// A reading the receiver could never accept is refused at capture, the poll counted as an
+// error quoting its size; the other readings of the poll are captured.
+class SizedSource : public Source {
+ public:
+  Result<std::vector<SourceReading>> Poll(milliseconds) override {
+    std::string fits = "{\"v\":\"" + std::string(1016, 'x') + "\"}";  // 1,024 bytes exactly
+    std::string big = "{\"v\":\"" + std::string(1017, 'x') + "\"}";   // one byte more
+    return std::vector<SourceReading>{{0, "{\"x\":1}"}, {0, fits}, {0, big}};
+  }
+};
+
+TEST(SchedulerTest, AReadingOverMaxReadingBytesIsAnErrorNotCaptured) {
+  FaultEnv env;
+  Collected c;
+  Scheduler s(env, CollectInto(c), nullptr);
+  s.SetMaxReadingBytes(1024);
+  s.Add("sized", "probe", std::make_unique<SizedSource>(), milliseconds{100}, milliseconds{100});
+  s.Start();
+  std::this_thread::sleep_for(milliseconds{350});
+  s.Stop(milliseconds{1000});
+  SourceStats st = StatsOf(s, "sized");
+  ASSERT_GE(st.polls, 1u);
+  EXPECT_EQ(st.errors, st.polls);
+  EXPECT_NE(st.last_error.find("a reading of 1025 bytes is larger than max_reading_bytes (1024)"),
+            std::string::npos)
+      << st.last_error;
+  std::lock_guard<std::mutex> lock(c.mu);
+  EXPECT_EQ(c.readings.size(), 2 * st.polls) << "the readings that fit are captured";
+  for (const Reading& r : c.readings) EXPECT_LE(r.data_json.size(), 1024u);
+  EXPECT_EQ(st.readings, c.readings.size());
+}
+
 TEST(SchedulerTest, OverrunsAreCountedNotQueued) {
   FaultEnv env;
   Collected c;
