@@ -7,6 +7,7 @@
 
 #include "agent/sources/http_client.h"
 #include "agent/sources/http_source.h"
+#include "agent/sources/json_text.h"
 #include "agent/sources/json_pointer.h"
 #include "agent/sources/quote.h"
 #include "agent/sources/source.h"
@@ -49,6 +50,10 @@ class HttpJsonSource : public HttpSource {
  private:
   // The reading's data: the body's object, or the selected fields of it, compact.
   Result<std::string> Extract(const std::string& body) const {
+    if (Status s = CheckUtf8(body); !s) {
+      return Error("reply from " + display_url_ + " is " + s.error().message() + ": " +
+                   QuoteRaw(body));
+    }
     const char* end = nullptr;
     CjsonPtr root(cJSON_ParseWithLengthOpts(body.data(), body.size(), &end, false));
     bool trailing = false;
@@ -62,7 +67,19 @@ class HttpJsonSource : public HttpSource {
     if (!cJSON_IsObject(root.get())) {
       return Error("reply from " + display_url_ + " is not a JSON object: " + QuoteRaw(body));
     }
-    if (fields_.empty()) return Print(*root);
+    if (Status s = CheckValues(root.get()); !s) {
+      return Error("reply from " + display_url_ + " has " + s.error().message() + ": " +
+                   QuoteRaw(body));
+    }
+    // The whole body is kept as sent; selected fields go through cJSON, which would cut a
+    // string at its \u0000.
+    if (fields_.empty()) return CompactJson(body);
+    if (HasNulEscape(body)) {
+      return Error("reply from " + display_url_ +
+                   " has a string with \\u0000, which a selected field cannot keep; select no "
+                   "fields to store the reply whole: " +
+                   QuoteRaw(body));
+    }
 
     CjsonPtr out(cJSON_CreateObject());
     if (!out) return Error("reply from " + display_url_ + ": out of memory");

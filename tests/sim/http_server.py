@@ -8,6 +8,9 @@ Binds 127.0.0.1 on a random port and prints the port as its first stdout line. P
   /html             an HTML error page with status 200
   /notjson          text that is not JSON, status 200
   /array            a JSON array
+  /badutf8          a JSON object whose string holds a byte that is not UTF-8 (at byte 13)
+  /nul              a JSON object whose string holds \u0000, and a string "a\\u0000b" that does not
+  /bignum           a JSON object with a number no double holds (1e999999)
   /huge             a 5 MiB body with Content-Length (?chunked=1: without it)
   /endless          a chunked body that never ends (stops after 60 s);
                     ?interval_ms=50&chunk=1024 set its pace
@@ -112,6 +115,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(200, "this is not json {", "text/plain")
         elif path == "/array":
             self.send_body(200, "[1,2,3]")
+        elif path == "/badutf8":
+            self.send_body(200, b'{"name": "met\xffer", "v": 1}')
+        elif path == "/nul":
+            self.send_body(200, '{"s": "a\\u0000b", "t": "a\\\\u0000b", "v": 1.50}')
+        elif path == "/bignum":
+            self.send_body(200, '{"v": 1e999999}')
         elif path == "/huge":
             block = b'{"pad":"' + b"x" * (HUGE_BYTES - 10) + b'"}'
             if query.get("chunked") == "1":

@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include "agent/sources/json_text.h"
 #include "agent/sources/json_pointer.h"
 #include "agent/sources/source.h"
 #include "platform/handles.h"
@@ -405,6 +406,30 @@ TEST_F(HttpJsonSourceTest, NotJsonAndNotAnObject) {
   EXPECT_NE(m.find("not JSON: \"this is not json {\""), std::string::npos) << m;
   m = PollError("/array");
   EXPECT_NE(m.find("not a JSON object: \"[1,2,3]\""), std::string::npos) << m;
+}
+
+// No silent change of data: what cJSON would alter is kept as sent, or the poll fails.
+TEST_F(HttpJsonSourceTest, ABodyIsKeptAsSentOrThePollFails) {
+  auto source = Make("/nul");
+  ASSERT_TRUE(source);
+  EXPECT_EQ(PollData(*source), R"({"s":"a\u0000b","t":"a\\u0000b","v":1.50})");
+  std::string m = PollError("/nul", "fields = { v = \"/v\" }");
+  EXPECT_NE(m.find("\\u0000"), std::string::npos) << m;
+  m = PollError("/badutf8");
+  EXPECT_NE(m.find("not UTF-8 at byte 13 (0xff)"), std::string::npos) << m;
+  m = PollError("/bignum");
+  EXPECT_NE(m.find("a number out of range"), std::string::npos) << m;
+}
+
+TEST(JsonTextTest, AKeyTwiceInOneObjectIsRefused) {
+  CjsonPtr twice(cJSON_Parse(R"({"device":"h017","x":{"v":1},"device":"h018"})"));
+  Status s = CheckValues(twice.get());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message().find("the key \"device\" twice"), std::string::npos);
+  CjsonPtr nested(cJSON_Parse(R"({"a":{"v":1,"v":2}})"));
+  EXPECT_FALSE(CheckValues(nested.get()).ok());
+  CjsonPtr fine(cJSON_Parse(R"({"a":{"v":1},"b":{"v":2},"c":[{"v":1},{"v":1}]})"));
+  EXPECT_TRUE(CheckValues(fine.get()).ok());
 }
 
 TEST_F(HttpJsonSourceTest, HugeBodyFailsFast) {
