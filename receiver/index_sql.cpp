@@ -129,6 +129,11 @@ class SqlIndex final : public Index {
         return RecordResult{RecordOutcome::kConflict,
                             "the key holds other bytes (sha256 " + old.sha256_hex + ")"};
       }
+      auto clash = ClashingKey(object.bucket, object.key);
+      if (!clash) return clash.error();
+      if (!clash->empty()) {
+        return RecordResult{RecordOutcome::kInvalidName, "the key clashes with " + *clash};
+      }
       auto overlap = db_->Query(
           "SELECT key, first_seq, last_seq FROM segments WHERE device = ? AND source = ? AND "
           "first_seq <= ? AND last_seq >= ? ORDER BY first_seq LIMIT 1",
@@ -176,6 +181,11 @@ class SqlIndex final : public Index {
           return RecordResult{RecordOutcome::kDuplicate, ""};
         }
         return RecordResult{RecordOutcome::kConflict, "the key holds another tombstone"};
+      }
+      auto clash = ClashingKey(object.bucket, object.key);
+      if (!clash) return clash.error();
+      if (!clash->empty()) {
+        return RecordResult{RecordOutcome::kInvalidName, "the key clashes with " + *clash};
       }
       Status s = InsertObject(object);
       if (!s) return s.error();
@@ -235,6 +245,11 @@ class SqlIndex final : public Index {
     probe.bucket = bucket;
     probe.key = key;
     return SameKey(probe);
+  }
+
+  Result<std::string> KeyClash(const std::string& bucket, const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ClashingKey(bucket, key);
   }
 
   Result<std::vector<ObjectRow>> ListObjects(const std::string& bucket, const std::string& prefix,
@@ -455,6 +470,24 @@ class SqlIndex final : public Index {
     size_t n = 0;
     for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
     return n;
+  }
+
+  // A key the store could not hold beside `key`: every key is a file path under accepted/.
+  // REQUIRES: mu_ held.
+  Result<std::string> ClashingKey(const std::string& bucket, const std::string& key) {
+    std::string under = key + "/";
+    auto below = db_->Query("SELECT key FROM objects WHERE bucket = ? AND substr(key, 1, ?) = ? "
+                            "LIMIT 1",
+                            {bucket, static_cast<int64_t>(CharCount(under)), under});
+    if (!below) return below.error();
+    if (!below->empty()) return below->front().Text(0);
+    for (size_t slash = key.find('/'); slash != std::string::npos; slash = key.find('/', slash + 1)) {
+      auto above = db_->Query("SELECT key FROM objects WHERE bucket = ? AND key = ?",
+                              {bucket, key.substr(0, slash)});
+      if (!above) return above.error();
+      if (!above->empty()) return above->front().Text(0);
+    }
+    return std::string();
   }
 
   Result<std::optional<ObjectRow>> SameKey(const ObjectRow& object) {

@@ -168,6 +168,8 @@ class S3Exchange final : public HttpExchange {
         return *Fail(MakeS3Error("InvalidSegment", "Rejected: " + result->reason));
       case PipelineOutcome::kConflict:
         return *Fail(MakeS3Error("ObjectConflict", "Conflict: " + result->reason));
+      case PipelineOutcome::kInvalidName:
+        return *Fail(InvalidName(result->reason));
     }
     return *Fail(MakeS3Error("InternalError", "unreachable"));
   }
@@ -176,6 +178,11 @@ class S3Exchange final : public HttpExchange {
   std::string TooLargeMessage() const {
     return fmt::format("Your proposed upload exceeds the maximum allowed size of {} bytes",
                        ctx_.config.max_object_bytes);
+  }
+
+  static S3Error InvalidName(const std::string& why) {
+    return MakeS3Error("InvalidObjectName",
+                       "No key may be another key followed by '/' and more: " + why);
   }
 
   HttpResponse Plain(int status) {
@@ -206,6 +213,9 @@ class S3Exchange final : public HttpExchange {
   }
 
   std::optional<HttpResponse> BeginPut() {
+    if (!ctx_.ingest_refused.empty()) {
+      return Fail(MakeS3Error("ServiceUnavailable", ctx_.ingest_refused));
+    }
     if (request_.HasHeader("x-amz-copy-source")) {
       return Fail(MakeS3Error("NotImplemented", "CopyObject is not supported"));
     }
@@ -236,6 +246,14 @@ class S3Exchange final : public HttpExchange {
         return Fail(MakeS3Error("InvalidDigest", "The Content-MD5 you specified was invalid."));
       }
     }
+    // Refused before the body is read; the pipeline checks again under the index's lock.
+    auto clash = ctx_.index.KeyClash(bucket_, key_);
+    if (!clash) {
+      log::Error("index lookup {}: {}", key_, clash.error().message());
+      return Fail(
+          MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+    }
+    if (!clash->empty()) return Fail(InvalidName("the key clashes with " + *clash));
     auto writer = ctx_.store.NewQuarantine();
     if (!writer) {
       log::Error("quarantine: {}", writer.error().message());

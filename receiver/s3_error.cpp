@@ -27,6 +27,7 @@ constexpr std::array kStatuses = {
     CodeStatus{"MissingContentLength", 411},
     CodeStatus{"KeyTooLongError", 400},
     CodeStatus{"InvalidURI", 400},
+    CodeStatus{"InvalidObjectName", 400},
     CodeStatus{"InvalidSegment", 400},
     CodeStatus{"ObjectConflict", 409},
     CodeStatus{"NoSuchKey", 404},

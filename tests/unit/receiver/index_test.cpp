@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "pipeline_fixture.h"
 #include "receiver/pipeline.h"
 #include "receiver_test_util.h"
 #include "tests/support/test_util.h"
@@ -160,36 +161,11 @@ TEST(FindGapsTest, SplitsHolesByTombstones) {
 }
 
 // The pipeline over a real store and index: accept, duplicate, conflict, reject, recover.
-class PipelineTest : public ::testing::Test {
+class PipelineTest : public PipelineFixture {
  protected:
-  PipelineTest() {
-    config_.data_dir = dir_.path();
-    store_ = std::move(*ObjectStore::Open(Env::Default(), dir_.path()));
-    index_ = std::move(*OpenIndex(Env::Default(), config_));
-    pipeline_ = std::make_unique<Pipeline>(Env::Default(), *store_, *index_, config_, metrics_);
-  }
-  // Puts `body` in quarantine as the HTTP layer does; returns its id.
-  std::string Quarantine(const std::string& body, const ObjectMeta& meta) {
-    auto w = store_->NewQuarantine();
-    EXPECT_TRUE((*w)->Append(body).ok());
-    EXPECT_TRUE((*w)->Finish().ok());
-    EXPECT_TRUE(store_->SealQuarantine((*w)->id(), meta).ok());
-    return (*w)->id();
-  }
   PipelineOutcome Put(const std::string& lines, uint64_t first, uint64_t last) {
-    std::string body = Gzip(lines);
-    ObjectMeta meta =
-        SegmentMeta(SegmentKey("h017", "meter", first), "h017", "meter", first, last, body);
-    auto r = pipeline_->Process(Quarantine(body, meta), meta);
-    EXPECT_TRUE(r.ok()) << r.error().message();
-    return r->outcome;
+    return PutAt(SegmentKey("h017", "meter", first), lines, first, last);
   }
-  granary::testing::TempDir dir_;
-  ReceiverConfig config_;
-  Metrics metrics_;
-  std::unique_ptr<ObjectStore> store_;
-  std::unique_ptr<Index> index_;
-  std::unique_ptr<Pipeline> pipeline_;
 };
 
 TEST_F(PipelineTest, AcceptDuplicateConflictReject) {
