@@ -9,6 +9,7 @@
 #include "platform/log.h"
 #include "platform/strings.h"
 #include "receiver/context.h"
+#include "receiver/utf8.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/readings_stream.h"
 #include "receiver/s3_events.h"
@@ -24,9 +25,10 @@ bool SameSecret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// cJSON copies string bytes as they are; repaired, the answer is always JSON.
 std::string Print(const cJSON* json) {
   CjsonString text(cJSON_PrintUnformatted(json));
-  return std::string(text.get()) + "\n";
+  return RepairUtf8(text.get()) + "\n";
 }
 
 HttpResponse Json(int status, const cJSON* json) {

@@ -63,7 +63,9 @@ struct ReceiverConfig {
   // the line's own fields, or the agent captures readings no receiver will take.
   uint64_t max_line_bytes = (1ull << 20) + (64ull << 10);
   std::chrono::milliseconds max_skew{15 * 60 * 1000};
-  bool allow_unsigned_payload = true;
+  // Off: over plain HTTP an UNSIGNED-PAYLOAD request captured on the wire can be replayed
+  // with another body within max_skew.
+  bool allow_unsigned_payload = false;
   std::string index = "sqlite";  // or a postgresql:// URL
   std::string log_level = "info";
 

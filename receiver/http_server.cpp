@@ -73,6 +73,13 @@ std::string PeerAddress(MHD_Connection* connection) {
   return buf;
 }
 
+// Two lengths (or a length and chunking) let a proxy in front frame the body one way and
+// us another: request smuggling. RFC 9112 6.3 allows refusing such a message.
+bool AmbiguousLength(const HttpRequest& request) {
+  int lengths = request.HeaderCount("content-length");
+  return lengths > 1 || (lengths == 1 && request.HasHeader("transfer-encoding"));
+}
+
 }  // namespace
 
 struct HttpServerCallbacks {
@@ -100,6 +107,13 @@ struct HttpServerCallbacks {
       SplitTarget(state->raw_target, &request.raw_path, &request.raw_query);
       MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectHeader, &request.headers);
       request.peer = PeerAddress(connection);
+      if (AmbiguousLength(request)) {
+        state->responded = true;
+        HttpResponse bad = HttpResponse::Text(
+            400, "Content-Length sent twice, or with Transfer-Encoding: the length is ambiguous\n");
+        bad.close = true;
+        return Queue(connection, std::move(bad));
+      }
       state->exchange = server->router_(std::move(request));
       std::optional<HttpResponse> early = state->exchange->Start();
       if (early) {

@@ -18,6 +18,7 @@
 #include "platform/time.h"
 #include "receiver/context.h"
 #include "receiver/s3_error.h"
+#include "receiver/utf8.h"
 
 namespace granary::receiver {
 namespace {
@@ -305,6 +306,11 @@ class S3Exchange final : public HttpExchange {
     std::string max_text = QueryParam(request_.raw_query, "max-keys");
     int max_keys = max_text.empty() ? 1000 : ParseDecimal<int>(max_text).value_or(-1);
     if (max_keys < 0 || max_keys > 1000) max_keys = 1000;
+    for (const std::string* text : {&prefix, &delimiter, &start_after}) {
+      if (!IsValidUtf8(*text)) {
+        return Fail(MakeS3Error("InvalidArgument", "List parameters must be valid UTF-8"));
+      }
+    }
     if (!prefix.starts_with(ctx_.config.DevicePrefix(device_))) {
       return Fail(MakeS3Error("AccessDenied", "Access Denied: device " + device_ +
                                                   " may only list under " +
@@ -391,6 +397,9 @@ class S3Exchange final : public HttpExchange {
 S3Error CheckObjectKey(const std::string& key) {
   if (key.empty()) return MakeS3Error("InvalidArgument", "The key is empty");
   if (key.size() > 1024) return MakeS3Error("KeyTooLongError", "Your key is too long");
+  if (!IsValidUtf8(key)) {
+    return MakeS3Error("InvalidObjectName", "Object key must be valid UTF-8");
+  }
   for (unsigned char c : key) {
     if (c < 0x20 || c == 0x7f) {
       return MakeS3Error("InvalidArgument", "The key holds a NUL or control character");

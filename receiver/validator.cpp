@@ -10,6 +10,7 @@
 #include "platform/crypto.h"
 #include "platform/gzip_lines.h"
 #include "platform/handles.h"
+#include "receiver/utf8.h"
 
 namespace granary::receiver {
 namespace {
@@ -96,7 +97,7 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
     if (!present) return Reject(fmt::format("line {}: no \"device\" string", line_no));
     if (line_device != device) {
       return Reject(fmt::format("line {}: device \"{}\" but the key is device \"{}\"", line_no,
-                                line_device.substr(0, 64), device));
+                                Utf8Prefix(line_device, 64), device));
     }
     std::string line_source = StringField(obj.get(), "source", &present);
     if (!present || line_source.empty())
@@ -123,12 +124,12 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
       f.first_ts = ts;
       if (!meta_source.empty() && meta_source != f.source) {
         return Reject(fmt::format("line 1: source \"{}\" but metadata granary-source is \"{}\"",
-                                  f.source.substr(0, 64), meta_source.substr(0, 64)));
+                                  Utf8Prefix(f.source, 64), Utf8Prefix(meta_source, 64)));
       }
     } else {
       if (line_source != f.source) {
         return Reject(fmt::format("line {}: source \"{}\" differs from line 1's \"{}\"", line_no,
-                                  line_source.substr(0, 64), f.source));
+                                  Utf8Prefix(line_source, 64), f.source));
       }
       if (static_cast<uint64_t>(seq) != f.last_seq + 1) {
         return Reject(fmt::format("line {}: seq {} after {} (seqs must be contiguous)", line_no,
@@ -180,7 +181,7 @@ Validation ValidateTombstone(const std::string& path, const ObjectMeta& meta,
   std::string tdevice = StringField(obj.get(), "device", &present);
   if (tdevice != device) {
     return Reject(fmt::format("tombstone: device \"{}\" but the key is device \"{}\"",
-                              tdevice.substr(0, 64), device));
+                              Utf8Prefix(tdevice, 64), device));
   }
   t.device = device;
   t.source = StringField(obj.get(), "source", &present);
@@ -233,7 +234,7 @@ Validation ValidateObject(const std::string& body_path, const ObjectMeta& meta,
   std::string meta_device = meta.UserMetadata("granary-device");
   if (!meta_device.empty() && meta_device != device) {
     return Reject(fmt::format("metadata granary-device \"{}\" but the key is device \"{}\"",
-                              meta_device.substr(0, 64), device));
+                              Utf8Prefix(meta_device, 64), device));
   }
   std::string format = meta.UserMetadata("granary-format");
   if (format.starts_with("tombstone/") ||
@@ -246,7 +247,7 @@ Validation ValidateObject(const std::string& body_path, const ObjectMeta& meta,
   }
   return Reject(format.empty() ? "not a granary object (no granary-format metadata, key not "
                                  "*.jsonl.gz or *.tombstone.json)"
-                               : "unknown format \"" + format.substr(0, 64) + "\"");
+                               : "unknown format \"" + Utf8Prefix(format, 64) + "\"");
 }
 
 }  // namespace granary::receiver

@@ -83,7 +83,7 @@ class Receiver:
     def read_log(self):
         if not os.path.exists(self.log_path):
             return "(the receiver never started)"
-        with open(self.log_path) as f:
+        with open(self.log_path, errors="replace") as f:
             return f.read()
 
     def api(self, path, token=READER_TOKEN, raw=False):
