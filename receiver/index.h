@@ -97,9 +97,10 @@ class Index {
   virtual Result<RecordResult> RecordTombstone(const ObjectRow& object, const TombstoneFacts& facts,
                                                int64_t now_ms) = 0;
   // A rejected or conflicting object (kept at `path`); idempotent per (bucket, key, sha256).
-  virtual Status RecordRejection(const std::string& device, const ObjectMeta& meta, bool conflict,
-                                 const std::string& reason, const std::string& path,
-                                 int64_t now_ms) = 0;
+  // Returns where its bytes are kept: `path`, or the first copy's when recorded before.
+  virtual Result<std::string> RecordRejection(const std::string& device, const ObjectMeta& meta,
+                                              bool conflict, const std::string& reason,
+                                              const std::string& path, int64_t now_ms) = 0;
   // The indexed key that `key` clashes with as a path ("" when none): one that is `key`
   // followed by '/', or of which `key` followed by '/' is a prefix.
   virtual Result<std::string> KeyClash(const std::string& bucket, const std::string& key) = 0;

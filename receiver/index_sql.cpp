@@ -209,9 +209,9 @@ class SqlIndex final : public Index {
     });
   }
 
-  Status RecordRejection(const std::string& device, const ObjectMeta& meta, bool conflict,
-                         const std::string& reason, const std::string& path,
-                         int64_t now_ms) override {
+  Result<std::string> RecordRejection(const std::string& device, const ObjectMeta& meta,
+                                      bool conflict, const std::string& reason,
+                                      const std::string& path, int64_t now_ms) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto r = Transaction(device, [&]() -> Result<RecordResult> {
       auto fresh = db_->Query(
@@ -220,7 +220,13 @@ class SqlIndex final : public Index {
           {meta.bucket, meta.key, meta.sha256_hex, device, conflict ? "conflict" : "rejected",
            reason, path, now_ms});
       if (!fresh) return fresh.error();
-      if (fresh->empty()) return RecordResult{RecordOutcome::kDuplicate, ""};
+      if (fresh->empty()) {
+        auto first = db_->Query(
+            "SELECT path FROM rejections WHERE bucket = ? AND key = ? AND sha256 = ?",
+            {meta.bucket, meta.key, meta.sha256_hex});
+        if (!first) return first.error();
+        return RecordResult{RecordOutcome::kDuplicate, first->empty() ? path : first->front().Text(0)};
+      }
       Status s = db_->Exec(
           "INSERT INTO devices (device, first_seen_ms, last_seen_ms, segments, readings, "
           "rejected, conflicts, status, status_ms, online) VALUES (?, ?, ?, 0, 0, ?, ?, '', 0, 0) "
@@ -232,10 +238,10 @@ class SqlIndex final : public Index {
       s = AddEvent(now_ms, conflict ? "conflict" : "rejected", device, meta.bucket, meta.key,
                    reason);
       if (!s) return s.error();
-      return RecordResult{};
+      return RecordResult{RecordOutcome::kIndexed, path};
     });
     if (!r) return r.error();
-    return Status::Ok();
+    return r->detail;
   }
 
   Result<std::optional<ObjectRow>> FindObject(const std::string& bucket,

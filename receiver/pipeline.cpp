@@ -1,6 +1,7 @@
 #include "receiver/pipeline.h"
 
 #include <chrono>
+#include <filesystem>
 
 #include "platform/log.h"
 
@@ -56,12 +57,20 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
   auto set_aside = [&](bool conflict, const std::string& reason) -> Result<PipelineResult> {
     // Index first: a crash between the two steps re-runs this entry, and recording is
     // idempotent per (bucket, key, sha256).
-    Status s = index_.RecordRejection(device, meta, conflict, reason,
-                                      store_.RejectedPath(id, conflict), now_ms);
-    if (!s) return s.error();
-    ObjectMeta kept = meta;
-    kept.reason = reason;
-    s = store_.Reject(id, kept, conflict);
+    std::string ours = store_.RejectedPath(id, conflict);
+    auto kept_at = index_.RecordRejection(device, meta, conflict, reason, ours, now_ms);
+    if (!kept_at) return kept_at.error();
+    Status s;
+    std::error_code ec;
+    if (*kept_at != ours && std::filesystem::exists(*kept_at, ec)) {
+      // These bytes under this key are evidence already: a client retrying a rejected
+      // upload must not fill the disk with copies.
+      s = store_.Discard(id);
+    } else {
+      ObjectMeta kept = meta;
+      kept.reason = reason;
+      s = store_.Reject(id, kept, conflict);
+    }
     if (!s) return s.error();
     (conflict ? metrics_.objects_conflict : metrics_.objects_rejected) += 1;
     log::Warning("{} {}/{}: {}", conflict ? "conflict" : "rejected", meta.bucket, meta.key, reason);

@@ -116,15 +116,21 @@ class S3Exchange final : public HttpExchange {
       return *Fail(
           MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
+    std::optional<S3Error> bad_digest;
     if (verified_.payload_hash != sigv4::kUnsignedPayload &&
         digest->sha256_hex != verified_.payload_hash) {
-      return *Fail(MakeS3Error("XAmzContentSHA256Mismatch",
+      bad_digest = MakeS3Error("XAmzContentSHA256Mismatch",
                                "The provided 'x-amz-content-sha256' header does not match what "
-                               "was computed."));
+                               "was computed.");
+    } else if (!md5_hex_.empty() && digest->md5_hex != md5_hex_) {
+      bad_digest = MakeS3Error("BadDigest",
+                               "The Content-MD5 you specified did not match what we received.");
     }
-    if (!md5_hex_.empty() && digest->md5_hex != md5_hex_) {
-      return *Fail(MakeS3Error("BadDigest",
-                               "The Content-MD5 you specified did not match what we received."));
+    if (bad_digest) {
+      // Not the client's object: nothing of it outlives the request.
+      (void)ctx_.store.Discard(writer_->id());
+      writer_.reset();
+      return *Fail(*bad_digest);
     }
     ObjectMeta meta;
     meta.bucket = bucket_;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include "platform/crypto.h"
 #include "platform/gzip_lines.h"
@@ -67,6 +68,20 @@ std::string CheckMetadataNumber(const ObjectMeta& meta, const char* name, uint64
   return "";
 }
 
+// The first name that appears twice in one object, at any depth ("" when none). cJSON keeps
+// both and finds the first, while other parsers take the last: a line with a duplicate
+// means different readings to different consumers.
+std::string DuplicateKey(const cJSON* item) {
+  std::unordered_set<std::string_view> names;
+  const cJSON* child = nullptr;
+  cJSON_ArrayForEach(child, item) {
+    if (cJSON_IsObject(item) && !names.insert(child->string).second) return child->string;
+    std::string inner = DuplicateKey(child);
+    if (!inner.empty()) return inner;
+  }
+  return "";
+}
+
 void HashObserver(void* ctx, std::string_view data) {
   static_cast<StreamHasher*>(ctx)->Update(data);
 }
@@ -88,9 +103,15 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
   std::string_view line;
   while (reader.Next(&line)) {
     ++line_no;
+    if (!IsValidUtf8(line)) return Reject(fmt::format("line {}: not valid UTF-8", line_no));
     CjsonPtr obj(cJSON_ParseWithLength(line.data(), line.size()));
     if (!obj || !cJSON_IsObject(obj.get())) {
       return Reject(fmt::format("line {}: not a JSON object", line_no));
+    }
+    std::string duplicate = DuplicateKey(obj.get());
+    if (!duplicate.empty()) {
+      return Reject(
+          fmt::format("line {}: the key \"{}\" appears twice", line_no, Utf8Prefix(duplicate, 64)));
     }
     bool present = false;
     std::string line_device = StringField(obj.get(), "device", &present);
