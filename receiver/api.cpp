@@ -193,6 +193,9 @@ class ApiExchange final : public HttpExchange {
     } else if (Status s = ctx_.index.Ping(); !s) {
       failing = "index";
       why = s.error().message();
+    } else if (Status d = ctx_.store.CheckWritable(ctx_.config.min_free_bytes); !d) {
+      failing = "data_dir";
+      why = d.error().message();
     }
     CjsonPtr obj(cJSON_CreateObject());
     cJSON_AddStringToObject(obj.get(), "status", failing.empty() ? "ok" : "unavailable");

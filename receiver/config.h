@@ -67,6 +67,8 @@ struct ReceiverConfig {
   // with another body within max_skew.
   bool allow_unsigned_payload = false;
   std::string index = "sqlite";  // or a postgresql:// URL
+  // /healthz fails below this much free space in data_dir: uploads would start failing.
+  uint64_t min_free_bytes = 256ull << 20;
   std::string log_level = "info";
 
   // [http]

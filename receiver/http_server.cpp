@@ -2,7 +2,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstring>
 
@@ -80,6 +83,38 @@ bool AmbiguousLength(const HttpRequest& request) {
   return lengths > 1 || (lengths == 1 && request.HasHeader("transfer-encoding"));
 }
 
+struct Listener {
+  int fd = -1;
+  int port = 0;
+};
+
+// Our own socket rather than the library's: a bind failure keeps its errno, and without
+// SO_REUSEPORT a second receiver cannot share the port and split uploads between two
+// indexes. SO_REUSEADDR only lets a restart bind past connections in TIME_WAIT.
+Result<Listener> Listen(const std::string& address, int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
+    return Error("listen address \"" + address + "\" is not an IPv4 address");
+  }
+  std::string where = address + ":" + std::to_string(port);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Error::FromErrno("socket for " + where);
+  int one = 1;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EADDRINUSE) return Error("cannot listen on " + where + ": address in use", err);
+    return Error::FromErrno("cannot listen on " + where, err);
+  }
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) port = ntohs(addr.sin_port);
+  return Listener{fd, port};
+}
+
 }  // namespace
 
 struct HttpServerCallbacks {
@@ -153,15 +188,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
                                                       Router router) {
   std::unique_ptr<HttpServer> server(new HttpServer);
   server->router_ = std::move(router);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(options.port));
-  if (inet_pton(AF_INET, options.address.c_str(), &addr.sin_addr) != 1) {
-    return Error("listen address \"" + options.address + "\" is not an IPv4 address");
-  }
+  auto listener = Listen(options.address, options.port);
+  if (!listener) return listener.error();
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
   MHD_OptionItem opts[] = {
-      {MHD_OPTION_SOCK_ADDR, 0, &addr},
+      {MHD_OPTION_LISTEN_SOCKET, listener->fd, nullptr},
       {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(options.threads), nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.connection_limit), nullptr},
       {MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<intptr_t>(options.per_ip_limit), nullptr},
@@ -171,19 +202,17 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
        nullptr},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Completed),
        nullptr},
-      {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, nullptr},
       {MHD_OPTION_END, 0, nullptr},
   };
   server->daemon_.reset(MHD_start_daemon(flags, static_cast<uint16_t>(options.port), nullptr,
                                          nullptr, &HttpServerCallbacks::Access, server.get(),
                                          MHD_OPTION_ARRAY, opts, MHD_OPTION_END));
   if (!server->daemon_) {
-    return Error("cannot listen on " + options.address + ":" + std::to_string(options.port) +
-                 " (address in use, or not permitted)");
+    ::close(listener->fd);
+    return Error("cannot start the HTTP server on " + options.address + ":" +
+                 std::to_string(listener->port));
   }
-  const MHD_DaemonInfo* info =
-      MHD_get_daemon_info(server->daemon_.get(), MHD_DAEMON_INFO_BIND_PORT);
-  server->port_ = info != nullptr ? info->port : options.port;
+  server->port_ = listener->port;
   return server;
 }
 

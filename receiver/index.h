@@ -133,6 +133,7 @@ class Index {
                                     bool online, int64_t now_ms) = 0;
   virtual Status RecordDeviceEvent(const std::string& device, const std::string& kind,
                                    const std::string& detail, int64_t now_ms) = 0;
+  // Whether the index takes writes (a scratch row, rolled back).
   virtual Status Ping() = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <fmt/format.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -265,6 +266,25 @@ std::string ObjectStore::PathClash(const std::string& bucket, const std::string&
     if (fs::exists(parent, ec)) return "the key " + parent.substr(root.size() + 1) + " is a prefix of it";
   }
   return "";
+}
+
+Status ObjectStore::CheckWritable(uint64_t min_free_bytes) const {
+  struct statvfs fsinfo {};
+  if (::statvfs(dir_.c_str(), &fsinfo) != 0) return Error::FromErrno("statvfs " + dir_);
+  uint64_t free_bytes = static_cast<uint64_t>(fsinfo.f_bavail) * fsinfo.f_frsize;
+  if (free_bytes < min_free_bytes) {
+    return Error(fmt::format("{} has {} bytes free, below min_free_bytes ({})", dir_, free_bytes,
+                             min_free_bytes));
+  }
+  std::string probe = dir_ + "/quarantine/healthz-XXXXXX";  // neither .body nor .json
+  int fd = ::mkstemp(probe.data());
+  if (fd < 0) return Error::FromErrno("create a file in " + dir_ + "/quarantine");
+  bool wrote = ::write(fd, "ok", 2) == 2;
+  int err = errno;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  if (!wrote) return Error::FromErrno("write in " + dir_ + "/quarantine", err);
+  return Status::Ok();
 }
 
 std::vector<std::pair<std::string, std::string>> ObjectStore::ListAccepted() const {

@@ -102,6 +102,9 @@ class ObjectStore {
   // Every accepted object as bucket/key, for verify.
   std::vector<std::pair<std::string, std::string>> ListAccepted() const;
   const std::string& data_dir() const { return dir_; }
+  // Whether a body could be received now: a file can be created in quarantine/ and the
+  // filesystem has at least `min_free_bytes` free for unprivileged writers.
+  Status CheckWritable(uint64_t min_free_bytes) const;
 
  private:
   ObjectStore(Env& env, std::string dir) : env_(env), dir_(std::move(dir)) {}
