@@ -94,6 +94,8 @@ class Index {
   // one transaction.
   virtual Result<RecordResult> RecordSegment(const ObjectRow& object, const SegmentFacts& facts,
                                              int64_t now_ms) = 0;
+  // A tombstone from the first seq of a recorded one widens it when its range is wider; a
+  // narrower or equal one under another key is a kConflict.
   virtual Result<RecordResult> RecordTombstone(const ObjectRow& object, const TombstoneFacts& facts,
                                                int64_t now_ms) = 0;
   // A rejected or conflicting object (kept at `path`); idempotent per (bucket, key, sha256).

@@ -188,11 +188,26 @@ class SqlIndex final : public Index {
       if (!clash->empty()) {
         return RecordResult{RecordOutcome::kInvalidName, "the key clashes with " + *clash};
       }
+      // The agent widens a drop by sending a new tombstone from the same first seq; anything
+      // else from that seq would take back or contradict a recorded drop.
+      auto prior = db_->Query(
+          "SELECT last_seq, key FROM tombstones WHERE device = ? AND source = ? AND first_seq = ?",
+          {t.device, t.source, I(t.first_seq)});
+      if (!prior) return prior.error();
+      if (!prior->empty() && static_cast<uint64_t>(prior->front().Int(0)) >= t.last_seq) {
+        return RecordResult{
+            RecordOutcome::kConflict,
+            fmt::format("seqs {}..{} do not widen the tombstone {} ({}..{})", t.first_seq,
+                        t.last_seq, prior->front().Text(1), t.first_seq, prior->front().Int(0))};
+      }
       Status s = InsertObject(object);
       if (!s) return s.error();
       s = db_->Exec(
           "INSERT INTO tombstones (device, source, first_seq, last_seq, count, reason, at_ms, "
-          "bucket, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+          "bucket, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, source, first_seq) "
+          "DO UPDATE SET last_seq = excluded.last_seq, count = excluded.count, "
+          "reason = excluded.reason, at_ms = excluded.at_ms, bucket = excluded.bucket, "
+          "key = excluded.key",
           {t.device, t.source, I(t.first_seq), I(t.last_seq), I(t.count), t.reason, t.at,
            object.bucket, object.key});
       if (!s) return s.error();

@@ -134,6 +134,29 @@ TEST_F(IndexTest, TombstonesExplainGaps) {
   EXPECT_EQ(c.gaps[1].last, 30u);
 }
 
+TEST_F(IndexTest, WiderTombstoneFromTheSameSeqWidensNarrowerIsConflict) {
+  EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
+  EXPECT_EQ(Add(41, 50), RecordOutcome::kIndexed);
+  auto tombstone = [&](uint64_t last) {
+    ObjectRow row = Row(11);
+    row.key = fmt::format("granary/h017/meter/tombstones/h017-meter-11-{}.tombstone.json", last);
+    row.sha256_hex = Sha256Hex(row.key);
+    row.kind = "tombstone";
+    TombstoneFacts t{"h017", "meter", "quota", 11, last, last - 10, 5};
+    return index_->RecordTombstone(row, t, 3)->outcome;
+  };
+  EXPECT_EQ(tombstone(20), RecordOutcome::kIndexed);
+  EXPECT_EQ(tombstone(40), RecordOutcome::kIndexed);
+  EXPECT_EQ(tombstone(30), RecordOutcome::kConflict);
+  EXPECT_EQ(tombstone(40), RecordOutcome::kDuplicate);  // the same key and bytes again
+  SourceCoverage c = Cover();
+  ASSERT_EQ(c.tombstones.size(), 1u);
+  EXPECT_EQ(c.tombstones[0].last, 40u);
+  ASSERT_EQ(c.gaps.size(), 1u);
+  EXPECT_TRUE(c.gaps[0].explained);
+  EXPECT_EQ(c.gaps[0].last, 40u);
+}
+
 TEST_F(IndexTest, ListObjectsByPrefixInKeyOrder) {
   Add(1, 10);
   Add(11, 20);
