@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "platform/log.h"
+#include "receiver/s3_error.h"
 
 namespace granary::receiver {
 namespace {
@@ -117,7 +118,46 @@ Result<Listener> Listen(const std::string& address, int port) {
 
 }  // namespace
 
+// Per connection, from accept to close.
+struct ConnectionState {
+  std::string peer;
+  bool over_per_ip_limit = false;
+};
+
+bool OverPerIpLimit(MHD_Connection* connection) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return info != nullptr && info->socket_context != nullptr &&
+         static_cast<ConnectionState*>(info->socket_context)->over_per_ip_limit;
+}
+
+HttpResponse SlowDown() {
+  HttpResponse r = HttpResponse::Text(
+      503, RenderS3ErrorXml(MakeS3Error("SlowDown", "Too many connections from your address; "
+                                                    "retry after the time in Retry-After"),
+                            "", ""),
+      "application/xml");
+  r.headers.emplace_back("Retry-After", "1");
+  r.close = true;
+  return r;
+}
+
 struct HttpServerCallbacks {
+  static void Connection(void* cls, MHD_Connection* connection, void** socket_context,
+                         MHD_ConnectionNotificationCode code) {
+    auto* server = static_cast<HttpServer*>(cls);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+      auto* state = new ConnectionState{PeerAddress(connection)};
+      state->over_per_ip_limit = server->OpenedFrom(state->peer);
+      *socket_context = state;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != nullptr) {
+      auto* state = static_cast<ConnectionState*>(*socket_context);
+      server->ClosedFrom(state->peer);
+      delete state;
+      *socket_context = nullptr;
+    }
+  }
+
   static void* UriLog(void*, const char* uri, MHD_Connection*) {
     auto* state = new RequestState;
     state->raw_target = uri != nullptr ? uri : "";
@@ -142,6 +182,10 @@ struct HttpServerCallbacks {
       SplitTarget(state->raw_target, &request.raw_path, &request.raw_query);
       MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectHeader, &request.headers);
       request.peer = PeerAddress(connection);
+      if (OverPerIpLimit(connection)) {
+        state->responded = true;
+        return Queue(connection, SlowDown());
+      }
       if (AmbiguousLength(request)) {
         state->responded = true;
         HttpResponse bad = HttpResponse::Text(
@@ -188,6 +232,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
                                                       Router router) {
   std::unique_ptr<HttpServer> server(new HttpServer);
   server->router_ = std::move(router);
+  server->per_ip_limit_ = options.per_ip_limit;
   auto listener = Listen(options.address, options.port);
   if (!listener) return listener.error();
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
@@ -195,7 +240,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
       {MHD_OPTION_LISTEN_SOCKET, listener->fd, nullptr},
       {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(options.threads), nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.connection_limit), nullptr},
-      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<intptr_t>(options.per_ip_limit), nullptr},
+      {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+       static_cast<intptr_t>(options.per_ip_limit > 0 ? options.per_ip_limit * 2 + 16 : 0),
+       nullptr},
+      {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Connection),
+       server.get()},
       {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout.count()), nullptr},
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(128 * 1024), nullptr},
       {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&HttpServerCallbacks::UriLog),
@@ -214,6 +263,18 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   }
   server->port_ = listener->port;
   return server;
+}
+
+bool HttpServer::OpenedFrom(const std::string& peer) {
+  std::lock_guard<std::mutex> lock(per_ip_mu_);
+  int open = ++per_ip_[peer];
+  return per_ip_limit_ > 0 && open > per_ip_limit_;
+}
+
+void HttpServer::ClosedFrom(const std::string& peer) {
+  std::lock_guard<std::mutex> lock(per_ip_mu_);
+  auto it = per_ip_.find(peer);
+  if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
 }
 
 HttpServer::~HttpServer() { Stop(); }
