@@ -9,6 +9,7 @@
 #include "platform/log.h"
 #include "platform/strings.h"
 #include "receiver/context.h"
+#include "platform/utf8.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/readings_stream.h"
 #include "receiver/s3_events.h"
@@ -24,9 +25,10 @@ bool SameSecret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// cJSON copies string bytes as they are; repaired, the answer is always JSON.
 std::string Print(const cJSON* json) {
   CjsonString text(cJSON_PrintUnformatted(json));
-  return std::string(text.get()) + "\n";
+  return RepairUtf8(text.get()) + "\n";
 }
 
 HttpResponse Json(int status, const cJSON* json) {
@@ -182,12 +184,26 @@ class ApiExchange final : public HttpExchange {
     return r;
   }
 
+  // What ingest needs, the failing part named ("index", ...) with why.
   HttpResponse Health() {
-    Status s = ctx_.index.Ping();
+    std::string failing, why;
+    if (!ctx_.ingest_refused.empty()) {
+      failing = "index";
+      why = ctx_.ingest_refused;
+    } else if (Status s = ctx_.index.Ping(); !s) {
+      failing = "index";
+      why = s.error().message();
+    } else if (Status d = ctx_.store.CheckWritable(ctx_.config.min_free_bytes); !d) {
+      failing = "data_dir";
+      why = d.error().message();
+    }
     CjsonPtr obj(cJSON_CreateObject());
-    cJSON_AddStringToObject(obj.get(), "status", s ? "ok" : "unavailable");
-    if (!s) cJSON_AddStringToObject(obj.get(), "error", s.error().message().c_str());
-    return Json(s ? 200 : 503, obj.get());
+    cJSON_AddStringToObject(obj.get(), "status", failing.empty() ? "ok" : "unavailable");
+    if (!failing.empty()) {
+      cJSON_AddStringToObject(obj.get(), "failing", failing.c_str());
+      cJSON_AddStringToObject(obj.get(), "error", why.c_str());
+    }
+    return Json(failing.empty() ? 200 : 503, obj.get());
   }
 
   HttpResponse MetricsText() {
@@ -323,7 +339,8 @@ class ApiExchange final : public HttpExchange {
     if (!segments) return JsonError(500, segments.error().message());
     auto stream = std::make_shared<ReadingsStream>(
         ctx_.store, std::move(*segments), f, t,
-        format == "csv" ? ReadingsStream::Format::kCsv : ReadingsStream::Format::kJsonLines);
+        format == "csv" ? ReadingsStream::Format::kCsv : ReadingsStream::Format::kJsonLines,
+        ctx_.config.max_line_bytes);
     HttpResponse r;
     r.status = 200;
     r.headers.emplace_back("Content-Type",

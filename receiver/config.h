@@ -59,9 +59,16 @@ struct ReceiverConfig {
   std::string prefix = "granary";  // devices write under {prefix}/{device}/
   std::vector<std::string> buckets{"granary"};
   uint64_t max_object_bytes = 64ull << 20;
+  // One line (reading) of a segment; must be at least the agent's max_reading_bytes plus
+  // the line's own fields, or the agent captures readings no receiver will take.
+  uint64_t max_line_bytes = (1ull << 20) + (64ull << 10);
   std::chrono::milliseconds max_skew{15 * 60 * 1000};
-  bool allow_unsigned_payload = true;
+  // Off: over plain HTTP an UNSIGNED-PAYLOAD request captured on the wire can be replayed
+  // with another body within max_skew.
+  bool allow_unsigned_payload = false;
   std::string index = "sqlite";  // or a postgresql:// URL
+  // /healthz fails below this much free space in data_dir: uploads would start failing.
+  uint64_t min_free_bytes = 256ull << 20;
   std::string log_level = "info";
 
   // [http]

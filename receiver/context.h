@@ -31,6 +31,9 @@ struct ReceiverContext {
   UpstreamFetcher* upstream = nullptr;   // real-S3 mode only
   const FleetMqttStats* mqtt = nullptr;  // with [mqtt] only
   std::atomic<uint64_t> next_request_id{1};
+  // Why PUTs answer 503 and /healthz fails ("" when ingest is on): an index behind the store
+  // would let the receiver claim less than it holds. Set before the server starts.
+  std::string ingest_refused;
 };
 
 // The S3-compatible endpoint: PUT/GET/HEAD /{bucket}/{key}, GET /{bucket}?list-type=2.

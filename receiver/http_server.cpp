@@ -2,11 +2,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstring>
 
 #include "platform/log.h"
+#include "receiver/s3_error.h"
 
 namespace granary::receiver {
 namespace {
@@ -73,9 +77,87 @@ std::string PeerAddress(MHD_Connection* connection) {
   return buf;
 }
 
+// Two lengths (or a length and chunking) let a proxy in front frame the body one way and
+// us another: request smuggling. RFC 9112 6.3 allows refusing such a message.
+bool AmbiguousLength(const HttpRequest& request) {
+  int lengths = request.HeaderCount("content-length");
+  return lengths > 1 || (lengths == 1 && request.HasHeader("transfer-encoding"));
+}
+
+struct Listener {
+  int fd = -1;
+  int port = 0;
+};
+
+// Our own socket rather than the library's: a bind failure keeps its errno, and without
+// SO_REUSEPORT a second receiver cannot share the port and split uploads between two
+// indexes. SO_REUSEADDR only lets a restart bind past connections in TIME_WAIT.
+Result<Listener> Listen(const std::string& address, int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
+    return Error("listen address \"" + address + "\" is not an IPv4 address");
+  }
+  std::string where = address + ":" + std::to_string(port);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Error::FromErrno("socket for " + where);
+  int one = 1;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EADDRINUSE) return Error("cannot listen on " + where + ": address in use", err);
+    return Error::FromErrno("cannot listen on " + where, err);
+  }
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) port = ntohs(addr.sin_port);
+  return Listener{fd, port};
+}
+
 }  // namespace
 
+// Per connection, from accept to close.
+struct ConnectionState {
+  std::string peer;
+  bool over_per_ip_limit = false;
+};
+
+bool OverPerIpLimit(MHD_Connection* connection) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return info != nullptr && info->socket_context != nullptr &&
+         static_cast<ConnectionState*>(info->socket_context)->over_per_ip_limit;
+}
+
+HttpResponse SlowDown() {
+  HttpResponse r = HttpResponse::Text(
+      503, RenderS3ErrorXml(MakeS3Error("SlowDown", "Too many connections from your address; "
+                                                    "retry after the time in Retry-After"),
+                            "", ""),
+      "application/xml");
+  r.headers.emplace_back("Retry-After", "1");
+  r.close = true;
+  return r;
+}
+
 struct HttpServerCallbacks {
+  static void Connection(void* cls, MHD_Connection* connection, void** socket_context,
+                         MHD_ConnectionNotificationCode code) {
+    auto* server = static_cast<HttpServer*>(cls);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+      auto* state = new ConnectionState{PeerAddress(connection)};
+      state->over_per_ip_limit = server->OpenedFrom(state->peer);
+      *socket_context = state;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != nullptr) {
+      auto* state = static_cast<ConnectionState*>(*socket_context);
+      server->ClosedFrom(state->peer);
+      delete state;
+      *socket_context = nullptr;
+    }
+  }
+
   static void* UriLog(void*, const char* uri, MHD_Connection*) {
     auto* state = new RequestState;
     state->raw_target = uri != nullptr ? uri : "";
@@ -100,6 +182,17 @@ struct HttpServerCallbacks {
       SplitTarget(state->raw_target, &request.raw_path, &request.raw_query);
       MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectHeader, &request.headers);
       request.peer = PeerAddress(connection);
+      if (OverPerIpLimit(connection)) {
+        state->responded = true;
+        return Queue(connection, SlowDown());
+      }
+      if (AmbiguousLength(request)) {
+        state->responded = true;
+        HttpResponse bad = HttpResponse::Text(
+            400, "Content-Length sent twice, or with Transfer-Encoding: the length is ambiguous\n");
+        bad.close = true;
+        return Queue(connection, std::move(bad));
+      }
       state->exchange = server->router_(std::move(request));
       std::optional<HttpResponse> early = state->exchange->Start();
       if (early) {
@@ -139,38 +232,49 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
                                                       Router router) {
   std::unique_ptr<HttpServer> server(new HttpServer);
   server->router_ = std::move(router);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(options.port));
-  if (inet_pton(AF_INET, options.address.c_str(), &addr.sin_addr) != 1) {
-    return Error("listen address \"" + options.address + "\" is not an IPv4 address");
-  }
+  server->per_ip_limit_ = options.per_ip_limit;
+  auto listener = Listen(options.address, options.port);
+  if (!listener) return listener.error();
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
   MHD_OptionItem opts[] = {
-      {MHD_OPTION_SOCK_ADDR, 0, &addr},
+      {MHD_OPTION_LISTEN_SOCKET, listener->fd, nullptr},
       {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(options.threads), nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.connection_limit), nullptr},
-      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<intptr_t>(options.per_ip_limit), nullptr},
+      {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+       static_cast<intptr_t>(options.per_ip_limit > 0 ? options.per_ip_limit * 2 + 16 : 0),
+       nullptr},
+      {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Connection),
+       server.get()},
       {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout.count()), nullptr},
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(128 * 1024), nullptr},
       {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&HttpServerCallbacks::UriLog),
        nullptr},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Completed),
        nullptr},
-      {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, nullptr},
       {MHD_OPTION_END, 0, nullptr},
   };
   server->daemon_.reset(MHD_start_daemon(flags, static_cast<uint16_t>(options.port), nullptr,
                                          nullptr, &HttpServerCallbacks::Access, server.get(),
                                          MHD_OPTION_ARRAY, opts, MHD_OPTION_END));
   if (!server->daemon_) {
-    return Error("cannot listen on " + options.address + ":" + std::to_string(options.port) +
-                 " (address in use, or not permitted)");
+    ::close(listener->fd);
+    return Error("cannot start the HTTP server on " + options.address + ":" +
+                 std::to_string(listener->port));
   }
-  const MHD_DaemonInfo* info =
-      MHD_get_daemon_info(server->daemon_.get(), MHD_DAEMON_INFO_BIND_PORT);
-  server->port_ = info != nullptr ? info->port : options.port;
+  server->port_ = listener->port;
   return server;
+}
+
+bool HttpServer::OpenedFrom(const std::string& peer) {
+  std::lock_guard<std::mutex> lock(per_ip_mu_);
+  int open = ++per_ip_[peer];
+  return per_ip_limit_ > 0 && open > per_ip_limit_;
+}
+
+void HttpServer::ClosedFrom(const std::string& peer) {
+  std::lock_guard<std::mutex> lock(per_ip_mu_);
+  auto it = per_ip_.find(peer);
+  if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
 }
 
 HttpServer::~HttpServer() { Stop(); }

@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -67,7 +69,10 @@ struct HttpServerOptions {
   int port = 0;  // 0: any free port
   int threads = 4;
   int connection_limit = 1024;
-  int per_ip_limit = 64;  // 0: none
+  // Connections from one address beyond this are answered 503 SlowDown with Retry-After
+  // (a client can back off; a reset looks like a network fault). Beyond twice this (plus
+  // 16) the library refuses them outright, so one address cannot take every slot. 0: none.
+  int per_ip_limit = 64;
   std::chrono::seconds idle_timeout{30};
 };
 
@@ -84,7 +89,13 @@ class HttpServer {
 
  private:
   HttpServer() = default;
+  // Counts a new connection from `peer`; whether it is beyond the per-IP limit.
+  bool OpenedFrom(const std::string& peer);
+  void ClosedFrom(const std::string& peer);
   Router router_;
+  int per_ip_limit_ = 0;
+  std::mutex per_ip_mu_;
+  std::unordered_map<std::string, int> per_ip_;
   MhdDaemon daemon_;
   int port_ = 0;
   friend struct HttpServerCallbacks;

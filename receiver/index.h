@@ -74,7 +74,9 @@ struct IndexCounts {
            tombstones = 0, rejections = 0, conflicts = 0, events = 0;
 };
 
-enum class RecordOutcome { kIndexed, kDuplicate, kConflict };
+// kInvalidName: the key cannot be a file because another key is its prefix-with-slash, or
+// it is one of another key's (the store maps keys to paths).
+enum class RecordOutcome { kIndexed, kDuplicate, kConflict, kInvalidName };
 
 struct RecordResult {
   RecordOutcome outcome = RecordOutcome::kIndexed;
@@ -87,16 +89,23 @@ class Index {
 
   // Same key and same bytes (or the same decompressed content): kDuplicate. Same key,
   // other content, or a seq range overlapping an indexed segment: kConflict, nothing
-  // changed but the conflict count. Else the object, segment, coverage, device counters
-  // and an "accepted" event, all in one transaction.
+  // changed but the conflict count. A key clashing with another as a path: kInvalidName.
+  // Else the object, segment, coverage, device counters and an "accepted" event, all in
+  // one transaction.
   virtual Result<RecordResult> RecordSegment(const ObjectRow& object, const SegmentFacts& facts,
                                              int64_t now_ms) = 0;
+  // A tombstone from the first seq of a recorded one widens it when its range is wider; a
+  // narrower or equal one under another key is a kConflict.
   virtual Result<RecordResult> RecordTombstone(const ObjectRow& object, const TombstoneFacts& facts,
                                                int64_t now_ms) = 0;
   // A rejected or conflicting object (kept at `path`); idempotent per (bucket, key, sha256).
-  virtual Status RecordRejection(const std::string& device, const ObjectMeta& meta, bool conflict,
-                                 const std::string& reason, const std::string& path,
-                                 int64_t now_ms) = 0;
+  // Returns where its bytes are kept: `path`, or the first copy's when recorded before.
+  virtual Result<std::string> RecordRejection(const std::string& device, const ObjectMeta& meta,
+                                              bool conflict, const std::string& reason,
+                                              const std::string& path, int64_t now_ms) = 0;
+  // The indexed key that `key` clashes with as a path ("" when none): one that is `key`
+  // followed by '/', or of which `key` followed by '/' is a prefix.
+  virtual Result<std::string> KeyClash(const std::string& bucket, const std::string& key) = 0;
 
   virtual Result<std::optional<ObjectRow>> FindObject(const std::string& bucket,
                                                       const std::string& key) = 0;
@@ -126,6 +135,7 @@ class Index {
                                     bool online, int64_t now_ms) = 0;
   virtual Status RecordDeviceEvent(const std::string& device, const std::string& kind,
                                    const std::string& detail, int64_t now_ms) = 0;
+  // Whether the index takes writes (a scratch row, rolled back).
   virtual Status Ping() = 0;
 };
 

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS events (
   key TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_device ON events (device, id);
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS health_probe (at_ms BIGINT NOT NULL);
 )";
 
 constexpr const char* kObjectColumns =
@@ -129,6 +130,11 @@ class SqlIndex final : public Index {
         return RecordResult{RecordOutcome::kConflict,
                             "the key holds other bytes (sha256 " + old.sha256_hex + ")"};
       }
+      auto clash = ClashingKey(object.bucket, object.key);
+      if (!clash) return clash.error();
+      if (!clash->empty()) {
+        return RecordResult{RecordOutcome::kInvalidName, "the key clashes with " + *clash};
+      }
       auto overlap = db_->Query(
           "SELECT key, first_seq, last_seq FROM segments WHERE device = ? AND source = ? AND "
           "first_seq <= ? AND last_seq >= ? ORDER BY first_seq LIMIT 1",
@@ -177,11 +183,31 @@ class SqlIndex final : public Index {
         }
         return RecordResult{RecordOutcome::kConflict, "the key holds another tombstone"};
       }
+      auto clash = ClashingKey(object.bucket, object.key);
+      if (!clash) return clash.error();
+      if (!clash->empty()) {
+        return RecordResult{RecordOutcome::kInvalidName, "the key clashes with " + *clash};
+      }
+      // The agent widens a drop by sending a new tombstone from the same first seq; anything
+      // else from that seq would take back or contradict a recorded drop.
+      auto prior = db_->Query(
+          "SELECT last_seq, key FROM tombstones WHERE device = ? AND source = ? AND first_seq = ?",
+          {t.device, t.source, I(t.first_seq)});
+      if (!prior) return prior.error();
+      if (!prior->empty() && static_cast<uint64_t>(prior->front().Int(0)) >= t.last_seq) {
+        return RecordResult{
+            RecordOutcome::kConflict,
+            fmt::format("seqs {}..{} do not widen the tombstone {} ({}..{})", t.first_seq,
+                        t.last_seq, prior->front().Text(1), t.first_seq, prior->front().Int(0))};
+      }
       Status s = InsertObject(object);
       if (!s) return s.error();
       s = db_->Exec(
           "INSERT INTO tombstones (device, source, first_seq, last_seq, count, reason, at_ms, "
-          "bucket, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+          "bucket, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, source, first_seq) "
+          "DO UPDATE SET last_seq = excluded.last_seq, count = excluded.count, "
+          "reason = excluded.reason, at_ms = excluded.at_ms, bucket = excluded.bucket, "
+          "key = excluded.key",
           {t.device, t.source, I(t.first_seq), I(t.last_seq), I(t.count), t.reason, t.at,
            object.bucket, object.key});
       if (!s) return s.error();
@@ -199,9 +225,9 @@ class SqlIndex final : public Index {
     });
   }
 
-  Status RecordRejection(const std::string& device, const ObjectMeta& meta, bool conflict,
-                         const std::string& reason, const std::string& path,
-                         int64_t now_ms) override {
+  Result<std::string> RecordRejection(const std::string& device, const ObjectMeta& meta,
+                                      bool conflict, const std::string& reason,
+                                      const std::string& path, int64_t now_ms) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto r = Transaction(device, [&]() -> Result<RecordResult> {
       auto fresh = db_->Query(
@@ -210,7 +236,13 @@ class SqlIndex final : public Index {
           {meta.bucket, meta.key, meta.sha256_hex, device, conflict ? "conflict" : "rejected",
            reason, path, now_ms});
       if (!fresh) return fresh.error();
-      if (fresh->empty()) return RecordResult{RecordOutcome::kDuplicate, ""};
+      if (fresh->empty()) {
+        auto first = db_->Query(
+            "SELECT path FROM rejections WHERE bucket = ? AND key = ? AND sha256 = ?",
+            {meta.bucket, meta.key, meta.sha256_hex});
+        if (!first) return first.error();
+        return RecordResult{RecordOutcome::kDuplicate, first->empty() ? path : first->front().Text(0)};
+      }
       Status s = db_->Exec(
           "INSERT INTO devices (device, first_seen_ms, last_seen_ms, segments, readings, "
           "rejected, conflicts, status, status_ms, online) VALUES (?, ?, ?, 0, 0, ?, ?, '', 0, 0) "
@@ -222,10 +254,10 @@ class SqlIndex final : public Index {
       s = AddEvent(now_ms, conflict ? "conflict" : "rejected", device, meta.bucket, meta.key,
                    reason);
       if (!s) return s.error();
-      return RecordResult{};
+      return RecordResult{RecordOutcome::kIndexed, path};
     });
     if (!r) return r.error();
-    return Status::Ok();
+    return r->detail;
   }
 
   Result<std::optional<ObjectRow>> FindObject(const std::string& bucket,
@@ -235,6 +267,11 @@ class SqlIndex final : public Index {
     probe.bucket = bucket;
     probe.key = key;
     return SameKey(probe);
+  }
+
+  Result<std::string> KeyClash(const std::string& bucket, const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ClashingKey(bucket, key);
   }
 
   Result<std::vector<ObjectRow>> ListObjects(const std::string& bucket, const std::string& prefix,
@@ -442,9 +479,15 @@ class SqlIndex final : public Index {
     return AddEvent(now_ms, kind, device, "", "", detail);
   }
 
+  // A read succeeds on a locked, full or damaged database that fails every upload: a write
+  // that is rolled back proves what ingest needs without leaving anything behind.
   Status Ping() override {
     std::lock_guard<std::mutex> lock(mu_);
-    return db_->Exec("SELECT 1");
+    Status s = db_->Begin();
+    if (!s) return s;
+    s = db_->Exec("INSERT INTO health_probe (at_ms) VALUES (0)");
+    db_->Rollback();
+    return s;
   }
 
   SqlConnection& connection() { return *db_; }
@@ -455,6 +498,24 @@ class SqlIndex final : public Index {
     size_t n = 0;
     for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
     return n;
+  }
+
+  // A key the store could not hold beside `key`: every key is a file path under accepted/.
+  // REQUIRES: mu_ held.
+  Result<std::string> ClashingKey(const std::string& bucket, const std::string& key) {
+    std::string under = key + "/";
+    auto below = db_->Query("SELECT key FROM objects WHERE bucket = ? AND substr(key, 1, ?) = ? "
+                            "LIMIT 1",
+                            {bucket, static_cast<int64_t>(CharCount(under)), under});
+    if (!below) return below.error();
+    if (!below->empty()) return below->front().Text(0);
+    for (size_t slash = key.find('/'); slash != std::string::npos; slash = key.find('/', slash + 1)) {
+      auto above = db_->Query("SELECT key FROM objects WHERE bucket = ? AND key = ?",
+                              {bucket, key.substr(0, slash)});
+      if (!above) return above.error();
+      if (!above->empty()) return above->front().Text(0);
+    }
+    return std::string();
   }
 
   Result<std::optional<ObjectRow>> SameKey(const ObjectRow& object) {

@@ -1,5 +1,5 @@
 // granary-receiver: the cloud side. `run` serves the S3-compatible ingest and the API;
-// `check-config`, `verify` and `backup DEST` are for operators. Bad config: exit 78.
+// `check-config`, `verify`, `reindex` and `backup DEST` are for operators. Bad config: exit 78.
 #include <curl/curl.h>
 #include <mosquitto.h>
 #include <signal.h>
@@ -17,6 +17,7 @@
 #include "receiver/context.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/maintenance.h"
+#include "receiver/reindex.h"
 #include "receiver/upstream.h"
 
 namespace granary::receiver {
@@ -44,7 +45,7 @@ VerifierOptions VerifierOptionsFrom(const ReceiverConfig& c) {
   return o;
 }
 
-int Run(const ReceiverConfig& config) {
+int Run(const ReceiverConfig& config, bool allow_stale_index) {
   BlockControlSignals();
   Env& env = ProcessEnv();
   auto store = ObjectStore::Open(env, config.data_dir);
@@ -57,13 +58,31 @@ int Run(const ReceiverConfig& config) {
     log::Error("index: {}", index.error().message());
     return 1;
   }
+  auto behind = IndexBehindStore(**index, **store);
+  if (!behind) {
+    log::Error("index: {}", behind.error().message());
+    return 1;
+  }
+  std::string refused;
+  if (!behind->empty()) {
+    log::Error("{}", *behind);
+    if (allow_stale_index) {
+      log::Warning("--allow-stale-index: taking uploads anyway (accepted files are still never "
+                   "replaced)");
+    } else {
+      refused = *behind;
+    }
+  }
   Metrics metrics;
   Pipeline pipeline(env, **store, **index, config, metrics);
-  auto recovered = pipeline.Recover();
-  if (recovered && *recovered > 0)
-    log::Notice("recovered {} object(s) from quarantine", *recovered);
+  if (refused.empty()) {  // else quarantine waits for the reindexed index
+    auto recovered = pipeline.Recover();
+    if (recovered && *recovered > 0)
+      log::Notice("recovered {} object(s) from quarantine", *recovered);
+  }
   RequestVerifier verifier(config.devices, VerifierOptionsFrom(config));
   ReceiverContext context{env, config, **store, **index, pipeline, metrics, verifier};
+  context.ingest_refused = refused;
   std::unique_ptr<UpstreamFetcher> upstream;
   if (config.upstream.enabled) {
     upstream = std::make_unique<UpstreamFetcher>(context, config.upstream);
@@ -112,19 +131,30 @@ int Run(const ReceiverConfig& config) {
   return 0;
 }
 
-int Verify(const ReceiverConfig& config) {
+// The store and index for an offline command; prints why not and returns false.
+bool OpenOffline(const ReceiverConfig& config, std::unique_ptr<ObjectStore>* store,
+                 std::unique_ptr<Index>* index) {
   Env& env = ProcessEnv();
-  auto store = ObjectStore::Open(env, config.data_dir);
-  if (!store) {
-    std::fprintf(stderr, "object store: %s\n", store.error().message().c_str());
-    return 1;
+  auto s = ObjectStore::Open(env, config.data_dir);
+  if (!s) {
+    std::fprintf(stderr, "object store: %s\n", s.error().message().c_str());
+    return false;
   }
-  auto index = OpenIndex(env, config);
-  if (!index) {
-    std::fprintf(stderr, "index: %s\n", index.error().message().c_str());
-    return 1;
+  auto i = OpenIndex(env, config);
+  if (!i) {
+    std::fprintf(stderr, "index: %s\n", i.error().message().c_str());
+    return false;
   }
-  auto report = VerifyStore(**index, **store);
+  *store = std::move(*s);
+  *index = std::move(*i);
+  return true;
+}
+
+int Verify(const ReceiverConfig& config) {
+  std::unique_ptr<ObjectStore> store;
+  std::unique_ptr<Index> index;
+  if (!OpenOffline(config, &store, &index)) return 1;
+  auto report = VerifyStore(*index, *store);
   if (!report) {
     std::fprintf(stderr, "verify: %s\n", report.error().message().c_str());
     return 1;
@@ -138,6 +168,21 @@ int Verify(const ReceiverConfig& config) {
       report->objects_checked, report->files_checked, report->missing.size(),
       report->hash_mismatch.size(), report->unindexed.size());
   return report->clean() ? 0 : 1;
+}
+
+int RunReindex(const ReceiverConfig& config) {
+  std::unique_ptr<ObjectStore> store;
+  std::unique_ptr<Index> index;
+  if (!OpenOffline(config, &store, &index)) return 1;
+  auto report = Reindex(ProcessEnv(), *index, *store, config);
+  if (!report) {
+    std::fprintf(stderr, "reindex: %s\n", report.error().message().c_str());
+    return 1;
+  }
+  for (const auto& p : report->problems) std::printf("not indexed %s\n", p.c_str());
+  std::printf("reindexed %zu accepted file(s): %zu added, %zu already indexed, %zu not indexed\n",
+              report->files, report->indexed, report->already, report->problems.size());
+  return report->problems.empty() ? 0 : 1;
 }
 
 int Backup(const ReceiverConfig& config, const std::string& dest) {
@@ -164,11 +209,16 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "config file (env GRANARY_RECEIVER_CONFIG)");
   auto* run = app.add_subcommand("run", "serve ingest and the API until SIGTERM");
   auto* check = app.add_subcommand("check-config", "validate the config file and exit");
+  bool allow_stale_index = false;
+  run->add_flag("--allow-stale-index", allow_stale_index,
+                "take uploads even when accepted/ holds files the index does not list");
   auto* verify = app.add_subcommand("verify", "check the object store against the index");
+  auto* reindex =
+      app.add_subcommand("reindex", "rebuild the index from accepted/ (after a lost database)");
   auto* backup = app.add_subcommand("backup", "online, verified copy of the SQLite index");
   std::string dest;
   backup->add_option("DEST", dest, "path of the copy (must not exist)")->required();
-  for (CLI::App* sub : {run, check, verify, backup}) {
+  for (CLI::App* sub : {run, check, verify, reindex, backup}) {
     sub->add_option("-c,--config", config_path, "config file");
   }
   CLI11_PARSE(app, argc, argv);
@@ -184,6 +234,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (verify->parsed()) return Verify(config);
+  if (reindex->parsed()) return RunReindex(config);
   if (backup->parsed()) return Backup(config, dest);
-  return Run(config);
+  return Run(config, allow_stale_index);
 }

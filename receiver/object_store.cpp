@@ -2,9 +2,11 @@
 
 #include <cjson/cJSON.h>
 #include <fmt/format.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -211,9 +213,18 @@ Status ObjectStore::Accept(const std::string& id, const ObjectMeta& meta) {
   std::string dir = Dirname(to);
   Status s = env_.CreateDirs(dir);
   if (!s) return s;
-  s = env_.RenameFile(QuarantineBodyPath(id), to);
+  // link() fails on an existing name where rename() would silently replace it.
+  if (::link(QuarantineBodyPath(id).c_str(), to.c_str()) != 0) {
+    if (errno != EEXIST) return Error::FromErrno("link " + to);
+    auto present = DigestFile(to);
+    if (!present) return present.error();
+    if (present->sha256_hex != meta.sha256_hex) {
+      return Error(to + " holds other bytes (sha256 " + present->sha256_hex + "); not replaced");
+    }
+  }
+  s = env_.SyncDir(dir);  // the new name is durable before the client hears 200
   if (!s) return s;
-  s = env_.SyncDir(dir);  // the rename is durable before the client hears 200
+  s = env_.RemoveFile(QuarantineBodyPath(id));
   if (!s) return s;
   // A sidecar that survives a power cut is harmless: recovery finds its body gone.
   return env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
@@ -241,6 +252,39 @@ Status ObjectStore::Discard(const std::string& id) {
 bool ObjectStore::AcceptedExists(const std::string& bucket, const std::string& key) const {
   std::error_code ec;
   return fs::is_regular_file(AcceptedPath(bucket, key), ec);
+}
+
+std::string ObjectStore::PathClash(const std::string& bucket, const std::string& key) const {
+  std::error_code ec;
+  std::string path = AcceptedPath(bucket, key);
+  if (fs::is_directory(path, ec)) return "other keys lie under it";
+  std::string root = dir_ + "/accepted/" + bucket;
+  for (size_t slash = path.rfind('/'); slash != std::string::npos && slash > root.size();
+       slash = path.rfind('/', slash - 1)) {
+    std::string parent = path.substr(0, slash);
+    if (fs::is_directory(parent, ec)) break;  // and so are its own parents
+    if (fs::exists(parent, ec)) return "the key " + parent.substr(root.size() + 1) + " is a prefix of it";
+  }
+  return "";
+}
+
+Status ObjectStore::CheckWritable(uint64_t min_free_bytes) const {
+  struct statvfs fsinfo {};
+  if (::statvfs(dir_.c_str(), &fsinfo) != 0) return Error::FromErrno("statvfs " + dir_);
+  uint64_t free_bytes = static_cast<uint64_t>(fsinfo.f_bavail) * fsinfo.f_frsize;
+  if (free_bytes < min_free_bytes) {
+    return Error(fmt::format("{} has {} bytes free, below min_free_bytes ({})", dir_, free_bytes,
+                             min_free_bytes));
+  }
+  std::string probe = dir_ + "/quarantine/healthz-XXXXXX";  // neither .body nor .json
+  int fd = ::mkstemp(probe.data());
+  if (fd < 0) return Error::FromErrno("create a file in " + dir_ + "/quarantine");
+  bool wrote = ::write(fd, "ok", 2) == 2;
+  int err = errno;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  if (!wrote) return Error::FromErrno("write in " + dir_ + "/quarantine", err);
+  return Status::Ok();
 }
 
 std::vector<std::pair<std::string, std::string>> ObjectStore::ListAccepted() const {

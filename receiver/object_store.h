@@ -84,8 +84,9 @@ class ObjectStore {
   std::string QuarantineBodyPath(const std::string& id) const;
   bool QuarantineBodyExists(const std::string& id) const;
 
-  // Moves the body to accepted/{bucket}/{key} (replacing a file there: only the index's
-  // owner of the key, or identical bytes, ever get here) and drops the sidecar.
+  // Places the body at accepted/{bucket}/{key} and drops the sidecar. Never replaces a file
+  // there: accepted bytes are immutable whatever the index says (a file with the same
+  // SHA-256 is kept and ours discarded; one with other bytes is an error).
   Status Accept(const std::string& id, const ObjectMeta& meta);
   // Moves body and sidecar (with `reason`) to rejected/ or conflicts/.
   Status Reject(const std::string& id, ObjectMeta meta, bool conflict);
@@ -95,9 +96,15 @@ class ObjectStore {
   std::string AcceptedPath(const std::string& bucket, const std::string& key) const;
   std::string RejectedPath(const std::string& id, bool conflict) const;
   bool AcceptedExists(const std::string& bucket, const std::string& key) const;
+  // Why accepted/{bucket}/{key} cannot be a file ("" when it can): it is a directory (another
+  // key lies under it) or one of its parents is a file (another key is its prefix).
+  std::string PathClash(const std::string& bucket, const std::string& key) const;
   // Every accepted object as bucket/key, for verify.
   std::vector<std::pair<std::string, std::string>> ListAccepted() const;
   const std::string& data_dir() const { return dir_; }
+  // Whether a body could be received now: a file can be created in quarantine/ and the
+  // filesystem has at least `min_free_bytes` free for unprivileged writers.
+  Status CheckWritable(uint64_t min_free_bytes) const;
 
  private:
   ObjectStore(Env& env, std::string dir) : env_(env), dir_(std::move(dir)) {}

@@ -1,13 +1,13 @@
 #include "receiver/pipeline.h"
 
 #include <chrono>
+#include <filesystem>
 
 #include "platform/log.h"
 
 namespace granary::receiver {
-namespace {
 
-ObjectRow RowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms) {
+ObjectRow IndexRowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms) {
   ObjectRow row;
   row.bucket = meta.bucket;
   row.key = meta.key;
@@ -21,8 +21,6 @@ ObjectRow RowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms) {
   return row;
 }
 
-}  // namespace
-
 const char* OutcomeName(PipelineOutcome outcome) {
   switch (outcome) {
     case PipelineOutcome::kAccepted:
@@ -33,6 +31,8 @@ const char* OutcomeName(PipelineOutcome outcome) {
       return "rejected";
     case PipelineOutcome::kConflict:
       return "conflict";
+    case PipelineOutcome::kInvalidName:
+      return "invalid-name";
   }
   return "?";
 }
@@ -43,7 +43,8 @@ Pipeline::Pipeline(Env& env, ObjectStore& store, Index& index, const ReceiverCon
 
 Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta& meta) {
   auto started = std::chrono::steady_clock::now();
-  Validation v = ValidateObject(store_.QuarantineBodyPath(id), meta, config_.prefix);
+  Validation v = ValidateObject(store_.QuarantineBodyPath(id), meta, config_.prefix,
+                                ValidatorLimitsOf(config_));
   metrics_.validate_ns +=
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::steady_clock::now() - started)
@@ -56,12 +57,20 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
   auto set_aside = [&](bool conflict, const std::string& reason) -> Result<PipelineResult> {
     // Index first: a crash between the two steps re-runs this entry, and recording is
     // idempotent per (bucket, key, sha256).
-    Status s = index_.RecordRejection(device, meta, conflict, reason,
-                                      store_.RejectedPath(id, conflict), now_ms);
-    if (!s) return s.error();
-    ObjectMeta kept = meta;
-    kept.reason = reason;
-    s = store_.Reject(id, kept, conflict);
+    std::string ours = store_.RejectedPath(id, conflict);
+    auto kept_at = index_.RecordRejection(device, meta, conflict, reason, ours, now_ms);
+    if (!kept_at) return kept_at.error();
+    Status s;
+    std::error_code ec;
+    if (*kept_at != ours && std::filesystem::exists(*kept_at, ec)) {
+      // These bytes under this key are evidence already: a client retrying a rejected
+      // upload must not fill the disk with copies.
+      s = store_.Discard(id);
+    } else {
+      ObjectMeta kept = meta;
+      kept.reason = reason;
+      s = store_.Reject(id, kept, conflict);
+    }
     if (!s) return s.error();
     (conflict ? metrics_.objects_conflict : metrics_.objects_rejected) += 1;
     log::Warning("{} {}/{}: {}", conflict ? "conflict" : "rejected", meta.bucket, meta.key, reason);
@@ -70,9 +79,29 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
     return result;
   };
 
-  if (!v.ok) return set_aside(false, v.reason);
+  auto refuse_name = [&](const std::string& reason) -> Result<PipelineResult> {
+    Status s = store_.Discard(id);
+    if (!s) return s.error();
+    result.outcome = PipelineOutcome::kInvalidName;
+    result.reason = reason;
+    return result;
+  };
 
-  ObjectRow row = RowOf(meta, v.kind, now_ms);
+  if (!v.ok) return set_aside(false, v.reason);
+  // The store is checked as well as the index: an index behind the store (restored, lost)
+  // must not let a key's bytes be replaced or a key land where it cannot be a file.
+  std::string clash = store_.PathClash(meta.bucket, meta.key);
+  if (!clash.empty()) return refuse_name(clash);
+  if (store_.AcceptedExists(meta.bucket, meta.key)) {
+    auto present = DigestFile(store_.AcceptedPath(meta.bucket, meta.key));
+    if (!present) return present.error();
+    if (present->sha256_hex != meta.sha256_hex) {
+      return set_aside(true, "accepted/ holds other bytes for the key (sha256 " +
+                                 present->sha256_hex + ")");
+    }
+  }
+
+  ObjectRow row = IndexRowOf(meta, v.kind, now_ms);
   Result<RecordResult> recorded = v.kind == ObjectKind::kSegment
                                       ? index_.RecordSegment(row, v.segment, now_ms)
                                       : index_.RecordTombstone(row, v.tombstone, now_ms);
@@ -115,6 +144,8 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
     }
     case RecordOutcome::kConflict:
       return set_aside(true, recorded->detail);
+    case RecordOutcome::kInvalidName:
+      return refuse_name(recorded->detail);
   }
   return Error("unreachable");
 }

@@ -17,7 +17,8 @@
 
 namespace granary::receiver {
 
-enum class PipelineOutcome { kAccepted, kDuplicate, kRejected, kConflict };
+// kInvalidName: the key clashes with another as a path; nothing is kept.
+enum class PipelineOutcome { kAccepted, kDuplicate, kRejected, kConflict, kInvalidName };
 
 struct PipelineResult {
   PipelineOutcome outcome = PipelineOutcome::kAccepted;
@@ -27,6 +28,15 @@ struct PipelineResult {
 };
 
 const char* OutcomeName(PipelineOutcome outcome);
+
+// The index row of an object that passed validation as `kind`.
+ObjectRow IndexRowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms);
+
+inline ValidatorLimits ValidatorLimitsOf(const ReceiverConfig& config) {
+  ValidatorLimits limits;
+  limits.max_line_bytes = config.max_line_bytes;
+  return limits;
+}
 
 class Pipeline {
  public:

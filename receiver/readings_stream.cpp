@@ -28,19 +28,21 @@ std::string StringOf(const cJSON* obj, const char* name) {
 }  // namespace
 
 ReadingsStream::ReadingsStream(const ObjectStore& store, std::vector<SegmentRow> segments,
-                               int64_t from_ms, int64_t to_ms, Format format)
+                               int64_t from_ms, int64_t to_ms, Format format,
+                               uint64_t max_line_bytes)
     : store_(store),
       segments_(std::move(segments)),
       from_ms_(from_ms),
       to_ms_(to_ms),
-      format_(format) {}
+      format_(format),
+      max_line_bytes_(max_line_bytes) {}
 
 bool ReadingsStream::NextLine(std::string* out) {
   for (;;) {
     if (!reader_) {
       if (next_segment_ >= segments_.size()) return false;
       const SegmentRow& s = segments_[next_segment_++];
-      reader_ = std::make_unique<GzipLineReader>(1 << 20, 1ull << 30);
+      reader_ = std::make_unique<GzipLineReader>(max_line_bytes_, 1ull << 30);
       Status st = reader_->Open(store_.AcceptedPath(s.bucket, s.key));
       if (!st) {
         log::Error("readings: {}", st.error().message());

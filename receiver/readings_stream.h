@@ -16,8 +16,9 @@ namespace granary::receiver {
 class ReadingsStream {
  public:
   enum class Format { kJsonLines, kCsv };
+  // `max_line_bytes` is the validator's: every accepted line fits.
   ReadingsStream(const ObjectStore& store, std::vector<SegmentRow> segments, int64_t from_ms,
-                 int64_t to_ms, Format format);
+                 int64_t to_ms, Format format, uint64_t max_line_bytes);
   // Up to `max` bytes into `buf`; 0 at the end, -1 on a read error.
   long Fill(char* buf, size_t max);
 
@@ -29,6 +30,7 @@ class ReadingsStream {
   size_t next_segment_ = 0;
   int64_t from_ms_, to_ms_;
   Format format_;
+  uint64_t max_line_bytes_;
   std::unique_ptr<GzipLineReader> reader_;
   std::string pending_;
   size_t pending_pos_ = 0;

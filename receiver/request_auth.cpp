@@ -96,6 +96,17 @@ S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, Veri
     return MakeS3Error("AccessDenied", "The request date header must be signed");
   }
   if (!is_signed("host")) return MakeS3Error("AccessDenied", "The Host header must be signed");
+  // S3's rule (generic SigV4 lets a token header go unsigned): an x-amz-* header outside the
+  // signature could be added or changed by anyone on the path, and user metadata is stored
+  // and served as if the device had sent it.
+  for (const auto& [name, value] : request.headers) {
+    std::string lower = AsciiLower(name);
+    if (options_.service == "s3" && lower.starts_with("x-amz-") && !is_signed(lower)) {
+      return MakeS3Error("AccessDenied",
+                         "There were headers present in the request which were not signed: " +
+                             lower.substr(0, 64));
+    }
+  }
   if (FormatAmzDate(request_ms).substr(0, 8) != auth->scope.date) {
     return MakeS3Error("SignatureDoesNotMatch",
                        "The credential date does not match the request date");

@@ -3,7 +3,8 @@
 //
 // Checked, in order: an Authorization header of the AWS4-HMAC-SHA256 form; a known access
 // key; the credential scope (date equals the request date, region, service); a request
-// date (x-amz-date, else Date) sent once, signed, and within the skew window; host signed;
+// date (x-amz-date, else Date) sent once, signed, and within the skew window; host and
+// every x-amz-* header signed;
 // x-amz-content-sha256 present (S3 mode) and not a streaming (aws-chunked) marker; then the
 // signature, compared in constant time. The body's hash is checked by the caller once the
 // body has arrived (VerifiedRequest::payload_hash).
@@ -28,7 +29,7 @@ struct VerifierOptions {
   // S3 requires x-amz-content-sha256; the generic SigV4 suite has none (its payload hash
   // is the body's, given as `generic_payload_hash`).
   bool require_content_sha256 = true;
-  bool allow_unsigned_payload = true;
+  bool allow_unsigned_payload = false;
 };
 
 struct VerifiedRequest {

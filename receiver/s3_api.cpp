@@ -18,6 +18,7 @@
 #include "platform/time.h"
 #include "receiver/context.h"
 #include "receiver/s3_error.h"
+#include "platform/utf8.h"
 
 namespace granary::receiver {
 namespace {
@@ -115,15 +116,21 @@ class S3Exchange final : public HttpExchange {
       return *Fail(
           MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
+    std::optional<S3Error> bad_digest;
     if (verified_.payload_hash != sigv4::kUnsignedPayload &&
         digest->sha256_hex != verified_.payload_hash) {
-      return *Fail(MakeS3Error("XAmzContentSHA256Mismatch",
+      bad_digest = MakeS3Error("XAmzContentSHA256Mismatch",
                                "The provided 'x-amz-content-sha256' header does not match what "
-                               "was computed."));
+                               "was computed.");
+    } else if (!md5_hex_.empty() && digest->md5_hex != md5_hex_) {
+      bad_digest = MakeS3Error("BadDigest",
+                               "The Content-MD5 you specified did not match what we received.");
     }
-    if (!md5_hex_.empty() && digest->md5_hex != md5_hex_) {
-      return *Fail(MakeS3Error("BadDigest",
-                               "The Content-MD5 you specified did not match what we received."));
+    if (bad_digest) {
+      // Not the client's object: nothing of it outlives the request.
+      (void)ctx_.store.Discard(writer_->id());
+      writer_.reset();
+      return *Fail(*bad_digest);
     }
     ObjectMeta meta;
     meta.bucket = bucket_;
@@ -168,6 +175,8 @@ class S3Exchange final : public HttpExchange {
         return *Fail(MakeS3Error("InvalidSegment", "Rejected: " + result->reason));
       case PipelineOutcome::kConflict:
         return *Fail(MakeS3Error("ObjectConflict", "Conflict: " + result->reason));
+      case PipelineOutcome::kInvalidName:
+        return *Fail(InvalidName(result->reason));
     }
     return *Fail(MakeS3Error("InternalError", "unreachable"));
   }
@@ -176,6 +185,11 @@ class S3Exchange final : public HttpExchange {
   std::string TooLargeMessage() const {
     return fmt::format("Your proposed upload exceeds the maximum allowed size of {} bytes",
                        ctx_.config.max_object_bytes);
+  }
+
+  static S3Error InvalidName(const std::string& why) {
+    return MakeS3Error("InvalidObjectName",
+                       "No key may be another key followed by '/' and more: " + why);
   }
 
   HttpResponse Plain(int status) {
@@ -206,6 +220,9 @@ class S3Exchange final : public HttpExchange {
   }
 
   std::optional<HttpResponse> BeginPut() {
+    if (!ctx_.ingest_refused.empty()) {
+      return Fail(MakeS3Error("ServiceUnavailable", ctx_.ingest_refused));
+    }
     if (request_.HasHeader("x-amz-copy-source")) {
       return Fail(MakeS3Error("NotImplemented", "CopyObject is not supported"));
     }
@@ -236,6 +253,14 @@ class S3Exchange final : public HttpExchange {
         return Fail(MakeS3Error("InvalidDigest", "The Content-MD5 you specified was invalid."));
       }
     }
+    // Refused before the body is read; the pipeline checks again under the index's lock.
+    auto clash = ctx_.index.KeyClash(bucket_, key_);
+    if (!clash) {
+      log::Error("index lookup {}: {}", key_, clash.error().message());
+      return Fail(
+          MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
+    }
+    if (!clash->empty()) return Fail(InvalidName("the key clashes with " + *clash));
     auto writer = ctx_.store.NewQuarantine();
     if (!writer) {
       log::Error("quarantine: {}", writer.error().message());
@@ -287,6 +312,11 @@ class S3Exchange final : public HttpExchange {
     std::string max_text = QueryParam(request_.raw_query, "max-keys");
     int max_keys = max_text.empty() ? 1000 : ParseDecimal<int>(max_text).value_or(-1);
     if (max_keys < 0 || max_keys > 1000) max_keys = 1000;
+    for (const std::string* text : {&prefix, &delimiter, &start_after}) {
+      if (!IsValidUtf8(*text)) {
+        return Fail(MakeS3Error("InvalidArgument", "List parameters must be valid UTF-8"));
+      }
+    }
     if (!prefix.starts_with(ctx_.config.DevicePrefix(device_))) {
       return Fail(MakeS3Error("AccessDenied", "Access Denied: device " + device_ +
                                                   " may only list under " +
@@ -373,6 +403,9 @@ class S3Exchange final : public HttpExchange {
 S3Error CheckObjectKey(const std::string& key) {
   if (key.empty()) return MakeS3Error("InvalidArgument", "The key is empty");
   if (key.size() > 1024) return MakeS3Error("KeyTooLongError", "Your key is too long");
+  if (!IsValidUtf8(key)) {
+    return MakeS3Error("InvalidObjectName", "Object key must be valid UTF-8");
+  }
   for (unsigned char c : key) {
     if (c < 0x20 || c == 0x7f) {
       return MakeS3Error("InvalidArgument", "The key holds a NUL or control character");

@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "platform/utf8.h"
+
 namespace granary::receiver {
 namespace {
 
@@ -27,6 +29,7 @@ constexpr std::array kStatuses = {
     CodeStatus{"MissingContentLength", 411},
     CodeStatus{"KeyTooLongError", 400},
     CodeStatus{"InvalidURI", 400},
+    CodeStatus{"InvalidObjectName", 400},
     CodeStatus{"InvalidSegment", 400},
     CodeStatus{"ObjectConflict", 409},
     CodeStatus{"NoSuchKey", 404},
@@ -48,7 +51,8 @@ S3Error MakeS3Error(std::string_view code, std::string message) {
   return S3Error{status, std::string(code), std::move(message)};
 }
 
-std::string XmlEscape(std::string_view text) {
+std::string XmlEscape(std::string_view raw) {
+  std::string text = RepairUtf8(raw);  // a document with a stray byte is not XML at all
   std::string out;
   out.reserve(text.size());
   for (char c : text) {

@@ -21,7 +21,7 @@ S3Error MakeS3Error(std::string_view code, std::string message);
 std::string RenderS3ErrorXml(const S3Error& error, std::string_view resource,
                              std::string_view request_id);
 
-// XML character data escaping (&, <, >, ", ').
+// XML character data escaping (&, <, >, ", '); bytes that are not UTF-8 become U+FFFD.
 std::string XmlEscape(std::string_view text);
 
 }  // namespace granary::receiver

@@ -6,10 +6,12 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include "platform/crypto.h"
 #include "platform/gzip_lines.h"
 #include "platform/handles.h"
+#include "platform/utf8.h"
 
 namespace granary::receiver {
 namespace {
@@ -66,6 +68,20 @@ std::string CheckMetadataNumber(const ObjectMeta& meta, const char* name, uint64
   return "";
 }
 
+// The first name that appears twice in one object, at any depth ("" when none). cJSON keeps
+// both and finds the first, while other parsers take the last: a line with a duplicate
+// means different readings to different consumers.
+std::string DuplicateKey(const cJSON* item) {
+  std::unordered_set<std::string_view> names;
+  const cJSON* child = nullptr;
+  cJSON_ArrayForEach(child, item) {
+    if (cJSON_IsObject(item) && !names.insert(child->string).second) return child->string;
+    std::string inner = DuplicateKey(child);
+    if (!inner.empty()) return inner;
+  }
+  return "";
+}
+
 void HashObserver(void* ctx, std::string_view data) {
   static_cast<StreamHasher*>(ctx)->Update(data);
 }
@@ -87,16 +103,22 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
   std::string_view line;
   while (reader.Next(&line)) {
     ++line_no;
+    if (!IsValidUtf8(line)) return Reject(fmt::format("line {}: not valid UTF-8", line_no));
     CjsonPtr obj(cJSON_ParseWithLength(line.data(), line.size()));
     if (!obj || !cJSON_IsObject(obj.get())) {
       return Reject(fmt::format("line {}: not a JSON object", line_no));
+    }
+    std::string duplicate = DuplicateKey(obj.get());
+    if (!duplicate.empty()) {
+      return Reject(
+          fmt::format("line {}: the key \"{}\" appears twice", line_no, Utf8Prefix(duplicate, 64)));
     }
     bool present = false;
     std::string line_device = StringField(obj.get(), "device", &present);
     if (!present) return Reject(fmt::format("line {}: no \"device\" string", line_no));
     if (line_device != device) {
       return Reject(fmt::format("line {}: device \"{}\" but the key is device \"{}\"", line_no,
-                                line_device.substr(0, 64), device));
+                                Utf8Prefix(line_device, 64), device));
     }
     std::string line_source = StringField(obj.get(), "source", &present);
     if (!present || line_source.empty())
@@ -123,12 +145,12 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
       f.first_ts = ts;
       if (!meta_source.empty() && meta_source != f.source) {
         return Reject(fmt::format("line 1: source \"{}\" but metadata granary-source is \"{}\"",
-                                  f.source.substr(0, 64), meta_source.substr(0, 64)));
+                                  Utf8Prefix(f.source, 64), Utf8Prefix(meta_source, 64)));
       }
     } else {
       if (line_source != f.source) {
         return Reject(fmt::format("line {}: source \"{}\" differs from line 1's \"{}\"", line_no,
-                                  line_source.substr(0, 64), f.source));
+                                  Utf8Prefix(line_source, 64), f.source));
       }
       if (static_cast<uint64_t>(seq) != f.last_seq + 1) {
         return Reject(fmt::format("line {}: seq {} after {} (seqs must be contiguous)", line_no,
@@ -180,7 +202,7 @@ Validation ValidateTombstone(const std::string& path, const ObjectMeta& meta,
   std::string tdevice = StringField(obj.get(), "device", &present);
   if (tdevice != device) {
     return Reject(fmt::format("tombstone: device \"{}\" but the key is device \"{}\"",
-                              tdevice.substr(0, 64), device));
+                              Utf8Prefix(tdevice, 64), device));
   }
   t.device = device;
   t.source = StringField(obj.get(), "source", &present);
@@ -233,7 +255,7 @@ Validation ValidateObject(const std::string& body_path, const ObjectMeta& meta,
   std::string meta_device = meta.UserMetadata("granary-device");
   if (!meta_device.empty() && meta_device != device) {
     return Reject(fmt::format("metadata granary-device \"{}\" but the key is device \"{}\"",
-                              meta_device.substr(0, 64), device));
+                              Utf8Prefix(meta_device, 64), device));
   }
   std::string format = meta.UserMetadata("granary-format");
   if (format.starts_with("tombstone/") ||
@@ -246,7 +268,7 @@ Validation ValidateObject(const std::string& body_path, const ObjectMeta& meta,
   }
   return Reject(format.empty() ? "not a granary object (no granary-format metadata, key not "
                                  "*.jsonl.gz or *.tombstone.json)"
-                               : "unknown format \"" + format.substr(0, 64) + "\"");
+                               : "unknown format \"" + Utf8Prefix(format, 64) + "\"");
 }
 
 }  // namespace granary::receiver

@@ -2,11 +2,13 @@
 a reader token, start/stop/kill -9, and clients (boto3 and awscli from Debian, curl
 --aws-sigv4, the JSON API)."""
 import gzip
+import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -45,9 +47,9 @@ class Receiver:
         return subprocess.run([RECEIVER_BIN, *args, "-c", self.config], capture_output=True,
                               text=True, timeout=timeout)
 
-    def start(self, env=None):
+    def start(self, env=None, args=()):
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([RECEIVER_BIN, "run", "-c", self.config],
+        self.proc = subprocess.Popen([RECEIVER_BIN, "run", "-c", self.config, *args],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True,
                                      env=dict(os.environ, **(env or {})))
         line = self.proc.stdout.readline()
@@ -81,7 +83,7 @@ class Receiver:
     def read_log(self):
         if not os.path.exists(self.log_path):
             return "(the receiver never started)"
-        with open(self.log_path) as f:
+        with open(self.log_path, errors="replace") as f:
             return f.read()
 
     def api(self, path, token=READER_TOKEN, raw=False):
@@ -99,6 +101,32 @@ class Receiver:
         status, body = self.api(f"/api/v1/devices/{device}/coverage?source={source}")
         check(status == 200, f"coverage {device}/{source}: {status} {body}")
         return body["sources"][0]
+
+
+def run_receivers(receivers, body, name):
+    """Runs body(); on a failed check prints the first receiver's log tail; stops them all."""
+    try:
+        body()
+        print(f"{name}: ok")
+    except SystemExit:
+        print(receivers[0].read_log()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        for r in receivers:
+            if r.proc:
+                r.stop()
+
+
+def accepted_digests(data_dir):
+    """{relative path under accepted/: SHA-256} of every accepted file."""
+    root = os.path.join(data_dir, "accepted")
+    out = {}
+    for d, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(d, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
 
 
 def segment_lines(device, source, first, last, ts0=1732284000000):

@@ -1,6 +1,6 @@
 """Abuse: 200 slow connections (slowloris, trickling header bytes from 127.0.0.2) do not stop
-a legitimate upload from 127.0.0.1; the per-IP limit refuses connections beyond it from one
-address while others still get in; an idle connection is closed after the timeout; and the
+a legitimate upload from 127.0.0.1; the per-IP limit answers connections beyond it from one
+address with 503 SlowDown and Retry-After (not a reset) while others still get in; an idle connection is closed after the timeout; and the
 receiver still serves afterwards."""
 import socket
 import sys
@@ -21,6 +21,18 @@ def slow_socket(port):
     s.connect(("127.0.0.1", port))
     s.sendall(b"PUT /granary/granary/h017/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     return s
+
+
+def answer(s, within):
+    """What the server sends before it closes the connection (b"" when it resets it)."""
+    s.settimeout(within)
+    data = b""
+    try:
+        while chunk := s.recv(4096):
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return data
 
 
 def closed_by_server(s, within):
@@ -62,10 +74,18 @@ def main():
         check(s3.get_object(Bucket="granary", Key=key)["Body"].read() == body, "legit upload bytes")
         check(took < 5, f"legitimate upload took {took:.1f}s under {SLOW} slow connections")
 
-        # Per-IP limit: 127.0.0.2 already holds 200 of its 210; 20 more: the extra are refused.
+        # Per-IP limit: 127.0.0.2 already holds 200 of its 210; 20 more: the extra are refused
+        # with an answer a client can act on (503 SlowDown, Retry-After), then closed.
         extra = [slow_socket(r.port) for _ in range(20)]
         time.sleep(0.5)  # well inside the 4 s idle timeout
-        refused = sum(1 for s in extra if closed_by_server(s, 0.05))
+        for s in extra:
+            try:
+                s.sendall(b"\r\n")
+            except OSError:
+                pass  # reset: counted as not answered below
+        answers = [answer(s, 2) for s in extra]
+        refused = sum(1 for a in answers if a.startswith(b"HTTP/1.1 503") and b"SlowDown" in a
+                      and b"Retry-After: 1" in a)
         check(refused >= 20 - (PER_IP - SLOW), f"only {refused} of 20 over-limit connections refused")
         check(refused <= 20 - (PER_IP - SLOW) + 1, f"{refused} refused: the limit bites too early")
         for s in extra:

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "pipeline_fixture.h"
 #include "receiver/pipeline.h"
 #include "receiver_test_util.h"
 #include "tests/support/test_util.h"
@@ -133,6 +134,29 @@ TEST_F(IndexTest, TombstonesExplainGaps) {
   EXPECT_EQ(c.gaps[1].last, 30u);
 }
 
+TEST_F(IndexTest, WiderTombstoneFromTheSameSeqWidensNarrowerIsConflict) {
+  EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
+  EXPECT_EQ(Add(41, 50), RecordOutcome::kIndexed);
+  auto tombstone = [&](uint64_t last) {
+    ObjectRow row = Row(11);
+    row.key = fmt::format("granary/h017/meter/tombstones/h017-meter-11-{}.tombstone.json", last);
+    row.sha256_hex = Sha256Hex(row.key);
+    row.kind = "tombstone";
+    TombstoneFacts t{"h017", "meter", "quota", 11, last, last - 10, 5};
+    return index_->RecordTombstone(row, t, 3)->outcome;
+  };
+  EXPECT_EQ(tombstone(20), RecordOutcome::kIndexed);
+  EXPECT_EQ(tombstone(40), RecordOutcome::kIndexed);
+  EXPECT_EQ(tombstone(30), RecordOutcome::kConflict);
+  EXPECT_EQ(tombstone(40), RecordOutcome::kDuplicate);  // the same key and bytes again
+  SourceCoverage c = Cover();
+  ASSERT_EQ(c.tombstones.size(), 1u);
+  EXPECT_EQ(c.tombstones[0].last, 40u);
+  ASSERT_EQ(c.gaps.size(), 1u);
+  EXPECT_TRUE(c.gaps[0].explained);
+  EXPECT_EQ(c.gaps[0].last, 40u);
+}
+
 TEST_F(IndexTest, ListObjectsByPrefixInKeyOrder) {
   Add(1, 10);
   Add(11, 20);
@@ -160,36 +184,11 @@ TEST(FindGapsTest, SplitsHolesByTombstones) {
 }
 
 // The pipeline over a real store and index: accept, duplicate, conflict, reject, recover.
-class PipelineTest : public ::testing::Test {
+class PipelineTest : public PipelineFixture {
  protected:
-  PipelineTest() {
-    config_.data_dir = dir_.path();
-    store_ = std::move(*ObjectStore::Open(Env::Default(), dir_.path()));
-    index_ = std::move(*OpenIndex(Env::Default(), config_));
-    pipeline_ = std::make_unique<Pipeline>(Env::Default(), *store_, *index_, config_, metrics_);
-  }
-  // Puts `body` in quarantine as the HTTP layer does; returns its id.
-  std::string Quarantine(const std::string& body, const ObjectMeta& meta) {
-    auto w = store_->NewQuarantine();
-    EXPECT_TRUE((*w)->Append(body).ok());
-    EXPECT_TRUE((*w)->Finish().ok());
-    EXPECT_TRUE(store_->SealQuarantine((*w)->id(), meta).ok());
-    return (*w)->id();
-  }
   PipelineOutcome Put(const std::string& lines, uint64_t first, uint64_t last) {
-    std::string body = Gzip(lines);
-    ObjectMeta meta =
-        SegmentMeta(SegmentKey("h017", "meter", first), "h017", "meter", first, last, body);
-    auto r = pipeline_->Process(Quarantine(body, meta), meta);
-    EXPECT_TRUE(r.ok()) << r.error().message();
-    return r->outcome;
+    return PutAt(SegmentKey("h017", "meter", first), lines, first, last);
   }
-  granary::testing::TempDir dir_;
-  ReceiverConfig config_;
-  Metrics metrics_;
-  std::unique_ptr<ObjectStore> store_;
-  std::unique_ptr<Index> index_;
-  std::unique_ptr<Pipeline> pipeline_;
 };
 
 TEST_F(PipelineTest, AcceptDuplicateConflictReject) {

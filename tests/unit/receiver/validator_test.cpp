@@ -68,6 +68,27 @@ TEST_F(ValidatorTest, NonJsonLineIsRejectedWithItsNumber) {
   EXPECT_EQ(v.reason, "line 4: not a JSON object");
 }
 
+TEST_F(ValidatorTest, DuplicateKeyAtAnyDepthIsRejected) {
+  std::string top = R"({"device":"h017","source":"meter","seq":4,"ts":1,"device":"h018","data":{}})";
+  std::string deep = R"({"device":"h017","source":"meter","seq":4,"ts":1,"data":{"a":[{"v":1,"v":2}]}})";
+  Validation v = RunLines(SegmentLines("h017", "meter", 1, 3) + top + "\n" +
+                          SegmentLines("h017", "meter", 5, 10));
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.reason, "line 4: the key \"device\" appears twice");
+  v = RunLines(SegmentLines("h017", "meter", 1, 3) + deep + "\n" +
+               SegmentLines("h017", "meter", 5, 10));
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.reason, "line 4: the key \"v\" appears twice");
+}
+
+TEST_F(ValidatorTest, LineThatIsNotUtf8IsRejected) {
+  std::string bad = "{\"device\":\"h017\",\"source\":\"meter\",\"seq\":4,\"ts\":1,\"data\":{\"s\":\"\xff\"}}";
+  Validation v = RunLines(SegmentLines("h017", "meter", 1, 3) + bad + "\n" +
+                          SegmentLines("h017", "meter", 5, 10));
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.reason, "line 4: not valid UTF-8");
+}
+
 TEST_F(ValidatorTest, SeqHoleIsRejected) {
   Validation v =
       RunLines(SegmentLines("h017", "meter", 1, 4) + SegmentLines("h017", "meter", 6, 11));

@@ -1,0 +1,101 @@
+#include "receiver/reindex.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+
+#include "receiver/pipeline.h"
+
+namespace granary::receiver {
+namespace {
+
+int64_t ModifiedMs(const std::string& path) {
+  std::error_code ec;
+  auto mtime = std::filesystem::last_write_time(path, ec);
+  if (ec) return 0;
+  auto since = std::chrono::file_clock::to_sys(mtime).time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(since).count();
+}
+
+// What the agent sends with a segment or tombstone, from what validation found in it.
+sigv4::Headers MetadataOf(const Validation& v) {
+  if (v.kind == ObjectKind::kTombstone) {
+    return {{"granary-device", v.tombstone.device},
+            {"granary-source", v.tombstone.source},
+            {"granary-format", "tombstone/1"}};
+  }
+  const SegmentFacts& f = v.segment;
+  return {{"granary-device", f.device},
+          {"granary-source", f.source},
+          {"granary-first-seq", std::to_string(f.first_seq)},
+          {"granary-last-seq", std::to_string(f.last_seq)},
+          {"granary-count", std::to_string(f.count)},
+          {"granary-format", "jsonl.gz/1"}};
+}
+
+}  // namespace
+
+Result<std::string> IndexBehindStore(Index& index, const ObjectStore& store) {
+  auto objects = index.AllObjects();
+  if (!objects) return objects.error();
+  std::set<std::pair<std::string, std::string>> indexed;
+  for (const ObjectRow& o : *objects) indexed.emplace(o.bucket, o.key);
+  size_t unindexed = 0;
+  std::string first;
+  for (const auto& file : store.ListAccepted()) {
+    if (indexed.count(file)) continue;
+    if (unindexed++ == 0) first = file.first + "/" + file.second;
+  }
+  if (unindexed == 0) return std::string();
+  return fmt::format(
+      "the index is behind the store: {} of the files in accepted/ are not indexed (first: "
+      "{}; the index lists {} objects); ingest is refused until `granary-receiver reindex`",
+      unindexed, first, indexed.size());
+}
+
+Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,
+                              const ReceiverConfig& config) {
+  ReindexReport report;
+  for (const auto& [bucket, key] : store.ListAccepted()) {
+    ++report.files;
+    std::string path = store.AcceptedPath(bucket, key);
+    auto problem = [&](const std::string& why) { report.problems.push_back(bucket + "/" + key + ": " + why); };
+    auto digest = DigestFile(path);
+    if (!digest) return digest.error();
+    ObjectMeta meta;
+    meta.bucket = bucket;
+    meta.key = key;
+    meta.size = digest->bytes;
+    meta.md5_hex = digest->md5_hex;
+    meta.sha256_hex = digest->sha256_hex;
+    Validation v = ValidateObject(path, meta, config.prefix, ValidatorLimitsOf(config));
+    if (!v.ok) {
+      problem("invalid: " + v.reason);
+      continue;
+    }
+    meta.user_metadata = MetadataOf(v);
+    int64_t stored_ms = ModifiedMs(path);
+    ObjectRow row = IndexRowOf(meta, v.kind, stored_ms);
+    auto recorded = v.kind == ObjectKind::kSegment
+                        ? index.RecordSegment(row, v.segment, env.WallNowMs())
+                        : index.RecordTombstone(row, v.tombstone, env.WallNowMs());
+    if (!recorded) return recorded.error();
+    switch (recorded->outcome) {
+      case RecordOutcome::kIndexed:
+        ++report.indexed;
+        break;
+      case RecordOutcome::kDuplicate:
+        ++report.already;
+        break;
+      case RecordOutcome::kConflict:
+      case RecordOutcome::kInvalidName:
+        problem(recorded->detail);
+        break;
+    }
+  }
+  return report;
+}
+
+}  // namespace granary::receiver
