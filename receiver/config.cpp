@@ -172,6 +172,7 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
         static_cast<int>(http->Integer("connection_limit", c.connection_limit, 4, 65536));
     c.per_ip_limit = static_cast<int>(http->Integer("per_ip_limit", c.per_ip_limit, 0, 65536));
     c.connection_timeout = http->Duration("timeout", c.connection_timeout, milliseconds{1000});
+    c.header_timeout = http->Duration("header_timeout", c.header_timeout, milliseconds{1000});
     http->Finish();
   }
   if (std::optional<ConfigReader> api = root.Table("api")) {

@@ -76,6 +76,7 @@ struct ReceiverConfig {
   int connection_limit = 1024;
   int per_ip_limit = 64;
   std::chrono::milliseconds connection_timeout{30'000};
+  std::chrono::milliseconds header_timeout{10'000};
 
   // [api]
   bool metrics_require_token = false;

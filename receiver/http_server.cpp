@@ -118,17 +118,10 @@ Result<Listener> Listen(const std::string& address, int port) {
 
 }  // namespace
 
-// Per connection, from accept to close.
-struct ConnectionState {
-  std::string peer;
-  bool over_per_ip_limit = false;
-};
-
-bool OverPerIpLimit(MHD_Connection* connection) {
+ConnectionState* StateOf(MHD_Connection* connection) {
   const MHD_ConnectionInfo* info =
       MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  return info != nullptr && info->socket_context != nullptr &&
-         static_cast<ConnectionState*>(info->socket_context)->over_per_ip_limit;
+  return info != nullptr ? static_cast<ConnectionState*>(info->socket_context) : nullptr;
 }
 
 HttpResponse SlowDown() {
@@ -147,12 +140,16 @@ struct HttpServerCallbacks {
                          MHD_ConnectionNotificationCode code) {
     auto* server = static_cast<HttpServer*>(cls);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-      auto* state = new ConnectionState{PeerAddress(connection)};
-      state->over_per_ip_limit = server->OpenedFrom(state->peer);
+      auto* state = new ConnectionState;
+      state->peer = PeerAddress(connection);
+      const MHD_ConnectionInfo* fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+      state->fd = fd != nullptr ? fd->connect_fd : -1;
+      state->accepted = std::chrono::steady_clock::now();
+      state->over_per_ip_limit = server->Opened(state);
       *socket_context = state;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != nullptr) {
       auto* state = static_cast<ConnectionState*>(*socket_context);
-      server->ClosedFrom(state->peer);
+      server->Closed(state);
       delete state;
       *socket_context = nullptr;
     }
@@ -182,7 +179,9 @@ struct HttpServerCallbacks {
       SplitTarget(state->raw_target, &request.raw_path, &request.raw_query);
       MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectHeader, &request.headers);
       request.peer = PeerAddress(connection);
-      if (OverPerIpLimit(connection)) {
+      ConnectionState* conn = StateOf(connection);
+      if (conn != nullptr) server->HeadersIn(conn);
+      if (conn != nullptr && conn->over_per_ip_limit) {
         state->responded = true;
         return Queue(connection, SlowDown());
       }
@@ -233,6 +232,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   std::unique_ptr<HttpServer> server(new HttpServer);
   server->router_ = std::move(router);
   server->per_ip_limit_ = options.per_ip_limit;
+  server->header_timeout_ = options.header_timeout;
   auto listener = Listen(options.address, options.port);
   if (!listener) return listener.error();
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
@@ -262,23 +262,59 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
                  std::to_string(listener->port));
   }
   server->port_ = listener->port;
+  if (options.header_timeout.count() > 0) {
+    server->sweeper_ = std::thread([s = server.get()] { s->SweepHeaderDeadlines(); });
+  }
   return server;
 }
 
-bool HttpServer::OpenedFrom(const std::string& peer) {
-  std::lock_guard<std::mutex> lock(per_ip_mu_);
-  int open = ++per_ip_[peer];
+bool HttpServer::Opened(ConnectionState* connection) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (header_timeout_.count() > 0) waiting_headers_.insert(connection);
+  int open = ++per_ip_[connection->peer];
   return per_ip_limit_ > 0 && open > per_ip_limit_;
 }
 
-void HttpServer::ClosedFrom(const std::string& peer) {
-  std::lock_guard<std::mutex> lock(per_ip_mu_);
-  auto it = per_ip_.find(peer);
+void HttpServer::HeadersIn(ConnectionState* connection) {
+  std::lock_guard<std::mutex> lock(mu_);
+  waiting_headers_.erase(connection);
+}
+
+void HttpServer::Closed(ConnectionState* connection) {
+  std::lock_guard<std::mutex> lock(mu_);
+  waiting_headers_.erase(connection);
+  auto it = per_ip_.find(connection->peer);
   if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
+}
+
+void HttpServer::SweepHeaderDeadlines() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; })) {
+    auto deadline = std::chrono::steady_clock::now() - header_timeout_;
+    for (auto it = waiting_headers_.begin(); it != waiting_headers_.end();) {
+      if ((*it)->accepted > deadline) {
+        ++it;
+        continue;
+      }
+      // Only shut down, never closed: the library still owns the descriptor, and it is
+      // still open because Closed() (which takes mu_) has not run for it.
+      if ((*it)->fd >= 0) ::shutdown((*it)->fd, SHUT_RDWR);
+      headers_cut_ += 1;
+      it = waiting_headers_.erase(it);
+    }
+  }
 }
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Stop() { daemon_.reset(); }
+void HttpServer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  daemon_.reset();
+}
 
 }  // namespace granary::receiver

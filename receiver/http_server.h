@@ -6,14 +6,18 @@
 
 #include <microhttpd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -74,6 +78,17 @@ struct HttpServerOptions {
   // 16) the library refuses them outright, so one address cannot take every slot. 0: none.
   int per_ip_limit = 64;
   std::chrono::seconds idle_timeout{30};
+  // A connection whose first request's headers are not in by then is cut: the idle timeout
+  // alone lets a client that sends one byte a second hold a slot for ever. 0: none.
+  std::chrono::seconds header_timeout{10};
+};
+
+// One TCP connection, from accept to close.
+struct ConnectionState {
+  std::string peer;
+  int fd = -1;
+  std::chrono::steady_clock::time_point accepted;
+  bool over_per_ip_limit = false;
 };
 
 class HttpServer {
@@ -84,18 +99,29 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   int port() const { return port_; }
+  // Connections cut for missing the header deadline so far.
+  uint64_t headers_cut() const { return headers_cut_.load(); }
   // Stops accepting; connections in progress are closed.
   void Stop();
 
  private:
   HttpServer() = default;
-  // Counts a new connection from `peer`; whether it is beyond the per-IP limit.
-  bool OpenedFrom(const std::string& peer);
-  void ClosedFrom(const std::string& peer);
+  // Counts a new connection; whether it is beyond the per-IP limit.
+  bool Opened(ConnectionState* connection);
+  void HeadersIn(ConnectionState* connection);
+  void Closed(ConnectionState* connection);
+  // Cuts connections past the header deadline, once a second until Stop().
+  void SweepHeaderDeadlines();
   Router router_;
   int per_ip_limit_ = 0;
-  std::mutex per_ip_mu_;
+  std::chrono::seconds header_timeout_{0};
+  std::mutex mu_;  // guards the three below
   std::unordered_map<std::string, int> per_ip_;
+  std::unordered_set<ConnectionState*> waiting_headers_;
+  bool stopping_ = false;
+  std::condition_variable stop_cv_;
+  std::thread sweeper_;
+  std::atomic<uint64_t> headers_cut_{0};
   MhdDaemon daemon_;
   int port_ = 0;
   friend struct HttpServerCallbacks;

@@ -106,6 +106,8 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   options.per_ip_limit = config.per_ip_limit;
   options.idle_timeout =
       std::chrono::duration_cast<std::chrono::seconds>(config.connection_timeout);
+  options.header_timeout =
+      std::chrono::duration_cast<std::chrono::seconds>(config.header_timeout);
   auto server = HttpServer::Start(options, MakeRouter(context));
   if (!server) {
     log::Error("{}", server.error().message());
