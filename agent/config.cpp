@@ -83,9 +83,10 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   c.log_level = root.Enum("log_level", "info", {"error", "warning", "notice", "info", "debug"});
 
   ConfigReader buffer = Section(root, "buffer");
-  c.buffer.sync_full =
-      buffer.Enum("sync", defaults.buffer.sync_full ? "full" : "normal", {"full", "normal"}) == "full";
-  c.buffer.batch_max = static_cast<uint32_t>(buffer.Integer("batch_max", defaults.buffer.batch_max, 1, 100'000));
+  c.buffer.sync_full = buffer.Enum("sync", defaults.buffer.sync_full ? "full" : "normal",
+                                   {"full", "normal"}) == "full";
+  c.buffer.batch_max =
+      static_cast<uint32_t>(buffer.Integer("batch_max", defaults.buffer.batch_max, 1, 100'000));
   c.buffer.queue_capacity = static_cast<uint32_t>(
       buffer.Integer("queue_capacity", defaults.buffer.queue_capacity, 1000, 10'000'000));
   c.buffer.batch_wait = buffer.Duration("batch_wait", defaults.buffer.batch_wait, 0ms);
@@ -99,7 +100,8 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   buffer.Finish();
 
   ConfigReader segment = Section(root, "segment");
-  c.buffer.segment_max_bytes = segment.Size("max_bytes", defaults.buffer.segment_max_bytes, 4ULL << 10);
+  c.buffer.segment_max_bytes =
+      segment.Size("max_bytes", defaults.buffer.segment_max_bytes, 4ULL << 10);
   c.buffer.segment_max_readings = static_cast<uint64_t>(segment.Integer(
       "max_readings", static_cast<int64_t>(defaults.buffer.segment_max_readings), 1, 10'000'000));
   segment.Finish();
@@ -287,11 +289,12 @@ std::string RenderEffectiveConfig(const AgentConfig& c) {
   out += fmt::format(
       "\n[buffer]\nsync = {}\nbatch_max = {}\nqueue_capacity = {}\nbatch_wait = {}\n"
       "seal_on_stop = {}\nmax_reading_bytes = {}\n",
-      TomlQuote(c.buffer.sync_full ? "full" : "normal"), c.buffer.batch_max, c.buffer.queue_capacity,
-      TomlQuote(FormatDuration(c.buffer.batch_wait)), c.seal_on_stop,
+      TomlQuote(c.buffer.sync_full ? "full" : "normal"), c.buffer.batch_max,
+      c.buffer.queue_capacity, TomlQuote(FormatDuration(c.buffer.batch_wait)), c.seal_on_stop,
       TomlQuote(FormatSize(c.max_reading_bytes)));
-  out += fmt::format("\n[segment]\nmax_bytes = {}\nmax_readings = {}\n",
-                     TomlQuote(FormatSize(c.buffer.segment_max_bytes)), c.buffer.segment_max_readings);
+  out +=
+      fmt::format("\n[segment]\nmax_bytes = {}\nmax_readings = {}\n",
+                  TomlQuote(FormatSize(c.buffer.segment_max_bytes)), c.buffer.segment_max_readings);
   out += fmt::format("\n[quota]\nmax_bytes = {}\nwhen_full = {}\n",
                      TomlQuote(FormatSize(c.buffer.quota_max_bytes)),
                      TomlQuote(c.buffer.quota_pause ? "pause" : "drop_oldest"));

@@ -2,11 +2,12 @@
 // docs/configuration.md documents every key; keep the two in step.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <toml++/toml.h>
 #include <vector>
 
 #include "agent/monitor_config.h"
@@ -29,7 +30,6 @@ struct SourceConfig {
   // The whole [[source]] table; the source type reads its own keys from it.
   std::shared_ptr<const toml::table> settings;
 };
-
 
 // [upload]: absent means the agent only buffers and seals (segments wait in the state dir).
 struct UploadConfig {

@@ -33,7 +33,8 @@ void ReadUpload(ConfigReader& root, AgentConfig& c) {
   errors = ErrorCount(r);
   u.key_template = r.String("key_template", kDefaultKeyTemplate);
   if (ErrorCount(r) == errors) {
-    if (Status s = ValidateKeyTemplate(u.key_template); !s) r.Fail("key_template", s.error().message());
+    if (Status s = ValidateKeyTemplate(u.key_template); !s)
+      r.Fail("key_template", s.error().message());
   }
   u.s3.path_style = r.Enum("addressing", "path", {"path", "virtual"}) == "path";
   u.credentials_file = r.String("credentials_file", "");

@@ -6,8 +6,8 @@
 
 #include <thread>
 
-#include "agent/monitor.h"
 #include "agent/health.h"
+#include "agent/monitor.h"
 #include "agent/status.h"
 #include "agent/upload/worker.h"
 #include "platform/log.h"
@@ -99,7 +99,8 @@ class Daemon {
       malloc_trim(0);
     }
 
-    log::Notice("stopping: finishing the current batch{}", config_.seal_on_stop ? " and sealing" : "");
+    log::Notice("stopping: finishing the current batch{}",
+                config_.seal_on_stop ? " and sealing" : "");
     monitor_->Stopping();
     scheduler_->Stop(kSchedulerStopWait);
     StopUploader();
@@ -168,7 +169,8 @@ class Daemon {
   void Reload() {
     auto fresh = LoadConfig(config_.path);
     if (!fresh) {
-      log::Error("reload rejected, keeping the running configuration:\n{}", fresh.error().message());
+      log::Error("reload rejected, keeping the running configuration:\n{}",
+                 fresh.error().message());
       return;
     }
     Result<Credentials> credentials = UploadCredentials(*fresh);

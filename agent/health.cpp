@@ -30,8 +30,8 @@ void JudgeUploads(AgentStatus& s) {
   int64_t since = std::max({u.last_ok_ms, s.started_ms, s.buffer.oldest_pending_sealed_ms});
   if (since > 0 && s.updated_ms - since > s.upload_stale_after_ms) {
     std::string why = u.last_error_ms > u.last_ok_ms ? u.last_error : "no attempt succeeded";
-    s.degraded_reasons.push_back(fmt::format("segments waiting, no upload since {}: {}",
-                                             At(since), why));
+    s.degraded_reasons.push_back(
+        fmt::format("segments waiting, no upload since {}: {}", At(since), why));
   }
 }
 

@@ -1,28 +1,25 @@
 // The `granary` command line: run the agent, or inspect and test its configuration and
 // state. Every command that takes -c validates the whole config first (exit 78 on error).
+#include <curl/curl.h>
 #include <malloc.h>
-
-#include <string_view>
-
 #include <signal.h>
 #include <unistd.h>
-
-#include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/status.h"
 #include "config/units.h"
-#include "platform/test_hooks.h"
 #include "platform/log.h"
 #include "platform/process.h"
+#include "platform/test_hooks.h"
 
 namespace granary {
 namespace {
@@ -58,7 +55,8 @@ int CmdPoll(const AgentConfig& config, const std::string& name) {
     }
     auto started = std::chrono::steady_clock::now();
     auto result = source->Poll(sc.timeout);
-    auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
+    auto took =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
     if (!result) {
       std::fprintf(stderr, "poll %s failed after %lld ms: %s\n", name.c_str(),
                    static_cast<long long>(took.count()), result.error().message().c_str());
@@ -124,8 +122,9 @@ int CmdFlush(Env& env, const AgentConfig& config, milliseconds timeout) {
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"granary: captures readings from field devices and delivers them to S3, exactly once",
-               "granary"};
+  CLI::App app{
+      "granary: captures readings from field devices and delivers them to S3, exactly once",
+      "granary"};
   app.set_version_flag("--version", std::string("granary ") + GRANARY_VERSION);
   app.require_subcommand(1);
   std::string config_path = DefaultConfigPath();
@@ -134,21 +133,25 @@ int Main(int argc, char** argv) {
                     "configuration file (default $GRANARY_CONFIG or /etc/granary/granary.toml)");
   };
 
-  CLI::App* run = app.add_subcommand("run", "run the agent until SIGTERM (SIGHUP reloads, SIGUSR1 flushes)");
+  CLI::App* run =
+      app.add_subcommand("run", "run the agent until SIGTERM (SIGHUP reloads, SIGUSR1 flushes)");
   add_config(run);
-  CLI::App* check = app.add_subcommand("check-config", "validate the configuration and print it with defaults, secrets masked");
+  CLI::App* check = app.add_subcommand(
+      "check-config", "validate the configuration and print it with defaults, secrets masked");
   add_config(check);
   CLI::App* poll = app.add_subcommand("poll", "poll one source once and print its reading(s)");
   add_config(poll);
   std::string source_name;
   poll->add_option("SOURCE", source_name, "source name")->required();
-  CLI::App* status = app.add_subcommand("status", "show buffer, segments and sources; works with the daemon stopped");
+  CLI::App* status = app.add_subcommand(
+      "status", "show buffer, segments and sources; works with the daemon stopped");
   add_config(status);
   bool json = false;
   status->add_flag("--json", json, "print JSON (the status.json schema)");
   std::string state_dir;
   status->add_option("--state-dir", state_dir, "read this state dir instead of the config's");
-  CLI::App* flush = app.add_subcommand("flush", "seal every open segment now (asks the running daemon, or works offline)");
+  CLI::App* flush = app.add_subcommand(
+      "flush", "seal every open segment now (asks the running daemon, or works offline)");
   add_config(flush);
   std::string flush_timeout = "60s";
   flush->add_option("--timeout", flush_timeout, "how long to wait for the daemon (default 60s)");

@@ -101,8 +101,7 @@ std::string PrometheusText(const AgentStatus& s, const MqttStats* mqtt) {
   e.One("buffer_readings", "gauge", "Readings buffered, not yet in a sealed segment.",
         D(b.buffered));
   e.One("buffer_rejected_total", "counter", "Readings refused by the full queue.", D(b.rejected));
-  e.One("segments_pending", "gauge", "Sealed segments waiting for upload.",
-        D(b.segments_sealed));
+  e.One("segments_pending", "gauge", "Sealed segments waiting for upload.", D(b.segments_sealed));
   e.One("segments_uploaded_total", "counter", "Segments uploaded.", D(b.segments_uploaded));
   e.One("segments_dropped_total", "counter", "Segments evicted by the quota before upload.",
         D(b.segments_dropped));
@@ -137,8 +136,7 @@ std::string PrometheusText(const AgentStatus& s, const MqttStats* mqtt) {
           D(mqtt->connect_failures));
     e.One("mqtt_status_published_total", "counter", "Status messages published.",
           D(mqtt->status_published));
-    e.One("mqtt_events_published_total", "counter", "Events published.",
-          D(mqtt->events_published));
+    e.One("mqtt_events_published_total", "counter", "Events published.", D(mqtt->events_published));
     e.One("mqtt_events_dropped_total", "counter", "Events dropped while disconnected.",
           D(mqtt->events_dropped));
   }

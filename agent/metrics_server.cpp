@@ -26,8 +26,8 @@ struct MetricsServer::Impl {
   int port = 0;
 
   static MHD_Result Reply(MHD_Connection* connection, unsigned status, const std::string& body) {
-    MhdResponse response(MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
-                                                         MHD_RESPMEM_MUST_COPY));
+    MhdResponse response(MHD_create_response_from_buffer(
+        body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY));
     if (!response) return MHD_NO;
     MHD_add_response_header(response.get(), MHD_HTTP_HEADER_CONTENT_TYPE, kContentType);
     return MHD_queue_response(connection, status, response.get());
@@ -39,7 +39,8 @@ struct MetricsServer::Impl {
     if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "HEAD") != 0) {
       return Reply(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
     }
-    if (std::strcmp(url, "/metrics") != 0) return Reply(connection, MHD_HTTP_NOT_FOUND, "try /metrics\n");
+    if (std::strcmp(url, "/metrics") != 0)
+      return Reply(connection, MHD_HTTP_NOT_FOUND, "try /metrics\n");
     std::string text;
     {
       std::lock_guard<std::mutex> lock(self->mu);

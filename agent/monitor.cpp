@@ -22,8 +22,7 @@ bool SameMqtt(const MqttConfig& a, const MqttConfig& b) {
          a.client_id == b.client_id && a.keepalive == b.keepalive &&
          a.reconnect_min == b.reconnect_min && a.reconnect_max == b.reconnect_max &&
          a.username == b.username && a.password == b.password && a.ca_file == b.ca_file &&
-         a.cert_file == b.cert_file && a.key_file == b.key_file &&
-         a.event_queue == b.event_queue;
+         a.cert_file == b.cert_file && a.key_file == b.key_file && a.event_queue == b.event_queue;
 }
 
 // A change a watcher wants at once rather than at the next interval.
@@ -34,9 +33,9 @@ bool StateChanged(const AgentStatus* before, const AgentStatus& now) {
 
 // The STATUS= line `systemctl status` shows.
 std::string StatusLine(const AgentStatus& s, const MqttStats* mqtt) {
-  std::string line = fmt::format("{}: {} sources, {} readings captured, {} segments pending",
-                                 s.state, s.sources.size(), s.buffer.captured,
-                                 s.buffer.segments_sealed);
+  std::string line =
+      fmt::format("{}: {} sources, {} readings captured, {} segments pending", s.state,
+                  s.sources.size(), s.buffer.captured, s.buffer.segments_sealed);
   if (mqtt != nullptr) line += mqtt->connected ? ", mqtt connected" : ", mqtt NOT connected";
   if (!s.degraded_reasons.empty()) line += "; " + s.degraded_reasons.front();
   return line;
@@ -117,9 +116,9 @@ void Monitor::WriteMetrics(const AgentStatus& s) {
 void Monitor::Report(const AgentStatus& s, const std::string& json, int64_t last_progress_ns) {
   const int64_t now_ns = env_.MonoNowNs();
   const bool final = s.state == "stopped";
-  const bool due = last_published_ns_ == 0 ||
-                   now_ns - last_published_ns_ >=
-                       std::chrono::nanoseconds(config_.status_interval).count();
+  const bool due =
+      last_published_ns_ == 0 ||
+      now_ns - last_published_ns_ >= std::chrono::nanoseconds(config_.status_interval).count();
   const bool changed = StateChanged(previous_.get(), s);
 
   if (mqtt_) {

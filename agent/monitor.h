@@ -50,10 +50,10 @@ class Monitor {
 
   Env& env_;
   AgentConfig config_;
-  std::unique_ptr<MqttPublisher> mqtt_;      // null without [mqtt]
-  std::unique_ptr<MetricsServer> metrics_;   // null without [metrics].listen_port
-  std::unique_ptr<AgentStatus> previous_;    // the last reported, for events and changes
-  int64_t last_published_ns_ = 0;            // monotonic; status to MQTT and the metrics file
+  std::unique_ptr<MqttPublisher> mqtt_;     // null without [mqtt]
+  std::unique_ptr<MetricsServer> metrics_;  // null without [metrics].listen_port
+  std::unique_ptr<AgentStatus> previous_;   // the last reported, for events and changes
+  int64_t last_published_ns_ = 0;           // monotonic; status to MQTT and the metrics file
   std::string last_metrics_error_;
 };
 

@@ -11,7 +11,7 @@ namespace granary {
 struct MqttConfig {
   bool enabled = false;  // [mqtt] present and not enabled = false
   std::string host = "localhost";
-  int port = 0;  // 0: 1883, or 8883 with TLS
+  int port = 0;                    // 0: 1883, or 8883 with TLS
   std::string prefix = "granary";  // topics are {prefix}/{device}/status and .../events
   std::string client_id;           // default "granary-{device}": one persistent session each
   std::chrono::seconds keepalive{60};

@@ -40,7 +40,8 @@ milliseconds ReconnectDelay(int attempt, milliseconds min, milliseconds max, dou
   for (int i = 0; i < attempt && cap < max; ++i) cap *= 2;
   cap = std::min(cap, max);
   auto half = cap.count() / 2;
-  return milliseconds{half + static_cast<int64_t>(random01 * static_cast<double>(cap.count() - half))};
+  return milliseconds{half +
+                      static_cast<int64_t>(random01 * static_cast<double>(cap.count() - half))};
 }
 
 std::string StatusTopic(const MqttConfig& c, const std::string& device) {
@@ -150,8 +151,8 @@ struct MqttPublisher::Impl {
     }
     std::lock_guard<std::mutex> lock(self->mu);
     self->refused = true;
-    self->RecordFailure(fmt::format("broker refused the connection: {}",
-                                    mosquitto_connack_string(rc)));
+    self->RecordFailure(
+        fmt::format("broker refused the connection: {}", mosquitto_connack_string(rc)));
   }
 
   static void HandleDisconnect(mosquitto*, void* obj, int) {
@@ -179,12 +180,18 @@ struct MqttPublisher::Impl {
   // Why a call failed, in words; reads errno, so call it first.
   static std::string Describe(int rc) {
     switch (rc) {
-      case MOSQ_ERR_ERRNO: return std::strerror(errno);
-      case MOSQ_ERR_EAI: return "cannot resolve the host name";
-      case MOSQ_ERR_CONN_LOST: return "connection lost";
-      case MOSQ_ERR_KEEPALIVE: return "no answer from the broker within the keepalive";
-      case MOSQ_ERR_TLS: return "TLS failed";
-      default: return mosquitto_strerror(rc);
+      case MOSQ_ERR_ERRNO:
+        return std::strerror(errno);
+      case MOSQ_ERR_EAI:
+        return "cannot resolve the host name";
+      case MOSQ_ERR_CONN_LOST:
+        return "connection lost";
+      case MOSQ_ERR_KEEPALIVE:
+        return "no answer from the broker within the keepalive";
+      case MOSQ_ERR_TLS:
+        return "TLS failed";
+      default:
+        return mosquitto_strerror(rc);
     }
   }
 
@@ -207,9 +214,9 @@ struct MqttPublisher::Impl {
       return fmt::format("last will on {}: {}", status_topic, mosquitto_strerror(rc));
     }
     if (!config.username.empty()) {
-      rc = mosquitto_username_pw_set(mosq.get(), config.username.c_str(),
-                                     config.password_file.empty() ? nullptr
-                                                                  : config.password.c_str());
+      rc = mosquitto_username_pw_set(
+          mosq.get(), config.username.c_str(),
+          config.password_file.empty() ? nullptr : config.password.c_str());
       if (rc != MOSQ_ERR_SUCCESS) {
         return fmt::format("username: {}", mosquitto_strerror(rc));
       }
@@ -220,7 +227,7 @@ struct MqttPublisher::Impl {
                              config.key_file.empty() ? nullptr : config.key_file.c_str(), nullptr);
       if (rc != MOSQ_ERR_SUCCESS) {
         return fmt::format("TLS files (ca {}, cert {}, key {}): {}", config.ca_file,
-                                  config.cert_file, config.key_file, Describe(rc));
+                           config.cert_file, config.key_file, Describe(rc));
       }
     }
     return "";
@@ -249,9 +256,8 @@ struct MqttPublisher::Impl {
       if (stopping) return;
       if (stats.connects > connects_before) attempt = 0;  // a session was up: start over
       if (!refused) RecordFailure(why);
-      milliseconds delay =
-          ReconnectDelay(attempt++, config.reconnect_min, config.reconnect_max,
-                         std::uniform_real_distribution<double>(0.0, 1.0)(random));
+      milliseconds delay = ReconnectDelay(attempt++, config.reconnect_min, config.reconnect_max,
+                                          std::uniform_real_distribution<double>(0.0, 1.0)(random));
       if (stats.last_error != logged_error) {
         logged_error = stats.last_error;
         log::Warning("{}; retrying in {} ms (and quietly after that until it connects)",

@@ -1,9 +1,9 @@
 #include "agent/scheduler.h"
 
+#include <fmt/format.h>
+
 #include "agent/sources/http_source.h"
 #include "platform/log.h"
-
-#include <fmt/format.h>
 
 namespace granary {
 
@@ -179,9 +179,10 @@ std::optional<size_t> Scheduler::Record(Task& t, int64_t ts, bool clock_ok,
     std::optional<Error> too_large;
     for (SourceReading& r : *result) {
       if (r.data_json.size() > max_reading_bytes_) {
-        too_large = Error(fmt::format("a reading of {} bytes is larger than max_reading_bytes "
-                                      "({}); not captured",
-                                      r.data_json.size(), max_reading_bytes_));
+        too_large =
+            Error(fmt::format("a reading of {} bytes is larger than max_reading_bytes "
+                              "({}); not captured",
+                              r.data_json.size(), max_reading_bytes_));
         continue;
       }
       readings.push_back({t.name, r.ts_ms != 0 ? r.ts_ms : ts, clock_ok, std::move(r.data_json)});
@@ -199,8 +200,7 @@ std::optional<size_t> Scheduler::Record(Task& t, int64_t ts, bool clock_ok,
     t.stats.consecutive_failures = 0;
     t.stats.last_ok_ms = ts;
     if (accepted < produced) {
-      log::Warning("source {}: buffer full, {} readings not captured", t.name,
-                   produced - accepted);
+      log::Warning("source {}: buffer full, {} readings not captured", t.name, produced - accepted);
     }
   } else {
     ++t.stats.errors;
@@ -232,8 +232,8 @@ void Scheduler::RunHttp() {
     }
     last_progress_ns_ = now;
     // Rounded up: waking a hair early would only spin until the tick.
-    http_loop_->Run(milliseconds((std::max<int64_t>(0, earliest - env_.MonoNowNs()) + 999'999) /
-                                 1'000'000));
+    http_loop_->Run(
+        milliseconds((std::max<int64_t>(0, earliest - env_.MonoNowNs()) + 999'999) / 1'000'000));
   }
   for (Task* t : http_tasks_) {
     std::lock_guard<std::mutex> lock(t->mu);

@@ -34,12 +34,12 @@ struct SourceStats {
   uint64_t polls = 0;
   uint64_t errors = 0;
   uint64_t overruns = 0;
-  uint64_t missed = 0;         // ticks skipped after a suspend or a stalled thread
-  uint64_t paused = 0;         // ticks skipped because the quota policy paused polling
-  uint64_t readings = 0;       // readings handed to the buffer
-  uint64_t rejected = 0;       // readings the buffer queue refused
+  uint64_t missed = 0;    // ticks skipped after a suspend or a stalled thread
+  uint64_t paused = 0;    // ticks skipped because the quota policy paused polling
+  uint64_t readings = 0;  // readings handed to the buffer
+  uint64_t rejected = 0;  // readings the buffer queue refused
   uint64_t consecutive_failures = 0;
-  int64_t last_ok_ms = 0;      // wall clock
+  int64_t last_ok_ms = 0;  // wall clock
   int64_t last_error_ms = 0;
   std::string last_error;
 };

@@ -15,8 +15,12 @@
 namespace granary {
 namespace {
 
-void AddU(cJSON* o, const char* k, uint64_t v) { cJSON_AddNumberToObject(o, k, static_cast<double>(v)); }
-void AddI(cJSON* o, const char* k, int64_t v) { cJSON_AddNumberToObject(o, k, static_cast<double>(v)); }
+void AddU(cJSON* o, const char* k, uint64_t v) {
+  cJSON_AddNumberToObject(o, k, static_cast<double>(v));
+}
+void AddI(cJSON* o, const char* k, int64_t v) {
+  cJSON_AddNumberToObject(o, k, static_cast<double>(v));
+}
 uint64_t GetU(const cJSON* o, const char* k) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, k);
   return cJSON_IsNumber(v) ? static_cast<uint64_t>(v->valuedouble) : 0;
@@ -169,7 +173,8 @@ std::string StatusJson(const AgentStatus& s) {
   cJSON_AddStringToObject(o, "version", GRANARY_VERSION);
   cJSON_AddStringToObject(o, "state", s.state.c_str());
   cJSON* reasons = cJSON_AddArrayToObject(o, "degraded_reasons");
-  for (const auto& r : s.degraded_reasons) cJSON_AddItemToArray(reasons, cJSON_CreateString(r.c_str()));
+  for (const auto& r : s.degraded_reasons)
+    cJSON_AddItemToArray(reasons, cJSON_CreateString(r.c_str()));
   AddI(o, "pid", s.pid);
   AddI(o, "started", s.started_ms);
   AddI(o, "updated", s.updated_ms);
@@ -301,21 +306,25 @@ Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool js
     const UploadStats& u = s.uploads;
     add("uploads: {} segments ({}) and {} tombstones this run, {} failed attempts, last ok {}\n",
         u.uploaded, FormatSize(u.uploaded_bytes), u.tombstones, u.failed, Iso(u.last_ok_ms));
-    if (!u.last_error.empty()) add("  last upload error {}: {}\n", Iso(u.last_error_ms), u.last_error);
-    if (u.clock_offset_ms != 0) add("  signing with the server's clock: offset {} ms\n", u.clock_offset_ms);
+    if (!u.last_error.empty())
+      add("  last upload error {}: {}\n", Iso(u.last_error_ms), u.last_error);
+    if (u.clock_offset_ms != 0)
+      add("  signing with the server's clock: offset {} ms\n", u.clock_offset_ms);
   }
   if (s.mqtt_enabled) {
     const MqttStats& m = s.mqtt;
     add("mqtt: {} {}, {} sessions, {} status and {} events published, {} events dropped\n",
         m.connected ? "connected to" : "NOT connected to", s.mqtt_broker, m.connects,
         m.status_published, m.events_published, m.events_dropped);
-    if (!m.last_error.empty()) add("  last mqtt error {}: {}\n", Iso(m.last_error_ms), m.last_error);
+    if (!m.last_error.empty())
+      add("  last mqtt error {}: {}\n", Iso(m.last_error_ms), m.last_error);
   }
   for (const auto& [name, seq] : b.last_seq) add("source {}: last seq {}\n", name, seq);
   for (const SourceStats& src : s.sources) {
     add("  {} ({}): {} polls, {} errors, {} overruns, {} missed, last ok {}\n", src.name, src.type,
         src.polls, src.errors, src.overruns, src.missed, Iso(src.last_ok_ms));
-    if (!src.last_error.empty()) add("    last error {}: {}\n", Iso(src.last_error_ms), src.last_error);
+    if (!src.last_error.empty())
+      add("    last error {}: {}\n", Iso(src.last_error_ms), src.last_error);
   }
   return out;
 }

@@ -48,7 +48,10 @@ const SourceStats* FindSource(const AgentStatus& s, const std::string& name) {
 }  // namespace
 
 std::string StartEventJson(const std::string& device, int64_t ts_ms, int64_t pid) {
-  return Event(device, ts_ms, "start").Str("version", GRANARY_VERSION).Num("pid", static_cast<double>(pid)).Json();
+  return Event(device, ts_ms, "start")
+      .Str("version", GRANARY_VERSION)
+      .Num("pid", static_cast<double>(pid))
+      .Json();
 }
 
 std::string StopEventJson(const std::string& device, int64_t ts_ms, const std::string& reason) {
@@ -94,7 +97,8 @@ std::vector<std::string> StatusEvents(const AgentStatus& before, const AgentStat
                       .Json());
   }
   if (double n = Delta(b0.rejected, b1.rejected); n > 0) {
-    out.push_back(Event(device, ts_ms, "drop").Str("reason", "queue_full").Num("readings", n).Json());
+    out.push_back(
+        Event(device, ts_ms, "drop").Str("reason", "queue_full").Num("readings", n).Json());
   }
   for (const SourceStats& src : after.sources) {
     const SourceStats* was = FindSource(before, src.name);
@@ -110,12 +114,16 @@ std::vector<std::string> StatusEvents(const AgentStatus& before, const AgentStat
     }
   }
   if (!b1.last_error.empty() && b1.last_error != b0.last_error) {
-    out.push_back(Event(device, ts_ms, "error").Str("component", "buffer").Str("message", b1.last_error).Json());
+    out.push_back(Event(device, ts_ms, "error")
+                      .Str("component", "buffer")
+                      .Str("message", b1.last_error)
+                      .Json());
   } else if (b1.last_error.empty() && !b0.last_error.empty()) {
     out.push_back(Event(device, ts_ms, "recovered").Str("component", "buffer").Json());
   }
   if (b1.paused != b0.paused) {
-    out.push_back(Event(device, ts_ms, b1.paused ? "paused" : "resumed").Str("reason", "quota").Json());
+    out.push_back(
+        Event(device, ts_ms, b1.paused ? "paused" : "resumed").Str("reason", "quota").Json());
   }
   return out;
 }

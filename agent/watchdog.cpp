@@ -12,7 +12,8 @@ constexpr std::chrono::seconds kSlack{5};
 
 std::chrono::nanoseconds ProgressDeadline(const std::vector<SourceConfig>& sources) {
   std::chrono::nanoseconds longest{0};
-  for (const SourceConfig& s : sources) longest = std::max<std::chrono::nanoseconds>(longest, s.interval + s.timeout);
+  for (const SourceConfig& s : sources)
+    longest = std::max<std::chrono::nanoseconds>(longest, s.interval + s.timeout);
   return longest.count() == 0 ? longest : longest + kSlack;
 }
 

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "platform/handles.h"
+#include "platform/sqlite.h"
 #include "storage/buffer.h"
 #include "storage/segment_file.h"
-#include "platform/sqlite.h"
 
 namespace {
 
@@ -101,8 +101,10 @@ double RawSqliteInsert() {
   sqlite3* raw = nullptr;
   sqlite3_open((dir + "/raw.db").c_str(), &raw);
   granary::SqliteDb db(raw);
-  sqlite3_exec(raw, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-               "CREATE TABLE t(seq INTEGER PRIMARY KEY, ts INTEGER, data TEXT)", nullptr, nullptr, nullptr);
+  sqlite3_exec(raw,
+               "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+               "CREATE TABLE t(seq INTEGER PRIMARY KEY, ts INTEGER, data TEXT)",
+               nullptr, nullptr, nullptr);
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(raw, "INSERT INTO t VALUES(?,?,?)", -1, &st, nullptr);
   granary::SqliteStmt stmt(st);
@@ -114,7 +116,8 @@ double RawSqliteInsert() {
     for (int k = i; k < i + kBatch; ++k) {
       sqlite3_bind_int64(st, 1, k);
       sqlite3_bind_int64(st, 2, 1732284000000 + k);
-      sqlite3_bind_text(st, 3, payloads[k].data(), static_cast<int>(payloads[k].size()), SQLITE_STATIC);
+      sqlite3_bind_text(st, 3, payloads[k].data(), static_cast<int>(payloads[k].size()),
+                        SQLITE_STATIC);
       sqlite3_step(st);
       sqlite3_reset(st);
     }
@@ -177,7 +180,8 @@ int main(int argc, char** argv) {
       {"agent ingest to sealed segments, sync=normal, 2M sustained", false, kSustained},
   };
   std::printf("raw SQLite insert, batch 1000, WAL+FULL\t%.0f\treadings/s\n", raw_sqlite);
-  std::printf("raw zlib level 6 on the same lines\t%.0f\treadings/s (%.1f MB/s)\n", raw_zlib, zlib_mb);
+  std::printf("raw zlib level 6 on the same lines\t%.0f\treadings/s (%.1f MB/s)\n", raw_zlib,
+              zlib_mb);
   for (const Row& r : rows) {
     double rate = AgentIngest(r.full, r.total);
     std::printf("%s\t%.0f\treadings/s (%.0f%% of raw SQLite)\n", r.what, rate,

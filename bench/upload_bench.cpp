@@ -37,7 +37,8 @@ long StatusKb(const char* field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(field, 0) == 0) return std::strtol(line.c_str() + std::strlen(field) + 1, nullptr, 10);
+    if (line.rfind(field, 0) == 0)
+      return std::strtol(line.c_str() + std::strlen(field) + 1, nullptr, 10);
   }
   return 0;
 }
@@ -69,7 +70,8 @@ int main(int argc, char** argv) {
   bo.segment_max_bytes = kRawSegmentBytes;
   bo.segment_max_readings = 10'000'000;
   bo.quota_max_bytes = 64ULL << 30;
-  bo.queue_capacity = 5000;  // the default (100k readings of 1 KB here) would dwarf the uploader in RSS
+  bo.queue_capacity =
+      5000;  // the default (100k readings of 1 KB here) would dwarf the uploader in RSS
   auto buffer = Buffer::Open(env, bo);
   if (!buffer) {
     std::fprintf(stderr, "upload_bench: %s\n", buffer.error().message().c_str());

@@ -12,13 +12,14 @@
 // report the keys inside it: each reader's Finish() does, so every reader must be finished.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <toml++/toml.h>
 #include <vector>
 
 namespace granary {

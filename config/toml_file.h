@@ -3,10 +3,11 @@
 // error names file, line and column, and the readers' errors come out in file order.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
-#include <toml++/toml.h>
 
 #include "config/reader.h"
 #include "platform/result.h"

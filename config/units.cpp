@@ -12,8 +12,8 @@ struct Unit {
   uint64_t factor;
 };
 
-constexpr std::array<Unit, 5> kDurationUnits{{
-    {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
+constexpr std::array<Unit, 5> kDurationUnits{
+    {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
 
 constexpr std::array<Unit, 9> kSizeUnits{{{"B", 1},
                                           {"KB", 1000},

@@ -111,8 +111,7 @@ class EnvWrapper : public Env {
   void CrashPoint(std::string_view name) override { target_.CrashPoint(name); }
   int InjectedErrno(std::string_view op) override { return target_.InjectedErrno(op); }
   void HangPoint(std::string_view name) override { target_.HangPoint(name); }
-  void ObserveSqlite(SqliteIo io, const std::string& path, int64_t offset,
-                     int64_t size) override {
+  void ObserveSqlite(SqliteIo io, const std::string& path, int64_t offset, int64_t size) override {
     target_.ObserveSqlite(io, path, offset, size);
   }
 

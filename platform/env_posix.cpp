@@ -175,8 +175,7 @@ Env& Env::Default() {
   return env;
 }
 
-Status WriteFileAtomically(Env& env, const std::string& path, std::string_view data,
-                           bool durable) {
+Status WriteFileAtomically(Env& env, const std::string& path, std::string_view data, bool durable) {
   const std::string tmp = path + ".tmp";
   auto file = env.NewWritableFile(tmp);
   if (!file) return file.error();

@@ -27,8 +27,7 @@ Result<PidLock> PidLock::Acquire(const std::string& path) {
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     if (err == EWOULDBLOCK) {
-      return Error("another granary (pid " + std::to_string(Holder(path)) + ") owns " + path,
-                    err);
+      return Error("another granary (pid " + std::to_string(Holder(path)) + ") owns " + path, err);
     }
     return Error::FromErrno("lock " + path, err);
   }

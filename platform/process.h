@@ -22,7 +22,6 @@ class PidLock {
   // The PID of the process holding the lock at `path`, or 0 when nobody does.
   static pid_t Holder(const std::string& path);
 
-
  private:
   explicit PidLock(UniqueFd fd) : fd_(std::move(fd)) {}
   UniqueFd fd_;

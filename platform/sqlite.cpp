@@ -30,8 +30,8 @@ void ConfigureLibrary() {
 Result<SqliteDb> Open(Env& env, const std::string& path, bool read_only) {
   ConfigureLibrary();
   sqlite3* raw = nullptr;
-  int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY
-                                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int flags = SQLITE_OPEN_NOMUTEX |
+              (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, FaultVfsName(env));
   SqliteDb db(raw);
   if (rc != SQLITE_OK) {

@@ -49,8 +49,9 @@ inline void Bind(sqlite3_stmt* s, int i, std::string_view v) {
 }
 inline std::string ColumnText(sqlite3_stmt* s, int i) {
   const unsigned char* p = sqlite3_column_text(s, i);
-  return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p),
-                                                    static_cast<size_t>(sqlite3_column_bytes(s, i)));
+  return p == nullptr ? std::string()
+                      : std::string(reinterpret_cast<const char*>(p),
+                                    static_cast<size_t>(sqlite3_column_bytes(s, i)));
 }
 
 // Runs a statement that returns no rows (or ignores them).

@@ -82,11 +82,25 @@ int Unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
   return Real(f)->pMethods->xUnfetch(Real(f), off, p);
 }
 
-const sqlite3_io_methods kMethods = {
-    3,         Close,      Read,       Write,     Truncate,   Sync,       FileSize,
-    Lock,      Unlock,     CheckReservedLock,     FileControl,            SectorSize,
-    DeviceCharacteristics, ShmMap,     ShmLock,   ShmBarrier, ShmUnmap,   Fetch,
-    Unfetch};
+const sqlite3_io_methods kMethods = {3,
+                                     Close,
+                                     Read,
+                                     Write,
+                                     Truncate,
+                                     Sync,
+                                     FileSize,
+                                     Lock,
+                                     Unlock,
+                                     CheckReservedLock,
+                                     FileControl,
+                                     SectorSize,
+                                     DeviceCharacteristics,
+                                     ShmMap,
+                                     ShmLock,
+                                     ShmBarrier,
+                                     ShmUnmap,
+                                     Fetch,
+                                     Unfetch};
 
 struct FaultVfs {
   sqlite3_vfs vfs;  // must be first
@@ -108,10 +122,10 @@ int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int*
   return rc;
 }
 
-#define FORWARD(ret, fn, params, args)                   \
-  ret fn params {                                        \
-    auto* b = reinterpret_cast<FaultVfs*>(vfs)->base;    \
-    return b->fn args;                                   \
+#define FORWARD(ret, fn, params, args)                \
+  ret fn params {                                     \
+    auto* b = reinterpret_cast<FaultVfs*>(vfs)->base; \
+    return b->fn args;                                \
   }
 FORWARD(int, xAccess, (sqlite3_vfs * vfs, const char* n, int f, int* o), (b, n, f, o))
 FORWARD(int, xFullPathname, (sqlite3_vfs * vfs, const char* n, int sz, char* o), (b, n, sz, o))

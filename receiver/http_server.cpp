@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <cstring>
 
 #include "platform/log.h"
@@ -125,11 +124,13 @@ ConnectionState* StateOf(MHD_Connection* connection) {
 }
 
 HttpResponse SlowDown() {
-  HttpResponse r = HttpResponse::Text(
-      503, RenderS3ErrorXml(MakeS3Error("SlowDown", "Too many connections from your address; "
-                                                    "retry after the time in Retry-After"),
-                            "", ""),
-      "application/xml");
+  HttpResponse r =
+      HttpResponse::Text(503,
+                         RenderS3ErrorXml(MakeS3Error("SlowDown",
+                                                      "Too many connections from your address; "
+                                                      "retry after the time in Retry-After"),
+                                          "", ""),
+                         "application/xml");
   r.headers.emplace_back("Retry-After", "1");
   r.close = true;
   return r;
@@ -142,7 +143,8 @@ struct HttpServerCallbacks {
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
       auto* state = new ConnectionState;
       state->peer = PeerAddress(connection);
-      const MHD_ConnectionInfo* fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+      const MHD_ConnectionInfo* fd =
+          MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
       state->fd = fd != nullptr ? fd->connect_fd : -1;
       state->accepted = std::chrono::steady_clock::now();
       state->over_per_ip_limit = server->Opened(state);

@@ -237,11 +237,12 @@ class SqlIndex final : public Index {
            reason, path, now_ms});
       if (!fresh) return fresh.error();
       if (fresh->empty()) {
-        auto first = db_->Query(
-            "SELECT path FROM rejections WHERE bucket = ? AND key = ? AND sha256 = ?",
-            {meta.bucket, meta.key, meta.sha256_hex});
+        auto first =
+            db_->Query("SELECT path FROM rejections WHERE bucket = ? AND key = ? AND sha256 = ?",
+                       {meta.bucket, meta.key, meta.sha256_hex});
         if (!first) return first.error();
-        return RecordResult{RecordOutcome::kDuplicate, first->empty() ? path : first->front().Text(0)};
+        return RecordResult{RecordOutcome::kDuplicate,
+                            first->empty() ? path : first->front().Text(0)};
       }
       Status s = db_->Exec(
           "INSERT INTO devices (device, first_seen_ms, last_seen_ms, segments, readings, "
@@ -504,12 +505,14 @@ class SqlIndex final : public Index {
   // REQUIRES: mu_ held.
   Result<std::string> ClashingKey(const std::string& bucket, const std::string& key) {
     std::string under = key + "/";
-    auto below = db_->Query("SELECT key FROM objects WHERE bucket = ? AND substr(key, 1, ?) = ? "
-                            "LIMIT 1",
-                            {bucket, static_cast<int64_t>(CharCount(under)), under});
+    auto below = db_->Query(
+        "SELECT key FROM objects WHERE bucket = ? AND substr(key, 1, ?) = ? "
+        "LIMIT 1",
+        {bucket, static_cast<int64_t>(CharCount(under)), under});
     if (!below) return below.error();
     if (!below->empty()) return below->front().Text(0);
-    for (size_t slash = key.find('/'); slash != std::string::npos; slash = key.find('/', slash + 1)) {
+    for (size_t slash = key.find('/'); slash != std::string::npos;
+         slash = key.find('/', slash + 1)) {
       auto above = db_->Query("SELECT key FROM objects WHERE bucket = ? AND key = ?",
                               {bucket, key.substr(0, slash)});
       if (!above) return above.error();

@@ -1,6 +1,7 @@
 // granary-receiver: the cloud side. `run` serves the S3-compatible ingest and the API;
 // `check-config`, `verify`, `reindex` and `backup DEST` are for operators. Bad config: exit 78.
 #include <curl/curl.h>
+#include <fmt/format.h>
 #include <mosquitto.h>
 #include <signal.h>
 
@@ -8,12 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include <fmt/format.h>
-
-#include "platform/test_hooks.h"
 #include "platform/log.h"
 #include "platform/process.h"
 #include "platform/service_notify.h"
+#include "platform/test_hooks.h"
 #include "receiver/context.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/maintenance.h"
@@ -67,8 +66,9 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   if (!behind->empty()) {
     log::Error("{}", *behind);
     if (allow_stale_index) {
-      log::Warning("--allow-stale-index: taking uploads anyway (accepted files are still never "
-                   "replaced)");
+      log::Warning(
+          "--allow-stale-index: taking uploads anyway (accepted files are still never "
+          "replaced)");
     } else {
       refused = *behind;
     }
@@ -106,8 +106,7 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   options.per_ip_limit = config.per_ip_limit;
   options.idle_timeout =
       std::chrono::duration_cast<std::chrono::seconds>(config.connection_timeout);
-  options.header_timeout =
-      std::chrono::duration_cast<std::chrono::seconds>(config.header_timeout);
+  options.header_timeout = std::chrono::duration_cast<std::chrono::seconds>(config.header_timeout);
   auto server = HttpServer::Start(options, MakeRouter(context));
   if (!server) {
     log::Error("{}", server.error().message());
@@ -120,8 +119,7 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
               config.index == "sqlite" ? config.IndexPath() : "postgresql");
   // Ready only now: the index is open, quarantine recovered and the socket bound, so a
   // unit ordered after this one finds it accepting.
-  service::NotifyReady(fmt::format("listening on {}:{}", config.listen_address,
-                                   (*server)->port()));
+  service::NotifyReady(fmt::format("listening on {}:{}", config.listen_address, (*server)->port()));
   for (;;) {
     int sig = WaitControlSignal(std::chrono::milliseconds{1000});
     if (sig == SIGTERM || sig == SIGINT) break;

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -263,7 +263,8 @@ std::string ObjectStore::PathClash(const std::string& bucket, const std::string&
        slash = path.rfind('/', slash - 1)) {
     std::string parent = path.substr(0, slash);
     if (fs::is_directory(parent, ec)) break;  // and so are its own parents
-    if (fs::exists(parent, ec)) return "the key " + parent.substr(root.size() + 1) + " is a prefix of it";
+    if (fs::exists(parent, ec))
+      return "the key " + parent.substr(root.size() + 1) + " is a prefix of it";
   }
   return "";
 }

@@ -96,8 +96,8 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
     auto present = DigestFile(store_.AcceptedPath(meta.bucket, meta.key));
     if (!present) return present.error();
     if (present->sha256_hex != meta.sha256_hex) {
-      return set_aside(true, "accepted/ holds other bytes for the key (sha256 " +
-                                 present->sha256_hex + ")");
+      return set_aside(
+          true, "accepted/ holds other bytes for the key (sha256 " + present->sha256_hex + ")");
     }
   }
 

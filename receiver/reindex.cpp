@@ -61,7 +61,9 @@ Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,
   for (const auto& [bucket, key] : store.ListAccepted()) {
     ++report.files;
     std::string path = store.AcceptedPath(bucket, key);
-    auto problem = [&](const std::string& why) { report.problems.push_back(bucket + "/" + key + ": " + why); };
+    auto problem = [&](const std::string& why) {
+      report.problems.push_back(bucket + "/" + key + ": " + why);
+    };
     auto digest = DigestFile(path);
     if (!digest) return digest.error();
     ObjectMeta meta;

@@ -16,9 +16,9 @@
 #include "platform/log.h"
 #include "platform/strings.h"
 #include "platform/time.h"
+#include "platform/utf8.h"
 #include "receiver/context.h"
 #include "receiver/s3_error.h"
-#include "platform/utf8.h"
 
 namespace granary::receiver {
 namespace {
@@ -123,8 +123,8 @@ class S3Exchange final : public HttpExchange {
                                "The provided 'x-amz-content-sha256' header does not match what "
                                "was computed.");
     } else if (!md5_hex_.empty() && digest->md5_hex != md5_hex_) {
-      bad_digest = MakeS3Error("BadDigest",
-                               "The Content-MD5 you specified did not match what we received.");
+      bad_digest =
+          MakeS3Error("BadDigest", "The Content-MD5 you specified did not match what we received.");
     }
     if (bad_digest) {
       // Not the client's object: nothing of it outlives the request.

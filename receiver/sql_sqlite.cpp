@@ -4,8 +4,8 @@
 
 #include <map>
 
-#include "receiver/sql_connection.h"
 #include "platform/sqlite.h"
+#include "receiver/sql_connection.h"
 
 namespace granary::receiver {
 namespace {

@@ -1,8 +1,9 @@
 // Validation of an object in quarantine (design.md "The receiver", "Formats"):
 // a segment (jsonl.gz) must gunzip to the end; every line must be UTF-8 and a JSON object
 // without a repeated key at any depth, with the key's device and source, an integer seq,
-// an integer ts and an object data; seqs must be contiguous; first/last seq and count must match the object metadata when given. A
-// tombstone (tombstone/1) is one JSON object naming a dropped seq range.
+// an integer ts and an object data; seqs must be contiguous; first/last seq and count must match
+// the object metadata when given. A tombstone (tombstone/1) is one JSON object naming a dropped seq
+// range.
 #pragma once
 
 #include <cstdint>

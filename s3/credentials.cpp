@@ -1,11 +1,10 @@
 #include "s3/credentials.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
 #include <fstream>
-
-#include <fmt/format.h>
 
 #include "platform/strings.h"
 
@@ -32,17 +31,19 @@ Result<Credentials> LoadCredentials(const std::string& file, const std::string& 
     c.secret_key = Env("AWS_SECRET_ACCESS_KEY");
     c.session_token = Env("AWS_SESSION_TOKEN");
     if (c.access_key.empty() || c.secret_key.empty()) {
-      return Error("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
-                   "upload.credentials_file");
+      return Error(
+          "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+          "upload.credentials_file");
     }
     return c;
   }
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) return Error::FromErrno("credentials file " + file);
   if ((st.st_mode & 077) != 0) {
-    return Error(fmt::format("credentials file {} has mode {:04o}; it must be 0600 or 0400 "
-                             "(chmod 600 {})",
-                             file, st.st_mode & 07777, file));
+    return Error(
+        fmt::format("credentials file {} has mode {:04o}; it must be 0600 or 0400 "
+                    "(chmod 600 {})",
+                    file, st.st_mode & 07777, file));
   }
   std::ifstream in(file);
   if (!in) return Error::FromErrno("read credentials file " + file);
@@ -71,9 +72,10 @@ Result<Credentials> LoadCredentials(const std::string& file, const std::string& 
   }
   if (!found) return Error(fmt::format("credentials file {} has no profile [{}]", file, want));
   if (c.access_key.empty() || c.secret_key.empty()) {
-    return Error(fmt::format("credentials file {} profile [{}] lacks aws_access_key_id or "
-                             "aws_secret_access_key",
-                             file, want));
+    return Error(
+        fmt::format("credentials file {} profile [{}] lacks aws_access_key_id or "
+                    "aws_secret_access_key",
+                    file, want));
   }
   return c;
 }

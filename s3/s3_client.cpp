@@ -1,8 +1,8 @@
 #include "s3/s3_client.h"
 
-#include <cstdio>
-
 #include <fmt/format.h>
+
+#include <cstdio>
 
 #include "platform/crypto.h"
 #include "platform/strings.h"
@@ -120,7 +120,8 @@ Result<S3Response> S3Client::Perform(Call& call) {
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
                    static_cast<long>(std::max<int64_t>(1, options_.stall_timeout.count() / 1000)));
@@ -130,34 +131,35 @@ Result<S3Response> S3Client::Perform(Call& call) {
   curl_easy_setopt(c, CURLOPT_PROXY, options_.proxy.c_str());  // "" disables env proxies
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &call.response);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION,
-                   +[](char* data, size_t size, size_t n, void* user) -> size_t {
-                     auto* call = static_cast<Call*>(user);
-                     std::string_view chunk(data, size * n);
-                     long code = 0;
-                     curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &code);
-                     // Only a success body goes to the sink; an error document is kept.
-                     if (call->sink != nullptr && code >= 200 && code < 300) {
-                       if (!(*call->sink)(chunk)) {
-                         call->sink_aborted = true;
-                         return 0;
-                       }
-                       return chunk.size();
-                     }
-                     std::string& body = call->response.body;
-                     if (body.size() < kMaxKeptBody) {
-                       body.append(chunk.substr(0, kMaxKeptBody - body.size()));
-                     }
-                     return chunk.size();
-                   });
+  curl_easy_setopt(
+      c, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t n, void* user) -> size_t {
+        auto* call = static_cast<Call*>(user);
+        std::string_view chunk(data, size * n);
+        long code = 0;
+        curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &code);
+        // Only a success body goes to the sink; an error document is kept.
+        if (call->sink != nullptr && code >= 200 && code < 300) {
+          if (!(*call->sink)(chunk)) {
+            call->sink_aborted = true;
+            return 0;
+          }
+          return chunk.size();
+        }
+        std::string& body = call->response.body;
+        if (body.size() < kMaxKeptBody) {
+          body.append(chunk.substr(0, kMaxKeptBody - body.size()));
+        }
+        return chunk.size();
+      });
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &call);
   if (options_.cancel != nullptr) {
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, options_.cancel);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION,
-                     +[](void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
-                       return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
-                     });
+    curl_easy_setopt(
+        c, CURLOPT_XFERINFOFUNCTION,
+        +[](void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+          return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+        });
   }
   if (call.method == "PUT") {
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);

@@ -32,7 +32,7 @@ struct S3Options {
   bool path_style = true;  // false: virtual-hosted, bucket.host
   std::string ca_file;     // empty: the system's CAs
   bool tls_verify = true;
-  std::string proxy;       // empty: none (libcurl's proxy environment variables are ignored)
+  std::string proxy;  // empty: none (libcurl's proxy environment variables are ignored)
   std::chrono::milliseconds connect_timeout{10'000};
   // A transfer slower than 1 KiB/s for this long is abandoned (a dead link, not a slow one).
   std::chrono::milliseconds stall_timeout{60'000};
@@ -45,8 +45,8 @@ struct S3Options {
 struct S3Response {
   long status = 0;
   std::map<std::string, std::string> headers;  // names lowercased
-  std::string body;        // at most 64 KiB kept (error documents)
-  std::string error_code;  // S3 <Code>, when the body is an S3 error document
+  std::string body;                            // at most 64 KiB kept (error documents)
+  std::string error_code;                      // S3 <Code>, when the body is an S3 error document
   std::string error_message;
   bool ok() const { return status >= 200 && status < 300; }
   std::string Header(const std::string& lower_name) const;
@@ -60,9 +60,9 @@ class S3Client {
   S3Client& operator=(const S3Client&) = delete;
 
   // Network failures (refused, timeout, reset) are Errors; any HTTP answer is a response.
-  Result<S3Response> PutObject(const std::string& key, const std::string& file_path,
-                               uint64_t size, std::string_view md5_hex,
-                               std::string_view sha256_hex, const sigv4::Headers& metadata);
+  Result<S3Response> PutObject(const std::string& key, const std::string& file_path, uint64_t size,
+                               std::string_view md5_hex, std::string_view sha256_hex,
+                               const sigv4::Headers& metadata);
   // A small body from memory (tombstones, tests).
   Result<S3Response> PutObjectData(const std::string& key, std::string_view body,
                                    const sigv4::Headers& metadata);

@@ -35,7 +35,8 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
   size_t start = 0;
   for (;;) {
     size_t p = s.find(sep, start);
-    parts.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
+    parts.push_back(
+        s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
     if (p == std::string_view::npos) return parts;
     start = p + 1;
   }
@@ -75,7 +76,8 @@ Result<std::string> UriDecode(std::string_view text) {
     }
     int hi = i + 1 < text.size() ? HexDigitValue(text[i + 1]) : -1;
     int lo = i + 2 < text.size() ? HexDigitValue(text[i + 2]) : -1;
-    if (hi < 0 || lo < 0) return Error("invalid %-escape in \"" + std::string(text.substr(0, 200)) + "\"");
+    if (hi < 0 || lo < 0)
+      return Error("invalid %-escape in \"" + std::string(text.substr(0, 200)) + "\"");
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
   }
@@ -154,7 +156,8 @@ std::string StringToSign(std::string_view amz_date, const Scope& scope,
          Sha256Hex(canonical_request);
 }
 
-std::string Signature(std::string_view secret, const Scope& scope, std::string_view string_to_sign) {
+std::string Signature(std::string_view secret, const Scope& scope,
+                      std::string_view string_to_sign) {
   std::string key = HmacSha256("AWS4" + std::string(secret), scope.date);
   key = HmacSha256(key, scope.region);
   key = HmacSha256(key, scope.service);
@@ -204,7 +207,8 @@ Result<Authorization> ParseAuthorization(std::string_view header) {
       return bad("unknown parameter " + std::string(key.substr(0, 40)));
     }
   }
-  if (!have_cred || !have_signed || !have_sig) return bad("missing Credential, SignedHeaders or Signature");
+  if (!have_cred || !have_signed || !have_sig)
+    return bad("missing Credential, SignedHeaders or Signature");
   return a;
 }
 

@@ -28,9 +28,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
   std::string method;
-  std::string path;   // as on the wire: percent-encoded, no query
-  std::string query;  // as on the wire, without '?'
-  Headers headers;    // as sent, in order; names in any case
+  std::string path;          // as on the wire: percent-encoded, no query
+  std::string query;         // as on the wire, without '?'
+  Headers headers;           // as sent, in order; names in any case
   std::string payload_hash;  // hex SHA-256 of the body, or UNSIGNED-PAYLOAD
 };
 

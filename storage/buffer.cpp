@@ -381,8 +381,8 @@ bool BufferImpl::StopFinished(const WriterLoop& w, const Pass& p, bool drained) 
   const bool done = drained && sealed_all;
   if (done || Clock::now() >= w.stop_deadline) {
     if (!drained) {
-      log::Error("buffer: stopping with {} readings not captured: {}",
-                 w.batch.size() + QueueSize(), p.last ? "" : p.last.error().message());
+      log::Error("buffer: stopping with {} readings not captured: {}", w.batch.size() + QueueSize(),
+                 p.last ? "" : p.last.error().message());
     } else if (!done) {
       log::Error("buffer: stopping before every segment was sealed; they seal at next start");
     }

@@ -41,21 +41,21 @@ struct BufferOptions {
 };
 
 struct BufferStats {
-  uint64_t captured = 0;           // readings committed since Open
-  uint64_t buffered = 0;           // readings in the buffer, not yet sealed
-  uint64_t rejected = 0;           // readings refused at Submit (queue full): never captured
-  uint64_t segments_sealed = 0;    // sealed, waiting for upload
+  uint64_t captured = 0;         // readings committed since Open
+  uint64_t buffered = 0;         // readings in the buffer, not yet sealed
+  uint64_t rejected = 0;         // readings refused at Submit (queue full): never captured
+  uint64_t segments_sealed = 0;  // sealed, waiting for upload
   uint64_t segments_uploaded = 0;
   uint64_t segments_dropped = 0;
-  uint64_t pending_bytes = 0;      // compressed bytes of sealed segments waiting
-  int64_t oldest_pending_ts_ms = 0;  // first reading of the oldest waiting segment; 0: none
+  uint64_t pending_bytes = 0;            // compressed bytes of sealed segments waiting
+  int64_t oldest_pending_ts_ms = 0;      // first reading of the oldest waiting segment; 0: none
   int64_t oldest_pending_sealed_ms = 0;  // when that segment was sealed; 0: none
-  uint64_t dropped_readings = 0;   // captured readings evicted by the quota (see drops)
-  uint64_t usage_bytes = 0;        // state dir usage counted against the quota
-  bool paused = false;             // quota policy "pause" is holding polls
+  uint64_t dropped_readings = 0;         // captured readings evicted by the quota (see drops)
+  uint64_t usage_bytes = 0;              // state dir usage counted against the quota
+  bool paused = false;                   // quota policy "pause" is holding polls
   uint64_t commit_errors = 0;
   uint64_t seal_errors = 0;
-  std::string last_error;          // empty when the last commit and seal worked
+  std::string last_error;            // empty when the last commit and seal worked
   uint64_t buffers_moved_aside = 0;  // damaged databases moved aside (state_dir/corrupt-*), ever
   uint64_t possibly_lost = 0;        // seqs a state loss could not account for (see drops)
   uint64_t state_losses = 0;         // starts that found the state damaged, ever

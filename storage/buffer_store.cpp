@@ -5,17 +5,18 @@
 #include <cerrno>
 
 #include "platform/log.h"
+#include "platform/sqlite.h"
 #include "storage/schema.h"
 #include "storage/segment_file.h"
-#include "platform/sqlite.h"
 
 namespace granary {
 namespace {
 
 constexpr int64_t kHourMs = 3'600'000;
 
-int64_t HourOf(int64_t ts_ms) { return ts_ms >= 0 ? ts_ms / kHourMs : (ts_ms - kHourMs + 1) / kHourMs; }
-
+int64_t HourOf(int64_t ts_ms) {
+  return ts_ms >= 0 ? ts_ms / kHourMs : (ts_ms - kHourMs + 1) / kHourMs;
+}
 
 }  // namespace
 

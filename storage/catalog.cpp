@@ -113,7 +113,9 @@ std::string Sql(int which) {
 }
 
 int64_t I(uint64_t v) { return static_cast<int64_t>(v); }
-uint64_t U(sqlite3_stmt* st, int col) { return static_cast<uint64_t>(sqlite3_column_int64(st, col)); }
+uint64_t U(sqlite3_stmt* st, int col) {
+  return static_cast<uint64_t>(sqlite3_column_int64(st, col));
+}
 
 FileToRemove ReadFileToRemove(sqlite3_stmt* st) {
   FileToRemove f;
@@ -293,8 +295,7 @@ Result<std::string> SegmentCatalog::Meta(std::string_view key) {
   return std::string();
 }
 
-Result<uint64_t> SegmentCatalog::UsageBytes(const std::string& db_path,
-                                            const CatalogSummary& sum) {
+Result<uint64_t> SegmentCatalog::UsageBytes(const std::string& db_path, const CatalogSummary& sum) {
   auto pages = sql::QueryInt(db_, "PRAGMA page_count");
   if (!pages) return pages.error();
   auto free_pages = sql::QueryInt(db_, "PRAGMA freelist_count");
@@ -303,7 +304,8 @@ Result<uint64_t> SegmentCatalog::UsageBytes(const std::string& db_path,
   if (!page_size) return page_size.error();
   auto wal = env_.FileSize(db_path + "-wal");
   uint64_t wal_bytes = wal ? *wal : 0;  // no WAL: nothing to count
-  return static_cast<uint64_t>((*pages - *free_pages) * *page_size) + wal_bytes + sum.local_file_bytes;
+  return static_cast<uint64_t>((*pages - *free_pages) * *page_size) + wal_bytes +
+         sum.local_file_bytes;
 }
 
 Status SegmentCatalog::InsertSealed(const SegmentRecord& s) {
@@ -466,8 +468,10 @@ Status SegmentCatalog::FileMissing(const std::string& file) {
     sql::StmtScope scope(*st);
     sql::Bind(*st, 1, file);
     int rc = sqlite3_step(*st);
-    if (rc == SQLITE_ROW) f = ReadFileToRemove(*st);
-    else if (rc != SQLITE_DONE) return sql::Fail(db_, "find segment " + file);
+    if (rc == SQLITE_ROW)
+      f = ReadFileToRemove(*st);
+    else if (rc != SQLITE_DONE)
+      return sql::Fail(db_, "find segment " + file);
   }
   if (!f) return Status::Ok();
   return RemoveFile(*f, "segment file missing");

@@ -48,16 +48,16 @@ struct DropRecord {
 // What status shows; the same numbers online and offline.
 struct CatalogSummary {
   uint64_t sealed = 0, uploaded = 0, dropped = 0;
-  uint64_t pending_bytes = 0;       // compressed bytes of sealed segments waiting
-  int64_t oldest_pending_ts = 0;    // first reading of the oldest waiting segment; 0: none
+  uint64_t pending_bytes = 0;         // compressed bytes of sealed segments waiting
+  int64_t oldest_pending_ts = 0;      // first reading of the oldest waiting segment; 0: none
   int64_t oldest_pending_sealed = 0;  // when the oldest waiting segment was sealed; 0: none
-  uint64_t local_file_bytes = 0;    // segment files still on disk
+  uint64_t local_file_bytes = 0;      // segment files still on disk
   uint64_t dropped_readings = 0;
-  uint64_t possibly_lost = 0;       // seqs in ranges a state loss could not account for
+  uint64_t possibly_lost = 0;  // seqs in ranges a state loss could not account for
   uint64_t buffers_moved_aside = 0;
-  uint64_t state_losses = 0;        // starts that found the state damaged (see salvage)
-  int64_t last_state_loss_at = 0;   // ms since the epoch; 0: never
-  std::string last_state_loss;      // its reason
+  uint64_t state_losses = 0;       // starts that found the state damaged (see salvage)
+  int64_t last_state_loss_at = 0;  // ms since the epoch; 0: never
+  std::string last_state_loss;     // its reason
 };
 
 // A segment whose local file may go: uploaded long enough ago, or chosen by the quota.
@@ -99,8 +99,8 @@ class SegmentCatalog {
   // (txn) Counts the readings as dropped when `certain`; a range that may hold seqs never
   // issued (see salvage) is counted apart, as possibly lost.
   Status InsertDrop(const DropRecord& d, bool certain = true);
-  Status AddCounter(std::string_view name, int64_t delta);  // (txn)
-  Status SetCounter(std::string_view name, int64_t value);  // (txn)
+  Status AddCounter(std::string_view name, int64_t delta);       // (txn)
+  Status SetCounter(std::string_view name, int64_t value);       // (txn)
   Status SetMeta(std::string_view key, std::string_view value);  // (txn)
   Status MarkUploaded(int64_t id);
   Status MarkUploadFailed(int64_t id, std::string_view error, int64_t next_attempt_ms);

@@ -30,8 +30,8 @@ Status BufferStore::EvictOne(bool* evicted) {
   if (Status s = WriteSeqMark(); !s) return s;
   if (Status s = RemoveSegmentFile(f, "quota"); !s) return s;
   if (f.pending) {
-    log::Warning("quota: dropped segment {} ({} readings, {} seq {}-{})", f.file, f.count,
-                 f.source, f.first_seq, f.last_seq);
+    log::Warning("quota: dropped segment {} ({} readings, {} seq {}-{})", f.file, f.count, f.source,
+                 f.first_seq, f.last_seq);
   }
   *evicted = true;
   return RefreshCatalogCounts();
@@ -46,7 +46,8 @@ Status BufferStore::EnforceQuota() {
   }
   if (options_.quota_pause) {
     if (usage > options_.quota_max_bytes) {
-      if (!paused_) log::Warning("quota: {} bytes used of {}; pausing polls", usage, options_.quota_max_bytes);
+      if (!paused_)
+        log::Warning("quota: {} bytes used of {}; pausing polls", usage, options_.quota_max_bytes);
       paused_ = true;
     } else if (paused_ && usage < options_.quota_max_bytes / 10 * 9) {
       log::Notice("quota: {} bytes used; resuming polls", usage);

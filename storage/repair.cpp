@@ -21,9 +21,10 @@ constexpr std::string_view kSegment = ".jsonl.gz";
 
 // The names the segments still buffered will seal under.
 Result<std::set<std::string>> BufferStore::BufferedSegmentNames() {
-  auto stmt = sql::Prepare(db_.get(),
-                           "SELECT s.name, r.segment_seq, min(r.first_ts) FROM readings r"
-                           " JOIN sources s ON s.id = r.source_id GROUP BY r.source_id, r.segment_seq");
+  auto stmt =
+      sql::Prepare(db_.get(),
+                   "SELECT s.name, r.segment_seq, min(r.first_ts) FROM readings r"
+                   " JOIN sources s ON s.id = r.source_id GROUP BY r.source_id, r.segment_seq");
   if (!stmt) return stmt.error();
   std::set<std::string> names;
   int rc;

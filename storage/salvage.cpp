@@ -47,7 +47,8 @@ std::optional<SegmentRecord> ReadSegment(Env& env, const std::string& path) {
     const cJSON* seq = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "seq") : nullptr;
     const cJSON* ts = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "ts") : nullptr;
     const char* source =
-        line ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(line.get(), "source")) : nullptr;
+        line ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(line.get(), "source"))
+             : nullptr;
     if (!cJSON_IsNumber(seq) || !cJSON_IsNumber(ts) || source == nullptr || seq->valuedouble < 1) {
       return std::nullopt;
     }
@@ -154,8 +155,8 @@ Status BufferStore::AdoptAndRecord(const std::string& aside_dir, const std::stri
   auto names = env_.ListDir(segments_dir_);
   if (!names) return names.error();
   std::sort(names->begin(), names->end());
-  std::map<std::string, uint64_t> next;                  // source -> above its adopted files
-  std::map<std::string, std::vector<uint64_t>> broken;   // source -> first seqs of bad files
+  std::map<std::string, uint64_t> next;                 // source -> above its adopted files
+  std::map<std::string, std::vector<uint64_t>> broken;  // source -> first seqs of bad files
   std::vector<SegmentRecord> adopted;
   auto set_aside = [&](const std::string& f) {
     log::Warning("buffer: {} is not a whole segment; moved to {}", f, aside_dir);
@@ -215,13 +216,19 @@ Status BufferStore::AdoptAndRecord(const std::string& aside_dir, const std::stri
         if (a.source == source && a.first_seq > first) end = std::min(end, a.first_seq);
       }
       if (end <= first) continue;
-      DropRecord d{0, source, first, end - 1, end - first, "state lost: segment file unreadable", now};
+      DropRecord d{0,  source, first, end - 1, end - first, "state lost: segment file unreadable",
+                   now};
       if (Status s = catalog_->InsertDrop(d, /*certain=*/true); !s) return fail(s.error());
     }
     if (hi > lo) {
-      DropRecord d{0, source, lo, hi - 1, hi - lo,
-                   "state lost (" + why + "): readings captured but not sealed, or seqs reserved "
-                   "and never issued",
+      DropRecord d{0,
+                   source,
+                   lo,
+                   hi - 1,
+                   hi - lo,
+                   "state lost (" + why +
+                       "): readings captured but not sealed, or seqs reserved "
+                       "and never issued",
                    now};
       if (Status s = catalog_->InsertDrop(d, /*certain=*/false); !s) return fail(s.error());
     }

@@ -1,9 +1,9 @@
 #include "storage/sealer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <ctime>
-
-#include <fmt/format.h>
 
 #include "platform/log.h"
 #include "platform/sqlite.h"

@@ -1,12 +1,12 @@
 #include "storage/segment_file.h"
 
-#include "platform/crypto.h"
-#include "platform/strings.h"
-#include "platform/time.h"
-
 #include <fmt/format.h>
 
 #include <optional>
+
+#include "platform/crypto.h"
+#include "platform/strings.h"
+#include "platform/time.h"
 
 namespace granary {
 namespace {
@@ -21,8 +21,8 @@ void DigestBytes(std::string_view bytes, SegmentDigest& d) {
   d.bytes = bytes.size();
 }
 
-std::string SegmentFileName(std::string_view device, std::string_view source,
-                            int64_t first_ts_ms, uint64_t first_seq) {
+std::string SegmentFileName(std::string_view device, std::string_view source, int64_t first_ts_ms,
+                            uint64_t first_seq) {
   return fmt::format("{}-{}-{}-{}.jsonl.gz", device, source, FormatUtc(first_ts_ms, "%Y%m%dT%H"),
                      first_seq);
 }
@@ -50,18 +50,15 @@ bool ParseSegmentFileName(std::string_view name, std::string_view device, std::s
 
 void AppendJsonLine(std::string& out, std::string_view device, std::string_view source,
                     uint64_t seq, int64_t ts_ms, bool clock_ok, std::string_view data_json) {
-  fmt::format_to(std::back_inserter(out),
-                 R"({{"device":"{}","source":"{}","seq":{},"ts":{},)", device, source, seq,
-                 ts_ms);
+  fmt::format_to(std::back_inserter(out), R"({{"device":"{}","source":"{}","seq":{},"ts":{},)",
+                 device, source, seq, ts_ms);
   if (!clock_ok) out += R"("clock":"unsynced",)";
   out += R"("data":)";
   out += data_json;
   out += "}\n";
 }
 
-SegmentFileWriter::SegmentFileWriter(Env& env, int level)
-    : env_(env),
-      deflater_(level) {}
+SegmentFileWriter::SegmentFileWriter(Env& env, int level) : env_(env), deflater_(level) {}
 
 SegmentFileWriter::~SegmentFileWriter() {
   if (file_) (void)file_->Close();

@@ -24,8 +24,8 @@ struct SegmentDigest {
 
 // "{device}-{source}-{yyyy}{mm}{dd}T{hh}-{first_seq}.jsonl.gz": the UTC hour of the first
 // reading; first_seq makes it unique and stable across retries and restarts.
-std::string SegmentFileName(std::string_view device, std::string_view source,
-                            int64_t first_ts_ms, uint64_t first_seq);
+std::string SegmentFileName(std::string_view device, std::string_view source, int64_t first_ts_ms,
+                            uint64_t first_seq);
 
 // The source and first seq a segment file name of `device` holds, or false.
 bool ParseSegmentFileName(std::string_view name, std::string_view device, std::string* source,

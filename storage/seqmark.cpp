@@ -13,7 +13,7 @@ namespace {
 
 constexpr uint64_t kMinBlock = 1024;
 constexpr uint64_t kMaxBlock = 1 << 22;
-constexpr int64_t kOftenNs = 60'000'000'000;     // reserving again within a minute: grow
+constexpr int64_t kOftenNs = 60'000'000'000;      // reserving again within a minute: grow
 constexpr int64_t kRarelyNs = 3'600'000'000'000;  // not within an hour: shrink
 
 bool ParseU64(const std::string& s, uint64_t& out) {
@@ -63,8 +63,7 @@ Status SeqMarkFile::Load() {
     } else if (f.size() == 3 && ParseU64(f[1], m.sealed) && ParseU64(f[2], m.reserved)) {
       marks[f[0]] = m;
     } else {
-      return Error(fmt::format("{}:{}: not a seq mark: {}", path_, n, line.substr(0, 80)),
-                   EBADMSG);
+      return Error(fmt::format("{}:{}: not a seq mark: {}", path_, n, line.substr(0, 80)), EBADMSG);
     }
   }
   return Status::Ok();

@@ -24,8 +24,8 @@ namespace granary {
 struct SeqMark {
   uint64_t sealed = 1;
   uint64_t reserved = 1;
-  uint64_t block = 0;             // next reservation's size; memory only
-  int64_t reserved_at_ns = 0;     // monotonic time of the last reservation; memory only
+  uint64_t block = 0;          // next reservation's size; memory only
+  int64_t reserved_at_ns = 0;  // monotonic time of the last reservation; memory only
 };
 
 class SeqMarkFile {
@@ -38,7 +38,7 @@ class SeqMarkFile {
   // Rewrites the file durably.
   Status Save();
 
-  std::string db_id;          // empty: not recorded (a file from before db ids)
+  std::string db_id;  // empty: not recorded (a file from before db ids)
   bool stopped_cleanly = true;
   uint64_t losses = 0;
   std::map<std::string, SeqMark> marks;

@@ -7,8 +7,8 @@
 
 #include "agent/sources/http_client.h"
 #include "agent/sources/http_source.h"
-#include "agent/sources/json_text.h"
 #include "agent/sources/json_pointer.h"
+#include "agent/sources/json_text.h"
 #include "agent/sources/quote.h"
 #include "agent/sources/source.h"
 #include "platform/handles.h"

@@ -20,8 +20,7 @@ int64_t NowNs() {
 
 }  // namespace
 
-HttpLoop::HttpLoop(Limits limits)
-    : limits_(limits), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+HttpLoop::HttpLoop(Limits limits) : limits_(limits), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (!wake_) return;  // every Start then fails
   multi_.reset(curl_multi_init());
   if (!multi_) return;
@@ -56,8 +55,8 @@ void HttpLoop::Run(milliseconds max_wait) {
   }
   const int64_t now = NowNs();
   constexpr int64_t kLongestNs = 60'000'000'000;  // a minute: the scheduler wakes sooner anyway
-  int64_t wait_ns = std::min<int64_t>(
-      {std::min(max_wait, UntilPlaceFrees(now)).count(), kLongestNs / 1'000'000});
+  int64_t wait_ns =
+      std::min<int64_t>({std::min(max_wait, UntilPlaceFrees(now)).count(), kLongestNs / 1'000'000});
   wait_ns *= 1'000'000;
   if (timer_due_ns_ >= 0) wait_ns = std::min(wait_ns, timer_due_ns_ - now);
   // Rounded up: poll's milliseconds would otherwise wake just before the timer is due.
@@ -124,7 +123,9 @@ void HttpLoop::Admit() {
   while (!queued_.empty() && fresh < limits_.max_fresh) {
     std::unique_ptr<Transfer> t = std::move(queued_.front());
     queued_.pop_front();
-    Status ready = multi_ ? Status::Ok() : Error("cannot set up the HTTP loop (eventfd or curl_multi_init failed)");
+    Status ready = multi_
+                       ? Status::Ok()
+                       : Error("cannot set up the HTTP loop (eventfd or curl_multi_init failed)");
     if (ready) {
       t->easy = TakeHandle();
       if (!t->easy) ready = Error("curl_easy_init failed");

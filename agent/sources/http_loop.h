@@ -17,8 +17,8 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,10 +37,10 @@ class HttpLoop {
   using Done = std::function<void(Result<HttpReply>)>;
 
   struct Limits {
-    size_t max_fresh = 16;                     // exchanges started within `grace`, at most
+    size_t max_fresh = 16;  // exchanges started within `grace`, at most
     std::chrono::milliseconds grace{200};
-    size_t max_idle_handles = 16;              // easy handles kept for reuse
-    long max_connections = 256;                // kept-alive connections, across all hosts
+    size_t max_idle_handles = 16;  // easy handles kept for reuse
+    long max_connections = 256;    // kept-alive connections, across all hosts
   };
 
   HttpLoop() : HttpLoop(Limits{}) {}
@@ -89,9 +89,9 @@ class HttpLoop {
   CurlEasy TakeHandle();
 
   const Limits limits_;
-  UniqueFd wake_;               // an eventfd, always polled, written by Wakeup()
+  UniqueFd wake_;                           // an eventfd, always polled, written by Wakeup()
   std::map<curl_socket_t, short> sockets_;  // what curl wants watched: POLLIN/POLLOUT
-  int64_t timer_due_ns_ = -1;  // when curl wants its timeout action; -1: never
+  int64_t timer_due_ns_ = -1;               // when curl wants its timeout action; -1: never
   CurlMulti multi_;
   std::deque<std::unique_ptr<Transfer>> queued_;
   std::vector<std::unique_ptr<Transfer>> running_;

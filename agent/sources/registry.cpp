@@ -19,13 +19,8 @@ const std::vector<SourceType>& SourceTypes() {
   // A function-local static: the entries are defined in other files, whose initialization
   // order relative to a namespace-scope table would be unspecified.
   static const std::vector<SourceType> types = {
-      kSyntheticSourceType,
-      kHttpJsonSourceType,
-      kFileSourceType,
-      kEagleSourceType,
-      kPrometheusSourceType,
-      kExecSourceType,
-      kSystemSourceType,
+      kSyntheticSourceType,  kHttpJsonSourceType, kFileSourceType,   kEagleSourceType,
+      kPrometheusSourceType, kExecSourceType,     kSystemSourceType,
   };
   return types;
 }

@@ -1,16 +1,16 @@
 #include "agent/upload/object_key.h"
 
-#include <map>
-
 #include <fmt/format.h>
+
+#include <map>
 
 #include "platform/time.h"
 
 namespace granary {
 namespace {
 
-const char* const kNames[] = {"prefix", "device", "source", "yyyy", "mm", "dd",
-                              "hh", "first_seq", "last_seq", "ext"};
+const char* const kNames[] = {"prefix", "device", "source",    "yyyy",     "mm",
+                              "dd",     "hh",     "first_seq", "last_seq", "ext"};
 
 bool Known(const std::string& name) {
   for (const char* n : kNames) {

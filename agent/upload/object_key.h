@@ -11,7 +11,8 @@
 namespace granary {
 
 inline constexpr const char* kDefaultKeyTemplate =
-    "{prefix}/{device}/{source}/{yyyy}/{mm}/{dd}/{device}-{source}-{yyyy}{mm}{dd}T{hh}-{first_seq}.{ext}";
+    "{prefix}/{device}/{source}/{yyyy}/{mm}/{dd}/"
+    "{device}-{source}-{yyyy}{mm}{dd}T{hh}-{first_seq}.{ext}";
 
 struct KeyFields {
   std::string prefix, device, source, ext;

@@ -1,9 +1,9 @@
 #include "agent/upload/retry.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
-
-#include <fmt/format.h>
 
 #include "platform/time.h"
 
@@ -24,7 +24,8 @@ Verdict JudgeUpload(const Result<S3Response>& result, std::string_view expected_
       v.retry_after = std::chrono::milliseconds(std::min<int64_t>(secs, 3600) * 1000);
     } else if (int64_t at = ParseHttpDate(ra); at > 0) {
       int64_t now = ParseHttpDate(r.Header("date"));
-      if (now > 0 && at > now) v.retry_after = std::chrono::milliseconds(std::min<int64_t>(at - now, 3'600'000));
+      if (now > 0 && at > now)
+        v.retry_after = std::chrono::milliseconds(std::min<int64_t>(at - now, 3'600'000));
     }
   }
   if (r.ok()) {

@@ -1,9 +1,9 @@
 #include "agent/upload/worker.h"
 
-#include <cstdio>
-
 #include <cjson/cJSON.h>
 #include <fmt/format.h>
+
+#include <cstdio>
 
 #include "agent/upload/object_key.h"
 #include "agent/upload/retry.h"
@@ -40,13 +40,14 @@ UploadWorker::UploadWorker(Env& env, Buffer& buffer, std::string state_dir, Uplo
       buffer_(buffer),
       state_dir_(std::move(state_dir)),
       options_(std::move(options)),
-      client_(env,
-              [this] {
-                S3Options o = options_.s3;
-                o.cancel = &cancel_;
-                return o;
-              }(),
-              options_.credentials),
+      client_(
+          env,
+          [this] {
+            S3Options o = options_.s3;
+            o.cancel = &cancel_;
+            return o;
+          }(),
+          options_.credentials),
       rng_(std::random_device{}()) {}
 
 UploadWorker::~UploadWorker() { Stop(); }
@@ -76,8 +77,8 @@ bool UploadWorker::WaitFor(milliseconds d) {
 }
 
 std::string UploadWorker::KeyFor(const SegmentRecord& s) const {
-  KeyFields f{options_.prefix, options_.device, s.source, s.format,
-              s.first_ts, s.first_seq, s.last_seq};
+  KeyFields f{options_.prefix, options_.device, s.source,  s.format,
+              s.first_ts,      s.first_seq,     s.last_seq};
   return RenderKey(options_.key_template, f);
 }
 
@@ -152,11 +153,13 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
       {"x-amz-meta-granary-clock", seg.clock},
   };
   for (int skew_tries = 0;; ++skew_tries) {
-    auto result = client_.PutObject(key, seg.path, seg.bytes, seg.md5_hex, seg.sha256_hex, metadata);
+    auto result =
+        client_.PutObject(key, seg.path, seg.bytes, seg.md5_hex, seg.sha256_hex, metadata);
     Verdict v = JudgeUpload(result, seg.md5_hex);
     if (v.outcome == Outcome::kStored) {
       Status s = buffer_.MarkUploaded(seg.id);
-      if (!s) log::Error("uploader: stored {} but could not record it: {}", key, s.error().message());
+      if (!s)
+        log::Error("uploader: stored {} but could not record it: {}", key, s.error().message());
       attempt_ = 0;
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.uploaded;
@@ -199,12 +202,14 @@ Status UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
   }
   for (const DropRecord& d : *drops) {
     std::string body = TombstoneJson(options_.device, d);
-    KeyFields f{options_.prefix, options_.device, d.source, "tombstone.json", d.at, d.first_seq,
-                d.last_seq};
-    std::string key = RenderKey("{prefix}/{device}/{source}/tombstones/{device}-{source}-{first_seq}-{last_seq}.{ext}", f);
-    auto result = client_.PutObjectData(key, body, {{"x-amz-meta-granary-device", options_.device},
-                                                    {"x-amz-meta-granary-source", d.source},
-                                                    {"x-amz-meta-granary-format", "tombstone/1"}});
+    KeyFields f{options_.prefix, options_.device, d.source, "tombstone.json", d.at,
+                d.first_seq,     d.last_seq};
+    std::string key = RenderKey(
+        "{prefix}/{device}/{source}/tombstones/{device}-{source}-{first_seq}-{last_seq}.{ext}", f);
+    auto result = client_.PutObjectData(key, body,
+                                        {{"x-amz-meta-granary-device", options_.device},
+                                         {"x-amz-meta-granary-source", d.source},
+                                         {"x-amz-meta-granary-format", "tombstone/1"}});
     Verdict v = JudgeUpload(result, Md5Hex(body));
     if (v.outcome != Outcome::kStored) {
       if (cancel_) return Status::Ok();

@@ -33,15 +33,15 @@ struct UploadOptions {
 };
 
 struct UploadStats {
-  uint64_t uploaded = 0;        // segments stored and verified this run
+  uint64_t uploaded = 0;  // segments stored and verified this run
   uint64_t uploaded_bytes = 0;
-  uint64_t failed = 0;          // attempts that failed this run
+  uint64_t failed = 0;  // attempts that failed this run
   uint64_t tombstones = 0;
   int64_t last_ok_ms = 0;
   int64_t last_error_ms = 0;
   std::string last_error;
   bool last_error_permanent = false;  // not retryable by waiting: credentials, bucket, policy
-  int64_t clock_offset_ms = 0;  // learned from RequestTimeTooSkewed
+  int64_t clock_offset_ms = 0;        // learned from RequestTimeTooSkewed
   // The catalog could not be read (to find work or tombstones): nothing is uploaded while
   // this lasts, so it must reach status. Cleared by the next successful read.
   std::string catalog_error;
@@ -77,10 +77,10 @@ class UploadWorker {
   const std::string state_dir_;
   const UploadOptions options_;
   std::atomic<bool> cancel_{false};  // aborts a transfer in flight at Stop()
-  S3Client client_;  // worker thread only
+  S3Client client_;                  // worker thread only
   std::thread thread_;
   std::mt19937_64 rng_;
-  int attempt_ = 0;  // consecutive retryable failures
+  int attempt_ = 0;                // consecutive retryable failures
   int64_t tombstones_due_ms_ = 0;  // a failed tombstone waits like a failed segment
 
   mutable std::mutex mu_;

@@ -56,8 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     receiver::HttpRequest again = r;
     again.raw_path = *canonical;
     receiver::VerifiedRequest out2;
-    if (!verifier.Verify(again, ParseAmzDate("20150830T123600Z"), &out2).ok())
-      std::abort();
+    if (!verifier.Verify(again, ParseAmzDate("20150830T123600Z"), &out2).ok()) std::abort();
   }
   (void)receiver::CheckObjectKey(r.raw_path);
   return 0;

@@ -67,7 +67,8 @@ class FaultEnv : public EnvWrapper {
     File(FaultEnv& env, std::string path, std::unique_ptr<WritableFile> real)
         : env_(env), path_(std::move(path)), real_(std::move(real)) {}
     Status Append(std::string_view data) override {
-      if (int err = env_.InjectedErrno("file.write")) return Error::FromErrno("write " + path_, err);
+      if (int err = env_.InjectedErrno("file.write"))
+        return Error::FromErrno("write " + path_, err);
       return real_->Append(data);
     }
     Status Sync() override {

@@ -56,7 +56,7 @@ class PowerCutEnv : public EnvWrapper {
   static constexpr uint64_t kAll = UINT64_MAX;
 
   struct Node {
-    std::string path;       // where it lives now; empty once unlinked
+    std::string path;        // where it lives now; empty once unlinked
     uint64_t synced = kAll;  // Env files: bytes durable; kAll: all of them
     // SQLite files: what each write or truncate since the last sync overwrote, oldest first,
     // and the size at that sync (-1: nothing changed since).

@@ -150,7 +150,8 @@ TEST_F(ConfigTest, OutOfRangeInteger) {
 }
 
 TEST_F(ConfigTest, BadDeviceName) {
-  const std::string rule = "must be 1 to 64 characters of A-Z a-z 0-9 _ . -, not starting with \".\" ";
+  const std::string rule =
+      "must be 1 to 64 characters of A-Z a-z 0-9 _ . -, not starting with \".\" ";
   EXPECT_EQ(LoadError("device = \"h 017\"\n"), At(1, "device: " + rule + "(got \"h 017\")"));
   std::string long_name(65, 'a');
   EXPECT_EQ(LoadError("\ndevice = \"" + long_name + "\"\n"),

@@ -87,8 +87,8 @@ TEST_F(HttpLoopTest, MoreExchangesThanPlacesAllComplete) {
     loop.Start(clients.back()->exchange(), std::nullopt, milliseconds(10'000), Into(outcomes[i]));
   }
   EXPECT_GT(loop.queued(), 0u);
-  ASSERT_TRUE(RunUntil(loop, [&] { return loop.running() == 0 && loop.queued() == 0; },
-                       milliseconds(20'000)));
+  ASSERT_TRUE(RunUntil(
+      loop, [&] { return loop.running() == 0 && loop.queued() == 0; }, milliseconds(20'000)));
   for (const Outcome& o : outcomes) {
     ASSERT_TRUE(o.done);
     ASSERT_TRUE(o.reply.ok()) << o.reply.error().message();
@@ -109,7 +109,8 @@ TEST_F(HttpLoopTest, HungExchangesDelayOthersByAtMostTheGrace) {
   Outcome fast_out;
   auto start = Clock::now();
   loop.Start(fast.exchange(), std::nullopt, milliseconds(10'000), Into(fast_out));
-  ASSERT_TRUE(RunUntil(loop, [&] { return fast_out.done; }, milliseconds(10'000)));
+  ASSERT_TRUE(RunUntil(
+      loop, [&] { return fast_out.done; }, milliseconds(10'000)));
   ASSERT_TRUE(fast_out.reply.ok()) << fast_out.reply.error().message();
   // Three waves of two hung exchanges, 100 ms each, then the fast one: far less than the
   // 3 s the hung ones take.
@@ -123,7 +124,8 @@ TEST_F(HttpLoopTest, TimeoutIsAnErrorNamingTheUrl) {
   Outcome out;
   auto start = Clock::now();
   loop.Start(client.exchange(), std::nullopt, milliseconds(200), Into(out));
-  ASSERT_TRUE(RunUntil(loop, [&] { return out.done; }, milliseconds(5000)));
+  ASSERT_TRUE(RunUntil(
+      loop, [&] { return out.done; }, milliseconds(5000)));
   ASSERT_FALSE(out.reply.ok());
   const std::string& m = out.reply.error().message();
   EXPECT_NE(m.find("GET " + Url("/slow?ms=3000")), std::string::npos) << m;
@@ -147,7 +149,8 @@ TEST_F(HttpLoopTest, RefusedConnectionIsAnError) {
   HttpLoop loop;
   Outcome out;
   loop.Start(client.exchange(), std::nullopt, milliseconds(2000), Into(out));
-  ASSERT_TRUE(RunUntil(loop, [&] { return out.done; }, milliseconds(5000)));
+  ASSERT_TRUE(RunUntil(
+      loop, [&] { return out.done; }, milliseconds(5000)));
   ASSERT_FALSE(out.reply.ok());
   EXPECT_NE(out.reply.error().message().find(o.url), std::string::npos)
       << out.reply.error().message();
@@ -162,7 +165,8 @@ TEST_F(HttpLoopTest, StatusesAndBodyCapAreReportedAsByTheBlockingClient) {
   Outcome a, b;
   loop.Start(unavailable.exchange(), std::nullopt, milliseconds(5000), Into(a));
   loop.Start(huge.exchange(), std::nullopt, milliseconds(5000), Into(b));
-  ASSERT_TRUE(RunUntil(loop, [&] { return a.done && b.done; }, milliseconds(10'000)));
+  ASSERT_TRUE(RunUntil(
+      loop, [&] { return a.done && b.done; }, milliseconds(10'000)));
   ASSERT_TRUE(a.reply.ok()) << a.reply.error().message();  // a status is a reply
   EXPECT_EQ(a.reply->status, 503);
   ASSERT_FALSE(b.reply.ok());
@@ -182,7 +186,8 @@ TEST_F(HttpLoopTest, KeptAliveConnectionIsReused) {
   for (int i = 0; i < 3; ++i) {
     Outcome out;
     loop.Start(client.exchange(), std::nullopt, milliseconds(5000), Into(out));
-    ASSERT_TRUE(RunUntil(loop, [&] { return out.done; }, milliseconds(5000)));
+    ASSERT_TRUE(RunUntil(
+        loop, [&] { return out.done; }, milliseconds(5000)));
     ASSERT_TRUE(out.reply.ok()) << out.reply.error().message();
     bodies.push_back(out.reply->body);
   }
@@ -233,8 +238,7 @@ size_t ThreadCount() {
 class HttpSchedulerTest : public HttpLoopTest {
  protected:
   std::unique_ptr<Source> JsonSource(const std::string& path) {
-    testing::Built b =
-        testing::Build("type = \"http_json\"\nurl = \"" + Url(path) + "\"\n");
+    testing::Built b = testing::Build("type = \"http_json\"\nurl = \"" + Url(path) + "\"\n");
     EXPECT_TRUE(b.errors.empty()) << b.AllErrors();
     return std::move(b.source);
   }
@@ -358,8 +362,7 @@ TEST_F(HttpSchedulerTest, TheHttpThreadWaitsAgainOnceTheBufferHasTakenReadings) 
 
 TEST_F(HttpSchedulerTest, StopAbandonsARunningExchangeAtOnce) {
   Scheduler s(Env::Default(), Sink(), nullptr);
-  s.Add("slow", "http_json", JsonSource("/slow?ms=5000"), milliseconds(100),
-        milliseconds(10'000));
+  s.Add("slow", "http_json", JsonSource("/slow?ms=5000"), milliseconds(100), milliseconds(10'000));
   s.Start();
   std::this_thread::sleep_for(milliseconds(400));  // the first poll is under way
   auto start = Clock::now();

@@ -28,7 +28,7 @@ TEST(ReconnectDelay, DoublesUpToTheCapWithJitterInTheUpperHalf) {
   EXPECT_EQ(ReconnectDelay(0, 1000ms, 60'000ms, 0.0), 500ms);
   EXPECT_EQ(ReconnectDelay(0, 1000ms, 60'000ms, 0.999999), 999ms);
   EXPECT_EQ(ReconnectDelay(3, 1000ms, 60'000ms, 0.0), 4000ms);
-  EXPECT_EQ(ReconnectDelay(6, 1000ms, 60'000ms, 0.0), 30'000ms);  // 64 s capped to 60 s
+  EXPECT_EQ(ReconnectDelay(6, 1000ms, 60'000ms, 0.0), 30'000ms);     // 64 s capped to 60 s
   EXPECT_EQ(ReconnectDelay(1000, 1000ms, 60'000ms, 0.5), 45'000ms);  // no overflow
 }
 
@@ -72,11 +72,14 @@ TEST(StatusEvents, UploadsDropsErrorsRecoveriesAndPause) {
   ASSERT_EQ(events.size(), 5u);
   EXPECT_EQ(events[0],
             R"({"device":"h017","ts":1234,"type":"upload","segments":2,"segments_uploaded":2})");
-  EXPECT_EQ(events[1],
-            R"({"device":"h017","ts":1234,"type":"drop","reason":"quota","segments":1,"readings":600})");
-  EXPECT_EQ(events[2], R"({"device":"h017","ts":1234,"type":"drop","reason":"queue_full","readings":7})");
-  EXPECT_EQ(events[3],
-            R"({"device":"h017","ts":1234,"type":"error","source":"meter","consecutive_failures":3,"message":"GET http://x: timeout"})");
+  EXPECT_EQ(
+      events[1],
+      R"({"device":"h017","ts":1234,"type":"drop","reason":"quota","segments":1,"readings":600})");
+  EXPECT_EQ(events[2],
+            R"({"device":"h017","ts":1234,"type":"drop","reason":"queue_full","readings":7})");
+  EXPECT_EQ(
+      events[3],
+      R"({"device":"h017","ts":1234,"type":"error","source":"meter","consecutive_failures":3,"message":"GET http://x: timeout"})");
   EXPECT_EQ(events[4], R"({"device":"h017","ts":1234,"type":"paused","reason":"quota"})");
 
   // Still failing: no second error event. Recovered: one event.
@@ -214,10 +217,13 @@ TEST_F(MonitorConfigTest, FullSection) {
   std::string secret = WriteSecret("s3cret\n", 0600);
   MqttConfig m;
   MetricsConfig metrics;
-  auto errors = Read("[mqtt]\nhost = \"broker\"\nprefix = \"fleet/eu\"\nusername = \"h017\"\n"
-                     "password_file = \"" + secret + "\"\nkeepalive = \"30s\"\n"
-                     "[metrics]\ntextfile = \"\"\nlisten_port = 9469\n",
-                     m, metrics);
+  auto errors = Read(
+      "[mqtt]\nhost = \"broker\"\nprefix = \"fleet/eu\"\nusername = \"h017\"\n"
+      "password_file = \"" +
+          secret +
+          "\"\nkeepalive = \"30s\"\n"
+          "[metrics]\ntextfile = \"\"\nlisten_port = 9469\n",
+      m, metrics);
   EXPECT_TRUE(errors.empty()) << errors.front();
   EXPECT_TRUE(m.enabled);
   EXPECT_EQ(m.host, "broker");
@@ -237,7 +243,8 @@ TEST_F(MonitorConfigTest, PasswordFileReadableByOthersIsRefused) {
   std::string secret = WriteSecret("s3cret", 0644);
   MqttConfig m;
   MetricsConfig metrics;
-  auto errors = Read("[mqtt]\nusername = \"h017\"\npassword_file = \"" + secret + "\"\n", m, metrics);
+  auto errors =
+      Read("[mqtt]\nusername = \"h017\"\npassword_file = \"" + secret + "\"\n", m, metrics);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0], "granary.toml:3: mqtt.password_file: password file " + secret +
                            " has mode 0644; it must be 0600 or 0400 (chmod 600 " + secret + ")");
@@ -247,16 +254,19 @@ TEST_F(MonitorConfigTest, PasswordFileReadableByOthersIsRefused) {
 TEST_F(MonitorConfigTest, BadValuesAreReportedByKey) {
   MqttConfig m;
   MetricsConfig metrics;
-  auto errors = Read("[mqtt]\nprefix = \"a/#\"\ncert_file = \"/nonexistent/c.pem\"\n"
-                     "reconnect_min = \"10s\"\nreconnect_max = \"1s\"\nbogus = 1\n",
-                     m, metrics);
+  auto errors = Read(
+      "[mqtt]\nprefix = \"a/#\"\ncert_file = \"/nonexistent/c.pem\"\n"
+      "reconnect_min = \"10s\"\nreconnect_max = \"1s\"\nbogus = 1\n",
+      m, metrics);
   ASSERT_EQ(errors.size(), 6u) << ::testing::PrintToString(errors);
   EXPECT_EQ(errors[0], "granary.toml:2: mqtt.prefix: must not contain + or # (got \"a/#\")");
   EXPECT_EQ(errors[1], "granary.toml:5: mqtt.reconnect_max: must be at least reconnect_min, 10s");
-  EXPECT_EQ(errors[2],
-            "granary.toml:3: mqtt.cert_file: cannot read /nonexistent/c.pem: No such file or directory");
+  EXPECT_EQ(
+      errors[2],
+      "granary.toml:3: mqtt.cert_file: cannot read /nonexistent/c.pem: No such file or directory");
   EXPECT_EQ(errors[3], "granary.toml:3: mqtt.cert_file: cert_file and key_file go together");
-  EXPECT_EQ(errors[4], "granary.toml:3: mqtt.cert_file: a client certificate needs TLS: set ca_file too");
+  EXPECT_EQ(errors[4],
+            "granary.toml:3: mqtt.cert_file: a client certificate needs TLS: set ca_file too");
   EXPECT_EQ(errors[5], "granary.toml:6: mqtt.bogus: unknown key");
 }
 

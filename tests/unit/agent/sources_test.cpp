@@ -16,8 +16,8 @@
 #include <set>
 #include <string>
 
-#include "agent/sources/json_text.h"
 #include "agent/sources/json_pointer.h"
+#include "agent/sources/json_text.h"
 #include "agent/sources/source.h"
 #include "platform/handles.h"
 #include "tests/support/build_source.h"

@@ -23,7 +23,7 @@ TEST(ObjectKey, DefaultTemplateMatchesTheDesign) {
 }
 
 S3Response Answer(long status, std::map<std::string, std::string> headers = {},
-                   std::string code = "") {
+                  std::string code = "") {
   S3Response r;
   r.status = status;
   r.headers = std::move(headers);
@@ -35,12 +35,14 @@ TEST(JudgeUpload, ClassifiesEveryKindOfAnswer) {
   const std::string md5 = "0123456789abcdef0123456789abcdef";
   EXPECT_EQ(JudgeUpload(Answer(200, {{"etag", "\"" + md5 + "\""}}), md5).outcome, Outcome::kStored);
   EXPECT_EQ(JudgeUpload(Answer(200, {{"etag", "\"ffff\""}}), md5).outcome, Outcome::kRetry);
-  EXPECT_EQ(JudgeUpload(Result<S3Response>(Error("connect refused")), md5).outcome, Outcome::kRetry);
+  EXPECT_EQ(JudgeUpload(Result<S3Response>(Error("connect refused")), md5).outcome,
+            Outcome::kRetry);
   for (long s : {408L, 429L, 500L, 502L, 503L}) {
     EXPECT_EQ(JudgeUpload(Answer(s), md5).outcome, Outcome::kRetry) << s;
   }
   EXPECT_EQ(JudgeUpload(Answer(503, {}, "SlowDown"), md5).outcome, Outcome::kRetry);
-  EXPECT_EQ(JudgeUpload(Answer(403, {}, "SignatureDoesNotMatch"), md5).outcome, Outcome::kPermanent);
+  EXPECT_EQ(JudgeUpload(Answer(403, {}, "SignatureDoesNotMatch"), md5).outcome,
+            Outcome::kPermanent);
   EXPECT_EQ(JudgeUpload(Answer(404, {}, "NoSuchBucket"), md5).outcome, Outcome::kPermanent);
   Verdict skew = JudgeUpload(
       Answer(403, {{"date", "Sun, 22 Nov 2026 20:00:00 GMT"}}, "RequestTimeTooSkewed"), md5);
@@ -53,13 +55,15 @@ TEST(Backoff, FullJitterWithinBoundsAndFloor) {
   std::mt19937_64 rng(1);
   for (int attempt = 0; attempt < 30; ++attempt) {
     for (int i = 0; i < 50; ++i) {
-      auto d = BackoffDelay(attempt, milliseconds{1000}, milliseconds{300'000}, milliseconds{0}, rng);
+      auto d =
+          BackoffDelay(attempt, milliseconds{1000}, milliseconds{300'000}, milliseconds{0}, rng);
       EXPECT_GE(d.count(), 0);
       EXPECT_LE(d.count(), std::min<int64_t>(300'000, 1000LL << std::min(attempt, 20)));
     }
   }
-  EXPECT_GE(BackoffDelay(0, milliseconds{1000}, milliseconds{5000}, milliseconds{7000}, rng).count(),
-            7000);
+  EXPECT_GE(
+      BackoffDelay(0, milliseconds{1000}, milliseconds{5000}, milliseconds{7000}, rng).count(),
+      7000);
 }
 
 }  // namespace

@@ -18,12 +18,17 @@ TEST(Utf8Test, WellFormedOnly) {
 
 TEST(Utf8Test, ValidBytesNamesTheFirstStrayByte) {
   EXPECT_EQ(Utf8ValidBytes("abc"), 3u);
-  EXPECT_EQ(Utf8ValidBytes("met\xFF" "er"), 3u);
+  EXPECT_EQ(Utf8ValidBytes("met\xFF"
+                           "er"),
+            3u);
   EXPECT_EQ(Utf8ValidBytes("\xE2\x82\xAC\xE2\x82"), 3u);  // a whole euro, then a cut one
 }
 
 TEST(Utf8Test, RepairReplacesEachStrayByte) {
-  EXPECT_EQ(RepairUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(RepairUtf8("a\xFF"
+                       "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(RepairUtf8("\xE2\x82\xAC"), "\xE2\x82\xAC");
 }
 

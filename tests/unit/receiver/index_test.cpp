@@ -99,8 +99,8 @@ TEST_F(IndexTest, SameKeyOtherBytesSameReadingsIsDuplicate) {
 
 TEST_F(IndexTest, SameKeyOtherContentIsConflictAndChangesNothing) {
   EXPECT_EQ(Add(1, 10), RecordOutcome::kIndexed);
-  auto r = index_->RecordSegment(Row(1, Sha256Hex("other")),
-                                 Facts(1, 10, Sha256Hex("other lines")), 2);
+  auto r =
+      index_->RecordSegment(Row(1, Sha256Hex("other")), Facts(1, 10, Sha256Hex("other lines")), 2);
   EXPECT_EQ(r->outcome, RecordOutcome::kConflict);
   auto o = index_->FindObject("granary", SegmentKey("h017", "meter", 1));
   EXPECT_EQ((*o)->sha256_hex, Row(1).sha256_hex);

@@ -69,8 +69,10 @@ TEST_F(ValidatorTest, NonJsonLineIsRejectedWithItsNumber) {
 }
 
 TEST_F(ValidatorTest, DuplicateKeyAtAnyDepthIsRejected) {
-  std::string top = R"({"device":"h017","source":"meter","seq":4,"ts":1,"device":"h018","data":{}})";
-  std::string deep = R"({"device":"h017","source":"meter","seq":4,"ts":1,"data":{"a":[{"v":1,"v":2}]}})";
+  std::string top =
+      R"({"device":"h017","source":"meter","seq":4,"ts":1,"device":"h018","data":{}})";
+  std::string deep =
+      R"({"device":"h017","source":"meter","seq":4,"ts":1,"data":{"a":[{"v":1,"v":2}]}})";
   Validation v = RunLines(SegmentLines("h017", "meter", 1, 3) + top + "\n" +
                           SegmentLines("h017", "meter", 5, 10));
   EXPECT_FALSE(v.ok);
@@ -82,7 +84,8 @@ TEST_F(ValidatorTest, DuplicateKeyAtAnyDepthIsRejected) {
 }
 
 TEST_F(ValidatorTest, LineThatIsNotUtf8IsRejected) {
-  std::string bad = "{\"device\":\"h017\",\"source\":\"meter\",\"seq\":4,\"ts\":1,\"data\":{\"s\":\"\xff\"}}";
+  std::string bad =
+      "{\"device\":\"h017\",\"source\":\"meter\",\"seq\":4,\"ts\":1,\"data\":{\"s\":\"\xff\"}}";
   Validation v = RunLines(SegmentLines("h017", "meter", 1, 3) + bad + "\n" +
                           SegmentLines("h017", "meter", 5, 10));
   EXPECT_FALSE(v.ok);

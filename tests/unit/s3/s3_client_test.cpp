@@ -2,6 +2,8 @@
 // session token is sent and signed, the key is encoded once in S3's canonical form, and
 // the signature verifies with the secret. (The Swift test server has no session tokens,
 // so this is where temporary credentials are proven.)
+#include "s3/s3_client.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -13,7 +15,6 @@
 #include <thread>
 
 #include "platform/crypto.h"
-#include "s3/s3_client.h"
 #include "s3/sigv4.h"
 
 namespace granary {
@@ -80,7 +81,8 @@ class OneShotServer {
     captured_.request_line = head.substr(0, pos);
     while (pos != std::string::npos && pos < head.size()) {
       size_t next = head.find("\r\n", pos + 2);
-      std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+      std::string line =
+          head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
       size_t colon = line.find(':');
       if (colon != std::string::npos) {
         std::string name = line.substr(0, colon);
@@ -103,7 +105,8 @@ TEST(S3Client, SessionTokenIsSentAndSignedAndTheSignatureVerifies) {
   o.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
   o.bucket = "fleet-bucket";
   o.region = "eu-west-1";
-  Credentials creds{"ASIAEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "FQoGZXIvYXdzEJr//token=="};
+  Credentials creds{"ASIAEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                    "FQoGZXIvYXdzEJr//token=="};
   S3Client client(Env::Default(), o, creds);
   const std::string key = "fléet data/a b+c=d.jsonl.gz";
   auto r = client.PutObjectData(key, "hello\n", {{"x-amz-meta-granary-device", "h017"}});
@@ -111,8 +114,7 @@ TEST(S3Client, SessionTokenIsSentAndSignedAndTheSignatureVerifies) {
   EXPECT_EQ(r->status, 200);
   Captured c = server.Wait();
 
-  EXPECT_EQ(c.request_line,
-            "PUT /fleet-bucket/fl%C3%A9et%20data/a%20b%2Bc%3Dd.jsonl.gz HTTP/1.1");
+  EXPECT_EQ(c.request_line, "PUT /fleet-bucket/fl%C3%A9et%20data/a%20b%2Bc%3Dd.jsonl.gz HTTP/1.1");
   EXPECT_EQ(c.body, "hello\n");
   EXPECT_EQ(c.headers["x-amz-security-token"], creds.session_token);
   EXPECT_EQ(c.headers["x-amz-content-sha256"], Sha256Hex("hello\n"));
@@ -134,7 +136,8 @@ TEST(S3Client, SessionTokenIsSentAndSignedAndTheSignatureVerifies) {
   req.method = "PUT";
   std::string target = c.request_line.substr(4, c.request_line.rfind(' ') - 4);
   req.path = target;
-  for (const std::string& name : auth->signed_headers) req.headers.emplace_back(name, c.headers[name]);
+  for (const std::string& name : auth->signed_headers)
+    req.headers.emplace_back(name, c.headers[name]);
   req.payload_hash = c.headers["x-amz-content-sha256"];
   auto creq = sigv4::CanonicalRequest(req, auth->signed_headers);
   ASSERT_TRUE(creq.ok());

@@ -76,7 +76,8 @@ CaseResult RunCase(const fs::path& dir) {
   EXPECT_TRUE(creq.ok()) << name;
   if (!creq.ok()) return {false, false, false};
   std::string sts = StringToSign(HeaderValue(r, "x-amz-date"), kScope, *creq);
-  std::string authz = FormatAuthorization("AKIDEXAMPLE", kScope, names, Signature(kSecret, kScope, sts));
+  std::string authz =
+      FormatAuthorization("AKIDEXAMPLE", kScope, names, Signature(kSecret, kScope, sts));
   return {*creq == ReadFile(dir / (name + ".creq")), sts == ReadFile(dir / (name + ".sts")),
           authz == ReadFile(dir / (name + ".authz"))};
 }
@@ -84,7 +85,8 @@ CaseResult RunCase(const fs::path& dir) {
 // Cases that assume generic (non-S3) path normalisation: S3 must not match them.
 bool IsNormalisationCase(const std::string& name) {
   return name == "get-relative" || name == "get-relative-relative" || name == "get-slash" ||
-         name == "get-slash-dot-slash" || name == "get-slash-pointless-dot" || name == "get-slashes";
+         name == "get-slash-dot-slash" || name == "get-slash-pointless-dot" ||
+         name == "get-slashes";
 }
 
 TEST(Sigv4Suite, EveryApplicableCaseMatchesAndNormalisationCasesDoNot) {
@@ -139,24 +141,36 @@ TEST(Sigv4S3, ApiReferenceExamples) {
     std::string signature;
   };
   std::vector<Example> examples = {
-      {{"GET", "/test.txt", "",
-        {{"Host", host}, {"Range", "bytes=0-9"}, {"x-amz-content-sha256", empty},
+      {{"GET",
+        "/test.txt",
+        "",
+        {{"Host", host},
+         {"Range", "bytes=0-9"},
+         {"x-amz-content-sha256", empty},
          {"x-amz-date", "20130524T000000Z"}},
         empty},
        "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"},
-      {{"PUT", "/test%24file.text", "",
-        {{"Date", "Fri, 24 May 2013 00:00:00 GMT"}, {"Host", host},
+      {{"PUT",
+        "/test%24file.text",
+        "",
+        {{"Date", "Fri, 24 May 2013 00:00:00 GMT"},
+         {"Host", host},
          {"x-amz-content-sha256", Sha256Hex("Welcome to Amazon S3.")},
-         {"x-amz-date", "20130524T000000Z"}, {"x-amz-storage-class", "REDUCED_REDUNDANCY"}},
+         {"x-amz-date", "20130524T000000Z"},
+         {"x-amz-storage-class", "REDUCED_REDUNDANCY"}},
         Sha256Hex("Welcome to Amazon S3.")},
        "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"},
       // A valueless subresource is signed as "lifecycle=".
-      {{"GET", "/", "lifecycle",
+      {{"GET",
+        "/",
+        "lifecycle",
         {{"Host", host}, {"x-amz-content-sha256", empty}, {"x-amz-date", "20130524T000000Z"}},
         empty},
        "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"},
       // Unsorted on the wire, sorted in the canonical query.
-      {{"GET", "/", "prefix=J&max-keys=2",
+      {{"GET",
+        "/",
+        "prefix=J&max-keys=2",
         {{"Host", host}, {"x-amz-content-sha256", empty}, {"x-amz-date", "20130524T000000Z"}},
         empty},
        "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"},
@@ -165,7 +179,8 @@ TEST(Sigv4S3, ApiReferenceExamples) {
     SCOPED_TRACE(ex.request.path + "?" + ex.request.query);
     auto creq = CanonicalRequest(ex.request, HeaderNames(ex.request.headers));
     ASSERT_TRUE(creq.ok());
-    EXPECT_EQ(Signature(secret, scope, StringToSign("20130524T000000Z", scope, *creq)), ex.signature);
+    EXPECT_EQ(Signature(secret, scope, StringToSign("20130524T000000Z", scope, *creq)),
+              ex.signature);
   }
 }
 
@@ -200,7 +215,8 @@ TEST(Sigv4S3, AuthorizationHeaderParses) {
   EXPECT_EQ(a->scope.String(), "20150830/us-east-1/s3/aws4_request");
   EXPECT_EQ(a->signed_headers, (std::vector<std::string>{"host", "x-amz-date"}));
   for (const char* bad :
-       {"", "AWS4-HMAC-SHA256", "Bearer x", "AWS4-HMAC-SHA256 Credential=AKID/2015/us/s3/aws4_request",
+       {"", "AWS4-HMAC-SHA256", "Bearer x",
+        "AWS4-HMAC-SHA256 Credential=AKID/2015/us/s3/aws4_request",
         "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/s3/aws4_request, SignedHeaders=host, "
         "Signature=xyz",
         "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/s3/aws4_request, Signature="

@@ -1,9 +1,8 @@
 // The buffer tests' fixture: a state dir, a FaultEnv, and readers of what landed on disk.
 #pragma once
 
-#include "storage/buffer.h"
-
 #include <cjson/cJSON.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -15,9 +14,8 @@
 #include <set>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "platform/handles.h"
+#include "storage/buffer.h"
 #include "tests/support/fault_env.h"
 #include "tests/support/test_util.h"
 

@@ -198,7 +198,8 @@ TEST_F(BufferTest, ASegmentSealedBeforeAnEarlierOneIsRecordedAfterIt) {
   ASSERT_EQ(b->Submit(Make("m", 200, kT0, 1), milliseconds{1000}), 200u);
   // The second segment's file is written while the first one's is held ...
   const std::string second = SegmentsDir(dir_.path()) + "/h017-m-20241122T14-101.jsonl.gz";
-  for (int i = 0; i < 500 && !fs::exists(second); ++i) std::this_thread::sleep_for(milliseconds{10});
+  for (int i = 0; i < 500 && !fs::exists(second); ++i)
+    std::this_thread::sleep_for(milliseconds{10});
   ASSERT_TRUE(fs::exists(second));
   // ... but enters the catalog only after the first, so the uploader and the quota see
   // segments in seq order.

@@ -254,9 +254,8 @@ TEST(PowerCutTest, EveryCapturedReadingSurvivesACut) {
     checked += r.Go(kCutsPerRun);
     if (HasFailure()) break;
   }
-  std::printf("%llu cuts, %zu readings checked, seed %llu\n",
-              static_cast<unsigned long long>(cuts), checked,
-              static_cast<unsigned long long>(seed));
+  std::printf("%llu cuts, %zu readings checked, seed %llu\n", static_cast<unsigned long long>(cuts),
+              checked, static_cast<unsigned long long>(seed));
 }
 
 }  // namespace

@@ -85,7 +85,8 @@ class StateLossTest : public BufferTest {
     ASSERT_TRUE(b.Flush().ok());
     std::vector<Line> lines = AllLines("m");
     std::set<uint64_t> seen;
-    for (const Line& l : lines) EXPECT_TRUE(seen.insert(l.seq).second) << "seq " << l.seq << " twice";
+    for (const Line& l : lines)
+      EXPECT_TRUE(seen.insert(l.seq).second) << "seq " << l.seq << " twice";
     ASSERT_GE(lines.size(), 3u);
     EXPECT_GT(lines[lines.size() - 3].seq, above) << "a seq that may be in S3 was reused";
   }
@@ -191,7 +192,8 @@ TEST_F(StateLossTest, AWalLostAfterACrashIsDetectedAndItsSeqsAreNeverReused) {
     ASSERT_EQ(b->Submit(Make("m", 4, kT0 + 600'000, 1000), milliseconds{1000}), 4u);
     ASSERT_TRUE(b->Flush().ok());  // 31-34 sealed too
     ASSERT_EQ(b->Submit(Make("m", 5, kT0 + 700'000, 1000), milliseconds{1000}), 5u);
-    for (int i = 0; i < 50 && b->Stats().captured < 39; ++i) std::this_thread::sleep_for(milliseconds{20});
+    for (int i = 0; i < 50 && b->Stats().captured < 39; ++i)
+      std::this_thread::sleep_for(milliseconds{20});
     before = SegmentFiles();
     fs::copy_file(Path("buffer.db"), crashed.path() + "/buffer.db");
     fs::copy_file(Path("seqmark"), crashed.path() + "/seqmark");
