@@ -61,9 +61,10 @@ Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,
   for (const auto& [bucket, key] : store.ListAccepted()) {
     ++report.files;
     std::string path = store.AcceptedPath(bucket, key);
-    auto problem = [&](const std::string& why) {
-      report.problems.push_back(bucket + "/" + key + ": " + why);
-    };
+    // Named, not the bindings: a lambda may not capture a structured binding before C++20's
+    // later fixes (clang 14 refuses it).
+    const std::string where = bucket + "/" + key;
+    auto problem = [&](const std::string& why) { report.problems.push_back(where + ": " + why); };
     auto digest = DigestFile(path);
     if (!digest) return digest.error();
     ObjectMeta meta;

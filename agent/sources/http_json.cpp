@@ -73,7 +73,14 @@ class HttpJsonSource : public HttpSource {
     }
     // The whole body is kept as sent; selected fields go through cJSON, which would cut a
     // string at its \u0000.
-    if (fields_.empty()) return CompactJson(body);
+    if (fields_.empty()) {
+      Result<std::string> compact = CompactJson(body);
+      if (!compact) {
+        return Error("reply from " + display_url_ + " has " + compact.error().message() + ": " +
+                     QuoteRaw(body));
+      }
+      return compact;
+    }
     if (HasNulEscape(body)) {
       return Error("reply from " + display_url_ +
                    " has a string with \\u0000, which a selected field cannot keep; select no "

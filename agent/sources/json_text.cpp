@@ -40,12 +40,18 @@ bool HasNulEscape(std::string_view text) {
   return false;
 }
 
-std::string CompactJson(std::string_view text) {
+Result<std::string> CompactJson(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   bool in_string = false, escaped = false;
-  for (char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     if (in_string) {
+      // JSON forbids them raw; kept, a newline would split the JSON Lines line.
+      if (static_cast<unsigned char>(c) < ' ') {
+        return Error(fmt::format("a raw control byte (0x{:02x}) inside a string at byte {}",
+                                 static_cast<unsigned char>(c), i));
+      }
       out += c;
       if (escaped) {
         escaped = false;
@@ -57,7 +63,9 @@ std::string CompactJson(std::string_view text) {
     } else if (c == '"') {
       in_string = true;
       out += c;
-    } else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+    } else if (static_cast<unsigned char>(c) > ' ') {
+      // cJSON skips every control byte between tokens, not only JSON's four spaces; they
+      // go too, so the line is JSON to a strict reader as well.
       out += c;
     }
   }

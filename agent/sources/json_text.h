@@ -20,8 +20,9 @@ Status CheckUtf8(std::string_view text);
 Status CheckValues(const cJSON* json);
 // True when a string in `text` holds the escape \u0000 (not "\\u0000", a backslash).
 bool HasNulEscape(std::string_view text);
-// `text` (one JSON value) on one line: whitespace outside strings removed, every other
-// byte kept, so strings and numbers stay exactly as sent.
-std::string CompactJson(std::string_view text);
+// `text` (one JSON value) on one line: whitespace (and any control byte, as cJSON reads
+// them) outside strings removed, every other byte kept, so strings and numbers stay
+// exactly as sent. A raw control byte inside a string (which JSON forbids) is an error.
+Result<std::string> CompactJson(std::string_view text);
 
 }  // namespace granary

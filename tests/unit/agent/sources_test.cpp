@@ -432,6 +432,17 @@ TEST(JsonTextTest, AKeyTwiceInOneObjectIsRefused) {
   EXPECT_TRUE(CheckValues(fine.get()).ok());
 }
 
+TEST(JsonTextTest, CompactingKeepsBytesButNotARawControlByteInAString) {
+  auto compact = CompactJson(" {\"a\" :\t\"x \\n y\",\x1e\"b\": 1.50e0 }\n");
+  ASSERT_TRUE(compact.ok());
+  EXPECT_EQ(*compact, R"({"a":"x \n y","b":1.50e0})");
+  auto raw = CompactJson("{\"a\": \"x\ny\"}");
+  ASSERT_FALSE(raw.ok()) << "a raw newline would split the JSON Lines line";
+  EXPECT_NE(raw.error().message().find("raw control byte (0x0a) inside a string at byte 8"),
+            std::string::npos)
+      << raw.error().message();
+}
+
 TEST_F(HttpJsonSourceTest, HugeBodyFailsFast) {
   for (const char* path : {"/huge", "/huge?chunked=1"}) {
     auto start = Clock::now();
