@@ -40,6 +40,23 @@ connect_timeout = "2s"
 """
 
 
+def fixed_port_receiver(index="sqlite", device="h017"):
+    """A receiver whose port is chosen now, so the agent's endpoint can be written before it
+    starts and survives its restarts, and the [upload] section for `device`."""
+    port = free_port()
+    receiver = Receiver(index=index)
+    with open(receiver.config) as f:
+        body = f.read().replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"')
+    with open(receiver.config, "w") as f:
+        f.write(body)
+    creds = os.path.join(receiver.dir, "credentials")
+    with open(creds, "w") as f:
+        ak, sk = DEVICES[device]
+        f.write(f"[default]\naws_access_key_id = {ak}\naws_secret_access_key = {sk}\n")
+    os.chmod(creds, 0o600)
+    return receiver, upload_config(f"http://127.0.0.1:{port}", creds)
+
+
 def drain(agent, upload, timeout):
     """Stop (sealing), restart without sources, flush, wait until nothing is pending."""
     if agent.proc is not None and agent.proc.poll() is None:
@@ -65,21 +82,7 @@ def drain(agent, upload, timeout):
 def main():
     postgres = Postgres() if ("--postgres" in sys.argv
                              or os.environ.get("GRANARY_RECEIVER_INDEX") == "postgresql") else None
-    port = free_port()
-    receiver = Receiver(index=postgres.url if postgres else "sqlite",
-                        extra="", config_body=None)
-    # A fixed port: the agent's endpoint must survive the receiver's restarts.
-    with open(receiver.config) as f:
-        body = f.read().replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"')
-    with open(receiver.config, "w") as f:
-        f.write(body)
-    endpoint = f"http://127.0.0.1:{port}"
-    creds = os.path.join(receiver.dir, "credentials")
-    with open(creds, "w") as f:
-        ak, sk = DEVICES["h017"]
-        f.write(f"[default]\naws_access_key_id = {ak}\naws_secret_access_key = {sk}\n")
-    os.chmod(creds, 0o600)
-    upload = upload_config(endpoint, creds)
+    receiver, upload = fixed_port_receiver(index=postgres.url if postgres else "sqlite")
     agent = Agent(SOURCES + upload, device="h017")
     rng = random.Random()
     try:

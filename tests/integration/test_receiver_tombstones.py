@@ -2,13 +2,11 @@
 drops its oldest segments and records tombstones; once the receiver is up, the agent uploads
 what it kept plus the tombstones, and the receiver's coverage shows every dropped range as an
 explained gap (reason "quota") and no unexplained one: accepted + tombstoned = [1, last]."""
-import os
 import sys
 import time
 
 from harness import Agent, check
-from receiver_harness import DEVICES, Receiver, free_port
-from test_receiver_agent import drain, upload_config
+from test_receiver_agent import drain, fixed_port_receiver
 
 SOURCES = """
 [segment]
@@ -27,18 +25,7 @@ payload_bytes = "600B"
 
 
 def main():
-    port = free_port()
-    r = Receiver()
-    with open(r.config) as f:
-        body = f.read().replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"')
-    with open(r.config, "w") as f:
-        f.write(body)
-    creds = os.path.join(r.dir, "credentials")
-    with open(creds, "w") as f:
-        ak, sk = DEVICES["h017"]
-        f.write(f"[default]\naws_access_key_id = {ak}\naws_secret_access_key = {sk}\n")
-    os.chmod(creds, 0o600)
-    upload = upload_config(f"http://127.0.0.1:{port}", creds)
+    r, upload = fixed_port_receiver()
     agent = Agent(SOURCES + upload, device="h017")
     try:
         agent.start()
