@@ -44,19 +44,22 @@ Status BufferStore::Open() {
   // Before the open, which creates a WAL when there is none.
   const bool wal_present = env_.FileExists(db_path_ + "-wal");
   Status opened = OpenDatabase();
+  if (!opened && opened.error().sys_errno() != EBADMSG) return opened;
   std::string lost;
-  if (!opened && opened.error().sys_errno() == EBADMSG) {
+  DiskView view;
+  if (!opened) {
     lost = "database is corrupt: " + opened.error().message();
-  } else if (!opened) {
-    return opened;
   } else {
-    auto why = StateLostReason(wal_present);
+    auto scanned = ScanSegments();
+    if (!scanned) return scanned.error();
+    view = std::move(*scanned);
+    auto why = StateLostReason(wal_present, view);
     if (!why) return why.error();
     lost = *why;
   }
   if (!lost.empty()) {
     if (Status s = Salvage(lost); !s) return s;
-  } else if (Status s = Repair(); !s) {
+  } else if (Status s = Repair(view); !s) {
     return s;
   }
   if (Status s = StartSeqMarks(); !s) return s;

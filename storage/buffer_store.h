@@ -87,9 +87,16 @@ class BufferStore {
 
   // repair.cpp: why the database cannot vouch for the files beside it ("" when it can),
   // and the repair of half-done seals once it can.
-  Result<std::string> StateLostReason(bool wal_present);
-  Result<std::set<std::string>> BufferedSegmentNames();
-  Status Repair();
+  // What the start compares: the catalog's files, the names the buffered segments will
+  // seal under, and what is on disk. Read once, for both the check and the repair.
+  struct DiskView {
+    std::set<std::string> live, removed;  // catalog entries whose file is, or was, removed
+    std::set<std::string> buffered;
+    std::vector<std::string> files;  // in segments/
+  };
+  Result<DiskView> ScanSegments();
+  Result<std::string> StateLostReason(bool wal_present, const DiskView& view);
+  Status Repair(const DiskView& view);
   // salvage.cpp: the damaged database moves aside and a fresh one adopts every segment
   // file; what cannot be recovered is recorded as a dropped range.
   Status Salvage(const std::string& why);

@@ -19,25 +19,34 @@ constexpr std::string_view kSegment = ".jsonl.gz";
 
 }  // namespace
 
-// The names the segments still buffered will seal under.
-Result<std::set<std::string>> BufferStore::BufferedSegmentNames() {
+Result<BufferStore::DiskView> BufferStore::ScanSegments() {
+  DiskView v;
+  auto live = catalog_->LiveFiles();
+  if (!live) return live.error();
+  auto removed = catalog_->RemovedFiles();
+  if (!removed) return removed.error();
+  v.live.insert(live->begin(), live->end());
+  v.removed.insert(removed->begin(), removed->end());
+  // The names the segments still buffered will seal under.
   auto stmt =
       sql::Prepare(db_.get(),
                    "SELECT s.name, r.segment_seq, min(r.first_ts) FROM readings r"
                    " JOIN sources s ON s.id = r.source_id GROUP BY r.source_id, r.segment_seq");
   if (!stmt) return stmt.error();
-  std::set<std::string> names;
   int rc;
   while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
-    names.insert(SegmentFileName(options_.device, sql::ColumnText(stmt->get(), 0),
-                                 sqlite3_column_int64(stmt->get(), 2),
-                                 static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 1))));
+    v.buffered.insert(SegmentFileName(options_.device, sql::ColumnText(stmt->get(), 0),
+                                      sqlite3_column_int64(stmt->get(), 2),
+                                      static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 1))));
   }
   if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "list buffered segments");
-  return names;
+  auto files = env_.ListDir(segments_dir_);
+  if (!files) return files.error();
+  v.files = std::move(*files);
+  return v;
 }
 
-Result<std::string> BufferStore::StateLostReason(bool wal_present) {
+Result<std::string> BufferStore::StateLostReason(bool wal_present, const DiskView& view) {
   auto db_id = catalog_->Meta("db_id");
   if (!db_id) return db_id.error();
   if (seqmark_.present() && !seqmark_.stopped_cleanly && !wal_present) {
@@ -56,44 +65,25 @@ Result<std::string> BufferStore::StateLostReason(bool wal_present) {
                          name, next, mark.sealed - 1);
     }
   }
-  auto live = catalog_->LiveFiles();
-  if (!live) return live.error();
-  auto removed = catalog_->RemovedFiles();
-  if (!removed) return removed.error();
-  // A removed file still there is explained too: Repair finishes its removal.
-  std::set<std::string> known(live->begin(), live->end());
-  known.insert(removed->begin(), removed->end());
-  auto buffered = BufferedSegmentNames();
-  if (!buffered) return buffered.error();
-  auto files = env_.ListDir(segments_dir_);
-  if (!files) return files.error();
-  for (const std::string& f : *files) {
-    if (f.ends_with(kSegment) && known.count(f) == 0 && buffered->count(f) == 0) {
+  for (const std::string& f : view.files) {
+    // A removed file still there is explained too: Repair finishes its removal.
+    if (f.ends_with(kSegment) && view.live.count(f) == 0 && view.removed.count(f) == 0 &&
+        view.buffered.count(f) == 0) {
       return "segment file " + f + " is not in the catalog";
     }
   }
   return std::string();
 }
 
-Status BufferStore::Repair() {
-  auto live = catalog_->LiveFiles();
-  if (!live) return live.error();
-  auto gone = catalog_->RemovedFiles();
-  if (!gone) return gone.error();
-  auto buffered = BufferedSegmentNames();
-  if (!buffered) return buffered.error();
-  auto files = env_.ListDir(segments_dir_);
-  if (!files) return files.error();
-  std::set<std::string> present(files->begin(), files->end());
-  std::set<std::string> known(live->begin(), live->end());
-  std::set<std::string> to_remove(gone->begin(), gone->end());
+Status BufferStore::Repair(const DiskView& view) {
+  std::set<std::string> present(view.files.begin(), view.files.end());
   bool removed = false;
   std::string evidence_dir;
-  for (const std::string& f : *files) {
+  for (const std::string& f : view.files) {
     std::string base = f.ends_with(kTmp) ? f.substr(0, f.size() - kTmp.size()) : f;
-    if (!base.ends_with(kSegment) || (base == f && known.count(f) != 0)) continue;
-    const bool unsealed = buffered->count(base) != 0;
-    if (unsealed || (base == f && to_remove.count(f) != 0)) {
+    if (!base.ends_with(kSegment) || (base == f && view.live.count(f) != 0)) continue;
+    const bool unsealed = view.buffered.count(base) != 0;
+    if (unsealed || (base == f && view.removed.count(f) != 0)) {
       if (unsealed) {
         log::Notice("repair: removing {}, a seal of buffered readings that never finished", f);
       } else {
@@ -116,7 +106,7 @@ Status BufferStore::Repair() {
     if (Status s = env_.SyncDir(segments_dir_); !s) return s;
   }
   // A live catalog entry without its file cannot be uploaded: record the loss.
-  for (const std::string& n : known) {
+  for (const std::string& n : view.live) {
     if (present.count(n) != 0) continue;
     log::Error("repair: segment file {} is missing; recording its readings as dropped", n);
     if (Status s = catalog_->FileMissing(n); !s) return s;
