@@ -205,6 +205,8 @@ Status BufferStore::AdoptAndRecord(const std::string& aside_dir, const std::stri
     if (Status s = catalog_->InsertDrop(d, /*certain=*/true); !s) return fail(s.error());
   }
   for (const auto& [name, m] : seqmark_.marks) next.emplace(name, 1);
+  auto restore = sql::Prepare(db, "INSERT INTO sources(name, next_seq) VALUES(?, ?)");
+  if (!restore) return fail(restore.error());
   for (auto& [source, above_files] : next) {
     const SeqMark m = seqmark_.marks.count(source) ? seqmark_.marks[source] : SeqMark{};
     const uint64_t lo = std::max(above_files, m.sealed);
@@ -232,11 +234,12 @@ Status BufferStore::AdoptAndRecord(const std::string& aside_dir, const std::stri
                    now};
       if (Status s = catalog_->InsertDrop(d, /*certain=*/false); !s) return fail(s.error());
     }
-    auto st = sql::Prepare(db, "INSERT INTO sources(name, next_seq) VALUES(?, ?)");
-    if (!st) return fail(st.error());
-    sql::Bind(st->get(), 1, source);
-    sql::Bind(st->get(), 2, static_cast<int64_t>(hi));
-    if (Status s = sql::StepDone(db, st->get(), "restore next seq"); !s) return fail(s.error());
+    sql::StmtScope scope(restore->get());
+    sql::Bind(restore->get(), 1, source);
+    sql::Bind(restore->get(), 2, static_cast<int64_t>(hi));
+    if (Status s = sql::StepDone(db, restore->get(), "restore next seq"); !s) {
+      return fail(s.error());
+    }
     SeqMark& mark = seqmark_.marks[source];
     mark.sealed = mark.reserved = hi;
   }
