@@ -262,9 +262,11 @@ std::string ObjectStore::PathClash(const std::string& bucket, const std::string&
   for (size_t slash = path.rfind('/'); slash != std::string::npos && slash > root.size();
        slash = path.rfind('/', slash - 1)) {
     std::string parent = path.substr(0, slash);
-    if (fs::is_directory(parent, ec)) break;  // and so are its own parents
-    if (fs::exists(parent, ec))
-      return "the key " + parent.substr(root.size() + 1) + " is a prefix of it";
+    // One stat per parent: a concurrent upload may create it between two calls, and a
+    // directory seen as "missing" then "present" must not read as a clashing file.
+    fs::file_status st = fs::status(parent, ec);
+    if (fs::is_directory(st)) break;  // and so are its own parents
+    if (fs::exists(st)) return "the key " + parent.substr(root.size() + 1) + " is a prefix of it";
   }
   return "";
 }
