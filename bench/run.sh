@@ -72,3 +72,8 @@ echo "== receiver ingest: 1,000 segments of 3,600 readings, 2 clients, next to r
 rwork=$(mktemp -d)
 "$build/bench/receiver_bench" "$rwork" 1000 2 2> "$rwork.log" | column -t -s $'\t'
 rm -rf "$rwork" "$rwork.log"
+
+echo
+echo "== receiver fairness: a light device's PUT latency while another sends 8 streams of heavy segments =="
+GRANARY_RECEIVER_BIN="$build/receiver/granary-receiver" FAIRNESS_PROBES=40 FAIRNESS_HEAVY_LINES=240 \
+  python3 "$here/tests/integration/test_receiver_fairness.py" | grep -v ': ok$'

@@ -238,6 +238,16 @@ class ApiExchange final : public HttpExchange {
           "granary_receiver_mqtt_available_dropped_total {}\n",
           m.connected ? 1 : 0, m.messages.load(), m.published.load(), m.dropped.load());
     }
+    if (ctx_.validation != nullptr) {
+      extra += fmt::format(
+          "# HELP granary_receiver_validation_queued Uploads waiting for validation.\n"
+          "# TYPE granary_receiver_validation_queued gauge\n"
+          "granary_receiver_validation_queued {}\n"
+          "# HELP granary_receiver_validation_running Uploads being validated.\n"
+          "# TYPE granary_receiver_validation_running gauge\n"
+          "granary_receiver_validation_running {}\n",
+          ctx_.validation->queued(), ctx_.validation->running());
+    }
     extra += fmt::format(
         "# HELP granary_receiver_index_up Whether the index answers.\n"
         "# TYPE granary_receiver_index_up gauge\ngranary_receiver_index_up {}\n",

@@ -173,7 +173,17 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
     c.per_ip_limit = static_cast<int>(http->Integer("per_ip_limit", c.per_ip_limit, 0, 65536));
     c.connection_timeout = http->Duration("timeout", c.connection_timeout, milliseconds{1000});
     c.header_timeout = http->Duration("header_timeout", c.header_timeout, milliseconds{1000});
+    c.min_body_rate = http->Size("min_body_rate", c.min_body_rate, 0);
     http->Finish();
+  }
+  if (std::optional<ConfigReader> v = root.Table("validation")) {
+    c.validation_threads = static_cast<int>(v->Integer("threads", c.validation_threads, 1, 256));
+    c.validation_per_device =
+        static_cast<int>(v->Integer("per_device", c.validation_per_device, 1, 256));
+    c.validation_queue = static_cast<size_t>(
+        v->Integer("queue", static_cast<int64_t>(c.validation_queue), 1, 1'000'000));
+    c.validation_budget = v->Duration("object_budget", c.validation_budget, milliseconds{100});
+    v->Finish();
   }
   if (std::optional<ConfigReader> api = root.Table("api")) {
     c.metrics_require_token = api->Bool("metrics_require_token", c.metrics_require_token);

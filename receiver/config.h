@@ -77,6 +77,12 @@ struct ReceiverConfig {
   int per_ip_limit = 64;
   std::chrono::milliseconds connection_timeout{30'000};
   std::chrono::milliseconds header_timeout{10'000};
+  uint64_t min_body_rate = 1024;  // bytes a second; 0: none
+  // [validation]
+  int validation_threads = 4;
+  int validation_per_device = 2;
+  size_t validation_queue = 1024;
+  std::chrono::milliseconds validation_budget{20'000};
 
   // [api]
   bool metrics_require_token = false;

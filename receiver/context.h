@@ -14,6 +14,7 @@
 #include "receiver/object_store.h"
 #include "receiver/pipeline.h"
 #include "receiver/request_auth.h"
+#include "receiver/validation_pool.h"
 
 namespace granary::receiver {
 
@@ -30,6 +31,7 @@ struct ReceiverContext {
   const RequestVerifier& verifier;
   UpstreamFetcher* upstream = nullptr;   // real-S3 mode only
   const FleetMqttStats* mqtt = nullptr;  // with [mqtt] only
+  ValidationPool* validation = nullptr;  // null: uploads are validated in the HTTP thread
   std::atomic<uint64_t> next_request_id{1};
   // Why PUTs answer 503 and /healthz fails ("" when ingest is on): an index behind the store
   // would let the receiver claim less than it holds. Set before the server starts.

@@ -16,12 +16,22 @@ namespace {
 
 // Per-connection-request state, created by the URI log callback (which sees the target
 // before libmicrohttpd unescapes it) and deleted when the request completes.
+// An answer that comes from another thread: the connection is suspended until it does.
+// Shared with the answering thread, so the handshake outlives neither side.
+struct LaterAnswer {
+  std::mutex mu;
+  MHD_Connection* connection = nullptr;
+  bool suspended = false;
+  std::optional<HttpResponse> response;
+};
+
 struct RequestState {
   std::string raw_target;
   std::unique_ptr<HttpExchange> exchange;
   bool started = false;
   bool responded = false;
   std::optional<HttpResponse> pending;  // an early answer not yet queued
+  std::shared_ptr<LaterAnswer> later;
 };
 
 struct Stream {
@@ -146,7 +156,7 @@ struct HttpServerCallbacks {
       const MHD_ConnectionInfo* fd =
           MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
       state->fd = fd != nullptr ? fd->connect_fd : -1;
-      state->accepted = std::chrono::steady_clock::now();
+      state->waiting_since = std::chrono::steady_clock::now();
       state->over_per_ip_limit = server->Opened(state);
       *socket_context = state;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != nullptr) {
@@ -163,9 +173,38 @@ struct HttpServerCallbacks {
     return state;
   }
 
-  static void Completed(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+  static void Completed(void* cls, MHD_Connection* connection, void** con_cls,
+                        MHD_RequestTerminationCode) {
     delete static_cast<RequestState*>(*con_cls);
     *con_cls = nullptr;
+    ConnectionState* conn = StateOf(connection);
+    if (conn != nullptr) static_cast<HttpServer*>(cls)->RequestDone(conn);
+  }
+
+  // The exchange's answer, now or (suspending the connection) when another thread has it.
+  static MHD_Result Answer(MHD_Connection* connection, RequestState* state) {
+    if (state->later) {  // resumed
+      std::lock_guard<std::mutex> lock(state->later->mu);
+      if (!state->later->response) return MHD_YES;
+      state->responded = true;
+      return Queue(connection, std::move(*state->later->response));
+    }
+    auto later = std::make_shared<LaterAnswer>();
+    later->connection = connection;
+    state->later = later;
+    std::optional<HttpResponse> now = state->exchange->FinishLater([later](HttpResponse r) {
+      std::lock_guard<std::mutex> lock(later->mu);
+      later->response = std::move(r);
+      if (later->suspended) MHD_resume_connection(later->connection);
+    });
+    std::lock_guard<std::mutex> lock(later->mu);
+    if (!now && !later->response) {
+      MHD_suspend_connection(connection);
+      later->suspended = true;
+      return MHD_YES;
+    }
+    state->responded = true;
+    return Queue(connection, std::move(now ? *now : *later->response));
   }
 
   static MHD_Result Access(void* cls, MHD_Connection* connection, const char*, const char* method,
@@ -182,7 +221,7 @@ struct HttpServerCallbacks {
       MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectHeader, &request.headers);
       request.peer = PeerAddress(connection);
       ConnectionState* conn = StateOf(connection);
-      if (conn != nullptr) server->HeadersIn(conn);
+      if (conn != nullptr) server->HeadersIn(conn, false);
       if (conn != nullptr && conn->over_per_ip_limit) {
         state->responded = true;
         return Queue(connection, SlowDown());
@@ -197,15 +236,27 @@ struct HttpServerCallbacks {
       state->exchange = server->router_(std::move(request));
       std::optional<HttpResponse> early = state->exchange->Start();
       if (early) {
+        bool body = *upload_data_size > 0 ||
+                    MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_CONTENT_LENGTH) != nullptr ||
+                    MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_TRANSFER_ENCODING) != nullptr;
+        if (!body && !early->close) {
+          // Answered at the final call: a response queued in this first one makes the
+          // library close the connection, and GETs should keep it.
+          state->pending = std::move(early);
+          return MHD_YES;
+        }
         state->responded = true;
-        early->close = early->close || *upload_data_size > 0 ||
-                       MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-                                                   MHD_HTTP_HEADER_CONTENT_LENGTH) != nullptr;
+        early->close = true;
         return Queue(connection, std::move(*early));
       }
+      if (conn != nullptr) server->HeadersIn(conn, true);
       return MHD_YES;
     }
+    ConnectionState* conn = StateOf(connection);
     if (*upload_data_size > 0) {
+      if (conn != nullptr) conn->body_bytes += *upload_data_size;
       if (!state->responded && !state->pending) {
         std::optional<HttpResponse> stop =
             state->exchange->Body(std::string_view(upload_data, *upload_data_size));
@@ -222,10 +273,13 @@ struct HttpServerCallbacks {
       }
       return MHD_YES;
     }
+    if (conn != nullptr) server->BodyIn(conn);
     if (state->responded) return MHD_YES;
-    state->responded = true;
-    if (state->pending) return Queue(connection, std::move(*state->pending));
-    return Queue(connection, state->exchange->Finish());
+    if (state->pending) {
+      state->responded = true;
+      return Queue(connection, std::move(*state->pending));
+    }
+    return Answer(connection, state);
   }
 };
 
@@ -233,11 +287,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
                                                       Router router) {
   std::unique_ptr<HttpServer> server(new HttpServer);
   server->router_ = std::move(router);
-  server->per_ip_limit_ = options.per_ip_limit;
-  server->header_timeout_ = options.header_timeout;
+  server->options_ = options;
   auto listener = Listen(options.address, options.port);
   if (!listener) return listener.error();
-  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   MHD_OptionItem opts[] = {
       {MHD_OPTION_LISTEN_SOCKET, listener->fd, nullptr},
       {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(options.threads), nullptr},
@@ -252,7 +305,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
       {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&HttpServerCallbacks::UriLog),
        nullptr},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Completed),
-       nullptr},
+       server.get()},
       {MHD_OPTION_END, 0, nullptr},
   };
   server->daemon_.reset(MHD_start_daemon(flags, static_cast<uint16_t>(options.port), nullptr,
@@ -265,44 +318,83 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   }
   server->port_ = listener->port;
   if (options.header_timeout.count() > 0) {
-    server->sweeper_ = std::thread([s = server.get()] { s->SweepHeaderDeadlines(); });
+    server->sweeper_ = std::thread([s = server.get()] { s->Sweep(); });
   }
   return server;
 }
 
 bool HttpServer::Opened(ConnectionState* connection) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (header_timeout_.count() > 0) waiting_headers_.insert(connection);
+  if (options_.header_timeout.count() > 0) waiting_headers_.insert(connection);
   int open = ++per_ip_[connection->peer];
-  return per_ip_limit_ > 0 && open > per_ip_limit_;
+  return options_.per_ip_limit > 0 && open > options_.per_ip_limit;
 }
 
-void HttpServer::HeadersIn(ConnectionState* connection) {
+void HttpServer::HeadersIn(ConnectionState* connection, bool body) {
   std::lock_guard<std::mutex> lock(mu_);
   waiting_headers_.erase(connection);
+  if (body && options_.min_body_rate > 0 && options_.header_timeout.count() > 0) {
+    reading_body_[connection] = {std::chrono::steady_clock::now(), connection->body_bytes.load()};
+  }
+}
+
+void HttpServer::BodyIn(ConnectionState* connection) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reading_body_.erase(connection);
+}
+
+void HttpServer::RequestDone(ConnectionState* connection) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reading_body_.erase(connection);
+  if (options_.header_timeout.count() == 0 || stopping_) return;
+  connection->waiting_since = std::chrono::steady_clock::now() + options_.idle_timeout;
+  waiting_headers_.insert(connection);
 }
 
 void HttpServer::Closed(ConnectionState* connection) {
   std::lock_guard<std::mutex> lock(mu_);
   waiting_headers_.erase(connection);
+  reading_body_.erase(connection);
   auto it = per_ip_.find(connection->peer);
   if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
 }
 
-void HttpServer::SweepHeaderDeadlines() {
+// Only shut down, never closed: the library still owns the descriptor, and it is still
+// open because Closed() (which takes mu_, held by the caller) has not run for it.
+void HttpServer::Cut(ConnectionState* connection, bool body) {
+  if (connection->fd >= 0) ::shutdown(connection->fd, SHUT_RDWR);
+  (body ? bodies_cut_ : headers_cut_) += 1;
+  if (options_.on_cut) options_.on_cut(body);
+}
+
+void HttpServer::Sweep() {
   std::unique_lock<std::mutex> lock(mu_);
+  const auto window = options_.header_timeout;
   while (!stop_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; })) {
-    auto deadline = std::chrono::steady_clock::now() - header_timeout_;
+    auto now = std::chrono::steady_clock::now();
     for (auto it = waiting_headers_.begin(); it != waiting_headers_.end();) {
-      if ((*it)->accepted > deadline) {
+      if ((*it)->waiting_since + window > now) {
         ++it;
         continue;
       }
-      // Only shut down, never closed: the library still owns the descriptor, and it is
-      // still open because Closed() (which takes mu_) has not run for it.
-      if ((*it)->fd >= 0) ::shutdown((*it)->fd, SHUT_RDWR);
-      headers_cut_ += 1;
+      Cut(*it, false);
       it = waiting_headers_.erase(it);
+    }
+    for (auto it = reading_body_.begin(); it != reading_body_.end();) {
+      BodyWindow& w = it->second;
+      if (w.start + window > now) {
+        ++it;
+        continue;
+      }
+      uint64_t bytes = it->first->body_bytes.load();
+      double seconds = std::chrono::duration<double>(now - w.start).count();
+      if (static_cast<double>(bytes - w.bytes_at_start) < options_.min_body_rate * seconds) {
+        Cut(it->first, true);
+        it = reading_body_.erase(it);
+        continue;
+      }
+      w = {now, bytes};
+      ++it;
     }
   }
 }

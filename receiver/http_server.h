@@ -64,6 +64,14 @@ class HttpExchange {
   }
   // The whole body has arrived.
   virtual HttpResponse Finish() = 0;
+  // As Finish, or nullopt once `later` has been handed to whatever will answer: the
+  // connection then waits suspended, holding no server thread. `later` is called exactly
+  // once, from any thread; the exchange lives until the answer is sent.
+  using Later = std::function<void(HttpResponse)>;
+  virtual std::optional<HttpResponse> FinishLater(Later later) {
+    (void)later;
+    return Finish();
+  }
 };
 
 using Router = std::function<std::unique_ptr<HttpExchange>(HttpRequest request)>;
@@ -79,16 +87,27 @@ struct HttpServerOptions {
   int per_ip_limit = 64;
   std::chrono::seconds idle_timeout{30};
   // A connection whose first request's headers are not in by then is cut: the idle timeout
-  // alone lets a client that sends one byte a second hold a slot for ever. 0: none.
+  // alone lets a client that sends one byte a second hold a slot for ever. A later request
+  // on a kept-alive connection gets idle_timeout more (the library closes an idle one by
+  // then). 0: none.
   std::chrono::seconds header_timeout{10};
+  // A body arriving slower than this (bytes a second, averaged over each header_timeout
+  // window) is cut. 0: none.
+  uint64_t min_body_rate = 0;
+  // Told of each connection cut for missing the header deadline (false) or the body rate
+  // (true). From the sweeper thread.
+  std::function<void(bool body)> on_cut;
 };
 
 // One TCP connection, from accept to close.
 struct ConnectionState {
   std::string peer;
   int fd = -1;
-  std::chrono::steady_clock::time_point accepted;
+  // When the wait for the current request's headers began (accept, or the end of the
+  // previous request plus the idle timeout).
+  std::chrono::steady_clock::time_point waiting_since;
   bool over_per_ip_limit = false;
+  std::atomic<uint64_t> body_bytes{0};  // of the current request, as read
 };
 
 class HttpServer {
@@ -99,8 +118,9 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   int port() const { return port_; }
-  // Connections cut for missing the header deadline so far.
+  // Connections cut for missing the header deadline, or the body rate, so far.
   uint64_t headers_cut() const { return headers_cut_.load(); }
+  uint64_t bodies_cut() const { return bodies_cut_.load(); }
   // Stops accepting; connections in progress are closed.
   void Stop();
 
@@ -108,20 +128,31 @@ class HttpServer {
   HttpServer() = default;
   // Counts a new connection; whether it is beyond the per-IP limit.
   bool Opened(ConnectionState* connection);
-  void HeadersIn(ConnectionState* connection);
+  // The headers are in; `body` when a body is to be read.
+  void HeadersIn(ConnectionState* connection, bool body);
+  void BodyIn(ConnectionState* connection);
+  // A request ended; the connection may carry another.
+  void RequestDone(ConnectionState* connection);
   void Closed(ConnectionState* connection);
-  // Cuts connections past the header deadline, once a second until Stop().
-  void SweepHeaderDeadlines();
+  // Cuts connections past the header deadline or below the body rate, once a second until
+  // Stop().
+  void Sweep();
+  void Cut(ConnectionState* connection, bool body);
+  struct BodyWindow {
+    std::chrono::steady_clock::time_point start;
+    uint64_t bytes_at_start = 0;
+  };
   Router router_;
-  int per_ip_limit_ = 0;
-  std::chrono::seconds header_timeout_{0};
-  std::mutex mu_;  // guards the three below
+  HttpServerOptions options_;
+  std::mutex mu_;  // guards the four below
   std::unordered_map<std::string, int> per_ip_;
   std::unordered_set<ConnectionState*> waiting_headers_;
+  std::unordered_map<ConnectionState*, BodyWindow> reading_body_;
   bool stopping_ = false;
   std::condition_variable stop_cv_;
   std::thread sweeper_;
   std::atomic<uint64_t> headers_cut_{0};
+  std::atomic<uint64_t> bodies_cut_{0};
   MhdDaemon daemon_;
   int port_ = 0;
   friend struct HttpServerCallbacks;

@@ -83,6 +83,9 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   RequestVerifier verifier(config.devices, VerifierOptionsFrom(config));
   ReceiverContext context{env, config, **store, **index, pipeline, metrics, verifier};
   context.ingest_refused = refused;
+  ValidationPool validation(
+      {config.validation_threads, config.validation_per_device, config.validation_queue});
+  context.validation = &validation;
   std::unique_ptr<UpstreamFetcher> upstream;
   if (config.upstream.enabled) {
     upstream = std::make_unique<UpstreamFetcher>(context, config.upstream);
@@ -107,6 +110,10 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   options.idle_timeout =
       std::chrono::duration_cast<std::chrono::seconds>(config.connection_timeout);
   options.header_timeout = std::chrono::duration_cast<std::chrono::seconds>(config.header_timeout);
+  options.min_body_rate = config.min_body_rate;
+  options.on_cut = [&metrics](bool body) {
+    (body ? metrics.slow_bodies_cut : metrics.slow_headers_cut) += 1;
+  };
   auto server = HttpServer::Start(options, MakeRouter(context));
   if (!server) {
     log::Error("{}", server.error().message());
@@ -126,6 +133,8 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   }
   log::Notice("granary-receiver stopping");
   service::NotifyStopping("stopping: finishing open requests");
+  // Validations in flight answer their suspended connections before the server stops.
+  validation.Stop();
   (*server)->Stop();
   mqtt.reset();
   return 0;

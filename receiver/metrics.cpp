@@ -40,6 +40,22 @@ std::string Metrics::Render(const std::string& extra) const {
           event_fetch_errors);
   counter("granary_receiver_pipeline_errors_total", "Internal errors while storing or indexing.",
           pipeline_errors);
+  counter("granary_receiver_validation_over_budget_total",
+          "Uploads whose validation ran past validation.object_budget (answered 503).",
+          validation_over_budget);
+  counter("granary_receiver_validation_refused_total",
+          "Uploads refused because the validation queue was full (answered 503).",
+          validation_refused);
+  counter("granary_receiver_slow_headers_cut_total",
+          "Connections cut for not sending their headers within http.header_timeout.",
+          slow_headers_cut);
+  counter("granary_receiver_slow_bodies_cut_total",
+          "Connections cut for sending a body slower than http.min_body_rate.", slow_bodies_cut);
+  counter("granary_receiver_evidence_evicted_total",
+          "Rejected or conflicting objects removed, oldest first, to keep evidence_max_bytes.",
+          evidence_evicted);
+  counter("granary_receiver_evidence_evicted_bytes_total", "Bytes of evidence so removed.",
+          evidence_evicted_bytes);
   out += fmt::format(
       "# HELP granary_receiver_validate_seconds_total Time spent validating objects.\n"
       "# TYPE granary_receiver_validate_seconds_total counter\n"

@@ -23,6 +23,12 @@ class Metrics {
   std::atomic<uint64_t> event_fetch_errors{0};
   std::atomic<uint64_t> pipeline_errors{0};
   std::atomic<uint64_t> validate_ns{0};
+  std::atomic<uint64_t> validation_over_budget{0};
+  std::atomic<uint64_t> validation_refused{0};
+  std::atomic<uint64_t> slow_headers_cut{0};
+  std::atomic<uint64_t> slow_bodies_cut{0};
+  std::atomic<uint64_t> evidence_evicted{0};
+  std::atomic<uint64_t> evidence_evicted_bytes{0};
 
   // Requests by method and status; errors by S3 code.
   void CountRequest(const std::string& method, int status);

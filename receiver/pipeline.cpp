@@ -33,6 +33,8 @@ const char* OutcomeName(PipelineOutcome outcome) {
       return "conflict";
     case PipelineOutcome::kInvalidName:
       return "invalid-name";
+    case PipelineOutcome::kOverBudget:
+      return "over-budget";
   }
   return "?";
 }
@@ -41,10 +43,12 @@ Pipeline::Pipeline(Env& env, ObjectStore& store, Index& index, const ReceiverCon
                    Metrics& metrics)
     : env_(env), store_(store), index_(index), config_(config), metrics_(metrics) {}
 
-Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta& meta) {
+Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta& meta,
+                                         std::chrono::steady_clock::time_point deadline) {
   auto started = std::chrono::steady_clock::now();
-  Validation v = ValidateObject(store_.QuarantineBodyPath(id), meta, config_.prefix,
-                                ValidatorLimitsOf(config_));
+  ValidatorLimits limits = ValidatorLimitsOf(config_);
+  limits.deadline = deadline;
+  Validation v = ValidateObject(store_.QuarantineBodyPath(id), meta, config_.prefix, limits);
   metrics_.validate_ns +=
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::steady_clock::now() - started)
@@ -87,6 +91,13 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
     return result;
   };
 
+  if (v.over_budget) {
+    metrics_.validation_over_budget += 1;
+    log::Warning("{}/{}: {}", meta.bucket, meta.key, v.reason);
+    result.outcome = PipelineOutcome::kOverBudget;
+    result.reason = v.reason;
+    return result;
+  }
   if (!v.ok) return set_aside(false, v.reason);
   // The store is checked as well as the index: an index behind the store (restored, lost)
   // must not let a key's bytes be replaced or a key land where it cannot be a file.

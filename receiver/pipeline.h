@@ -6,6 +6,7 @@
 // every sealed quarantine entry again.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -18,7 +19,15 @@
 namespace granary::receiver {
 
 // kInvalidName: the key clashes with another as a path; nothing is kept.
-enum class PipelineOutcome { kAccepted, kDuplicate, kRejected, kConflict, kInvalidName };
+// kOverBudget: validation ran past its deadline; nothing was decided and the entry stays.
+enum class PipelineOutcome {
+  kAccepted,
+  kDuplicate,
+  kRejected,
+  kConflict,
+  kInvalidName,
+  kOverBudget
+};
 
 struct PipelineResult {
   PipelineOutcome outcome = PipelineOutcome::kAccepted;
@@ -43,9 +52,11 @@ class Pipeline {
   Pipeline(Env& env, ObjectStore& store, Index& index, const ReceiverConfig& config,
            Metrics& metrics);
 
-  // Runs the sealed quarantine entry `id`. Errors are internal (disk, database): the entry
-  // stays in quarantine for the next attempt.
-  Result<PipelineResult> Process(const std::string& id, const ObjectMeta& meta);
+  // Runs the sealed quarantine entry `id`, validating until `deadline`. Errors are internal
+  // (disk, database): the entry stays in quarantine for the next attempt.
+  Result<PipelineResult> Process(const std::string& id, const ObjectMeta& meta,
+                                 std::chrono::steady_clock::time_point deadline =
+                                     std::chrono::steady_clock::time_point::max());
   // Every sealed quarantine entry left by a crash; returns how many were processed.
   Result<size_t> Recover();
 

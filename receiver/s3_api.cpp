@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 
@@ -104,6 +105,31 @@ class S3Exchange final : public HttpExchange {
   }
 
   HttpResponse Finish() override {
+    std::optional<HttpResponse> refused = SealUpload();
+    if (refused) return *refused;
+    return Complete(std::chrono::steady_clock::time_point::max());
+  }
+
+  // Validation and indexing go to the validation pool, where one device's uploads wait
+  // behind each other rather than in front of other devices'.
+  std::optional<HttpResponse> FinishLater(Later later) override {
+    if (ctx_.validation == nullptr || !writer_) return Finish();
+    std::optional<HttpResponse> refused = SealUpload();
+    if (refused) return refused;
+    auto queued_at = std::chrono::steady_clock::now();
+    bool taken = ctx_.validation->Submit(device_, [this, later, queued_at] {
+      later(Complete(queued_at + ctx_.config.validation_budget));
+    });
+    if (taken) return std::nullopt;
+    (void)ctx_.store.Discard(sealed_id_);
+    ctx_.metrics.validation_refused += 1;
+    return SlowDown("The receiver's validation queue is full; retry after the time in Retry-After");
+  }
+
+ private:
+  // Checks the body against its digests and seals it into quarantine (sealed_id_); an
+  // answer when it is refused.
+  std::optional<HttpResponse> SealUpload() {
     if (!writer_) return *Fail(MakeS3Error("InternalError", "no upload in progress"));
     if (has_length_ && writer_->size() != content_length_) {
       return *Fail(MakeS3Error("IncompleteBody",
@@ -132,7 +158,7 @@ class S3Exchange final : public HttpExchange {
       writer_.reset();
       return *Fail(*bad_digest);
     }
-    ObjectMeta meta;
+    ObjectMeta& meta = sealed_meta_;
     meta.bucket = bucket_;
     meta.key = key_;
     meta.device = device_;
@@ -146,17 +172,23 @@ class S3Exchange final : public HttpExchange {
       if (lower.starts_with("x-amz-meta-"))
         meta.user_metadata.emplace_back(lower.substr(11), value);
     }
-    std::string id = writer_->id();
+    sealed_id_ = writer_->id();
     writer_.reset();  // finished: the body stays
-    Status s = ctx_.store.SealQuarantine(id, meta);
+    Status s = ctx_.store.SealQuarantine(sealed_id_, meta);
     if (!s) {
       log::Error("seal quarantine {}: {}", key_, s.error().message());
-      (void)ctx_.store.Discard(id);
+      (void)ctx_.store.Discard(sealed_id_);
       return *Fail(
           MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
     ctx_.env.CrashPoint("receiver.after_quarantine");
-    auto result = ctx_.pipeline.Process(id, meta);
+    return std::nullopt;
+  }
+
+  // Validates and indexes the sealed upload; the answer.
+  HttpResponse Complete(std::chrono::steady_clock::time_point deadline) {
+    const ObjectMeta& meta = sealed_meta_;
+    auto result = ctx_.pipeline.Process(sealed_id_, meta, deadline);
     if (!result) {
       ctx_.metrics.pipeline_errors += 1;
       log::Error("pipeline {}/{}: {}", bucket_, key_, result.error().message());
@@ -177,11 +209,20 @@ class S3Exchange final : public HttpExchange {
         return *Fail(MakeS3Error("ObjectConflict", "Conflict: " + result->reason));
       case PipelineOutcome::kInvalidName:
         return *Fail(InvalidName(result->reason));
+      case PipelineOutcome::kOverBudget:
+        // Not the object's fault: the client sends it again later.
+        (void)ctx_.store.Discard(sealed_id_);
+        return SlowDown(result->reason + "; retry after the time in Retry-After");
     }
     return *Fail(MakeS3Error("InternalError", "unreachable"));
   }
 
- private:
+  HttpResponse SlowDown(const std::string& why) {
+    HttpResponse r = *Fail(MakeS3Error("SlowDown", why));
+    r.headers.emplace_back("Retry-After", "5");
+    return r;
+  }
+
   std::string TooLargeMessage() const {
     return fmt::format("Your proposed upload exceeds the maximum allowed size of {} bytes",
                        ctx_.config.max_object_bytes);
@@ -392,6 +433,8 @@ class S3Exchange final : public HttpExchange {
   std::string resource_, bucket_, key_, device_;
   VerifiedRequest verified_;
   std::unique_ptr<QuarantineWriter> writer_;
+  std::string sealed_id_;
+  ObjectMeta sealed_meta_;
   bool has_length_ = false;
   uint64_t content_length_ = 0;
   std::string md5_hex_;

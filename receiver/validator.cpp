@@ -103,6 +103,11 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
   std::string_view line;
   while (reader.Next(&line)) {
     ++line_no;
+    if (std::chrono::steady_clock::now() > limits.deadline) {
+      Validation late = Reject(fmt::format("validation ran out of time at line {}", line_no));
+      late.over_budget = true;
+      return late;
+    }
     if (!IsValidUtf8(line)) return Reject(fmt::format("line {}: not valid UTF-8", line_no));
     CjsonPtr obj(cJSON_ParseWithLength(line.data(), line.size()));
     if (!obj || !cJSON_IsObject(obj.get())) {

@@ -6,6 +6,7 @@
 // range.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -32,7 +33,8 @@ struct TombstoneFacts {
 
 struct Validation {
   bool ok = false;
-  std::string reason;  // why not ok, naming the line where there is one
+  bool over_budget = false;  // neither valid nor invalid: it ran out of time
+  std::string reason;        // why not ok, naming the line where there is one
   ObjectKind kind = ObjectKind::kSegment;
   SegmentFacts segment;
   TombstoneFacts tombstone;
@@ -41,6 +43,8 @@ struct Validation {
 struct ValidatorLimits {
   uint64_t max_line_bytes = 1 << 20;
   uint64_t max_raw_bytes = 1ull << 30;
+  // Past it validation stops undecided (over_budget): the time one object may take.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 // `prefix` is the configured key prefix: keys are {prefix}/{device}/...
