@@ -1,6 +1,7 @@
 #include "receiver/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -233,41 +234,78 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
                                                       Router router) {
   std::unique_ptr<HttpServer> server(new HttpServer);
   server->router_ = std::move(router);
+  server->options_ = options;
   server->per_ip_limit_ = options.per_ip_limit;
   server->header_timeout_ = options.header_timeout;
   auto listener = Listen(options.address, options.port);
   if (!listener) return listener.error();
-  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  server->daemon_ = server->StartDaemon(listener->fd);
+  if (!server->daemon_) {
+    ::close(listener->fd);
+    return Error(
+        "cannot start the HTTP server on " + options.address + ":" +
+        std::to_string(listener->port) +
+        (options.tls_cert_pem.empty() ? "" : " (is the TLS certificate and key pair valid?)"));
+  }
+  server->port_ = listener->port;
+  server->sweeper_ = std::thread([s = server.get()] { s->SweepHeaderDeadlines(); });
+  return server;
+}
+
+MhdDaemon HttpServer::StartDaemon(int listen_fd) const {
+  const HttpServerOptions& options = options_;
+  // ITC: MHD_quiesce_daemon needs it to hand the socket to the next daemon.
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+  bool tls = !options.tls_cert_pem.empty();
+  if (tls) flags |= MHD_USE_TLS;
   MHD_OptionItem opts[] = {
-      {MHD_OPTION_LISTEN_SOCKET, listener->fd, nullptr},
+      {MHD_OPTION_LISTEN_SOCKET, listen_fd, nullptr},
       {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(options.threads), nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.connection_limit), nullptr},
       {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
        static_cast<intptr_t>(options.per_ip_limit > 0 ? options.per_ip_limit * 2 + 16 : 0),
        nullptr},
       {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Connection),
-       server.get()},
+       const_cast<HttpServer*>(this)},
       {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout.count()), nullptr},
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(128 * 1024), nullptr},
       {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&HttpServerCallbacks::UriLog),
        nullptr},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Completed),
        nullptr},
+      {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
+       const_cast<char*>(options.tls_cert_pem.c_str())},
+      {MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(options.tls_key_pem.c_str())},
       {MHD_OPTION_END, 0, nullptr},
   };
-  server->daemon_.reset(MHD_start_daemon(flags, static_cast<uint16_t>(options.port), nullptr,
-                                         nullptr, &HttpServerCallbacks::Access, server.get(),
-                                         MHD_OPTION_ARRAY, opts, MHD_OPTION_END));
-  if (!server->daemon_) {
-    ::close(listener->fd);
-    return Error("cannot start the HTTP server on " + options.address + ":" +
-                 std::to_string(listener->port));
+  return MhdDaemon(MHD_start_daemon(flags, static_cast<uint16_t>(options.port), nullptr, nullptr,
+                                    &HttpServerCallbacks::Access, const_cast<HttpServer*>(this),
+                                    MHD_OPTION_ARRAY, opts, MHD_OPTION_END));
+}
+
+Status HttpServer::ReplaceCertificate(const std::string& cert_pem, const std::string& key_pem) {
+  if (options_.tls_cert_pem.empty()) return Error("the server was started without TLS");
+  HttpServerOptions old = options_;
+  int fd = MHD_quiesce_daemon(daemon_.get());
+  if (fd == MHD_INVALID_SOCKET) return Error("cannot take the listening socket over");
+  options_.tls_cert_pem = cert_pem;
+  options_.tls_key_pem = key_pem;
+  // A daemon that fails to start closes the socket it was given: it gets a duplicate, so the
+  // old certificate can take the socket back.
+  MhdDaemon next = StartDaemon(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  Status result = Status::Ok();
+  if (next) {
+    ::close(fd);
+  } else {
+    options_ = old;
+    next = StartDaemon(fd);
+    result = Error("the new TLS certificate and key do not load; serving the old ones");
   }
-  server->port_ = listener->port;
-  if (options.header_timeout.count() > 0) {
-    server->sweeper_ = std::thread([s = server.get()] { s->SweepHeaderDeadlines(); });
-  }
-  return server;
+  std::lock_guard<std::mutex> lock(mu_);
+  retired_.push_back(std::move(daemon_));
+  daemon_ = std::move(next);
+  if (!daemon_) return Error("cannot restart the HTTP server after a certificate change");
+  return result;
 }
 
 bool HttpServer::Opened(ConnectionState* connection) {
@@ -292,6 +330,23 @@ void HttpServer::Closed(ConnectionState* connection) {
 void HttpServer::SweepHeaderDeadlines() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; })) {
+    // A daemon replaced by a certificate change stops once its connections are done, outside
+    // mu_ (stopping it runs callbacks that take mu_).
+    std::vector<MhdDaemon> idle;
+    for (auto it = retired_.begin(); it != retired_.end();) {
+      const MHD_DaemonInfo* info =
+          MHD_get_daemon_info(it->get(), MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+      if (info != nullptr && info->num_connections > 0) {
+        ++it;
+        continue;
+      }
+      idle.push_back(std::move(*it));
+      it = retired_.erase(it);
+    }
+    lock.unlock();
+    idle.clear();
+    lock.lock();
+    if (header_timeout_.count() == 0) continue;
     auto deadline = std::chrono::steady_clock::now() - header_timeout_;
     for (auto it = waiting_headers_.begin(); it != waiting_headers_.end();) {
       if ((*it)->accepted > deadline) {
@@ -316,6 +371,7 @@ void HttpServer::Stop() {
   }
   stop_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  retired_.clear();
   daemon_.reset();
 }
 

@@ -81,6 +81,8 @@ struct HttpServerOptions {
   // A connection whose first request's headers are not in by then is cut: the idle timeout
   // alone lets a client that sends one byte a second hold a slot for ever. 0: none.
   std::chrono::seconds header_timeout{10};
+  // PEM text; both set: HTTPS (libmicrohttpd over GnuTLS).
+  std::string tls_cert_pem, tls_key_pem;
 };
 
 // One TCP connection, from accept to close.
@@ -101,6 +103,10 @@ class HttpServer {
   int port() const { return port_; }
   // Connections cut for missing the header deadline so far.
   uint64_t headers_cut() const { return headers_cut_.load(); }
+  // Serves new connections with another certificate: a new daemon takes the listening
+  // socket over; the old one finishes its connections, then stops. When the new pair does
+  // not load, the old one stays and the error says why.
+  Status ReplaceCertificate(const std::string& cert_pem, const std::string& key_pem);
   // Stops accepting; connections in progress are closed.
   void Stop();
 
@@ -112,7 +118,9 @@ class HttpServer {
   void Closed(ConnectionState* connection);
   // Cuts connections past the header deadline, once a second until Stop().
   void SweepHeaderDeadlines();
+  MhdDaemon StartDaemon(int listen_fd) const;
   Router router_;
+  HttpServerOptions options_;
   int per_ip_limit_ = 0;
   std::chrono::seconds header_timeout_{0};
   std::mutex mu_;  // guards the three below
@@ -123,6 +131,7 @@ class HttpServer {
   std::thread sweeper_;
   std::atomic<uint64_t> headers_cut_{0};
   MhdDaemon daemon_;
+  std::vector<MhdDaemon> retired_;  // draining after a certificate change; guarded by mu_
   int port_ = 0;
   friend struct HttpServerCallbacks;
 };
