@@ -7,10 +7,11 @@ answer or the database."""
 import os
 import re
 import stat
+import subprocess
 import time
 
 from harness import check
-from receiver_harness import (Postgres, Receiver, receiver_config, run_receivers, s3_error_code,
+from receiver_harness import (RECEIVER_BIN, Postgres, Receiver, receiver_config, run_receivers, s3_error_code,
                               segment)
 
 GRACE_S = 6
@@ -121,6 +122,15 @@ def main():
         check(r.returncode == 1 and "revoked" in r.stderr, f"rotate of a revoked device: {r.stderr}")
         r = receivers[0].cli("device", "frobnicate")
         check(r.returncode == 2, f"a usage error exits {r.returncode}, not 2")
+        r = receivers[0].cli("--version")
+        check(r.returncode == 0 and r.stdout.startswith("granary-receiver "), f"--version: {r}")
+        typo = os.path.join(receivers[0].dir, "typo.toml")
+        with open(typo, "w") as f:
+            f.write(f'data_dir = "{shared}"\n[registry]\nrotate_grac = "1h"\n')
+        r = subprocess.run([RECEIVER_BIN, "check-config", "-c", typo], capture_output=True,
+                           text=True, timeout=60)
+        check(r.returncode == 78 and 'did you mean "rotate_grace"' in r.stderr,
+              f"a key typo: rc {r.returncode} {r.stderr}")
 
         # Secrets: never in logs, listings, API answers or the database.
         status, devices = receivers[0].api("/api/v1/devices", raw=True)
