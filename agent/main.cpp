@@ -15,6 +15,7 @@
 
 #include "agent/config.h"
 #include "agent/daemon.h"
+#include "agent/enroll.h"
 #include "agent/status.h"
 #include "config/units.h"
 #include "platform/log.h"
@@ -156,8 +157,21 @@ int Main(int argc, char** argv) {
   std::string flush_timeout = "60s";
   flush->add_option("--timeout", flush_timeout, "how long to wait for the daemon (default 60s)");
 
+  CLI::App* enroll = app.add_subcommand(
+      "enroll", "fetch this device's S3 key from a receiver with a one-time token");
+  add_config(enroll);
+  EnrollOptions enroll_options;
+  enroll->add_option("--receiver", enroll_options.receiver_url, "https://HOST[:PORT]")->required();
+  enroll->add_option("--token", enroll_options.token, "from granary-receiver device add --enroll")
+      ->required();
+  enroll->add_option("--ca", enroll_options.ca_file, "CA certificate file (PEM) to trust");
+
   CLI11_PARSE(app, argc, argv);
   Env& env = ProcessEnv();
+  if (enroll->parsed()) {  // before loading the config: it may not be complete yet
+    enroll_options.config_path = config_path;
+    return RunEnroll(enroll_options);
+  }
 
   if (status->parsed() && !state_dir.empty()) {
     auto text = RenderStatus(env, state_dir, json);

@@ -137,6 +137,11 @@ class ApiExchange final : public HttpExchange {
       collecting_ = true;
       return std::nullopt;
     }
+    if (path_ == "/api/v1/enroll") {  // the one-time token is the credential
+      if (m != "POST") return Done(JsonError(405, "POST only"));
+      collecting_ = enrolling_ = true;
+      return std::nullopt;
+    }
     if (m != "GET" && m != "HEAD") return Done(JsonError(405, "GET only"));
     if (!ReaderAuthorized()) return Done(Unauthorized());
     return Done(Route());
@@ -154,6 +159,7 @@ class ApiExchange final : public HttpExchange {
 
   HttpResponse Finish() override {
     if (!collecting_) return *Done(JsonError(400, "no request body"));
+    if (enrolling_) return *Done(EnrollAnswer(ctx_, body_, request_.peer));
     return *Done(HandleEvents());
   }
 
@@ -175,7 +181,7 @@ class ApiExchange final : public HttpExchange {
     std::string given = Bearer();
     if (given.empty()) return false;
     bool ok = false;
-    for (const ReaderToken& r : ctx_.config.readers) ok |= SameSecret(given, r.token);
+    for (const ReaderToken& r : *ctx_.readers.Get()) ok |= SameSecret(given, r.token);
     return ok;
   }
   HttpResponse Unauthorized() {
@@ -416,6 +422,7 @@ class ApiExchange final : public HttpExchange {
   HttpRequest request_;
   std::string path_;
   bool collecting_ = false;
+  bool enrolling_ = false;
   std::string body_;
   int status_ = 0;
 };

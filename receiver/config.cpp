@@ -22,11 +22,6 @@ bool IsNameChar(char c) {
          c == '-' || c == '.';
 }
 
-bool IsName(const std::string& s) {
-  return !s.empty() && s.size() <= 64 && s != "." && s != ".." &&
-         std::all_of(s.begin(), s.end(), IsNameChar);
-}
-
 // An S3 bucket name as AWS allows it: 3-63 of [a-z0-9.-].
 bool IsBucketName(const std::string& s) {
   if (s.size() < 3 || s.size() > 63) return false;
@@ -58,7 +53,7 @@ void ReadDevices(ConfigReader& root, ReceiverConfig& c) {
     d.access_key = r.RequiredString("access_key");
     d.secret_key = r.SecretString("secret_key", "");
     if (d.secret_key.empty()) r.Fail("secret_key", "missing required key");
-    if (!d.device.empty() && !IsName(d.device)) {
+    if (!d.device.empty() && !IsDeviceName(d.device)) {
       r.Fail("name", "must be 1-64 of A-Z a-z 0-9 _ - . (it is a key path segment)");
     }
     if (!d.device.empty() && !names.insert(d.device).second) {
@@ -73,6 +68,18 @@ void ReadDevices(ConfigReader& root, ReceiverConfig& c) {
     r.Finish();
     c.devices.push_back(std::move(d));
   }
+}
+
+void ReadRegistry(ConfigReader& root, ReceiverConfig& c) {
+  RegistrySettings& g = c.registry;
+  g.key_file = c.data_dir + "/registry.key";
+  std::optional<ConfigReader> r = root.Table("registry");
+  if (!r) return;
+  g.key_file = r->String("key_file", g.key_file);
+  g.rotate_grace = r->Duration("rotate_grace", g.rotate_grace, milliseconds{0});
+  g.enroll_ttl = r->Duration("enroll_ttl", g.enroll_ttl, milliseconds{60'000});
+  g.poll = r->Duration("poll", g.poll, milliseconds{100});
+  r->Finish();
 }
 
 void ReadReaders(ConfigReader& root, ReceiverConfig& c) {
@@ -127,6 +134,11 @@ void ReadMqtt(ConfigReader& root, ReceiverConfig& c) {
 
 }  // namespace
 
+bool IsDeviceName(const std::string& s) {
+  return !s.empty() && s.size() <= 64 && s != "." && s != ".." &&
+         std::all_of(s.begin(), s.end(), IsNameChar);
+}
+
 Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
   auto document = LoadTomlFile(path);
   if (!document) return document.error();
@@ -174,6 +186,11 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
     c.connection_timeout = http->Duration("timeout", c.connection_timeout, milliseconds{1000});
     c.header_timeout = http->Duration("header_timeout", c.header_timeout, milliseconds{1000});
     c.min_body_rate = http->Size("min_body_rate", c.min_body_rate, 0);
+    c.tls_cert = http->String("tls_cert", "");
+    c.tls_key = http->String("tls_key", "");
+    if (c.tls_cert.empty() != c.tls_key.empty()) {
+      http->Fail(c.tls_cert.empty() ? "tls_cert" : "tls_key", "tls_cert and tls_key go together");
+    }
     http->Finish();
   }
   if (std::optional<ConfigReader> v = root.Table("validation")) {
@@ -189,6 +206,7 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
     c.metrics_require_token = api->Bool("metrics_require_token", c.metrics_require_token);
     api->Finish();
   }
+  ReadRegistry(root, c);
   ReadDevices(root, c);
   ReadReaders(root, c);
   ReadUpstream(root, c);

@@ -18,6 +18,17 @@ struct DeviceKey {
   std::string device;
   std::string access_key;
   std::string secret_key;
+  int64_t expires_ms = 0;  // a rotated-out key's end of grace; 0: none
+  bool disabled = false;   // known, but refused (AccessDenied)
+};
+
+// [registry]: devices managed with `granary-receiver device ...` (receiver/registry.h).
+struct RegistrySettings {
+  std::string key_file;  // default {data_dir}/registry.key
+  std::chrono::milliseconds rotate_grace{24 * 3600 * 1000};
+  std::chrono::milliseconds enroll_ttl{24 * 3600 * 1000};
+  // How often a running receiver checks the registry's generation.
+  std::chrono::milliseconds poll{1000};
 };
 
 // A bearer token for the read API.
@@ -83,11 +94,13 @@ struct ReceiverConfig {
   int validation_per_device = 2;
   size_t validation_queue = 1024;
   std::chrono::milliseconds validation_budget{20'000};
+  std::string tls_cert, tls_key;  // PEM files; both or neither (re-read on SIGHUP)
 
   // [api]
   bool metrics_require_token = false;
 
-  std::vector<DeviceKey> devices;
+  RegistrySettings registry;
+  std::vector<DeviceKey> devices;  // [[device]] entries; the registry adds its own
   std::vector<ReaderToken> readers;
   UpstreamS3 upstream;
   MqttSettings mqtt;
@@ -98,6 +111,9 @@ struct ReceiverConfig {
   }
   std::string IndexPath() const { return data_dir + "/index.db"; }
 };
+
+// A device name as a key path segment allows: 1-64 of A-Z a-z 0-9 _ - . (not . or ..).
+bool IsDeviceName(const std::string& name);
 
 // Reads and validates `path`; every problem is one line of the error.
 Result<ReceiverConfig> LoadReceiverConfig(const std::string& path);

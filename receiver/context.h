@@ -4,7 +4,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "platform/env.h"
 #include "receiver/config.h"
@@ -13,6 +15,7 @@
 #include "receiver/metrics.h"
 #include "receiver/object_store.h"
 #include "receiver/pipeline.h"
+#include "receiver/registry.h"
 #include "receiver/request_auth.h"
 #include "receiver/validation_pool.h"
 
@@ -20,6 +23,25 @@ namespace granary::receiver {
 
 class UpstreamFetcher;
 struct FleetMqttStats;
+
+// The read API's tokens, replaced by a reload while requests check them.
+class ReaderTokens {
+ public:
+  explicit ReaderTokens(std::vector<ReaderToken> tokens) { Set(std::move(tokens)); }
+  void Set(std::vector<ReaderToken> tokens) {
+    auto next = std::make_shared<const std::vector<ReaderToken>>(std::move(tokens));
+    std::lock_guard<std::mutex> lock(mu_);
+    tokens_ = std::move(next);
+  }
+  std::shared_ptr<const std::vector<ReaderToken>> Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tokens_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const std::vector<ReaderToken>> tokens_;
+};
 
 struct ReceiverContext {
   Env& env;
@@ -29,6 +51,8 @@ struct ReceiverContext {
   Pipeline& pipeline;
   Metrics& metrics;
   const RequestVerifier& verifier;
+  ReaderTokens readers{config.readers};
+  DeviceRegistry* registry = nullptr;    // POST /api/v1/enroll
   UpstreamFetcher* upstream = nullptr;   // real-S3 mode only
   const FleetMqttStats* mqtt = nullptr;  // with [mqtt] only
   ValidationPool* validation = nullptr;  // null: uploads are validated in the HTTP thread
@@ -42,6 +66,10 @@ struct ReceiverContext {
 std::unique_ptr<HttpExchange> NewS3Exchange(ReceiverContext& context, HttpRequest request);
 // /api/v1/..., /metrics, /healthz, POST /v1/events/s3.
 std::unique_ptr<HttpExchange> NewApiExchange(ReceiverContext& context, HttpRequest request);
+// POST /api/v1/enroll: `body` is {"token": "..."}; the answer the device's key and where to
+// upload, or 403 whatever was wrong with the token.
+HttpResponse EnrollAnswer(ReceiverContext& context, const std::string& body,
+                          const std::string& peer);
 // The receiver's router: API paths to the API, everything else to S3.
 Router MakeRouter(ReceiverContext& context);
 

@@ -1,6 +1,7 @@
 #include "receiver/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -288,39 +289,78 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   std::unique_ptr<HttpServer> server(new HttpServer);
   server->router_ = std::move(router);
   server->options_ = options;
+  server->tls_cert_pem_ = options.tls_cert_pem;
+  server->tls_key_pem_ = options.tls_key_pem;
   auto listener = Listen(options.address, options.port);
   if (!listener) return listener.error();
-  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+  server->daemon_ = server->StartDaemon(listener->fd, options.tls_cert_pem, options.tls_key_pem);
+  if (!server->daemon_) {
+    ::close(listener->fd);
+    return Error(
+        "cannot start the HTTP server on " + options.address + ":" +
+        std::to_string(listener->port) +
+        (options.tls_cert_pem.empty() ? "" : " (is the TLS certificate and key pair valid?)"));
+  }
+  server->port_ = listener->port;
+  server->sweeper_ = std::thread([s = server.get()] { s->Sweep(); });
+  return server;
+}
+
+MhdDaemon HttpServer::StartDaemon(int listen_fd, const std::string& cert_pem,
+                                  const std::string& key_pem) const {
+  const HttpServerOptions& options = options_;
+  // ITC: MHD_quiesce_daemon needs it to hand the socket to the next daemon, and resuming a
+  // suspended connection wakes its thread through it.
+  unsigned flags =
+      MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+  bool tls = !cert_pem.empty();
+  if (tls) flags |= MHD_USE_TLS;
+  auto* self = const_cast<HttpServer*>(this);
   MHD_OptionItem opts[] = {
-      {MHD_OPTION_LISTEN_SOCKET, listener->fd, nullptr},
+      {MHD_OPTION_LISTEN_SOCKET, listen_fd, nullptr},
       {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(options.threads), nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(options.connection_limit), nullptr},
       {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
        static_cast<intptr_t>(options.per_ip_limit > 0 ? options.per_ip_limit * 2 + 16 : 0),
        nullptr},
       {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Connection),
-       server.get()},
+       self},
       {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.idle_timeout.count()), nullptr},
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(128 * 1024), nullptr},
       {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&HttpServerCallbacks::UriLog),
        nullptr},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&HttpServerCallbacks::Completed),
-       server.get()},
+       self},
+      {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, const_cast<char*>(cert_pem.c_str())},
+      {MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(key_pem.c_str())},
       {MHD_OPTION_END, 0, nullptr},
   };
-  server->daemon_.reset(MHD_start_daemon(flags, static_cast<uint16_t>(options.port), nullptr,
-                                         nullptr, &HttpServerCallbacks::Access, server.get(),
-                                         MHD_OPTION_ARRAY, opts, MHD_OPTION_END));
-  if (!server->daemon_) {
-    ::close(listener->fd);
-    return Error("cannot start the HTTP server on " + options.address + ":" +
-                 std::to_string(listener->port));
+  return MhdDaemon(MHD_start_daemon(flags, static_cast<uint16_t>(options.port), nullptr, nullptr,
+                                    &HttpServerCallbacks::Access, self, MHD_OPTION_ARRAY, opts,
+                                    MHD_OPTION_END));
+}
+
+Status HttpServer::ReplaceCertificate(const std::string& cert_pem, const std::string& key_pem) {
+  if (tls_cert_pem_.empty()) return Error("the server was started without TLS");
+  int fd = MHD_quiesce_daemon(daemon_.get());
+  if (fd == MHD_INVALID_SOCKET) return Error("cannot take the listening socket over");
+  // A daemon that fails to start closes the socket it was given: it gets a duplicate, so the
+  // old certificate can take the socket back.
+  MhdDaemon next = StartDaemon(::fcntl(fd, F_DUPFD_CLOEXEC, 0), cert_pem, key_pem);
+  Status result = Status::Ok();
+  if (next) {
+    ::close(fd);
+    tls_cert_pem_ = cert_pem;
+    tls_key_pem_ = key_pem;
+  } else {
+    next = StartDaemon(fd, tls_cert_pem_, tls_key_pem_);
+    result = Error("the new TLS certificate and key do not load; serving the old ones");
   }
-  server->port_ = listener->port;
-  if (options.header_timeout.count() > 0) {
-    server->sweeper_ = std::thread([s = server.get()] { s->Sweep(); });
-  }
-  return server;
+  std::lock_guard<std::mutex> lock(mu_);
+  retired_.push_back(std::move(daemon_));
+  daemon_ = std::move(next);
+  if (!daemon_) return Error("cannot restart the HTTP server after a certificate change");
+  return result;
 }
 
 bool HttpServer::Opened(ConnectionState* connection) {
@@ -367,10 +407,29 @@ void HttpServer::Cut(ConnectionState* connection, bool body) {
   if (options_.on_cut) options_.on_cut(body);
 }
 
+void HttpServer::StopIdleRetired(std::unique_lock<std::mutex>& lock) {
+  std::vector<MhdDaemon> idle;
+  for (auto it = retired_.begin(); it != retired_.end();) {
+    const MHD_DaemonInfo* info =
+        MHD_get_daemon_info(it->get(), MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    if (info != nullptr && info->num_connections > 0) {
+      ++it;
+      continue;
+    }
+    idle.push_back(std::move(*it));
+    it = retired_.erase(it);
+  }
+  lock.unlock();
+  idle.clear();  // stopping runs callbacks that take mu_
+  lock.lock();
+}
+
 void HttpServer::Sweep() {
   std::unique_lock<std::mutex> lock(mu_);
   const auto window = options_.header_timeout;
   while (!stop_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; })) {
+    StopIdleRetired(lock);
+    if (window.count() == 0) continue;
     auto now = std::chrono::steady_clock::now();
     for (auto it = waiting_headers_.begin(); it != waiting_headers_.end();) {
       if ((*it)->waiting_since + window > now) {
@@ -408,6 +467,7 @@ void HttpServer::Stop() {
   }
   stop_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  retired_.clear();
   daemon_.reset();
 }
 

@@ -97,6 +97,8 @@ struct HttpServerOptions {
   // Told of each connection cut for missing the header deadline (false) or the body rate
   // (true). From the sweeper thread.
   std::function<void(bool body)> on_cut;
+  // PEM text; both set: HTTPS (libmicrohttpd over GnuTLS).
+  std::string tls_cert_pem, tls_key_pem;
 };
 
 // One TCP connection, from accept to close.
@@ -121,6 +123,10 @@ class HttpServer {
   // Connections cut for missing the header deadline, or the body rate, so far.
   uint64_t headers_cut() const { return headers_cut_.load(); }
   uint64_t bodies_cut() const { return bodies_cut_.load(); }
+  // Serves new connections with another certificate: a new daemon takes the listening
+  // socket over; the old one finishes its connections, then stops. When the new pair does
+  // not load, the old one stays and the error says why. From one thread at a time.
+  Status ReplaceCertificate(const std::string& cert_pem, const std::string& key_pem);
   // Stops accepting; connections in progress are closed.
   void Stop();
 
@@ -138,13 +144,19 @@ class HttpServer {
   // Stop().
   void Sweep();
   void Cut(ConnectionState* connection, bool body);
+  // Stops, outside mu_, the daemons retired by certificate changes whose connections are done.
+  void StopIdleRetired(std::unique_lock<std::mutex>& lock);
+  MhdDaemon StartDaemon(int listen_fd, const std::string& cert_pem,
+                        const std::string& key_pem) const;
   struct BodyWindow {
     std::chrono::steady_clock::time_point start;
     uint64_t bytes_at_start = 0;
   };
   Router router_;
-  HttpServerOptions options_;
-  std::mutex mu_;  // guards the four below
+  HttpServerOptions options_;  // the TLS pair as at start; not changed after
+  std::string tls_cert_pem_;   // the pair in use; ReplaceCertificate's thread only
+  std::string tls_key_pem_;
+  std::mutex mu_;  // guards the five below
   std::unordered_map<std::string, int> per_ip_;
   std::unordered_set<ConnectionState*> waiting_headers_;
   std::unordered_map<ConnectionState*, BodyWindow> reading_body_;
@@ -154,6 +166,7 @@ class HttpServer {
   std::atomic<uint64_t> headers_cut_{0};
   std::atomic<uint64_t> bodies_cut_{0};
   MhdDaemon daemon_;
+  std::vector<MhdDaemon> retired_;  // draining after a certificate change
   int port_ = 0;
   friend struct HttpServerCallbacks;
 };

@@ -8,12 +8,15 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "platform/log.h"
 #include "platform/process.h"
 #include "platform/service_notify.h"
 #include "platform/test_hooks.h"
 #include "receiver/context.h"
+#include "receiver/device_cli.h"
+#include "receiver/device_keys.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/maintenance.h"
 #include "receiver/reindex.h"
@@ -42,6 +45,51 @@ VerifierOptions VerifierOptionsFrom(const ReceiverConfig& c) {
   o.max_skew = c.max_skew;
   o.allow_unsigned_payload = c.allow_unsigned_payload;
   return o;
+}
+
+// The PEM certificate and key of [http] (both empty without TLS).
+Status ReadTls(Env& env, const ReceiverConfig& c, HttpServerOptions* options) {
+  if (c.tls_cert.empty()) return Status::Ok();
+  auto cert = env.ReadFile(c.tls_cert, 1 << 20);
+  if (!cert) return cert.error().Wrap("http.tls_cert");
+  auto key = env.ReadFile(c.tls_key, 1 << 20);
+  if (!key) return key.error().Wrap("http.tls_key");
+  options->tls_cert_pem = std::move(*cert);
+  options->tls_key_pem = std::move(*key);
+  return Status::Ok();
+}
+
+// SIGHUP: devices, readers, log level and TLS certificates take effect now; a new config that
+// does not load changes nothing. Keys that shape the process (listen, data_dir, index, ...)
+// are logged as needing a restart.
+void Reload(Env& env, const ReceiverConfig& running, ReceiverContext& context,
+            DeviceKeyRefresher& keys, HttpServer& server) {
+  auto next = LoadReceiverConfig(running.path);
+  if (!next) {
+    log::Error("reload {}: {} (keeping the running config)", running.path, next.error().message());
+    return;
+  }
+  HttpServerOptions tls;
+  if (Status s = ReadTls(env, *next, &tls); !s) {
+    log::Error("reload {}: {} (keeping the running config)", running.path, s.error().message());
+    return;
+  }
+  if (next->listen_address != running.listen_address || next->listen_port != running.listen_port ||
+      next->data_dir != running.data_dir || next->index != running.index ||
+      next->tls_cert.empty() != running.tls_cert.empty()) {
+    log::Warning("reload: listen, data_dir, index or turning TLS on/off take a restart");
+  }
+  granary::log::SetMaxLevel(next->log_level);
+  context.readers.Set(next->readers);
+  if (Status s = keys.SetConfigKeys(next->devices); !s) {
+    log::Error("reload: device registry: {}", s.error().message());
+  }
+  if (!tls.tls_cert_pem.empty() && !running.tls_cert.empty()) {
+    Status s = server.ReplaceCertificate(tls.tls_cert_pem, tls.tls_key_pem);
+    if (!s) log::Error("reload: {}", s.error().message());
+  }
+  log::Notice("reloaded {}: {} [[device]] key(s), {} reader token(s)", running.path,
+              next->devices.size(), next->readers.size());
 }
 
 int Run(const ReceiverConfig& config, bool allow_stale_index) {
@@ -80,12 +128,23 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
     if (recovered && *recovered > 0)
       log::Notice("recovered {} object(s) from quarantine", *recovered);
   }
-  RequestVerifier verifier(config.devices, VerifierOptionsFrom(config));
+  auto registry = OpenRegistry(env, config);
+  if (!registry) {
+    log::Error("device registry: {}", registry.error().message());
+    return 1;
+  }
+  RequestVerifier verifier({}, VerifierOptionsFrom(config));
+  DeviceKeyRefresher keys(env, **registry, verifier, config.registry.poll);
+  if (Status s = keys.Start(config.devices); !s) {
+    log::Error("device registry: {}", s.error().message());
+    return 1;
+  }
   ReceiverContext context{env, config, **store, **index, pipeline, metrics, verifier};
   context.ingest_refused = refused;
   ValidationPool validation(
       {config.validation_threads, config.validation_per_device, config.validation_queue});
   context.validation = &validation;
+  context.registry = registry->get();
   std::unique_ptr<UpstreamFetcher> upstream;
   if (config.upstream.enabled) {
     upstream = std::make_unique<UpstreamFetcher>(context, config.upstream);
@@ -114,6 +173,10 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   options.on_cut = [&metrics](bool body) {
     (body ? metrics.slow_bodies_cut : metrics.slow_headers_cut) += 1;
   };
+  if (Status s = ReadTls(env, config, &options); !s) {
+    log::Error("{}", s.error().message());
+    return 1;
+  }
   auto server = HttpServer::Start(options, MakeRouter(context));
   if (!server) {
     log::Error("{}", server.error().message());
@@ -121,15 +184,20 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   }
   std::printf("listening %s:%d\n", config.listen_address.c_str(), (*server)->port());
   std::fflush(stdout);
-  log::Notice("granary-receiver listening on {}:{} ({} device key(s), index {})",
-              config.listen_address, (*server)->port(), config.devices.size(),
-              config.index == "sqlite" ? config.IndexPath() : "postgresql");
+  log::Notice("granary-receiver listening on {}:{}{} ({} device key(s), index {})",
+              config.listen_address, (*server)->port(), config.tls_cert.empty() ? "" : " (TLS)",
+              verifier.key_count(), config.index == "sqlite" ? config.IndexPath() : "postgresql");
   // Ready only now: the index is open, quarantine recovered and the socket bound, so a
   // unit ordered after this one finds it accepting.
   service::NotifyReady(fmt::format("listening on {}:{}", config.listen_address, (*server)->port()));
   for (;;) {
     int sig = WaitControlSignal(std::chrono::milliseconds{1000});
     if (sig == SIGTERM || sig == SIGINT) break;
+    if (sig == SIGHUP) {
+      service::NotifyStatus("reloading the config");
+      Reload(env, config, context, keys, **server);
+      service::NotifyStatus("reloaded");
+    }
   }
   log::Notice("granary-receiver stopping");
   service::NotifyStopping("stopping: finishing open requests");
@@ -212,7 +280,9 @@ int Backup(const ReceiverConfig& config, const std::string& dest) {
 
 int main(int argc, char** argv) {
   using namespace granary::receiver;
-  CLI::App app{"granary-receiver: S3-compatible ingest, validation, index and fleet API"};
+  CLI::App app{"granary-receiver: S3-compatible ingest, validation, index and fleet API",
+               "granary-receiver"};
+  app.set_version_flag("--version", std::string("granary-receiver ") + GRANARY_VERSION);
   app.require_subcommand(1);
   std::string config_path = DefaultConfigPath();
   app.add_option("-c,--config", config_path, "config file (env GRANARY_RECEIVER_CONFIG)");
@@ -227,10 +297,35 @@ int main(int argc, char** argv) {
   auto* backup = app.add_subcommand("backup", "online, verified copy of the SQLite index");
   std::string dest;
   backup->add_option("DEST", dest, "path of the copy (must not exist)")->required();
-  for (CLI::App* sub : {run, check, verify, reindex, backup}) {
+  auto* device = app.add_subcommand("device", "manage the device registry (keys, enrollment)");
+  device->require_subcommand(1);
+  DeviceCommand device_command;
+  std::vector<CLI::App*> device_actions;
+  for (const char* action : {"add", "list", "rotate", "revoke", "disable", "enable"}) {
+    CLI::App* a = device->add_subcommand(action, std::string(action) + " a device");
+    if (std::string(action) != "list") {
+      a->add_option("NAME", device_command.name, "device name")->required();
+    }
+    a->add_option("-c,--config", config_path, "config file");
+    device_actions.push_back(a);
+  }
+  device_actions[0]->add_flag("--enroll", device_command.enroll,
+                              "print a one-time enrollment token instead of the secret");
+  device_actions[0]->add_option("--ttl", device_command.ttl,
+                                "enrollment token lifetime (default registry.enroll_ttl)");
+  device_actions[2]->add_option(
+      "--grace", device_command.grace,
+      "how long the old key keeps working (default registry.rotate_grace)");
+  for (CLI::App* sub : {run, check, verify, reindex, backup, device}) {
     sub->add_option("-c,--config", config_path, "config file");
   }
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors exit 2, as sysexits' callers and shells expect; --help and --version 0.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
   mosquitto_lib_init();
@@ -241,6 +336,12 @@ int main(int argc, char** argv) {
                 config.devices.size(), config.readers.size(),
                 config.index == "sqlite" ? "sqlite" : "postgresql");
     return 0;
+  }
+  for (CLI::App* a : device_actions) {
+    if (a->parsed()) {
+      device_command.action = a->get_name();
+      return RunDeviceCommand(config, device_command);
+    }
   }
   if (verify->parsed()) return Verify(config);
   if (reindex->parsed()) return RunReindex(config);

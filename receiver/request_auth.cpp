@@ -44,8 +44,22 @@ std::string QueryParam(std::string_view raw_query, std::string_view name, bool* 
 
 RequestVerifier::RequestVerifier(const std::vector<DeviceKey>& keys, VerifierOptions options)
     : options_(std::move(options)) {
-  for (const DeviceKey& k : keys) keys_.emplace(k.access_key, k);
+  ReplaceKeys(keys);
 }
+
+void RequestVerifier::ReplaceKeys(const std::vector<DeviceKey>& keys) {
+  auto map = std::make_shared<KeyMap>();
+  for (const DeviceKey& k : keys) map->emplace(k.access_key, k);
+  std::lock_guard<std::mutex> lock(mu_);
+  keys_ = std::move(map);
+}
+
+std::shared_ptr<const RequestVerifier::KeyMap> RequestVerifier::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return keys_;
+}
+
+size_t RequestVerifier::key_count() const { return Snapshot()->size(); }
 
 S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, VerifiedRequest* out,
                                 const std::string& generic_payload_hash) const {
@@ -60,8 +74,10 @@ S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, Veri
   }
   auto auth = sigv4::ParseAuthorization(request.Header("authorization"));
   if (!auth) return MakeS3Error("AuthorizationHeaderMalformed", auth.error().message());
-  auto key = keys_.find(auth->access_key);
-  if (key == keys_.end()) {
+  std::shared_ptr<const KeyMap> keys = Snapshot();
+  auto key = keys->find(auth->access_key);
+  // A rotated-out key whose grace has ended is unknown, as S3 says of a deleted key.
+  if (key == keys->end() || (key->second.expires_ms != 0 && key->second.expires_ms <= now_ms)) {
     return MakeS3Error("InvalidAccessKeyId",
                        "The AWS Access Key Id you provided does not exist in our records");
   }
@@ -154,7 +170,11 @@ S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, Veri
                        "The request signature we calculated does not match the signature you "
                        "provided. Check your key and signing method.");
   }
-  out->key = &key->second;
+  // Only after the signature: an unsigned guess learns nothing about which keys exist.
+  if (key->second.disabled) {
+    return MakeS3Error("AccessDenied", "The device of this access key is disabled");
+  }
+  out->device = key->second.device;
   out->payload_hash = payload_hash;
   out->request_time_ms = request_ms;
   return S3Error{};

@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -33,21 +35,31 @@ struct VerifierOptions {
 };
 
 struct VerifiedRequest {
-  const DeviceKey* key = nullptr;
+  std::string device;
   std::string payload_hash;  // lowercase hex SHA-256 the body must have, or UNSIGNED-PAYLOAD
   int64_t request_time_ms = 0;
 };
 
+// Thread-safe: ReplaceKeys may run while requests are verified; each request sees one
+// whole set of keys, the old or the new.
 class RequestVerifier {
  public:
   RequestVerifier(const std::vector<DeviceKey>& keys, VerifierOptions options);
+
+  // The keys from now on (the registry changed, or the config was reloaded).
+  void ReplaceKeys(const std::vector<DeviceKey>& keys);
+  size_t key_count() const;
 
   // `now_ms`: wall clock. On success fills `out` and returns an ok S3Error.
   S3Error Verify(const HttpRequest& request, int64_t now_ms, VerifiedRequest* out,
                  const std::string& generic_payload_hash = "") const;
 
  private:
-  std::unordered_map<std::string, DeviceKey> keys_;
+  using KeyMap = std::unordered_map<std::string, DeviceKey>;
+  std::shared_ptr<const KeyMap> Snapshot() const;
+
+  mutable std::mutex mu_;  // guards keys_ (the pointer; the map is immutable)
+  std::shared_ptr<const KeyMap> keys_;
   VerifierOptions options_;
 };
 

@@ -57,7 +57,7 @@ class S3Exchange final : public HttpExchange {
 
     S3Error auth = ctx_.verifier.Verify(request_, ctx_.env.WallNowMs(), &verified_);
     if (!auth.ok()) return Fail(auth);
-    device_ = verified_.key->device;
+    device_ = verified_.device;
     if (bucket_.empty()) return Fail(MakeS3Error("NotImplemented", "ListBuckets is not supported"));
     if (std::find(ctx_.config.buckets.begin(), ctx_.config.buckets.end(), bucket_) ==
         ctx_.config.buckets.end()) {
@@ -247,6 +247,9 @@ class S3Exchange final : public HttpExchange {
     if (error.status >= 500) {
       log::Error("{} {} from {}: {} {}", request_.method, resource_, request_.peer, error.code,
                  error.message);
+    } else if (error.status == 403) {  // an operator looks for these: a wrong or old key
+      log::Warning("{} {} from {}: {} {}", request_.method, resource_, request_.peer, error.code,
+                   error.message);
     } else {
       log::Info("{} {} from {}: {} {}", request_.method, resource_, request_.peer, error.code,
                 error.message);

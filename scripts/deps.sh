@@ -8,10 +8,11 @@ BUILD=(cmake ninja-build g++ clang clang-format clang-tidy pkg-config
   libtomlplusplus-dev libcli11-dev libfmt-dev libsystemd-dev libmosquitto-dev
   libmicrohttpd-dev libpq-dev libexpat1-dev libgtest-dev libgmock-dev libbenchmark-dev)
 # Test peers: Swift + s3api is the signature-verifying S3 server; boto3 and awscli are
-# independent S3 clients; PostgreSQL and Chromium are the real peers of the receiver tests.
+# independent S3 clients; PostgreSQL and Chromium are the real peers of the receiver tests;
+# haproxy terminates TLS in front of a plain-HTTP receiver; openssl makes the test CA.
 TEST=(python3 sqlite3 curl bc bsdextrautils mosquitto mosquitto-clients
   swift swift-proxy swift-account swift-container swift-object memcached
-  python3-boto3 awscli postgresql chromium
+  python3-boto3 awscli postgresql chromium haproxy openssl
   dpkg-dev debhelper lintian fakeroot)
 
 missing=()

@@ -80,7 +80,7 @@ TEST(RequestVerifierTest, OfficialSuiteVerifiesExceptPathNormalisation) {
     } else {
       EXPECT_TRUE(e.ok()) << name << ": " << e.code << " " << e.message;
       if (e.ok()) {
-        EXPECT_EQ(out.key->device, "suite");
+        EXPECT_EQ(out.device, "suite");
       }
       ++verified;
     }
@@ -192,7 +192,7 @@ TEST_F(S3VerifyTest, GoodRequestVerifies) {
   VerifiedRequest out;
   S3Error e = verifier_.Verify(r, kNow, &out);
   ASSERT_TRUE(e.ok()) << e.code << " " << e.message;
-  EXPECT_EQ(out.key->device, "dev1");
+  EXPECT_EQ(out.device, "dev1");
   EXPECT_EQ(out.payload_hash, Sha256Hex("body"));
 }
 
