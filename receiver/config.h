@@ -80,6 +80,7 @@ struct ReceiverConfig {
   std::string index = "sqlite";  // or a postgresql:// URL
   // /healthz fails below this much free space in data_dir: uploads would start failing.
   uint64_t min_free_bytes = 256ull << 20;
+  uint64_t evidence_max_bytes = 1ull << 30;  // rejected/ + conflicts/; 0: no cap
   std::string log_level = "info";
 
   // [http]

@@ -41,7 +41,12 @@ const char* OutcomeName(PipelineOutcome outcome) {
 
 Pipeline::Pipeline(Env& env, ObjectStore& store, Index& index, const ReceiverConfig& config,
                    Metrics& metrics)
-    : env_(env), store_(store), index_(index), config_(config), metrics_(metrics) {}
+    : env_(env),
+      store_(store),
+      index_(index),
+      config_(config),
+      metrics_(metrics),
+      evidence_(store.data_dir(), config.evidence_max_bytes) {}
 
 Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta& meta,
                                          std::chrono::steady_clock::time_point deadline) {
@@ -74,6 +79,7 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
       ObjectMeta kept = meta;
       kept.reason = reason;
       s = store_.Reject(id, kept, conflict);
+      if (s) KeepEvidenceCap(ours);
     }
     if (!s) return s.error();
     (conflict ? metrics_.objects_conflict : metrics_.objects_rejected) += 1;
@@ -159,6 +165,23 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
       return refuse_name(recorded->detail);
   }
   return Error("unreachable");
+}
+
+void Pipeline::KeepEvidenceCap(const std::string& body_path) {
+  std::error_code ec;
+  uint64_t added = std::filesystem::file_size(body_path, ec);
+  if (ec) added = 0;
+  uint64_t sidecar =
+      std::filesystem::file_size(std::filesystem::path(body_path).replace_extension(".json"), ec);
+  if (!ec) added += sidecar;
+  auto evicted = evidence_.Added(added);
+  if (!evicted) {
+    // The upload's answer does not depend on it; the next rejection tries again.
+    log::Warning("evidence cap: {}", evicted.error().message());
+    return;
+  }
+  metrics_.evidence_evicted += evicted->files;
+  metrics_.evidence_evicted_bytes += evicted->bytes;
 }
 
 Result<size_t> Pipeline::Recover() {

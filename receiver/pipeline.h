@@ -12,6 +12,7 @@
 
 #include "platform/env.h"
 #include "receiver/config.h"
+#include "receiver/evidence.h"
 #include "receiver/index.h"
 #include "receiver/metrics.h"
 #include "receiver/object_store.h"
@@ -66,11 +67,16 @@ class Pipeline {
   }
 
  private:
+  // Counts evidence just stored at `body_path` (and its sidecar); over evidence_max_bytes
+  // the oldest goes.
+  void KeepEvidenceCap(const std::string& body_path);
+
   Env& env_;
   ObjectStore& store_;
   Index& index_;
   const ReceiverConfig& config_;
   Metrics& metrics_;
+  EvidenceCap evidence_;
   std::function<void(const ObjectMeta&, const SegmentFacts&)> accepted_listener_;
 };
 

@@ -97,6 +97,15 @@ class Receiver:
         except urllib.error.HTTPError as e:
             return e.code, e.read()
 
+    def metric(self, name):
+        """The value of an unlabelled sample in /metrics, or None."""
+        status, body = self.api("/metrics", token=None)
+        text = body if isinstance(body, str) else body.decode()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
     def coverage(self, device, source):
         status, body = self.api(f"/api/v1/devices/{device}/coverage?source={source}")
         check(status == 200, f"coverage {device}/{source}: {status} {body}")

@@ -138,14 +138,6 @@ def lifetime(s, trickle, limit):
     return None
 
 
-def metric(r, name):
-    status, body = r.api("/metrics", token=None)
-    for line in (body if isinstance(body, str) else body.decode()).splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
-
-
 def test_slow_bodies_and_kept_alive(r, header_timeout, idle_timeout):
     key, body, _ = segment("h017", "slowbody", 1, 200)
     lives = []
@@ -164,7 +156,7 @@ def test_slow_bodies_and_kept_alive(r, header_timeout, idle_timeout):
     check(all(x is not None for x in lives), f"a body sent at 1 byte/s was never cut: {lives}")
     check(max(lives) < header_timeout + 3,
           f"a slow body lived {max(lives):.1f}s past a {header_timeout}s rate window")
-    check(metric(r, "granary_receiver_slow_bodies_cut_total") >= 5, "slow bodies not counted")
+    check(r.metric("granary_receiver_slow_bodies_cut_total") >= 5, "slow bodies not counted")
 
     s = socket.create_connection(("127.0.0.1", r.port))
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -175,7 +167,7 @@ def test_slow_bodies_and_kept_alive(r, header_timeout, idle_timeout):
     check(life is not None, "a kept-alive connection trickling its next headers was never cut")
     check(life < idle_timeout + header_timeout + 3,
           f"the second request's headers trickled for {life:.1f}s")
-    check(metric(r, "granary_receiver_slow_headers_cut_total") >= 1,
+    check(r.metric("granary_receiver_slow_headers_cut_total") >= 1,
           f"slow headers not counted (cut after {life:.1f}s)")
     # A body at a normal pace still goes through.
     import boto3  # noqa: F401 - boto3_client needs it
