@@ -208,11 +208,12 @@ Result<ObjectMeta> ObjectStore::ReadQuarantineMeta(const std::string& id) {
   return meta;
 }
 
-Status ObjectStore::Accept(const std::string& id, const ObjectMeta& meta) {
+Result<bool> ObjectStore::Place(const std::string& id, const ObjectMeta& meta) {
   std::string to = AcceptedPath(meta.bucket, meta.key);
   std::string dir = Dirname(to);
   Status s = env_.CreateDirs(dir);
-  if (!s) return s;
+  if (!s) return s.error();
+  bool created = true;
   // link() fails on an existing name where rename() would silently replace it.
   if (::link(QuarantineBodyPath(id).c_str(), to.c_str()) != 0) {
     if (errno != EEXIST) return Error::FromErrno("link " + to);
@@ -221,13 +222,31 @@ Status ObjectStore::Accept(const std::string& id, const ObjectMeta& meta) {
     if (present->sha256_hex != meta.sha256_hex) {
       return Error(to + " holds other bytes (sha256 " + present->sha256_hex + "); not replaced");
     }
+    created = false;
   }
   s = env_.SyncDir(dir);  // the new name is durable before the client hears 200
+  if (!s) return s.error();
+  return created;
+}
+
+Status ObjectStore::Unplace(const ObjectMeta& meta) {
+  std::string path = AcceptedPath(meta.bucket, meta.key);
+  Status s = env_.RemoveFile(path);
   if (!s) return s;
-  s = env_.RemoveFile(QuarantineBodyPath(id));
+  return env_.SyncDir(Dirname(path));
+}
+
+Status ObjectStore::DropQuarantine(const std::string& id) {
+  Status s = env_.RemoveFile(QuarantineBodyPath(id));
   if (!s) return s;
   // A sidecar that survives a power cut is harmless: recovery finds its body gone.
   return env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
+}
+
+Status ObjectStore::Accept(const std::string& id, const ObjectMeta& meta) {
+  auto placed = Place(id, meta);
+  if (!placed) return placed.error();
+  return DropQuarantine(id);
 }
 
 Status ObjectStore::Reject(const std::string& id, ObjectMeta meta, bool conflict) {

@@ -84,13 +84,21 @@ class ObjectStore {
   std::string QuarantineBodyPath(const std::string& id) const;
   bool QuarantineBodyExists(const std::string& id) const;
 
-  // Places the body at accepted/{bucket}/{key} and drops the sidecar. Never replaces a file
-  // there: accepted bytes are immutable whatever the index says (a file with the same
-  // SHA-256 is kept and ours discarded; one with other bytes is an error).
+  // Links the body at accepted/{bucket}/{key}, durably, keeping the quarantine entry. Never
+  // replaces a file there: accepted bytes are immutable whatever the index says (a file
+  // with the same SHA-256 is kept; one with other bytes is an error). True when this call
+  // created the name.
+  Result<bool> Place(const std::string& id, const ObjectMeta& meta);
+  // Removes a name Place() created that the index then refused (the quarantine entry holds
+  // the same bytes, and goes to conflicts/ or away as the refusal says).
+  Status Unplace(const ObjectMeta& meta);
+  // Removes a quarantine entry once its bytes are placed and indexed, or already stored.
+  Status DropQuarantine(const std::string& id);
+  // Place() then DropQuarantine().
   Status Accept(const std::string& id, const ObjectMeta& meta);
   // Moves body and sidecar (with `reason`) to rejected/ or conflicts/.
   Status Reject(const std::string& id, ObjectMeta meta, bool conflict);
-  // Removes a quarantine entry whose bytes are already stored (a re-PUT).
+  // Removes a quarantine entry, whatever is left of it (a re-PUT, a refused request).
   Status Discard(const std::string& id);
 
   std::string AcceptedPath(const std::string& bucket, const std::string& key) const;

@@ -118,15 +118,25 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
     }
   }
 
+  // Placed before the index hears of it, so the index never claims bytes the store lacks:
+  // a failed placement leaves the index unchanged, and a failed commit leaves a file that
+  // the quarantine entry still explains (indexed when the client sends it again, or by
+  // Recover() at start).
+  auto placed = store_.Place(id, meta);
+  if (!placed) return placed.error();
+  env_.CrashPoint("receiver.after_place");
   ObjectRow row = IndexRowOf(meta, v.kind, now_ms);
   Result<RecordResult> recorded = v.kind == ObjectKind::kSegment
                                       ? index_.RecordSegment(row, v.segment, now_ms)
                                       : index_.RecordTombstone(row, v.tombstone, now_ms);
   if (!recorded) return recorded.error();
+  env_.CrashPoint("receiver.after_index");
+  // Refused by the index: a name this call created must not outlive the refusal (the
+  // quarantine entry, with the same bytes, is what is kept or dropped).
+  auto unplace = [&]() -> Status { return *placed ? store_.Unplace(meta) : Status::Ok(); };
   switch (recorded->outcome) {
     case RecordOutcome::kIndexed: {
-      env_.CrashPoint("receiver.after_index");
-      Status s = store_.Accept(id, meta);
+      Status s = store_.DropQuarantine(id);
       if (!s) return s.error();
       if (v.kind == ObjectKind::kSegment) {
         metrics_.objects_accepted += 1;
@@ -141,17 +151,13 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
       return result;
     }
     case RecordOutcome::kDuplicate: {
-      // The index holds these bytes (or these readings). If a crash came between indexing
-      // and the move, the accepted file is missing: ours are the index's bytes, so place them.
+      // The index holds these readings. Under this key with these bytes, the placed file is
+      // the index's own (placed again if a crash had lost it); under other bytes, ours go.
       auto owner = index_.FindObject(meta.bucket, meta.key);
       if (!owner) return owner.error();
-      Status s;
-      if (owner->has_value() && (*owner)->sha256_hex == meta.sha256_hex &&
-          !store_.AcceptedExists(meta.bucket, meta.key)) {
-        s = store_.Accept(id, meta);
-      } else {
-        s = store_.Discard(id);
-      }
+      bool ours = owner->has_value() && (*owner)->sha256_hex == meta.sha256_hex;
+      Status s = ours ? Status::Ok() : unplace();
+      if (s) s = store_.Discard(id);
       if (!s) return s.error();
       metrics_.objects_duplicate += 1;
       result.outcome = PipelineOutcome::kDuplicate;
@@ -160,8 +166,10 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
       return result;
     }
     case RecordOutcome::kConflict:
+      if (Status s = unplace(); !s) return s.error();
       return set_aside(true, recorded->detail);
     case RecordOutcome::kInvalidName:
+      if (Status s = unplace(); !s) return s.error();
       return refuse_name(recorded->detail);
   }
   return Error("unreachable");

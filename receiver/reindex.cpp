@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include "receiver/pipeline.h"
@@ -37,11 +38,16 @@ sigv4::Headers MetadataOf(const Validation& v) {
 
 }  // namespace
 
-Result<std::string> IndexBehindStore(Index& index, const ObjectStore& store) {
+Result<std::string> IndexBehindStore(Index& index, ObjectStore& store) {
   auto objects = index.AllObjects();
   if (!objects) return objects.error();
   std::set<std::pair<std::string, std::string>> indexed;
   for (const ObjectRow& o : *objects) indexed.emplace(o.bucket, o.key);
+  size_t in_quarantine = 0;
+  for (const std::string& id : store.SealedQuarantine(std::numeric_limits<int64_t>::max())) {
+    auto meta = store.ReadQuarantineMeta(id);
+    if (meta && indexed.emplace(meta->bucket, meta->key).second) ++in_quarantine;
+  }
   size_t unindexed = 0;
   std::string first;
   for (const auto& file : store.ListAccepted()) {
@@ -52,7 +58,7 @@ Result<std::string> IndexBehindStore(Index& index, const ObjectStore& store) {
   return fmt::format(
       "the index is behind the store: {} of the files in accepted/ are not indexed (first: "
       "{}; the index lists {} objects); ingest is refused until `granary-receiver reindex`",
-      unindexed, first, indexed.size());
+      unindexed, first, indexed.size() - in_quarantine);
 }
 
 Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,

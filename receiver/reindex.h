@@ -15,8 +15,10 @@
 
 namespace granary::receiver {
 
-// Why the index is behind the store ("" when it lists every file in accepted/).
-Result<std::string> IndexBehindStore(Index& index, const ObjectStore& store);
+// Why the index is behind the store ("" when it lists every file in accepted/). A file
+// that a sealed quarantine entry names is not behind: it was placed before its index
+// commit, and Recover() indexes it.
+Result<std::string> IndexBehindStore(Index& index, ObjectStore& store);
 
 struct ReindexReport {
   size_t files = 0, indexed = 0, already = 0;

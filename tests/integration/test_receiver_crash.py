@@ -1,6 +1,6 @@
 """The receiver killed at its named crash points (GRANARY_CRASH_POINT): right after a body
-is sealed in quarantine, and right after the index committed but before the body moved to
-accepted/. Each time the client sees a dropped connection, the restarted receiver's
+is sealed in quarantine, right after its bytes were placed in accepted/ (not yet indexed),
+and right after the index committed (the quarantine entry not yet dropped). Each time the client sees a dropped connection, the restarted receiver's
 recovery finishes the job, the client's retry is a duplicate, every seq is indexed once and
 `verify` is clean."""
 import sys
@@ -13,7 +13,7 @@ def main():
     r = Receiver()
     try:
         first = 1
-        for point in ("receiver.after_quarantine", "receiver.after_index"):
+        for point in ("receiver.after_quarantine", "receiver.after_place", "receiver.after_index"):
             r.start(env={"GRANARY_CRASH_POINT": point})
             key, body, meta = segment("h017", "meter", first, first + 99)
             s3 = boto3_client(r.endpoint)
@@ -39,7 +39,7 @@ def main():
             first += 100
         r.start()
         cov = r.coverage("h017", "meter")
-        check(cov["ranges"] == [[1, 200]] and cov["readings"] == 200 and cov["segments"] == 2,
+        check(cov["ranges"] == [[1, 300]] and cov["readings"] == 300 and cov["segments"] == 3,
               f"coverage {cov}")
         status, events = r.api("/api/v1/events?limit=20")
         check(not [e for e in events["events"] if e["kind"] != "accepted"], f"events {events}")

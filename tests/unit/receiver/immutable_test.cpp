@@ -1,10 +1,12 @@
 // Accepted bytes are immutable whatever the index says, and the index never claims a key
 // the store cannot hold as a file.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 
 #include "pipeline_fixture.h"
+#include "receiver/reindex.h"
 
 namespace granary::receiver {
 namespace {
@@ -54,6 +56,66 @@ TEST_F(ImmutableTest, AKeyUnderAnotherOrAboveItIsRefusedAndNotIndexed) {
   EXPECT_EQ(*index_->KeyClash("granary", "granary/h017/meter/ab"), "");
   EXPECT_EQ(index_->Counts()->segments, 2u);
   EXPECT_TRUE(store_->SealedQuarantine(0).empty());
+}
+
+// Runs `sql` on the index database from a connection of its own, as an operator would.
+void ExecOnIndex(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+TEST_F(ImmutableTest, AFailedIndexCommitNeverClaimsBytesAndRecoveryIndexesThem) {
+  std::string key = SegmentKey("h017", "meter", 1);
+  ExecOnIndex(config_.IndexPath(),
+              "CREATE TRIGGER full BEFORE INSERT ON segments "
+              "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+  std::string body = Gzip(SegmentLines("h017", "meter", 1, 10));
+  ObjectMeta meta = SegmentMeta(key, "h017", "meter", 1, 10, body);
+  std::string id = Quarantine(body, meta);
+  auto r = pipeline_->Process(id, meta);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("full"), std::string::npos) << r.error().message();
+  // The index claims nothing; the bytes are placed and their quarantine entry explains them.
+  EXPECT_EQ(index_->Counts()->segments, 0u);
+  EXPECT_TRUE(store_->AcceptedExists("granary", key));
+  EXPECT_EQ(store_->SealedQuarantine(0).size(), 1u);
+  EXPECT_EQ(*IndexBehindStore(*index_, *store_), "");
+  // The database is mended; the restart's recovery indexes the entry.
+  ExecOnIndex(config_.IndexPath(), "DROP TRIGGER full;");
+  ASSERT_EQ(*pipeline_->Recover(), 1u);
+  auto cov = index_->Coverage("h017", "meter", std::nullopt, std::nullopt);
+  ASSERT_EQ(cov->ranges.size(), 1u);
+  EXPECT_EQ(cov->ranges[0].first, 1u);
+  EXPECT_EQ(cov->ranges[0].last, 10u);
+  EXPECT_TRUE(store_->SealedQuarantine(0).empty());
+  EXPECT_EQ(DigestFile(store_->AcceptedPath("granary", key))->sha256_hex, meta.sha256_hex);
+}
+
+TEST_F(ImmutableTest, AFailedPlacementLeavesTheIndexUnchanged) {
+  // accepted/granary cannot be a directory: every placement under it fails.
+  std::filesystem::create_directories(dir_.path() + "/accepted");
+  WriteFile(dir_.path() + "/accepted/granary", "in the way");
+  std::string key = SegmentKey("h017", "meter", 1);
+  std::string body = Gzip(SegmentLines("h017", "meter", 1, 10));
+  ObjectMeta meta = SegmentMeta(key, "h017", "meter", 1, 10, body);
+  auto r = pipeline_->Process(Quarantine(body, meta), meta);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(index_->Counts()->segments, 0u);
+  EXPECT_EQ(index_->Counts()->coverage_ranges, 0u);
+}
+
+TEST_F(ImmutableTest, AnIndexRefusalRemovesOnlyTheNameItPlaced) {
+  ASSERT_EQ(Put(SegmentKey("h017", "meter", 1), 1, 10, 1732284000000), PipelineOutcome::kAccepted);
+  // Other key, overlapping seqs: a conflict the index finds after the placement.
+  std::string other = SegmentKey("h017", "meter", 5);
+  EXPECT_EQ(Put(other, 5, 14, 1732284000000), PipelineOutcome::kConflict);
+  EXPECT_FALSE(store_->AcceptedExists("granary", other));
+  EXPECT_TRUE(store_->AcceptedExists("granary", SegmentKey("h017", "meter", 1)));
+  EXPECT_EQ(*IndexBehindStore(*index_, *store_), "");
 }
 
 }  // namespace
