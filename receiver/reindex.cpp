@@ -85,6 +85,8 @@ Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,
       continue;
     }
     meta.user_metadata = MetadataOf(v);
+    // Lost with the database; what every agent sends, so a GET answers as before.
+    meta.content_type = "application/octet-stream";
     int64_t stored_ms = ModifiedMs(path);
     ObjectRow row = IndexRowOf(meta, v.kind, stored_ms);
     auto recorded = v.kind == ObjectKind::kSegment

@@ -46,7 +46,8 @@ def test_zeroed_index(r):
         if i == 5:
             continue  # a gap, explained below
         key, body, meta = segment("h017", "meter", i * 10 + 1, i * 10 + 10)
-        s3.put_object(Bucket="granary", Key=key, Body=body, Metadata=meta)
+        s3.put_object(Bucket="granary", Key=key, Body=body, Metadata=meta,
+                      ContentType="application/octet-stream")  # as the agent sends it
     key, body, meta = tombstone(51, 60)
     s3.put_object(Bucket="granary", Key=key, Body=body, Metadata=meta)
     before = snapshot(r)
@@ -94,6 +95,7 @@ def test_zeroed_index(r):
     key, body, meta = segment("h017", "meter", 1, 10)
     got = s3.get_object(Bucket="granary", Key=key)
     check(got["Body"].read() == body and got["Metadata"] == meta, f"reindexed object {got['Metadata']}")
+    check(got["ContentType"] == "application/octet-stream", f"Content-Type {got['ContentType']}")
     key, other, meta = other_readings(1, 10)
     code = s3_error_code(lambda: s3.put_object(Bucket="granary", Key=key, Body=other, Metadata=meta))
     check(code == ("ObjectConflict", 409), f"PUT over an accepted key after reindex: {code}")
