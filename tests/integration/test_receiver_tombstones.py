@@ -1,11 +1,16 @@
 """Loss is never silent, end to end: with the receiver unreachable, the agent's disk quota
 drops its oldest segments and records tombstones; once the receiver is up, the agent uploads
 what it kept plus the tombstones, and the receiver's coverage shows every dropped range as an
-explained gap (reason "quota") and no unexplained one: accepted + tombstoned = [1, last]."""
+explained gap (reason "quota") and no unexplained one: accepted + tombstoned = [1, last].
+Then, against the receiver alone: a second tombstone from the same first seq with a wider
+range widens the record (it was answered 200 and not recorded, leaving the gap
+unexplained); a narrower one is a conflict."""
+import json
 import sys
 import time
 
 from harness import Agent, check
+from receiver_harness import Receiver, boto3_client, run_receivers, s3_error_code, segment
 from test_receiver_agent import drain, fixed_port_receiver
 
 SOURCES = """
@@ -24,7 +29,32 @@ payload_bytes = "600B"
 """
 
 
+def put_tombstone(s3, first, last, name):
+    body = json.dumps({"device": "h017", "source": "meter", "first_seq": first, "last_seq": last,
+                       "count": last - first + 1, "reason": "quota", "at": 1}).encode()
+    key = f"granary/h017/meter/tombstones/h017-meter-{first}-{last}-{name}.tombstone.json"
+    return s3_error_code(lambda: s3.put_object(Bucket="granary", Key=key, Body=body,
+                                               Metadata={"granary-format": "tombstone/1"}))
+
+
+def test_widening(r):
+    s3 = boto3_client(r.endpoint)
+    for first in (1, 31):
+        key, body, meta = segment("h017", "meter", first, first + 9)
+        s3.put_object(Bucket="granary", Key=key, Body=body, Metadata=meta)
+    check(put_tombstone(s3, 11, 15, "a") is None, "the first tombstone was refused")
+    check(put_tombstone(s3, 11, 30, "b") is None, "the wider tombstone was refused")
+    cov = r.coverage("h017", "meter")
+    check(cov["tombstones"] == [[11, 30]], f"tombstones after widening: {cov['tombstones']}")
+    unexplained = [g for g in cov["gaps"] if not g.get("reason")]
+    check(not unexplained, f"unexplained gaps after widening: {cov['gaps']}")
+    code = put_tombstone(s3, 11, 20, "c")
+    check(code == ("ObjectConflict", 409), f"a narrower tombstone answered {code}")
+
+
 def main():
+    alone = Receiver().start()
+    run_receivers([alone], lambda: test_widening(alone), "receiver tombstone widening")
     r, upload = fixed_port_receiver()
     agent = Agent(SOURCES + upload, device="h017")
     try:
