@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -67,6 +68,7 @@ std::string HostName() {
 void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   const AgentConfig defaults;
   bool has_device = root.Has("device");
+  c.device_is_host_name = !has_device;
   size_t errors = ErrorCount(root);
   c.device = root.String("device", has_device ? "" : HostName());
   if (ErrorCount(root) == errors && !ValidName(c.device)) {
@@ -152,14 +154,13 @@ std::string KnownTypes() {
 // of a toml::table drops the source positions that messages and file order come from.
 void ReadSources(ConfigReader& root, const std::shared_ptr<const toml::table>& document,
                  AgentConfig& c) {
-  std::map<std::string, int64_t> first_line;  // source name -> line of its name key
+  std::map<std::string, std::string> first_at;  // source name -> FILE:LINE of its name key
   for (ConfigReader& r : root.TableArray("source")) {
     SourceConfig s = ReadSourceCommon(r);
     if (ValidName(s.name)) {
-      int64_t line = r.table()["name"].node()->source().begin.line;
-      auto [first, inserted] = first_line.emplace(s.name, line);
+      auto [first, inserted] = first_at.emplace(s.name, r.At(*r.table().get("name")));
       if (!inserted) {
-        r.Fail("name", fmt::format("duplicate source name {} (first defined at line {})",
+        r.Fail("name", fmt::format("duplicate source name {} (first defined at {})",
                                    TomlQuote(s.name), first->second));
       }
     }
@@ -264,17 +265,51 @@ std::string RenderSource(const AgentConfig& c, size_t index) {
 
 }  // namespace
 
-Result<AgentConfig> LoadConfig(const std::string& path) {
-  auto document = LoadTomlFile(path);
-  if (!document) return document.error();
+std::string ConfDir(const std::string& path) {
+  std::error_code ec;  // an absolute name: the daemon's watch compares event paths to it
+  std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+  return ((ec ? std::filesystem::path(path).parent_path() : dir) / "conf.d").string();
+}
 
+namespace {
+
+// `path` and the drop-in files beside it, in the order they merge.
+Result<std::vector<std::string>> ConfigFiles(const std::string& path) {
+  std::vector<std::string> drop_ins;
+  const std::filesystem::path dir = ConfDir(path);
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.front() == '.' || it->path().extension() != ".toml") continue;
+    drop_ins.push_back(it->path().string());
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return Error(fmt::format("{}: cannot list: {}", dir.string(), ec.message()));
+  std::sort(drop_ins.begin(), drop_ins.end());
+  drop_ins.insert(drop_ins.begin(), path);
+  return drop_ins;
+}
+
+}  // namespace
+
+Result<AgentConfig> LoadConfig(const std::string& path, const EnvLookup& env) {
+  auto files = ConfigFiles(path);
+  if (!files) return files.error();
+  auto merged = LoadTomlFiles(*files, "source");
+  if (!merged) return merged.error();
   auto diag = std::make_shared<ConfigDiagnostics>();
   diag->file = path;
-  ConfigReader root(diag, **document, "");
+  diag->files = *files;
+  // Values still holding ${...} would only add confusing errors of their own.
+  ExpandEnv(**merged, env, *diag);
+  if (Status s = DiagnosticsStatus(*diag); !s) return s.error();
+  std::shared_ptr<const toml::table> document = std::move(*merged);
+  ConfigReader root(diag, *document, "");
   AgentConfig config;
   config.path = path;
+  config.files = *files;
   ReadGlobals(root, config);
-  ReadSources(root, *document, config);
+  ReadSources(root, document, config);
   root.Finish();
   if (Status s = DiagnosticsStatus(*diag); !s) return s.error();
   return config;

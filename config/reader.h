@@ -32,10 +32,17 @@ struct ConfigSetting {
 
 // Shared by a reader and its children.
 struct ConfigDiagnostics {
-  std::string file;
+  std::string file;  // where a node without a file of its own comes from
+  // Every file the document was merged from, in reading order (`file` first): errors are
+  // reported file by file, each in line order. Empty: `file` alone.
+  std::vector<std::string> files;
   std::vector<std::string> errors;
   std::vector<ConfigSetting> effective;
 };
+
+// "FILE:LINE" of `node`: the file it was parsed from (a document merged from several files,
+// like the agent's conf.d, keeps each node's own), else `fallback_file`.
+std::string NodeLocation(const toml::node& node, std::string_view fallback_file);
 
 class ConfigReader {
  public:
@@ -75,12 +82,12 @@ class ConfigReader {
   void Finish();
 
   std::string FullKey(std::string_view key) const;
+  std::string At(const toml::node& node) const;  // NodeLocation, else in diag_->file
   const toml::table& table() const { return table_; }
   const std::shared_ptr<ConfigDiagnostics>& diagnostics() const { return diag_; }
 
  private:
   const toml::node* Lookup(std::string_view key);
-  int LineOf(std::string_view key) const;
   void Record(std::string_view key, std::string value, bool secret = false);
 
   std::shared_ptr<ConfigDiagnostics> diag_;

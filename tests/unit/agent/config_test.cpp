@@ -109,8 +109,9 @@ TEST_F(ConfigTest, TimeoutAboveInterval) {
 }
 
 TEST_F(ConfigTest, DuplicateSourceName) {
-  EXPECT_EQ(LoadError(std::string(kSource) + "\n" + kSource),
-            At(6, "source[1].name: duplicate source name \"s\" (first defined at line 2)"));
+  EXPECT_EQ(
+      LoadError(std::string(kSource) + "\n" + kSource),
+      At(6, "source[1].name: duplicate source name \"s\" (first defined at " + path_ + ":2)"));
 }
 
 TEST_F(ConfigTest, UnknownSourceType) {
