@@ -122,6 +122,11 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   ReadMonitoring(root, c);
 }
 
+// The smaller of 5 s and 4/5 of the interval (at least 1 ms).
+milliseconds DefaultTimeout(milliseconds interval) {
+  return std::max(milliseconds(1), std::min(kMaxSourceTimeout, interval * 4 / 5));
+}
+
 // The keys every source has; the type reads the rest.
 SourceConfig ReadSourceCommon(ConfigReader& r) {
   SourceConfig s;
@@ -133,7 +138,8 @@ SourceConfig ReadSourceCommon(ConfigReader& r) {
   size_t errors = ErrorCount(r);
   s.interval = r.Duration("interval", kDefaultSourceInterval, 10ms);
   bool interval_ok = ErrorCount(r) == errors;
-  s.timeout = r.Duration("timeout", std::min(kMaxSourceTimeout, s.interval), 1ms);
+  // Below the interval, so a hung poll times out (one error) before the next tick comes.
+  s.timeout = r.Duration("timeout", DefaultTimeout(s.interval), 1ms);
   // Against a bad interval's stand-in default the comparison would only add noise.
   if (interval_ok && s.timeout > s.interval) {
     r.Fail("timeout",
@@ -257,8 +263,10 @@ std::string RenderSource(const AgentConfig& c, size_t index) {
   SettingTree tree;
   for (const ConfigSetting& setting : diag->effective) {
     if (setting.key.compare(0, prefix.size(), prefix) != 0) continue;
-    tree.Insert(std::string_view(setting.key).substr(prefix.size()),
-                setting.secret ? "\"***\"" : setting.value);
+    std::string_view key = std::string_view(setting.key).substr(prefix.size());
+    // Secrets are keys of the source's own table, so the comment ends its line.
+    tree.Insert(
+        key, setting.secret ? "\"***\"  # secret, not shown: put the value back" : setting.value);
   }
   return "\n[[source]]\n" + tree.RenderLines();
 }
@@ -317,7 +325,9 @@ Result<AgentConfig> LoadConfig(const std::string& path, const EnvLookup& env) {
 
 std::string RenderEffectiveConfig(const AgentConfig& c) {
   std::string out = fmt::format(
-      "# Effective configuration of {}: every key, defaults filled in, secrets as \"***\".\n",
+      "# Effective configuration of {}: every key, defaults filled in, drop-ins merged,\n"
+      "# ${{NAME}} substituted, secrets as \"***\" (each marked: put the value back before\n"
+      "# using this as a config).\n",
       TomlQuote(c.path));
   out += fmt::format("device = {}\nstate_dir = {}\nlog_level = {}\n", TomlQuote(c.device),
                      TomlQuote(c.state_dir), TomlQuote(c.log_level));

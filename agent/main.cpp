@@ -26,6 +26,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
+constexpr int kExitUsage = 2;  // docs/operations.md, "Exit codes"
+
 std::string DefaultConfigPath() {
   const char* env = std::getenv("GRANARY_CONFIG");
   return env != nullptr ? env : "/etc/granary/granary.toml";
@@ -156,7 +158,12 @@ int Main(int argc, char** argv) {
   std::string flush_timeout = "60s";
   flush->add_option("--timeout", flush_timeout, "how long to wait for the daemon (default 60s)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end here with 0; anything else is a usage error, exit 2.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
   Env& env = ProcessEnv();
 
   if (status->parsed() && !state_dir.empty()) {
@@ -190,7 +197,7 @@ int Main(int argc, char** argv) {
     auto timeout = ParseDuration(flush_timeout);
     if (!timeout) {
       std::fprintf(stderr, "--timeout: %s\n", timeout.error().message().c_str());
-      return 2;
+      return kExitUsage;
     }
     return CmdFlush(env, config, *timeout);
   }

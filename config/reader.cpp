@@ -140,7 +140,8 @@ std::string ConfigReader::RequiredString(std::string_view key) {
 std::string ConfigReader::SecretString(std::string_view key, std::string def) {
   size_t recorded = diag_->effective.size();
   std::string value = String(key, std::move(def));
-  if (diag_->effective.size() > recorded) diag_->effective.back().secret = true;
+  // An unset secret reveals nothing, and printing it as it is keeps the output a config.
+  if (diag_->effective.size() > recorded && !value.empty()) diag_->effective.back().secret = true;
   return value;
 }
 

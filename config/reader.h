@@ -55,7 +55,7 @@ class ConfigReader {
   std::string String(std::string_view key, std::string def);
   // Required: an error when absent.
   std::string RequiredString(std::string_view key);
-  // Like String, but check-config prints "***" for it.
+  // Like String, but check-config prints "***" for it when it is set.
   std::string SecretString(std::string_view key, std::string def);
   int64_t Integer(std::string_view key, int64_t def, int64_t min, int64_t max);
   double Number(std::string_view key, double def);  // integer or float
