@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -67,6 +68,7 @@ std::string HostName() {
 void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   const AgentConfig defaults;
   bool has_device = root.Has("device");
+  c.device_is_host_name = !has_device;
   size_t errors = ErrorCount(root);
   c.device = root.String("device", has_device ? "" : HostName());
   if (ErrorCount(root) == errors && !ValidName(c.device)) {
@@ -120,6 +122,11 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   ReadMonitoring(root, c);
 }
 
+// The smaller of 5 s and 4/5 of the interval (at least 1 ms).
+milliseconds DefaultTimeout(milliseconds interval) {
+  return std::max(milliseconds(1), std::min(kMaxSourceTimeout, interval * 4 / 5));
+}
+
 // The keys every source has; the type reads the rest.
 SourceConfig ReadSourceCommon(ConfigReader& r) {
   SourceConfig s;
@@ -131,7 +138,8 @@ SourceConfig ReadSourceCommon(ConfigReader& r) {
   size_t errors = ErrorCount(r);
   s.interval = r.Duration("interval", kDefaultSourceInterval, 10ms);
   bool interval_ok = ErrorCount(r) == errors;
-  s.timeout = r.Duration("timeout", std::min(kMaxSourceTimeout, s.interval), 1ms);
+  // Below the interval, so a hung poll times out (one error) before the next tick comes.
+  s.timeout = r.Duration("timeout", DefaultTimeout(s.interval), 1ms);
   // Against a bad interval's stand-in default the comparison would only add noise.
   if (interval_ok && s.timeout > s.interval) {
     r.Fail("timeout",
@@ -152,14 +160,13 @@ std::string KnownTypes() {
 // of a toml::table drops the source positions that messages and file order come from.
 void ReadSources(ConfigReader& root, const std::shared_ptr<const toml::table>& document,
                  AgentConfig& c) {
-  std::map<std::string, int64_t> first_line;  // source name -> line of its name key
+  std::map<std::string, std::string> first_at;  // source name -> FILE:LINE of its name key
   for (ConfigReader& r : root.TableArray("source")) {
     SourceConfig s = ReadSourceCommon(r);
     if (ValidName(s.name)) {
-      int64_t line = r.table()["name"].node()->source().begin.line;
-      auto [first, inserted] = first_line.emplace(s.name, line);
+      auto [first, inserted] = first_at.emplace(s.name, r.At(*r.table().get("name")));
       if (!inserted) {
-        r.Fail("name", fmt::format("duplicate source name {} (first defined at line {})",
+        r.Fail("name", fmt::format("duplicate source name {} (first defined at {})",
                                    TomlQuote(s.name), first->second));
       }
     }
@@ -256,25 +263,61 @@ std::string RenderSource(const AgentConfig& c, size_t index) {
   SettingTree tree;
   for (const ConfigSetting& setting : diag->effective) {
     if (setting.key.compare(0, prefix.size(), prefix) != 0) continue;
-    tree.Insert(std::string_view(setting.key).substr(prefix.size()),
-                setting.secret ? "\"***\"" : setting.value);
+    std::string_view key = std::string_view(setting.key).substr(prefix.size());
+    // Secrets are keys of the source's own table, so the comment ends its line.
+    tree.Insert(
+        key, setting.secret ? "\"***\"  # secret, not shown: put the value back" : setting.value);
   }
   return "\n[[source]]\n" + tree.RenderLines();
 }
 
 }  // namespace
 
-Result<AgentConfig> LoadConfig(const std::string& path) {
-  auto document = LoadTomlFile(path);
-  if (!document) return document.error();
+std::string ConfDir(const std::string& path) {
+  std::error_code ec;  // an absolute name: the daemon's watch compares event paths to it
+  std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+  return ((ec ? std::filesystem::path(path).parent_path() : dir) / "conf.d").string();
+}
 
+namespace {
+
+// `path` and the drop-in files beside it, in the order they merge.
+Result<std::vector<std::string>> ConfigFiles(const std::string& path) {
+  std::vector<std::string> drop_ins;
+  const std::filesystem::path dir = ConfDir(path);
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.front() == '.' || it->path().extension() != ".toml") continue;
+    drop_ins.push_back(it->path().string());
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return Error(fmt::format("{}: cannot list: {}", dir.string(), ec.message()));
+  std::sort(drop_ins.begin(), drop_ins.end());
+  drop_ins.insert(drop_ins.begin(), path);
+  return drop_ins;
+}
+
+}  // namespace
+
+Result<AgentConfig> LoadConfig(const std::string& path, const EnvLookup& env) {
+  auto files = ConfigFiles(path);
+  if (!files) return files.error();
+  auto merged = LoadTomlFiles(*files, "source");
+  if (!merged) return merged.error();
   auto diag = std::make_shared<ConfigDiagnostics>();
   diag->file = path;
-  ConfigReader root(diag, **document, "");
+  diag->files = *files;
+  // Values still holding ${...} would only add confusing errors of their own.
+  ExpandEnv(**merged, env, *diag);
+  if (Status s = DiagnosticsStatus(*diag); !s) return s.error();
+  std::shared_ptr<const toml::table> document = std::move(*merged);
+  ConfigReader root(diag, *document, "");
   AgentConfig config;
   config.path = path;
+  config.files = *files;
   ReadGlobals(root, config);
-  ReadSources(root, *document, config);
+  ReadSources(root, document, config);
   root.Finish();
   if (Status s = DiagnosticsStatus(*diag); !s) return s.error();
   return config;
@@ -282,7 +325,9 @@ Result<AgentConfig> LoadConfig(const std::string& path) {
 
 std::string RenderEffectiveConfig(const AgentConfig& c) {
   std::string out = fmt::format(
-      "# Effective configuration of {}: every key, defaults filled in, secrets as \"***\".\n",
+      "# Effective configuration of {}: every key, defaults filled in, drop-ins merged,\n"
+      "# ${{NAME}} substituted, secrets as \"***\" (each marked: put the value back before\n"
+      "# using this as a config).\n",
       TomlQuote(c.path));
   out += fmt::format("device = {}\nstate_dir = {}\nlog_level = {}\n", TomlQuote(c.device),
                      TomlQuote(c.state_dir), TomlQuote(c.log_level));

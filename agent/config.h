@@ -12,6 +12,7 @@
 
 #include "agent/monitor_config.h"
 #include "config/reader.h"
+#include "config/toml_file.h"
 #include "platform/result.h"
 #include "s3/s3_client.h"
 #include "storage/buffer.h"
@@ -43,17 +44,19 @@ struct UploadConfig {
   std::string profile = "default";
   std::chrono::milliseconds retry_min{1'000};
   std::chrono::milliseconds retry_max{300'000};
-  std::chrono::milliseconds permanent_retry{1'800'000};
+  std::chrono::milliseconds permanent_retry{300'000};
   std::chrono::milliseconds keep_uploaded{3'600'000};
   // Health turns "degraded" when segments wait and nothing uploaded for this long.
   std::chrono::milliseconds stale_after{3'600'000};
 };
 
 struct AgentConfig {
-  std::string path;       // the file this came from
-  std::string device;     // default: the host name; same charset as source names
-  std::string state_dir;  // default /var/lib/granary
-  std::string log_level;  // error, warning, notice, info, debug
+  std::string path;                  // the main file (-c)
+  std::vector<std::string> files;    // path, then conf.d/*.toml beside it in name order
+  std::string device;                // default: the host name; same charset as source names
+  bool device_is_host_name = false;  // `device` was not set
+  std::string state_dir;             // default /var/lib/granary
+  std::string log_level;             // error, warning, notice, info, debug
 
   // [buffer] sync, batch_max, queue_capacity, batch_wait; [segment] max_bytes and
   // max_readings; [quota] max_bytes and when_full. The buffer's own options, so the two
@@ -74,12 +77,18 @@ struct AgentConfig {
   std::vector<SourceConfig> sources;
 };
 
-// Loads and validates `path`. On failure the error message holds one line per problem,
-// each "FILE:LINE: KEY: problem", in line order; KEY is named as config_reader.h describes.
-// Two failures stop at one line: a TOML syntax error ("FILE:LINE:COLUMN: syntax error: ...")
-// and a file that cannot be read ("FILE: cannot open: <OS error>" or "FILE: cannot read: ...",
-// errno kept).
-Result<AgentConfig> LoadConfig(const std::string& path);
+// The directory of drop-in files beside `path`: DIR/conf.d for DIR/granary.toml.
+std::string ConfDir(const std::string& path);
+
+// Loads and validates `path` merged with the drop-in files of ConfDir(path) (*.toml in
+// name order, names starting with "." skipped): [[source]] tables are appended; any other
+// key set in two files is an error naming both. `${NAME}` in a string value is the
+// environment variable NAME (unset: an error), `$$` is a `$`. On failure the error message holds
+// one line per problem, each "FILE:LINE: KEY: problem", in line order; KEY is named as
+// config_reader.h describes. Two failures stop at one line: a TOML syntax error ("FILE:LINE:COLUMN:
+// syntax error: ...") and a file that cannot be read ("FILE: cannot open: <OS error>" or "FILE:
+// cannot read: ...", errno kept).
+Result<AgentConfig> LoadConfig(const std::string& path, const EnvLookup& env = GetEnv);
 
 // The effective configuration (defaults filled in, secrets as "***") as TOML text.
 // Validates the source-specific keys too, so it can only be called on a loaded config.

@@ -1,11 +1,13 @@
 #include "agent/daemon.h"
 
+#include <fmt/ranges.h>
 #include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <thread>
 
+#include "agent/config_watch.h"
 #include "agent/health.h"
 #include "agent/monitor.h"
 #include "agent/status.h"
@@ -20,6 +22,8 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr milliseconds kStatusEvery{2000};
+// How soon a drop-in file or a credentials change is applied.
+constexpr milliseconds kWatchEvery{250};
 constexpr milliseconds kSchedulerStopWait{1500};
 constexpr int kLockWaitTries = 100;  // 10 s
 
@@ -53,6 +57,21 @@ UploadStats Accumulate(const UploadStats& before, const UploadStats& now) {
   return t;
 }
 
+// A config that runs but misleads: the device named after the host (two devices cloned
+// from one image would upload as one), or nothing to poll.
+void WarnAboutDefaults(const AgentConfig& c) {
+  if (c.device_is_host_name) {
+    log::Warning(
+        "device is not set: using the host name \"{}\"; set device in {} so that "
+        "devices cloned from one image do not upload as one",
+        c.device, c.path);
+  }
+  if (c.sources.empty()) {
+    log::Warning("no [[source]] in {} or {}/*.toml: granary captures nothing", c.path,
+                 ConfDir(c.path));
+  }
+}
+
 class Daemon {
  public:
   Daemon(Env& env, AgentConfig config) : env_(env), config_(std::move(config)) {}
@@ -75,6 +94,7 @@ class Daemon {
     }
     // Before the buffer opens: a state loss it finds belongs to this start.
     started_ms_ = env_.WallNowMs();
+    watch_ = std::make_unique<ConfigWatch>(env_, config_);
     Result<Credentials> credentials = UploadCredentials(config_);
     if (!credentials) {
       log::Error("{}", credentials.error().message());
@@ -85,14 +105,19 @@ class Daemon {
     monitor_ = std::make_unique<Monitor>(env_, config_);
     log::Notice("granary {} started: device {}, {} sources, state in {}", GRANARY_VERSION,
                 config_.device, config_.sources.size(), config_.state_dir);
+    WarnAboutDefaults(config_);
     monitor_->Ready();
     WriteStatus("running");
 
+    int64_t next_status_ns = env_.MonoNowNs() + kStatusEvery.count() * 1'000'000;
     for (;;) {
-      int sig = WaitControlSignal(kStatusEvery);
+      int sig = WaitControlSignal(kWatchEvery);
       if (sig == SIGTERM || sig == SIGINT) break;
       if (sig == SIGHUP) Reload();
       if (sig == SIGUSR1) Flush();
+      bool changed = ApplyWatchedChanges();
+      if (sig == 0 && !changed && env_.MonoNowNs() < next_status_ns) continue;
+      next_status_ns = env_.MonoNowNs() + kStatusEvery.count() * 1'000'000;
       WriteStatus("running");
       // The status is rebuilt from scratch every pass; glibc keeps the pages it freed
       // mapped between live chunks (~150 KiB here with 100 sources) unless asked.
@@ -165,8 +190,41 @@ class Daemon {
     ++flushes_;
   }
 
+  // Drop-in files reload as SIGHUP does; new credentials restart only the uploader.
+  bool ApplyWatchedChanges() {
+    ConfigWatch::Changes changes = watch_->Poll();
+    if (!changes.config.empty()) {
+      log::Notice("{} changed: reloading", fmt::join(changes.config, ", "));
+      Reload();
+    } else if (changes.credentials) {
+      ReloadCredentials();
+    }
+    return !changes.config.empty() || changes.credentials;
+  }
+
+  void ReloadCredentials() {
+    Result<Credentials> credentials = UploadCredentials(config_);
+    if (!credentials) {
+      log::Error("{} changed but cannot be used, keeping the running credentials: {}",
+                 config_.upload.credentials_file, credentials.error().message());
+      return;
+    }
+    log::Notice("{} changed: uploading with the new credentials", config_.upload.credentials_file);
+    StopUploader();
+    RetryParked("credentials");
+    StartUploader(std::move(*credentials));
+  }
+
+  // Segments parked by a permanent error (wrong credentials, missing bucket) get a fresh
+  // try now rather than at their permanent_retry.
+  void RetryParked(const char* why) {
+    if (Status r = buffer_->RetryUploadsNow(); !r) log::Warning("{}: {}", why, r.error().message());
+  }
+
   // An invalid new config is rejected and the running one kept.
   void Reload() {
+    // Before reading: what changes while it is read is seen by the next pass.
+    watch_ = std::make_unique<ConfigWatch>(env_, config_);
     auto fresh = LoadConfig(config_.path);
     if (!fresh) {
       log::Error("reload rejected, keeping the running configuration:\n{}",
@@ -183,6 +241,7 @@ class Daemon {
     scheduler_->Stop(kSchedulerStopWait);
     scheduler_.reset();
     bool reopen = BufferOptionsFrom(config_) != BufferOptionsFrom(*fresh);
+    const std::string watched_credentials = config_.upload.credentials_file;
     AgentConfig old = std::move(config_);
     config_ = std::move(*fresh);
     if (reopen) {
@@ -201,12 +260,13 @@ class Daemon {
       if (!StartScheduler()) std::abort();
       credentials = UploadCredentials(config_);
     }
-    // Segments parked by a permanent error (wrong credentials, missing bucket) get a
-    // fresh try now rather than at their 30-minute retry.
-    if (Status r = buffer_->RetryUploadsNow(); !r) log::Warning("reload: {}", r.error().message());
+    RetryParked("reload");
     StartUploader(credentials ? std::move(*credentials) : Credentials{});
     monitor_->Reconfigure(config_);
+    if (config_.upload.credentials_file != watched_credentials)
+      watch_ = std::make_unique<ConfigWatch>(env_, config_);
     log::Notice("reloaded {}: {} sources", config_.path, config_.sources.size());
+    WarnAboutDefaults(config_);
   }
 
   void WriteStatus(const char* state) {
@@ -239,6 +299,7 @@ class Daemon {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<UploadWorker> uploader_;  // null when [upload] is absent
   std::unique_ptr<Monitor> monitor_;        // MQTT, metrics, systemd notify
+  std::unique_ptr<ConfigWatch> watch_;      // conf.d and the credentials file
   UploadStats upload_base_;                 // from workers replaced by reloads
   int64_t started_ms_ = 0;
   uint64_t flushes_ = 0;

@@ -27,6 +27,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
+constexpr int kExitUsage = 2;  // docs/operations.md, "Exit codes"
+
 std::string DefaultConfigPath() {
   const char* env = std::getenv("GRANARY_CONFIG");
   return env != nullptr ? env : "/etc/granary/granary.toml";
@@ -166,7 +168,12 @@ int Main(int argc, char** argv) {
       ->required();
   enroll->add_option("--ca", enroll_options.ca_file, "CA certificate file (PEM) to trust");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end here with 0; anything else is a usage error, exit 2.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
   Env& env = ProcessEnv();
   if (enroll->parsed()) {  // before loading the config: it may not be complete yet
     enroll_options.config_path = config_path;
@@ -204,7 +211,7 @@ int Main(int argc, char** argv) {
     auto timeout = ParseDuration(flush_timeout);
     if (!timeout) {
       std::fprintf(stderr, "--timeout: %s\n", timeout.error().message().c_str());
-      return 2;
+      return kExitUsage;
     }
     return CmdFlush(env, config, *timeout);
   }

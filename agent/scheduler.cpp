@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "agent/sources/http_source.h"
 #include "platform/log.h"
 
@@ -33,7 +36,21 @@ struct Scheduler::Task {
   HttpSource* http = nullptr;
   int64_t next_tick = 0;
   bool in_flight = false;
+  int64_t in_flight_deadline_ns = 0;  // when the running request times out
 };
+
+namespace {
+
+// The one overrun rule, for both kinds of task: of `ticks` ticks from `first_tick` that
+// came while a poll ran, those before the poll's deadline (its own tick plus its timeout)
+// are overruns. The later ones belong to the poll's time-out, already counted as its error:
+// with the timeout equal to the interval, a hung source is one error per tick, no overrun.
+uint64_t Overruns(int64_t first_tick, int64_t ticks, int64_t interval_ns, int64_t deadline_ns) {
+  if (deadline_ns <= first_tick) return 0;
+  return static_cast<uint64_t>(std::min(ticks, (deadline_ns - first_tick - 1) / interval_ns + 1));
+}
+
+}  // namespace
 
 Scheduler::Scheduler(Env& env, Sink sink, PauseCheck paused)
     : env_(env), sink_(std::move(sink)), paused_(std::move(paused)) {}
@@ -140,6 +157,7 @@ void Scheduler::Run(Task& t) {
     }
     last_progress_ns_ = env_.MonoNowNs();
 
+    int64_t deadline = std::numeric_limits<int64_t>::max();
     if (paused_ && paused_()) {
       std::lock_guard<std::mutex> lock(t.mu);
       ++t.stats.paused;
@@ -151,16 +169,18 @@ void Scheduler::Run(Task& t) {
       auto result = t.source->Poll(t.timeout);
       gate.lock();
       if (t.abandoned) return;
+      // A failed poll that ran out its time is one error, not an error and an overrun.
+      if (!result) deadline = next_tick + t.timeout.count() * 1'000'000;
       Record(t, ts, clock_ok, std::move(result), kSinkWait);
     }
 
-    // Ticks that passed while polling are overruns: counted, never queued.
+    // Ticks that passed while polling are skipped, never queued.
     int64_t now = env_.MonoNowNs();
     next_tick += t.interval_ns;
     if (now >= next_tick) {
       int64_t over = (now - next_tick) / t.interval_ns + 1;
       std::lock_guard<std::mutex> lock(t.mu);
-      t.stats.overruns += static_cast<uint64_t>(over);
+      t.stats.overruns += Overruns(next_tick, over, t.interval_ns, deadline);
       next_tick += over * t.interval_ns;
     }
   }
@@ -250,11 +270,12 @@ void Scheduler::TickHttp(Task& t, int64_t now, bool clock_ok) {
     t.stats.missed += static_cast<uint64_t>(skipped);
     t.next_tick += skipped * t.interval_ns;
   }
+  const int64_t tick = t.next_tick;
   t.next_tick += t.interval_ns;
   if (t.in_flight) {
-    // The previous poll is still running: an overrun, counted, never queued.
+    // The previous poll is still running: the tick is skipped, never queued.
     std::lock_guard<std::mutex> lock(t.mu);
-    ++t.stats.overruns;
+    t.stats.overruns += Overruns(tick, 1, t.interval_ns, t.in_flight_deadline_ns);
     return;
   }
   if (paused_ && paused_()) {
@@ -264,6 +285,7 @@ void Scheduler::TickHttp(Task& t, int64_t now, bool clock_ok) {
   }
   int64_t ts = env_.WallNowMs();
   t.in_flight = true;
+  t.in_flight_deadline_ns = tick + t.timeout.count() * 1'000'000;
   http_loop_->Start(t.http->client().exchange(), std::nullopt, t.timeout,
                     [this, &t, ts, clock_ok](Result<HttpReply> reply) {
                       t.in_flight = false;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "config/units.h"
@@ -257,6 +258,7 @@ Result<AgentStatus> ReadStatusFile(Env& env, const std::string& state_dir) {
 
 Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool json) {
   AgentStatus s;
+  bool no_data = false;
   pid_t daemon = PidLock::Holder(LockFilePath(state_dir));
   if (daemon != 0) {
     auto parsed = ReadStatusFile(env, state_dir);
@@ -264,8 +266,10 @@ Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool js
     s.pid = daemon;
   } else {
     auto inspected = InspectBuffer(env, state_dir);
-    if (!inspected) return inspected.error();
-    s.buffer = std::move(*inspected);
+    // Right after install nothing has run yet: that is a state to show, not a failure.
+    no_data = !inspected && inspected.error().sys_errno() == ENOENT;
+    if (!inspected && !no_data) return inspected.error();
+    if (inspected) s.buffer = std::move(*inspected);
     s.state = "stopped";
   }
   if (json) return StatusJson(s);
@@ -279,17 +283,22 @@ Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool js
         s.started_ms > 0 ? (s.updated_ms - s.started_ms) / 1000 : 0, Iso(s.updated_ms));
     for (const auto& r : s.degraded_reasons) add("  ! {}\n", r);
     add("clock: {}\n", s.clock_synced ? "synchronized" : "NOT synchronized");
+  } else if (no_data) {
+    add("granary: daemon not running; no data yet in {} (the buffer is created by the first "
+        "`granary run`)\n",
+        state_dir);
+    return out;
   } else {
     add("granary: daemon not running; from {}\n", state_dir);
   }
   const BufferStats& b = s.buffer;
   add("buffer: {} readings buffered, {} segments pending ({}), oldest pending {}\n", b.buffered,
-      b.segments_sealed, FormatSize(b.pending_bytes), Iso(b.oldest_pending_ts_ms));
+      b.segments_sealed, HumanSize(b.pending_bytes), Iso(b.oldest_pending_ts_ms));
   add("segments: {} uploaded, {} dropped; readings dropped by quota: {}\n", b.segments_uploaded,
       b.segments_dropped, b.dropped_readings);
-  add("disk: {} used", FormatSize(b.usage_bytes));
-  if (s.quota_bytes > 0) add(" of {} quota", FormatSize(s.quota_bytes));
-  if (s.disk_free_bytes > 0) add(", {} free on its filesystem", FormatSize(s.disk_free_bytes));
+  add("disk: {} used", HumanSize(b.usage_bytes));
+  if (s.quota_bytes > 0) add(" of {} quota", HumanSize(s.quota_bytes));
+  if (s.disk_free_bytes > 0) add(", {} free on its filesystem", HumanSize(s.disk_free_bytes));
   add("{}\n", b.paused ? " (polling PAUSED)" : "");
   if (b.rejected > 0) add("readings refused (queue full, never captured): {}\n", b.rejected);
   if (!b.last_error.empty()) add("last buffer error: {}\n", b.last_error);
@@ -305,7 +314,7 @@ Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool js
   if (s.uploads_enabled) {
     const UploadStats& u = s.uploads;
     add("uploads: {} segments ({}) and {} tombstones this run, {} failed attempts, last ok {}\n",
-        u.uploaded, FormatSize(u.uploaded_bytes), u.tombstones, u.failed, Iso(u.last_ok_ms));
+        u.uploaded, HumanSize(u.uploaded_bytes), u.tombstones, u.failed, Iso(u.last_ok_ms));
     if (!u.last_error.empty())
       add("  last upload error {}: {}\n", Iso(u.last_error_ms), u.last_error);
     if (u.clock_offset_ms != 0)
@@ -319,13 +328,19 @@ Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool js
     if (!m.last_error.empty())
       add("  last mqtt error {}: {}\n", Iso(m.last_error_ms), m.last_error);
   }
-  for (const auto& [name, seq] : b.last_seq) add("source {}: last seq {}\n", name, seq);
+  if (daemon != 0 && s.sources.empty())
+    add("sources: none configured: nothing is captured (add [[source]] tables)\n");
+  std::map<std::string, uint64_t> unlisted = b.last_seq;  // buffered, not polled now
   for (const SourceStats& src : s.sources) {
-    add("  {} ({}): {} polls, {} errors, {} overruns, {} missed, last ok {}\n", src.name, src.type,
-        src.polls, src.errors, src.overruns, src.missed, Iso(src.last_ok_ms));
+    auto seq = unlisted.find(src.name);
+    add("source {} ({}): {} polls, {} errors, {} overruns, {} missed, last ok {}, last seq {}\n",
+        src.name, src.type, src.polls, src.errors, src.overruns, src.missed, Iso(src.last_ok_ms),
+        seq != unlisted.end() ? std::to_string(seq->second) : "none");
+    if (seq != unlisted.end()) unlisted.erase(seq);
     if (!src.last_error.empty())
-      add("    last error {}: {}\n", Iso(src.last_error_ms), src.last_error);
+      add("  last error {}: {}\n", Iso(src.last_error_ms), src.last_error);
   }
+  for (const auto& [name, seq] : unlisted) add("source {}: last seq {}\n", name, seq);
   return out;
 }
 

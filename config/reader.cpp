@@ -93,18 +93,24 @@ const toml::node* ConfigReader::Lookup(std::string_view key) {
   return table_.get(key);
 }
 
-int ConfigReader::LineOf(std::string_view key) const {
-  const toml::node* node = table_.get(key);
-  return LineOfNode(node != nullptr ? *node : table_);
-}
-
 void ConfigReader::Record(std::string_view key, std::string value, bool secret) {
   diag_->effective.push_back({FullKey(key), std::move(value), secret});
 }
 
+std::string NodeLocation(const toml::node& node, std::string_view fallback_file) {
+  const auto& path = node.source().path;
+  return fmt::format("{}:{}", path && !path->empty() ? std::string_view(*path) : fallback_file,
+                     LineOfNode(node));
+}
+
+std::string ConfigReader::At(const toml::node& node) const {
+  return NodeLocation(node, diag_->file);
+}
+
 void ConfigReader::Fail(std::string_view key, std::string_view message) {
+  const toml::node* node = table_.get(key);
   diag_->errors.push_back(
-      fmt::format("{}:{}: {}: {}", diag_->file, LineOf(key), FullKey(key), message));
+      fmt::format("{}: {}: {}", At(node != nullptr ? *node : table_), FullKey(key), message));
 }
 
 std::string ConfigReader::String(std::string_view key, std::string def) {
@@ -134,7 +140,8 @@ std::string ConfigReader::RequiredString(std::string_view key) {
 std::string ConfigReader::SecretString(std::string_view key, std::string def) {
   size_t recorded = diag_->effective.size();
   std::string value = String(key, std::move(def));
-  if (diag_->effective.size() > recorded) diag_->effective.back().secret = true;
+  // An unset secret reveals nothing, and printing it as it is keeps the output a config.
+  if (diag_->effective.size() > recorded && !value.empty()) diag_->effective.back().secret = true;
   return value;
 }
 
@@ -279,9 +286,8 @@ std::vector<std::string> ConfigReader::StringArray(std::string_view key) {
         if (const auto* s = element.as_string()) {
           values.push_back(s->get());
         } else {
-          diag_->errors.push_back(fmt::format("{}:{}: {}[{}]: expected a string, got {}",
-                                              diag_->file, LineOfNode(element), FullKey(key), i,
-                                              TypeName(element)));
+          diag_->errors.push_back(fmt::format("{}: {}[{}]: expected a string, got {}", At(element),
+                                              FullKey(key), i, TypeName(element)));
         }
       }
     } else {
@@ -317,8 +323,8 @@ std::vector<std::pair<std::string, std::string>> ConfigReader::StringMap(std::st
       entries.emplace_back(std::string(k), s->get());
       rendered.push_back(fmt::format("{} = {}", TomlKey(k), TomlQuote(s->get())));
     } else {
-      diag_->errors.push_back(fmt::format("{}:{}: {}.{}: expected a string, got {}", diag_->file,
-                                          LineOfNode(*v), FullKey(key), k, TypeName(*v)));
+      diag_->errors.push_back(fmt::format("{}: {}.{}: expected a string, got {}", At(*v),
+                                          FullKey(key), k, TypeName(*v)));
     }
   }
   Record(key, rendered.empty() ? "{}" : fmt::format("{{ {} }}", fmt::join(rendered, ", ")));
@@ -358,8 +364,8 @@ std::vector<ConfigReader> ConfigReader::TableArray(std::string_view key) {
     if (const toml::table* table = element.as_table()) {
       readers.emplace_back(diag_, *table, std::move(element_key));
     } else {
-      diag_->errors.push_back(fmt::format("{}:{}: {}: expected a table, got {}", diag_->file,
-                                          LineOfNode(element), element_key, TypeName(element)));
+      diag_->errors.push_back(fmt::format("{}: {}: expected a table, got {}", At(element),
+                                          element_key, TypeName(element)));
     }
   }
   return readers;
@@ -386,8 +392,7 @@ void ConfigReader::Finish() {
       }
     }
     std::string hint = best.empty() ? "" : fmt::format(" (did you mean {}?)", TomlQuote(best));
-    diag_->errors.push_back(
-        fmt::format("{}:{}: {}: unknown key{}", diag_->file, LineOfNode(*v), FullKey(k), hint));
+    diag_->errors.push_back(fmt::format("{}: {}: unknown key{}", At(*v), FullKey(k), hint));
   }
 }
 

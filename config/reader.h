@@ -32,10 +32,17 @@ struct ConfigSetting {
 
 // Shared by a reader and its children.
 struct ConfigDiagnostics {
-  std::string file;
+  std::string file;  // where a node without a file of its own comes from
+  // Every file the document was merged from, in reading order (`file` first): errors are
+  // reported file by file, each in line order. Empty: `file` alone.
+  std::vector<std::string> files;
   std::vector<std::string> errors;
   std::vector<ConfigSetting> effective;
 };
+
+// "FILE:LINE" of `node`: the file it was parsed from (a document merged from several files,
+// like the agent's conf.d, keeps each node's own), else `fallback_file`.
+std::string NodeLocation(const toml::node& node, std::string_view fallback_file);
 
 class ConfigReader {
  public:
@@ -48,7 +55,7 @@ class ConfigReader {
   std::string String(std::string_view key, std::string def);
   // Required: an error when absent.
   std::string RequiredString(std::string_view key);
-  // Like String, but check-config prints "***" for it.
+  // Like String, but check-config prints "***" for it when it is set.
   std::string SecretString(std::string_view key, std::string def);
   int64_t Integer(std::string_view key, int64_t def, int64_t min, int64_t max);
   double Number(std::string_view key, double def);  // integer or float
@@ -75,12 +82,12 @@ class ConfigReader {
   void Finish();
 
   std::string FullKey(std::string_view key) const;
+  std::string At(const toml::node& node) const;  // NodeLocation, else in diag_->file
   const toml::table& table() const { return table_; }
   const std::shared_ptr<ConfigDiagnostics>& diagnostics() const { return diag_; }
 
  private:
   const toml::node* Lookup(std::string_view key);
-  int LineOf(std::string_view key) const;
   void Record(std::string_view key, std::string value, bool secret = false);
 
   std::shared_ptr<ConfigDiagnostics> diag_;

@@ -38,33 +38,48 @@ Result<std::string> ReadConfigFile(const std::string& path) {
   return content;
 }
 
-// Errors read "file:line: ..."; one without a line (none is) sorts first.
-int64_t LineOf(const std::string& error, const std::string& file) {
-  if (error.size() <= file.size() || error.compare(0, file.size(), file) != 0) return 0;
-  std::string_view rest = std::string_view(error).substr(file.size() + 1);
-  return ParseDecimal<int64_t>(rest.substr(0, rest.find(':'))).value_or(0);
+// Errors read "file:line: ..." and sort by the file's place in `files`, then by line; one
+// without a line (none is) sorts first.
+std::pair<size_t, int64_t> PlaceOf(const std::string& error,
+                                   const std::vector<std::string>& files) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string& file = files[i];
+    if (error.size() <= file.size() + 1 || error.compare(0, file.size(), file) != 0 ||
+        error[file.size()] != ':') {
+      continue;
+    }
+    std::string_view rest = std::string_view(error).substr(file.size() + 1);
+    return {i, ParseDecimal<int64_t>(rest.substr(0, rest.find(':'))).value_or(0)};
+  }
+  return {0, 0};
 }
 
 }  // namespace
 
-Result<std::shared_ptr<const toml::table>> LoadTomlFile(const std::string& path) {
+Result<toml::table> ParseTomlFile(const std::string& path) {
   Result<std::string> text = ReadConfigFile(path);
   if (!text) return text.error();
   try {
-    return std::make_shared<const toml::table>(
-        toml::parse(std::string_view(*text), std::string_view(path)));
+    return toml::parse(std::string_view(*text), std::string_view(path));
   } catch (const toml::parse_error& e) {
     return Error(fmt::format("{}:{}:{}: syntax error: {}", path, e.source().begin.line,
                              e.source().begin.column, e.description()));
   }
 }
 
+Result<std::shared_ptr<const toml::table>> LoadTomlFile(const std::string& path) {
+  Result<toml::table> document = ParseTomlFile(path);
+  if (!document) return document.error();
+  return std::make_shared<const toml::table>(std::move(*document));
+}
+
 Status DiagnosticsStatus(ConfigDiagnostics& diagnostics) {
   if (diagnostics.errors.empty()) return Status::Ok();
   std::vector<std::string>& errors = diagnostics.errors;
-  const std::string& file = diagnostics.file;
+  const std::vector<std::string> files =
+      diagnostics.files.empty() ? std::vector<std::string>{diagnostics.file} : diagnostics.files;
   std::stable_sort(errors.begin(), errors.end(), [&](const std::string& a, const std::string& b) {
-    return LineOf(a, file) < LineOf(b, file);
+    return PlaceOf(a, files) < PlaceOf(b, files);
   });
   return Error(fmt::format("{}", fmt::join(errors, "\n")));
 }

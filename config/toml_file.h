@@ -5,9 +5,12 @@
 
 #include <toml++/toml.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/reader.h"
 #include "platform/result.h"
@@ -17,6 +20,25 @@ namespace granary {
 // The parsed document. Shared, because a copy of a toml::table drops the source positions
 // that messages and file order come from, so readers keep pointing into this one.
 Result<std::shared_ptr<const toml::table>> LoadTomlFile(const std::string& path);
+// The same, the caller's own to change.
+Result<toml::table> ParseTomlFile(const std::string& path);
+
+// `paths` in order as one document. Tables merge key by key; the arrays of tables named
+// `append_key` at the top level are appended in file order; any other key set in two
+// files is an error naming both ("FILE:LINE: KEY: also set at FILE:LINE"). Every node
+// keeps its own file and line for messages. All errors are reported at once.
+Result<std::shared_ptr<toml::table>> LoadTomlFiles(const std::vector<std::string>& paths,
+                                                   std::string_view append_key);
+
+// Looks up an environment variable; nullopt when it is not set.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+std::optional<std::string> GetEnv(const std::string& name);
+
+// Substitutes `${NAME}` in every string value (array elements included) and turns `$$`
+// into `$`; any other `$` stays as it is. An unset variable, an unterminated `${` or a
+// name that is not [A-Za-z_][A-Za-z0-9_]* is an error "FILE:LINE: KEY: ..." added to
+// `diagnostics`, KEY named as ConfigReader names it.
+void ExpandEnv(toml::table& document, const EnvLookup& lookup, ConfigDiagnostics& diagnostics);
 
 // Every error the readers recorded, sorted by line (the user reads the file top to
 // bottom), one per line; ok when there are none.

@@ -1,5 +1,7 @@
 #include "config/units.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <charconv>
 #include <limits>
@@ -113,6 +115,19 @@ std::string FormatSize(uint64_t bytes) {
     }
   }
   return std::to_string(bytes) + "B";
+}
+
+std::string HumanSize(uint64_t bytes) {
+  static constexpr std::array<std::string_view, 5> kNames{"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < kNames.size()) {
+    value /= 1024;
+    ++unit;
+  }
+  std::string text = fmt::format("{:.1f}", value);
+  if (text.size() > 2 && text.compare(text.size() - 2, 2, ".0") == 0) text.resize(text.size() - 2);
+  return fmt::format("{} {}", unit == 0 ? std::to_string(bytes) : text, kNames[unit]);
 }
 
 }  // namespace granary

@@ -21,5 +21,7 @@ Result<uint64_t> ParseSize(std::string_view text);
 // Shortest exact rendering: 90000ms -> "1m30s", 1073741824 -> "1GiB".
 std::string FormatDuration(std::chrono::milliseconds d);
 std::string FormatSize(uint64_t bytes);
+// For people, not files: "512 B", "2.2 MiB", "1 GiB" (one decimal, dropped when it is 0).
+std::string HumanSize(uint64_t bytes);
 
 }  // namespace granary

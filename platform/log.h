@@ -1,6 +1,6 @@
 // Logging to stderr with sd-daemon "<N>" priority prefixes, which journald turns into
-// priorities. One line per call; lines from different threads never interleave.
-// Never pass a secret: nothing here masks.
+// priorities; on a terminal (and JOURNAL_STREAM unset) "TIME level: " instead. One line per call;
+// lines from different threads never interleave. Never pass a secret: nothing here masks.
 #pragma once
 
 #include <fmt/format.h>

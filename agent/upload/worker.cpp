@@ -90,6 +90,25 @@ void UploadWorker::NoteFailure(const std::string& error, bool permanent) {
   stats_.last_error_ms = env_.WallNowMs();
 }
 
+// A transport error names the request's URL, and so the key already.
+std::string UploadWorker::ErrorText(const std::string& key, const Result<S3Response>& result,
+                                    const Verdict& v) {
+  return result ? fmt::format("upload {}: {}", key, v.error) : "upload: " + v.error;
+}
+
+void UploadWorker::UnparkAfterSuccess() {
+  if (!parked_) return;
+  // The service takes this device's uploads again: whatever an error that waiting could
+  // not fix parked (credentials, bucket, policy) may well be fixed too.
+  parked_ = false;
+  tombstones_due_ms_ = 0;
+  if (Status s = buffer_.RetryUploadsNow(); !s) {
+    log::Warning("uploader: {}", s.error().message());
+  } else {
+    log::Info("uploader: an upload succeeded; parked segments are due again");
+  }
+}
+
 void UploadWorker::NoteCatalog(const Status& read) {
   if (!read) log::Warning("uploader: {}", read.error().message());
   std::lock_guard<std::mutex> lock(mu_);
@@ -161,14 +180,15 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
       if (!s)
         log::Error("uploader: stored {} but could not record it: {}", key, s.error().message());
       attempt_ = 0;
+      log::Info("uploaded {} ({} readings, {} bytes)", key, seg.count, seg.bytes);
+      UnparkAfterSuccess();
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.uploaded;
       stats_.uploaded_bytes += seg.bytes;
       stats_.last_ok_ms = env_.WallNowMs();
-      log::Info("uploaded {} ({} readings, {} bytes)", key, seg.count, seg.bytes);
       return milliseconds{0};
     }
-    std::string error = fmt::format("upload {}: {}", key, v.error);
+    std::string error = ErrorText(key, result, v);
     if (v.outcome == Outcome::kSkewed && skew_tries == 0 && v.server_time_ms > 0) {
       int64_t offset = v.server_time_ms - env_.WallNowMs();
       client_.SetClockOffset(offset);
@@ -181,8 +201,11 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
     NoteFailure(error, v.outcome == Outcome::kPermanent);
     int64_t now = env_.WallNowMs();
     if (v.outcome == Outcome::kPermanent) {
-      log::Error("uploader: {} (not retryable; next try in {} s; the segment is kept)", error,
-                 options_.permanent_retry.count() / 1000);
+      log::Error(
+          "uploader: {} (not retryable; next try after another upload succeeds, the "
+          "credentials change, or in {} s; the segment is kept)",
+          error, options_.permanent_retry.count() / 1000);
+      parked_ = true;
       (void)buffer_.MarkUploadFailed(seg.id, error, now + options_.permanent_retry.count());
       return milliseconds{0};  // others may still go through
     }
@@ -213,8 +236,8 @@ Status UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
     Verdict v = JudgeUpload(result, Md5Hex(body));
     if (v.outcome != Outcome::kStored) {
       if (cancel_) return Status::Ok();
-      NoteFailure(fmt::format("upload tombstone {}: {}", key, v.error),
-                  v.outcome == Outcome::kPermanent);
+      NoteFailure(ErrorText(key, result, v), v.outcome == Outcome::kPermanent);
+      parked_ = parked_ || v.outcome == Outcome::kPermanent;
       milliseconds delay = v.outcome == Outcome::kPermanent
                                ? options_.permanent_retry
                                : BackoffDelay(attempt_++, options_.retry_min, options_.retry_max,
@@ -222,6 +245,7 @@ Status UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
       tombstones_due_ms_ = env_.WallNowMs() + delay.count();
       return Status::Ok();
     }
+    UnparkAfterSuccess();
     if (buffer_.MarkTombstoneUploaded(d.id)) {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.tombstones;

@@ -1,8 +1,9 @@
 // The upload worker: one thread that owns the network. It sends sealed segments oldest
 // first and tombstones for dropped ranges, records each outcome through the Buffer (the
 // writer thread owns the catalog), and backs off politely: full jitter from 1 s to 5 min,
-// Retry-After honoured, permanent errors retried every 30 min, and the next attempt time
-// persisted so a crash loop cannot hammer S3.
+// Retry-After honoured, and the next attempt time persisted so a crash loop cannot hammer
+// S3. A segment a permanent error parked (403, NoSuchBucket) is retried after
+// permanent_retry, or as soon as any other upload of this device succeeds.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/upload/retry.h"
 #include "platform/env.h"
 #include "s3/s3_client.h"
 #include "storage/buffer.h"
@@ -29,7 +31,7 @@ struct UploadOptions {
   std::string key_template;
   std::chrono::milliseconds retry_min{1000};
   std::chrono::milliseconds retry_max{300'000};
-  std::chrono::milliseconds permanent_retry{1'800'000};
+  std::chrono::milliseconds permanent_retry{300'000};
 };
 
 struct UploadStats {
@@ -70,6 +72,10 @@ class UploadWorker {
   // One attempt at `seg`; returns how long to wait before the next attempt of anything.
   std::chrono::milliseconds UploadOne(const SegmentRecord& seg);
   void NoteFailure(const std::string& error, bool permanent);
+  static std::string ErrorText(const std::string& key, const Result<S3Response>& result,
+                               const Verdict& v);
+  // After a success: parked segments and tombstones become due at once.
+  void UnparkAfterSuccess();
   void NoteCatalog(const Status& read);
 
   Env& env_;
@@ -82,6 +88,8 @@ class UploadWorker {
   std::mt19937_64 rng_;
   int attempt_ = 0;                // consecutive retryable failures
   int64_t tombstones_due_ms_ = 0;  // a failed tombstone waits like a failed segment
+  // Something may wait on a permanent error; at start, a previous run may have parked it.
+  bool parked_ = true;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -24,6 +24,16 @@ def check(cond, msg):
         fail(msg)
 
 
+def wait_until(what, predicate, timeout, step=0.05):
+    """Seconds until predicate() held; a failure naming `what` after `timeout` seconds."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if predicate():
+            return time.time() - t0
+        time.sleep(step)
+    fail(f"{what}: not within {timeout} s")
+
+
 class Agent:
     """One granary state dir and config; start/stop/kill the daemon on it."""
 

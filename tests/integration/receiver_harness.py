@@ -1,6 +1,7 @@
 """Run the real granary-receiver for a test: a temp data dir, a config with device keys and
 a reader token, start/stop/kill -9, and clients (boto3 and awscli from Debian, curl
 --aws-sigv4, the JSON API)."""
+import contextlib
 import gzip
 import hashlib
 import json
@@ -124,6 +125,22 @@ def run_receivers(receivers, body, name):
         for r in receivers:
             if r.proc:
                 r.stop()
+
+
+@contextlib.contextmanager
+def agent_and_receiver(agent, receiver):
+    """On a failed check prints both logs' tails; kills whichever still runs at the end."""
+    try:
+        yield
+    except SystemExit:
+        print(receiver.read_log()[-3000:], file=sys.stderr)
+        print(agent.read_log()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        if agent.proc:
+            agent.kill9()
+        if receiver.proc:
+            receiver.kill9()
 
 
 def accepted_digests(data_dir):

@@ -4,6 +4,7 @@ daemon; SIGHUP reloads (and keeps the old config when the new one is bad); SIGTE
 exits 0 within 5 s."""
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -67,6 +68,22 @@ password = "hunter2-secret"
                             capture_output=True, text=True)
         check(r2.returncode == 0, f"effective config does not load: {r2.stderr}")
 
+        # A source without auth prints no masked password: the output is the same config.
+        plain = Agent(BASE.replace("synthetic", "http_json").replace("rate = 20", f'url = "{sensor.url}/json"'))
+        r = plain.cli("check-config", check_rc=0)
+        check(not re.search(r'^\w+ = "\*\*\*"', r.stdout, re.M) and '\npassword = ""\n' in r.stdout,
+              f"unset secret: {r.stdout}")
+
+        # Usage errors exit 2, as docs/operations.md says.
+        for argv in (["no-such-command"], ["status", "--no-such-flag"], []):
+            r = subprocess.run([BIN, *argv], capture_output=True, text=True)
+            check(r.returncode == 2, f"usage error {argv}: exit {r.returncode}, wanted 2")
+
+        # Before the first run there is no buffer: a state to show, exit 0.
+        r = agent.cli("status", check_rc=0)
+        check("no data yet" in r.stdout, f"status before the first run: {r.stdout}")
+        agent.cli("status", "--json", check_rc=0)
+
         r = agent.cli("poll", "meter", check_rc=0)
         json.loads(r.stdout.splitlines()[0])
         r = agent.cli("poll", "nosuch")
@@ -78,6 +95,10 @@ password = "hunter2-secret"
         time.sleep(1.0)
         r = agent.cli("status", check_rc=0)
         check("pid" in r.stdout, f"status while running: {r.stdout}")
+        for name in ("synth", "meter"):
+            check(r.stdout.count(f"source {name} ") == 1, f"{name} not listed once: {r.stdout}")
+        check(re.search(r"disk: [\d.]+ (B|KiB|MiB) used of 1 GiB quota, [\d.]+ [KMGT]?i?B free",
+                        r.stdout), f"sizes not for people: {r.stdout}")
         r = agent.cli("flush", check_rc=0)
         check(agent.segments(), "flush through the daemon sealed nothing")
         before = len(agent.segments())

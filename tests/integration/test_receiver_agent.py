@@ -11,7 +11,7 @@ import sys
 import time
 
 from harness import Agent, check
-from receiver_harness import DEVICES, Postgres, Receiver, free_port
+from receiver_harness import DEVICES, Postgres, Receiver, agent_and_receiver, free_port
 
 SOURCES = """
 [segment]
@@ -86,49 +86,47 @@ def main():
     agent = Agent(SOURCES + upload, device="h017")
     rng = random.Random()
     try:
-        receiver.start()
-        agent.start()
-        agent.wait_ready()
-        kills = {"agent": 0, "receiver": 0}
-        while min(kills.values()) < 20:
-            time.sleep(rng.uniform(0.2, 1.0))
-            victim = rng.choice([v for v, n in kills.items() if n < 20])
-            if victim == "agent":
-                agent.kill9()
-                agent.start()
-            else:
-                receiver.kill9()
-                time.sleep(rng.uniform(0.0, 0.5))
-                receiver.start()
-            kills[victim] += 1
-        drain(agent, upload, 180)
-        # Restart the receiver once more so its recovery has run on whatever the last kill left.
-        receiver.kill9()
-        receiver.start()
-        last = agent.db("SELECT next_seq - 1 FROM sources WHERE name='synth'")[0][0]
-        check(last > 1000, f"only {last} readings captured")
-        cov = receiver.coverage("h017", "synth")
-        check(cov["ranges"] == [[1, last]], f"coverage {cov['ranges']} but seqs 1..{last} captured")
-        check(cov["gaps"] == [], f"gaps {cov['gaps']}")
-        check(cov["readings"] == last, f"{cov['readings']} readings indexed for {last} captured")
-        uploaded = agent.db("SELECT count(*) FROM segments WHERE state='uploaded'")[0][0]
-        check(cov["segments"] == uploaded, f"{cov['segments']} indexed, {uploaded} uploaded")
-        receiver.stop()
-        v = receiver.cli("verify")
-        check(v.returncode == 0, f"verify: {v.stdout}\n{v.stderr}")
-        print(f"receiver e2e{' (postgresql)' if postgres else ''}: ok, {last} readings in "
-              f"{uploaded} segments after {kills['agent']} agent and {kills['receiver']} receiver kills")
-    except SystemExit:
-        print(receiver.read_log()[-3000:], file=sys.stderr)
-        print(agent.read_log()[-3000:], file=sys.stderr)
-        raise
+        with agent_and_receiver(agent, receiver):
+            run(agent, receiver, upload, rng, postgres)
     finally:
-        if agent.proc:
-            agent.kill9()
-        if receiver.proc:
-            receiver.kill9()
         if postgres:
             postgres.stop()
+
+
+def run(agent, receiver, upload, rng, postgres):
+    """The kills, the drain and the checks."""
+    receiver.start()
+    agent.start()
+    agent.wait_ready()
+    kills = {"agent": 0, "receiver": 0}
+    while min(kills.values()) < 20:
+        time.sleep(rng.uniform(0.2, 1.0))
+        victim = rng.choice([v for v, n in kills.items() if n < 20])
+        if victim == "agent":
+            agent.kill9()
+            agent.start()
+        else:
+            receiver.kill9()
+            time.sleep(rng.uniform(0.0, 0.5))
+            receiver.start()
+        kills[victim] += 1
+    drain(agent, upload, 180)
+    # Restart the receiver once more so its recovery has run on whatever the last kill left.
+    receiver.kill9()
+    receiver.start()
+    last = agent.db("SELECT next_seq - 1 FROM sources WHERE name='synth'")[0][0]
+    check(last > 1000, f"only {last} readings captured")
+    cov = receiver.coverage("h017", "synth")
+    check(cov["ranges"] == [[1, last]], f"coverage {cov['ranges']} but seqs 1..{last} captured")
+    check(cov["gaps"] == [], f"gaps {cov['gaps']}")
+    check(cov["readings"] == last, f"{cov['readings']} readings indexed for {last} captured")
+    uploaded = agent.db("SELECT count(*) FROM segments WHERE state='uploaded'")[0][0]
+    check(cov["segments"] == uploaded, f"{cov['segments']} indexed, {uploaded} uploaded")
+    receiver.stop()
+    v = receiver.cli("verify")
+    check(v.returncode == 0, f"verify: {v.stdout}\n{v.stderr}")
+    print(f"receiver e2e{' (postgresql)' if postgres else ''}: ok, {last} readings in "
+          f"{uploaded} segments after {kills['agent']} agent and {kills['receiver']} receiver kills")
 
 
 if __name__ == "__main__":

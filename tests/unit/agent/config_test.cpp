@@ -102,15 +102,16 @@ TEST_F(ConfigTest, NegativeOrZeroInterval) {
 TEST_F(ConfigTest, TimeoutAboveInterval) {
   EXPECT_EQ(LoadError(std::string(kSource) + "interval = \"10s\"\ntimeout = \"20s\"\n"),
             At(5, "source[0].timeout: must be at most the interval, 10s (got \"20s\")"));
-  // A short interval lowers the default timeout rather than failing.
+  // A short interval lowers the default timeout, below the interval, rather than failing.
   AgentConfig c = Load(std::string(kSource) + "interval = \"2s\"\n");
   ASSERT_EQ(c.sources.size(), 1u);
-  EXPECT_EQ(c.sources[0].timeout, 2s);
+  EXPECT_EQ(c.sources[0].timeout, 1600ms);
 }
 
 TEST_F(ConfigTest, DuplicateSourceName) {
-  EXPECT_EQ(LoadError(std::string(kSource) + "\n" + kSource),
-            At(6, "source[1].name: duplicate source name \"s\" (first defined at line 2)"));
+  EXPECT_EQ(
+      LoadError(std::string(kSource) + "\n" + kSource),
+      At(6, "source[1].name: duplicate source name \"s\" (first defined at " + path_ + ":2)"));
 }
 
 TEST_F(ConfigTest, UnknownSourceType) {
@@ -385,13 +386,20 @@ TEST_F(ConfigTest, RenderRoundTrips) {
 TEST_F(ConfigTest, RenderShowsEveryKeyAndMasksSecrets) {
   std::string rendered = RenderEffectiveConfig(Load(kFullConfig));
   EXPECT_EQ(rendered.find("hunter2"), std::string::npos) << rendered;
-  EXPECT_NE(rendered.find("password = \"***\"\n"), std::string::npos) << rendered;
+  EXPECT_NE(rendered.find("password = \"***\"  # secret, not shown: put the value back\n"),
+            std::string::npos)
+      << rendered;
+  // An unset secret is printed as it is: "***" there would not be the same config.
+  std::string unset = RenderEffectiveConfig(
+      Load("[[source]]\nname = \"m\"\ntype = \"http_json\"\nurl = \"http://127.0.0.1/\"\n"));
+  EXPECT_NE(unset.find("\npassword = \"\"\n"), std::string::npos) << unset;
+  EXPECT_EQ(unset.find("***\"\n"), std::string::npos) << unset;
   for (const char* line :
        {"\ndevice = \"h017\"\n", "state_dir = \"/srv/granary state\"\n",
         "batch_wait = \"1s250ms\"\n", "seal_on_stop = false\n",
         "[segment]\nmax_bytes = \"5000B\"\n", "when_full = \"pause\"\n", "interval = \"1m30s\"\n",
         "name = \"gen\"\ntype = \"synthetic\"\ninterval = \"250ms\"\n"
-        "timeout = \"250ms\"\nrate = 7\npayload_bytes = \"100B\"\n",
+        "timeout = \"200ms\"\nrate = 7\npayload_bytes = \"100B\"\n",
         "fields = { zeta = \"/z\", alpha = \"/a\" }\n", "tls_verify = true\n",
         "files = [{ name = \"cpu\", path = \"/sys/x\", scale = 0.001 }, "
         "{ name = \"fan\", path = \"/sys/y\", scale = 1 }]\n"}) {

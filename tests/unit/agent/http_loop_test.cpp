@@ -360,6 +360,18 @@ TEST_F(HttpSchedulerTest, TheHttpThreadWaitsAgainOnceTheBufferHasTakenReadings) 
   EXPECT_EQ(stalls.load(), 2);
 }
 
+TEST_F(HttpSchedulerTest, AHungRequestIsAnErrorPerPollNotAlsoAnOverrun) {
+  Scheduler s(Env::Default(), Sink(), nullptr);
+  // The timeout equals the interval: the request times out just as the next tick comes.
+  s.Add("hung", "http_json", JsonSource("/slow?ms=5000"), milliseconds(200), milliseconds(200));
+  s.Start();
+  std::this_thread::sleep_for(milliseconds(2000));
+  s.Stop(milliseconds(1000));
+  SourceStats st = StatsOf(s, "hung");
+  EXPECT_GE(st.errors, 3u) << st.last_error;
+  EXPECT_EQ(st.overruns, 0u) << "a timed-out request was counted twice";
+}
+
 TEST_F(HttpSchedulerTest, StopAbandonsARunningExchangeAtOnce) {
   Scheduler s(Env::Default(), Sink(), nullptr);
   s.Add("slow", "http_json", JsonSource("/slow?ms=5000"), milliseconds(100), milliseconds(10'000));

@@ -114,22 +114,42 @@ TEST(SchedulerTest, AReadingOverMaxReadingBytesIsAnErrorNotCaptured) {
   EXPECT_EQ(st.readings, c.readings.size());
 }
 
-TEST(SchedulerTest, OverrunsAreCountedNotQueued) {
+struct ProbeRun {
+  SourceStats stats;
+  std::vector<int64_t> polls;  // monotonic start of each
+};
+
+// A probe ticking every 100 ms with a 100 ms timeout, each poll taking `hang_ms` and then
+// failing or not, run for 1.5 s.
+ProbeRun RunSlowProbe(int hang_ms, bool fail) {
   FaultEnv env;
   Collected c;
   Scheduler s(env, CollectInto(c), nullptr);
   auto* probe = new ProbeSource(env);
-  probe->hang_ms_ = 350;  // each poll spans 3+ ticks of 100 ms
-  s.Add("slow", "probe", std::unique_ptr<Source>(probe), milliseconds{100}, milliseconds{100});
+  probe->hang_ms_ = hang_ms;
+  probe->fail_ = fail;
+  s.Add("probe", "probe", std::unique_ptr<Source>(probe), milliseconds{100}, milliseconds{100});
   s.Start();
   std::this_thread::sleep_for(milliseconds{1500});
   s.Stop(milliseconds{1000});
-  SourceStats st = StatsOf(s, "slow");
-  EXPECT_GE(st.overruns, 6u);
+  return {StatsOf(s, "probe"), probe->polls()};
+}
+
+TEST(SchedulerTest, OverrunsAreCountedNotQueued) {
+  // A poll that succeeds after 350 ms spans 3+ ticks, each an overrun.
+  ProbeRun run = RunSlowProbe(350, /*fail=*/false);
+  EXPECT_GE(run.stats.overruns, 6u);
   // No burst after a long poll: consecutive polls stay at least one interval apart.
-  auto polls = probe->polls();
-  ASSERT_GE(polls.size(), 3u);
-  for (size_t i = 1; i < polls.size(); ++i) EXPECT_GE(polls[i] - polls[i - 1], 90'000'000);
+  ASSERT_GE(run.polls.size(), 3u);
+  for (size_t i = 1; i < run.polls.size(); ++i)
+    EXPECT_GE(run.polls[i] - run.polls[i - 1], 90'000'000);
+}
+
+TEST(SchedulerTest, APollThatTimesOutIsOneErrorNotAlsoAnOverrun) {
+  // Its whole timeout and past the next tick, then a failure.
+  ProbeRun run = RunSlowProbe(130, /*fail=*/true);
+  EXPECT_GE(run.stats.errors, 4u);
+  EXPECT_EQ(run.stats.overruns, 0u) << "a timed-out poll was counted twice";
 }
 
 TEST(SchedulerTest, AHungSourceNeverDelaysAnother) {

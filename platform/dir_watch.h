@@ -1,0 +1,32 @@
+// Names that changed in watched directories, through inotify(7): a file closed after
+// writing, moved in or out, created or deleted. Non-blocking: the owner asks at its own
+// pace, so no thread is needed.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "platform/handles.h"
+#include "platform/result.h"
+
+namespace granary {
+
+class DirWatch {
+ public:
+  static Result<DirWatch> Open();
+
+  // Watches the entries of `dir` (not below). Watching a directory twice is harmless.
+  Status Add(const std::string& dir);
+  // "DIR/NAME" of every entry changed since the last call, in event order, each once;
+  // "DIR" itself when the directory was deleted or moved. Empty when nothing changed.
+  std::vector<std::string> Changed();
+
+ private:
+  explicit DirWatch(UniqueFd fd) : fd_(std::move(fd)) {}
+
+  UniqueFd fd_;
+  std::map<int, std::string> dirs_;  // watch descriptor -> directory
+};
+
+}  // namespace granary
