@@ -2,6 +2,7 @@
 // state. Every command that takes -c validates the whole config first (exit 78 on error).
 #include <curl/curl.h>
 #include <malloc.h>
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/enroll.h"
+#include "agent/service_access.h"
 #include "agent/status.h"
 #include "config/units.h"
 #include "platform/log.h"
@@ -28,10 +30,12 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr int kExitUsage = 2;  // docs/operations.md, "Exit codes"
+constexpr const char* kSystemConfig = "/etc/granary/granary.toml";
+constexpr const char* kServiceUser = "granary";  // packaging/debian: the unit's User=
 
 std::string DefaultConfigPath() {
   const char* env = std::getenv("GRANARY_CONFIG");
-  return env != nullptr ? env : "/etc/granary/granary.toml";
+  return env != nullptr ? env : kSystemConfig;
 }
 
 // Loads the config or exits 78 with every problem on stderr.
@@ -142,6 +146,11 @@ int Main(int argc, char** argv) {
   CLI::App* check = app.add_subcommand(
       "check-config", "validate the configuration and print it with defaults, secrets masked");
   add_config(check);
+  std::string as_user;
+  check->add_option("--as-user", as_user,
+                    "also check that USER (the service's, granary) can read every file the "
+                    "config names and write the state dir; as root with the default config, "
+                    "granary is checked when it exists");
   CLI::App* poll = app.add_subcommand("poll", "poll one source once and print its reading(s)");
   add_config(poll);
   std::string source_name;
@@ -194,7 +203,24 @@ int Main(int argc, char** argv) {
   log::SetMaxLevel(config.log_level);
   if (check->parsed()) {
     std::fputs(RenderEffectiveConfig(config).c_str(), stdout);
-    std::fprintf(stderr, "%s: OK (%zu sources)\n", config.path.c_str(), config.sources.size());
+    if (as_user.empty() && ::geteuid() == 0 && config_path == kSystemConfig &&
+        ::getpwnam(kServiceUser) != nullptr) {
+      as_user = kServiceUser;  // root reads anything; the daemon runs as granary
+    }
+    if (!as_user.empty()) {
+      auto problems = CheckServiceAccess(config, as_user);
+      if (!problems) {
+        std::fprintf(stderr, "%s: %s\n", config.path.c_str(), problems.error().message().c_str());
+        return kExitConfig;
+      }
+      for (const std::string& p : *problems) {
+        std::fprintf(stderr, "%s: as user %s: %s\n", config.path.c_str(), as_user.c_str(),
+                     p.c_str());
+      }
+      if (!problems->empty()) return kExitConfig;
+    }
+    std::fprintf(stderr, "%s: OK (%zu sources)%s\n", config.path.c_str(), config.sources.size(),
+                 as_user.empty() ? "" : (" and readable by " + as_user).c_str());
     return 0;
   }
   if (poll->parsed()) return CmdPoll(config, source_name);

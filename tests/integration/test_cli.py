@@ -42,7 +42,44 @@ def bad_configs(agent_dir):
           f"missing file: {r.returncode} {r.stderr}")
 
 
+def check_as_user():
+    """check-config --as-user: root reads every file, the service user may not."""
+    d = tempfile.mkdtemp(prefix="granary-asuser-")
+    os.chmod(d, 0o755)
+    creds = os.path.join(d, "s3.credentials")
+    with open(creds, "w") as f:
+        f.write("[default]\naws_access_key_id = AKID\naws_secret_access_key = secret\n")
+    os.chmod(creds, 0o600)
+    state = os.path.join(d, "state")
+    config = os.path.join(d, "granary.toml")
+    with open(config, "w") as f:
+        f.write(f'device = "h017"\nstate_dir = "{state}"\n{BASE}\n[upload]\n'
+                f'endpoint = "http://127.0.0.1:9"\nbucket = "granary"\ncredentials_file = "{creds}"\n')
+    os.chmod(config, 0o644)
+    r = subprocess.run([BIN, "check-config", "-c", config, "--as-user", "nobody"],
+                       capture_output=True, text=True)
+    if os.geteuid() != 0:
+        check(r.returncode == 78 and "needs root" in r.stderr, f"--as-user, not root: {r.stderr}")
+        print("as-user: not root here, so only the refusal to check as another user was tested")
+        return
+    check(r.returncode == 78, f"--as-user nobody with a root-only credentials file: exit {r.returncode}")
+    check(f"as user nobody: {creds}: cannot read" in r.stderr, f"credentials not named: {r.stderr}")
+    check(f"as user nobody: {d}: cannot write" in r.stderr, f"state dir not named: {r.stderr}")
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    os.chown(creds, nobody.pw_uid, nobody.pw_gid)
+    os.mkdir(state)
+    os.chown(state, nobody.pw_uid, nobody.pw_gid)
+    r = subprocess.run([BIN, "check-config", "-c", config, "--as-user", "nobody"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and "readable by nobody" in r.stderr, f"--as-user once fixed: {r.stderr}")
+    r = subprocess.run([BIN, "check-config", "-c", config, "--as-user", "no-such-user-x"],
+                       capture_output=True, text=True)
+    check(r.returncode == 78 and "no user" in r.stderr, f"unknown user: {r.stderr}")
+
+
 def main():
+    check_as_user()
     sensor = HttpSensor()
     root = tempfile.mkdtemp(prefix="granary-cli-")
     try:
