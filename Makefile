@@ -9,8 +9,12 @@ FUZZ_SECONDS ?= 10
 
 all: build
 
+# The Debian packages a target needs (scripts/deps.sh): the build set by default; `make run`
+# adds mosquitto and curl, `make package` the packaging tools, `make test` every test peer.
+# A target's DEPS also holds for its prerequisites (build, then deps).
+DEPS ?= build
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh $(DEPS)
 
 # Tests build with AddressSanitizer and UBSan.
 build: deps
@@ -20,6 +24,7 @@ build: deps
 # Every C++ file of the project; formatting is checked by ctest (format) and fixed by `make format`.
 SOURCES = $(shell git ls-files '*.cpp' '*.h')
 
+test: DEPS = test
 test: build
 	cd $(BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 1
@@ -37,11 +42,14 @@ bench: deps
 	cmake --build $(BENCH_DIR) -j $(JOBS)
 	bench/run.sh $(BENCH_DIR)
 
-# The demo: builds, then runs the agent with a local HTTP sensor and synthetic data.
+# The demo (scripts/demo.sh): builds, then runs mosquitto, granary-receiver, the EAGLE
+# simulator and the agent on loopback, and prints where to look. Ctrl-C stops it.
+run: DEPS = demo
 run: build
 	scripts/demo.sh $(BUILD)
 
 # The granary and granary-receiver .debs, into build-deb/ (packaging/build-deb.sh).
+package: DEPS = package
 package: deps
 	packaging/build-deb.sh build-deb
 

@@ -25,6 +25,8 @@ constexpr milliseconds kStatusEvery{2000};
 // How soon a drop-in file or a credentials change is applied.
 constexpr milliseconds kWatchEvery{250};
 constexpr milliseconds kSchedulerStopWait{1500};
+// How long a stop waits for what its final seal made to upload (while uploads succeed).
+constexpr milliseconds kStopUploadWait{5000};
 constexpr int kLockWaitTries = 100;  // 10 s
 
 UploadOptions UploadOptionsFrom(const AgentConfig& c, Credentials credentials) {
@@ -128,6 +130,7 @@ class Daemon {
                 config_.seal_on_stop ? " and sealing" : "");
     monitor_->Stopping();
     scheduler_->Stop(kSchedulerStopWait);
+    SealAndUpload();
     StopUploader();
     buffer_->Stop(config_.seal_on_stop);
     WriteStatus("stopped");
@@ -160,6 +163,33 @@ class Daemon {
     uploader_->Start();
     log::Info("uploading to {} bucket {} as {}", config_.upload.s3.endpoint,
               config_.upload.s3.bucket, who);
+  }
+
+  // With polling stopped, seals every open segment and gives a healthy uploader up to
+  // kStopUploadWait to send what is waiting, so a clean stop leaves nothing behind. An
+  // uploader that is failing is not waited for: its retries could take minutes, and
+  // whatever is left goes at the next start.
+  void SealAndUpload() {
+    if (!uploader_ || !config_.seal_on_stop) return;
+    const UploadStats before = uploader_->Stats();
+    if (before.last_error_ms > before.last_ok_ms) return;
+    if (Status s = buffer_->Flush(); !s) {
+      log::Error("stopping: seal: {}", s.error().message());
+      return;
+    }
+    const int64_t deadline_ns = env_.MonoNowNs() + kStopUploadWait.count() * 1'000'000;
+    uint64_t waiting = buffer_->Stats().segments_sealed;
+    while (waiting > 0 && env_.MonoNowNs() < deadline_ns &&
+           uploader_->Stats().failed == before.failed) {
+      env_.SleepForMs(100);
+      waiting = buffer_->Stats().segments_sealed;
+    }
+    if (waiting > 0) {
+      log::Notice("stopping with {} segment(s) still to upload; they go at the next start",
+                  waiting);
+    } else {
+      log::Info("stopping: every sealed segment is uploaded");
+    }
   }
 
   void StopUploader() {

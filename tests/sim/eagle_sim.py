@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tests/sim/eagle_sim.py [--generation gen2|gen1] [--cloud-id 00a1b2]
         [--install-code 0123456789abcdef] [--firmware fw2019|fw2021|omit_delivered]
-        [--max-seconds 3600] [--tls-cert CERT.pem --tls-key KEY.pem]
+        [--max-seconds 3600] [--tls-cert CERT.pem --tls-key KEY.pem] [--live]
 
 Binds 127.0.0.1 on a random port and prints the port as its first stdout line.
 
@@ -16,7 +16,11 @@ with bodies built from tests/fixtures/eagle:
         fw2021 uses the renamed price variables (PriceCurrency).
   gen1: get_network_info (Z109-EAGLE), get_instantaneous_demand, get_current_summation,
         get_price; the demand TimeStamp advances by one second per request.
-Values are fixed per meter (see METERS), so a test can check them exactly.
+Values are fixed per meter (see METERS), so a test can check them exactly. With --live (the
+demo) they move as a meter's do: demand wanders around the meter's fixed value, each
+summation grows by what the demand delivered (or, when negative, received) since the last
+request, and LastContact (gen2) and TimeStamp (gen1) are now. The answers keep the fixtures'
+bytes apart from those values.
 
 Control (no auth), one request per connection, JSON answers:
   POST /control/mode?name=M[&times=K][&ms=N]  fault for the next K gateway requests (default
@@ -39,7 +43,9 @@ Exits after --max-seconds, or on SIGTERM.
 import argparse
 import base64
 import json
+import math
 import os
+import random
 import re
 import signal
 import ssl
@@ -61,6 +67,8 @@ METERS = {
     METER_B: {"demand": "-1.250000", "delivered": "1234.500000", "received": "17.125000",
               "last_contact": 0x66d8e400},  # -1.25 kW (export), 1234.5 kWh, 17.125 kWh
 }
+# Zigbee time counts seconds from 2000-01-01T00:00:00Z.
+ZIGBEE_EPOCH = 946684800
 FAULTS = ("ok", "auth_fail", "busy", "slow", "html", "truncated", "error", "redirect",
           "not_joined", "zero_summation")
 
@@ -79,6 +87,7 @@ class State:
             f"{args.cloud_id}:{args.install_code}".encode()).decode()
         self.mode, self.times, self.ms = "ok", None, 0
         self.gen1_ts = 0x1c91ec39
+        self.live = LiveMeters() if args.live else None
         self.reset_stats()
 
     def reset_stats(self):
@@ -103,6 +112,47 @@ class State:
             return mode, ms
 
 
+class LiveMeters:
+    """--live: every meter's values as they would be now. Demand follows a slow wave with
+    some noise around the meter's fixed value (its sign kept); the summations integrate it,
+    so they never go down."""
+
+    PERIOD_S = 300.0
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.random = random.Random()
+        self.at = time.time()
+        self.values = {address: {"demand": float(m["demand"]), "delivered": float(m["delivered"]),
+                                 "received": float(m["received"])}
+                       for address, m in METERS.items()}
+
+    def now(self):
+        """{address: {"demand", "delivered", "received" (decimal text), "last_contact"}}."""
+        with self.lock:
+            now = time.time()
+            hours = max(0.0, now - self.at) / 3600.0
+            self.at = now
+            out = {}
+            for i, (address, v) in enumerate(self.values.items()):
+                base = float(METERS[address]["demand"])
+                wave = math.sin(2 * math.pi * now / self.PERIOD_S + i)
+                demand = base * (1 + 0.4 * wave + self.random.uniform(-0.05, 0.05))
+                v["delivered"] += max(v["demand"], 0.0) * hours
+                v["received"] += max(-v["demand"], 0.0) * hours
+                v["demand"] = demand
+                # The first meter has the newest contact, as in fixture mode.
+                out[address] = {"demand": f"{demand:.6f}", "delivered": f"{v['delivered']:.6f}",
+                                "received": f"{v['received']:.6f}",
+                                "last_contact": int(now) - 60 * i}
+            return out
+
+
+def meters(state):
+    """Each meter's values for this answer: the fixed ones, or --live's."""
+    return state.live.now() if state.live else METERS
+
+
 def tag(body, name):
     m = re.search(rf"<{name}>\s*(.*?)\s*</{name}>", body, re.S | re.I)
     return m.group(1) if m else ""
@@ -122,7 +172,7 @@ def device_xml(address, status, last_contact, indent="  "):
             f"{indent}</Device>\n")
 
 
-def device_list(not_joined):
+def device_list(not_joined, values):
     status = "Not joined" if not_joined else "Connected"
     # A thermostat of the control network and the stale meter come before the real ones.
     body = "<DeviceList>\n"
@@ -130,7 +180,7 @@ def device_list(not_joined):
     body += ("  <Device>\n    <HardwareAddress>0x000d6f000aaaaaaa</HardwareAddress>\n"
              "    <ModelId>thermostat</ModelId>\n    <LastContact>0x66d8e460</LastContact>\n"
              "    <ConnectionStatus>Connected</ConnectionStatus>\n  </Device>\n")
-    for address, m in METERS.items():
+    for address, m in values.items():
         body += device_xml(address, status, m["last_contact"])
     return body + "</DeviceList>\n"
 
@@ -138,7 +188,7 @@ def device_list(not_joined):
 def device_query(request, state, mode):
     """fixture 2 with this meter's address, status and values; only the asked variables."""
     address = tag(request, "HardwareAddress")
-    meter = METERS.get(address.lower())
+    meter = meters(state).get(address.lower())
     if meter is None:
         return "<Error><Description>Unknown device</Description></Error>"
     xml = fixture("eagle200_device_query_all_fw2019.xml")
@@ -180,9 +230,21 @@ def gen1_reply(command, state):
             state.gen1_ts += 1
             ts = state.gen1_ts
         xml = fixture("eagle100_get_instantaneous_demand.xml")
+        if state.live:
+            # Multiplier 1, Divisor 1000: the raw demand is in W.
+            live = state.live.now()[METER_A]
+            ts = int(time.time()) - ZIGBEE_EPOCH
+            watts = round(float(live["demand"]) * 1000) & 0xffffff
+            xml = xml.replace("<Demand>0x0003b0</Demand>", f"<Demand>0x{watts:06x}</Demand>")
         return xml.replace("0x1c91ec39", f"0x{ts:08x}")
     if command == "get_current_summation":
         xml = fixture("eagle100_uploader_current_summation_reconstructed.xml")
+        if state.live:
+            live = state.live.now()[METER_A]
+            ts = int(time.time()) - ZIGBEE_EPOCH
+            wh = round(float(live["delivered"]) * 1000)
+            xml = xml.replace("0x246d00c8", f"0x{ts:08x}").replace(
+                "0x0000000006953720", f"0x{wh:016x}")
         return xml.replace("CurrentSummationDelivered>", "CurrentSummation>")
     if command == "get_price":
         return fixture("eagle100_get_price.xml")
@@ -282,7 +344,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(ms / 1000.0)
         if state.generation == "gen2":
             if command == "device_list":
-                reply = device_list(mode == "not_joined")
+                reply = device_list(mode == "not_joined", meters(state))
             elif command == "device_query":
                 reply = device_query(body, state, mode)
             else:
@@ -329,6 +391,8 @@ def main():
     p.add_argument("--max-seconds", type=float, default=3600)
     p.add_argument("--tls-cert", help="PEM certificate: serve HTTPS, as an EAGLE 3 does")
     p.add_argument("--tls-key", help="PEM key of --tls-cert")
+    p.add_argument("--live", action="store_true",
+                   help="values that move like a real meter's (the demo); tests want the fixed ones")
     args = p.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     if args.tls_cert:
