@@ -136,8 +136,8 @@ int RunEnroll(const EnrollOptions& o) {
   }
   std::printf(
       "enrolled as device %s (access key %s)\nwrote %s (mode 0600)\nwrote %s:\n\n%s\n"
-      "The agent's `device` must be \"%s\". If this granary does not read conf.d/*.toml, put "
-      "the section above in %s.\n",
+      "The agent's `device` must be \"%s\"; a running agent applies the drop-in at once, and "
+      "`granary check-config -c %s` shows it merged.\n",
       a["device"].c_str(), a["access_key"].c_str(), credentials.c_str(), dropin.c_str(),
       section.c_str(), a["device"].c_str(), o.config_path.c_str());
   return 0;

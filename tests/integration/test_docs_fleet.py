@@ -102,13 +102,8 @@ class Fleet:
         """`systemctl restart granary`: the agent runs with the config enroll completed."""
         if self.agent.proc:
             self.agent.stop()
-        dropin = os.path.join(self.agent.dir, "conf.d", "upload.toml")
         effective = self.agent.cli("check-config", check_rc=0).stdout
-        if self.url not in effective:  # this agent does not merge conf.d/ yet (fleet.md says so)
-            with open(dropin) as f:
-                section = f.read()
-            with open(self.agent.config, "a") as f:
-                f.write("\n" + section + 'retry_min = "100ms"\nretry_max = "1s"\n')
+        check(self.url in effective, "the enrolled conf.d/upload.toml is not in the effective config")
         self.agent.start()
         self.agent.wait_ready()
         self.wait_readings(0)
