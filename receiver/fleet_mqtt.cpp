@@ -25,10 +25,8 @@ void MessageCallback(mosquitto*, void* user, const mosquitto_message* m) {
 
 }  // namespace
 
-FleetMqtt::FleetMqtt(Env& env, Index& index, const ReceiverConfig& config)
-    : env_(env), index_(index), settings_(config.mqtt) {
-  for (const DeviceKey& d : config.devices) devices_.insert(d.device);
-}
+FleetMqtt::FleetMqtt(Env& env, Index& index, const ReceiverConfig& config, KnownDevice known)
+    : env_(env), index_(index), settings_(config.mqtt), known_(std::move(known)) {}
 
 FleetMqtt::~FleetMqtt() {
   if (started_) {
@@ -88,7 +86,7 @@ void FleetMqtt::OnMessage(const std::string& topic, std::string_view payload) {
   size_t slash = rest.find('/');
   if (slash == std::string::npos) return;
   std::string device = rest.substr(0, slash), kind = rest.substr(slash + 1);
-  if (!devices_.count(device) || payload.size() > kMaxStatusBytes) return;
+  if (payload.size() > kMaxStatusBytes || !known_(device)) return;
   CjsonPtr json(cJSON_ParseWithLength(payload.data(), payload.size()));
   if (!json || !cJSON_IsObject(json.get())) {
     log::Info("mqtt: {}: not a JSON object", topic);

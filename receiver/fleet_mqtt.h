@@ -8,8 +8,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <set>
 #include <string>
 
 #include "platform/env.h"
@@ -31,7 +31,10 @@ struct FleetMqttStats {
 
 class FleetMqtt {
  public:
-  FleetMqtt(Env& env, Index& index, const ReceiverConfig& config);
+  // Messages are taken only from devices `known` says exist (TOML keys and the registry's,
+  // as they are now: a device added while running is heard at once).
+  using KnownDevice = std::function<bool(const std::string& device)>;
+  FleetMqtt(Env& env, Index& index, const ReceiverConfig& config, KnownDevice known);
   ~FleetMqtt();
   FleetMqtt(const FleetMqtt&) = delete;
   FleetMqtt& operator=(const FleetMqtt&) = delete;
@@ -51,7 +54,7 @@ class FleetMqtt {
   Env& env_;
   Index& index_;
   MqttSettings settings_;
-  std::set<std::string> devices_;
+  KnownDevice known_;
   MosquittoPtr client_;
   bool started_ = false;
   FleetMqttStats stats_;

@@ -152,7 +152,9 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   }
   std::unique_ptr<FleetMqtt> mqtt;
   if (config.mqtt.enabled) {
-    mqtt = std::make_unique<FleetMqtt>(env, **index, config);
+    mqtt = std::make_unique<FleetMqtt>(env, **index, config, [&verifier](const std::string& d) {
+      return verifier.KnowsDevice(d);
+    });
     Status s = mqtt->Start();
     if (!s) log::Error("{}", s.error().message());  // ingest goes on without MQTT
     context.mqtt = &mqtt->stats();

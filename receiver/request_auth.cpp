@@ -61,6 +61,12 @@ std::shared_ptr<const RequestVerifier::KeyMap> RequestVerifier::Snapshot() const
 
 size_t RequestVerifier::key_count() const { return Snapshot()->size(); }
 
+bool RequestVerifier::KnowsDevice(const std::string& device) const {
+  std::shared_ptr<const KeyMap> keys = Snapshot();
+  return std::any_of(keys->begin(), keys->end(),
+                     [&](const auto& entry) { return entry.second.device == device; });
+}
+
 S3Error RequestVerifier::Verify(const HttpRequest& request, int64_t now_ms, VerifiedRequest* out,
                                 const std::string& generic_payload_hash) const {
   if (!request.HasHeader("authorization")) {

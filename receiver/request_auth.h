@@ -49,6 +49,8 @@ class RequestVerifier {
   // The keys from now on (the registry changed, or the config was reloaded).
   void ReplaceKeys(const std::vector<DeviceKey>& keys);
   size_t key_count() const;
+  // Whether any key (in or out of its grace) belongs to `device`.
+  bool KnowsDevice(const std::string& device) const;
 
   // `now_ms`: wall clock. On success fills `out` and returns an ok S3Error.
   S3Error Verify(const HttpRequest& request, int64_t now_ms, VerifiedRequest* out,

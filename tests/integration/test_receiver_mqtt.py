@@ -1,5 +1,6 @@
 """Receiver MQTT: the retained status of a device (and its events) reach the fleet API
-(online/offline), every accepted segment is announced on granary/available, and with the
+(online/offline), from TOML devices and from one added to the registry while running (it
+was ignored), every accepted segment is announced on granary/available, and with the
 broker down ingest goes on; when the broker returns the receiver reconnects by itself."""
 import json
 import os
@@ -70,6 +71,15 @@ def main():
         wait_for(lambda: any(e["kind"] == "device:upload_error"
                              for e in r.api("/api/v1/events?device=h018")[1]["events"]), "event")
         broker.pub("granary/nobody/status", json.dumps({"state": "running"}))  # unknown: ignored
+        # Registered while running (the device registry, not the TOML): heard from then on.
+        time.sleep(1.0)
+        check(device(r, "nobody") is None, "a status from an unknown device was recorded")
+        added = r.cli("device", "add", "nobody")
+        check(added.returncode == 0, f"device add: {added.stdout}{added.stderr}")
+        time.sleep(2.5)  # the registry is polled every second
+        broker.pub("granary/nobody/status", json.dumps({"device": "nobody", "state": "running"}))
+        wait_for(lambda: (lambda x: x if x and x["online"] else None)(device(r, "nobody")),
+                 "the status of a device added to the registry")
 
         sub = broker.sub("granary/available", 1, 20)
         time.sleep(0.5)
