@@ -1,4 +1,6 @@
-"""The granary command line as a user drives it: bad configs exit 78 with the file, line
+"""The granary command line as a user drives it: check-config --as-user names what the
+service user cannot read; log lines carry times at a terminal and <N> prefixes for journald
+and pipes; bad configs exit 78 with the file, line
 and key; check-config masks secrets; poll, status and flush work with and without the
 daemon; SIGHUP reloads (and keeps the old config when the new one is bad); SIGTERM
 exits 0 within 5 s."""
@@ -78,8 +80,49 @@ def check_as_user():
     check(r.returncode == 78 and "no user" in r.stderr, f"unknown user: {r.stderr}")
 
 
+def log_lines_as_seen(agent, on_terminal, env_extra=None):
+    """The first log lines of `granary run` with stderr on a pseudo-terminal or a pipe."""
+    import pty
+    import select
+    env = dict(os.environ)
+    env.pop("JOURNAL_STREAM", None)
+    env.update(env_extra or {})
+    if on_terminal:
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([BIN, "run", "-c", agent.config], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=slave, env=env)
+        os.close(slave)
+        out, deadline = b"", time.time() + 10
+        while b"\n" not in out and time.time() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                out += os.read(master, 4096)
+        proc.terminate()
+        proc.wait(timeout=10)
+        os.close(master)
+        return out.decode(errors="replace").splitlines()
+    proc = subprocess.Popen([BIN, "run", "-c", agent.config], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    line = proc.stderr.readline()
+    proc.terminate()
+    proc.wait(timeout=10)
+    return [line.decode(errors="replace")]
+
+
+def check_log_format():
+    """People at a terminal get times and level names; journald and pipes get <N> prefixes."""
+    agent = Agent(BASE)
+    lines = log_lines_as_seen(agent, True)
+    check(lines and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (notice|info|warning): ",
+                             lines[0]), f"terminal log line: {lines[:1]}")
+    piped = log_lines_as_seen(agent, False)
+    check(re.match(r"<\d>", piped[0]), f"piped log line: {piped}")
+    journal = log_lines_as_seen(agent, True, {"JOURNAL_STREAM": "8:1234"})
+    check(journal and re.match(r"<\d>", journal[0]), f"terminal under journald: {journal[:1]}")
+
+
 def main():
     check_as_user()
+    check_log_format()
     sensor = HttpSensor()
     root = tempfile.mkdtemp(prefix="granary-cli-")
     try:
