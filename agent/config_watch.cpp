@@ -53,7 +53,12 @@ ConfigWatch::Changes ConfigWatch::Poll() {
   Changes changes;
   if (!watch_) return changes;
   for (const std::string& path : watch_->Changed()) {
-    if (path == conf_dir_) {
+    if (path.empty()) {  // the kernel's queue overflowed: check everything
+      changes.config.push_back(conf_dir_);
+      std::string digest = CredentialsDigest();
+      changes.credentials = changes.credentials || digest != credentials_digest_;
+      credentials_digest_ = std::move(digest);
+    } else if (path == conf_dir_) {
       (void)watch_->Add(conf_dir_);  // created or replaced; gone is fine too
       changes.config.push_back(path);
     } else if (Parent(path) == conf_dir_ && IsDropIn(path)) {

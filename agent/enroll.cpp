@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,12 +67,16 @@ Result<std::map<std::string, std::string>> ParseAnswer(const std::string& body) 
 }
 
 // Written whole or not at all, created with `mode` (never wider for a moment).
-Status WritePrivately(const std::string& path, const std::string& text, mode_t mode) {
+// `owner` set: the file is given to that user before it takes its name (root enrolls; the
+// service reads it as granary).
+Status WritePrivately(const std::string& path, const std::string& text, mode_t mode,
+                      const passwd* owner = nullptr) {
   std::string tmp = path + ".tmp";
   ::unlink(tmp.c_str());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) return Error::FromErrno("create " + tmp);
-  bool ok = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+  bool ok = (owner == nullptr || ::fchown(fd.get(), owner->pw_uid, owner->pw_gid) == 0) &&
+            ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
             ::fsync(fd.get()) == 0 && fd.Close() == 0 && ::rename(tmp.c_str(), path.c_str()) == 0;
   if (!ok) {
     Error e = Error::FromErrno("write " + path);
@@ -118,11 +123,12 @@ int RunEnroll(const EnrollOptions& o) {
       "[upload]\nendpoint = {}\nbucket = {}\nregion = {}\nprefix = {}\ncredentials_file = {}\n",
       Quote(url), Quote(a["bucket"]), Quote(a["region"]), Quote(a["prefix"]), Quote(credentials));
   if (!o.ca_file.empty()) section += "ca_file = " + Quote(o.ca_file) + "\n";
+  const passwd* service = ::geteuid() == 0 ? ::getpwnam("granary") : nullptr;
   Status s = WritePrivately(credentials,
                             fmt::format("[default]\naws_access_key_id = {}\n"
                                         "aws_secret_access_key = {}\n",
                                         a["access_key"], a["secret_key"]),
-                            0600);
+                            0600, service);
   if (s && ::mkdir(dropin_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     s = Error::FromErrno("create " + dropin_dir);
   }
@@ -135,11 +141,12 @@ int RunEnroll(const EnrollOptions& o) {
     return 1;
   }
   std::printf(
-      "enrolled as device %s (access key %s)\nwrote %s (mode 0600)\nwrote %s:\n\n%s\n"
+      "enrolled as device %s (access key %s)\nwrote %s (mode 0600%s)\nwrote %s:\n\n%s\n"
       "The agent's `device` must be \"%s\"; a running agent applies the drop-in at once, and "
       "`granary check-config -c %s` shows it merged.\n",
-      a["device"].c_str(), a["access_key"].c_str(), credentials.c_str(), dropin.c_str(),
-      section.c_str(), a["device"].c_str(), o.config_path.c_str());
+      a["device"].c_str(), a["access_key"].c_str(), credentials.c_str(),
+      service != nullptr ? ", owner granary" : "", dropin.c_str(), section.c_str(),
+      a["device"].c_str(), o.config_path.c_str());
   return 0;
 }
 

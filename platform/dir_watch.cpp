@@ -38,6 +38,10 @@ std::vector<std::string> DirWatch::Changed() {
     for (ssize_t off = 0; off < n;) {
       const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
       off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+      if (ev->mask & IN_Q_OVERFLOW) {  // events were lost: anything may have changed
+        if (std::find(changed.begin(), changed.end(), "") == changed.end()) changed.emplace_back();
+        continue;
+      }
       auto dir = dirs_.find(ev->wd);
       if (dir == dirs_.end()) continue;
       std::string path = ev->len > 0 ? dir->second + "/" + ev->name : dir->second;

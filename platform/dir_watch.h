@@ -19,7 +19,8 @@ class DirWatch {
   // Watches the entries of `dir` (not below). Watching a directory twice is harmless.
   Status Add(const std::string& dir);
   // "DIR/NAME" of every entry changed since the last call, in event order, each once;
-  // "DIR" itself when the directory was deleted or moved. Empty when nothing changed.
+  // "DIR" itself when the directory was deleted or moved; "" when the kernel dropped events
+  // (its queue overflowed), so anything watched may have changed. Empty when nothing did.
   std::vector<std::string> Changed();
 
  private:

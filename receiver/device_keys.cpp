@@ -1,5 +1,8 @@
 #include "receiver/device_keys.h"
 
+#include <fmt/format.h>
+
+#include <cstdio>
 #include <set>
 
 #include "platform/log.h"
@@ -10,14 +13,26 @@ Result<std::unique_ptr<DeviceRegistry>> OpenRegistry(Env& env, const ReceiverCon
   bool created = false;
   auto box = SecretBox::FromKeyFile(config.registry.key_file, &created);
   if (!box) return box.error();
-  if (created) {
-    log::Notice(
-        "created registry key file {} (mode 0600): back it up with the index; without it no "
-        "registered device's secret can be read, and every receiver sharing the index needs "
-        "the same file",
-        config.registry.key_file);
+  auto registry = DeviceRegistry::Open(env, config, std::move(*box));
+  if (!registry || !created) return registry;
+  // A new key next to an index that already holds sealed secrets (a second host sharing
+  // the PostgreSQL index, a restored database) would seal new devices under a key no other
+  // receiver has, and could open none of the old ones.
+  auto devices = (*registry)->List(env.WallNowMs());
+  if (!devices) return devices.error();
+  if (!devices->empty()) {
+    std::remove(config.registry.key_file.c_str());
+    return Error(fmt::format(
+        "the index's registry holds {} device(s) sealed under another key file, and {} was "
+        "missing: copy the key file from a receiver that has it (mode 0600), then start again",
+        devices->size(), config.registry.key_file));
   }
-  return DeviceRegistry::Open(env, config, std::move(*box));
+  log::Notice(
+      "created registry key file {} (mode 0600): back it up with the index; without it no "
+      "registered device's secret can be read, and every receiver sharing the index needs "
+      "the same file",
+      config.registry.key_file);
+  return registry;
 }
 
 DeviceKeyRefresher::DeviceKeyRefresher(Env& env, DeviceRegistry& registry,

@@ -346,7 +346,8 @@ Status HttpServer::ReplaceCertificate(const std::string& cert_pem, const std::st
   if (fd == MHD_INVALID_SOCKET) return Error("cannot take the listening socket over");
   // A daemon that fails to start closes the socket it was given: it gets a duplicate, so the
   // old certificate can take the socket back.
-  MhdDaemon next = StartDaemon(::fcntl(fd, F_DUPFD_CLOEXEC, 0), cert_pem, key_pem);
+  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  MhdDaemon next = dup >= 0 ? StartDaemon(dup, cert_pem, key_pem) : MhdDaemon();
   Status result = Status::Ok();
   if (next) {
     ::close(fd);

@@ -127,6 +127,9 @@ class HttpServer {
   // socket over; the old one finishes its connections, then stops. When the new pair does
   // not load, the old one stays and the error says why. From one thread at a time.
   Status ReplaceCertificate(const std::string& cert_pem, const std::string& key_pem);
+  // False when a certificate change left no daemon listening (the process should end, so
+  // its supervisor starts it again).
+  bool serving() const { return daemon_ != nullptr; }
   // Stops accepting; connections in progress are closed.
   void Stop();
 

@@ -198,6 +198,11 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
     if (sig == SIGHUP) {
       service::NotifyStatus("reloading the config");
       Reload(env, config, context, keys, **server);
+      if (!(*server)->serving()) {
+        log::Error("no HTTP server is listening after the reload; exiting");
+        validation.Stop();
+        return 1;
+      }
       service::NotifyStatus("reloaded");
     }
   }

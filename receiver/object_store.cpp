@@ -208,12 +208,11 @@ Result<ObjectMeta> ObjectStore::ReadQuarantineMeta(const std::string& id) {
   return meta;
 }
 
-Result<bool> ObjectStore::Place(const std::string& id, const ObjectMeta& meta) {
+Status ObjectStore::Place(const std::string& id, const ObjectMeta& meta) {
   std::string to = AcceptedPath(meta.bucket, meta.key);
   std::string dir = Dirname(to);
   Status s = env_.CreateDirs(dir);
-  if (!s) return s.error();
-  bool created = true;
+  if (!s) return s;
   // link() fails on an existing name where rename() would silently replace it.
   if (::link(QuarantineBodyPath(id).c_str(), to.c_str()) != 0) {
     if (errno != EEXIST) return Error::FromErrno("link " + to);
@@ -222,17 +221,14 @@ Result<bool> ObjectStore::Place(const std::string& id, const ObjectMeta& meta) {
     if (present->sha256_hex != meta.sha256_hex) {
       return Error(to + " holds other bytes (sha256 " + present->sha256_hex + "); not replaced");
     }
-    created = false;
   }
-  s = env_.SyncDir(dir);  // the new name is durable before the client hears 200
-  if (!s) return s.error();
-  return created;
+  return env_.SyncDir(dir);  // the new name is durable before the client hears 200
 }
 
 Status ObjectStore::Unplace(const ObjectMeta& meta) {
   std::string path = AcceptedPath(meta.bucket, meta.key);
   Status s = env_.RemoveFile(path);
-  if (!s) return s;
+  if (!s && s.error().sys_errno() != ENOENT) return s;  // a concurrent twin removed it
   return env_.SyncDir(Dirname(path));
 }
 
@@ -244,8 +240,8 @@ Status ObjectStore::DropQuarantine(const std::string& id) {
 }
 
 Status ObjectStore::Accept(const std::string& id, const ObjectMeta& meta) {
-  auto placed = Place(id, meta);
-  if (!placed) return placed.error();
+  Status s = Place(id, meta);
+  if (!s) return s;
   return DropQuarantine(id);
 }
 

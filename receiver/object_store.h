@@ -86,11 +86,10 @@ class ObjectStore {
 
   // Links the body at accepted/{bucket}/{key}, durably, keeping the quarantine entry. Never
   // replaces a file there: accepted bytes are immutable whatever the index says (a file
-  // with the same SHA-256 is kept; one with other bytes is an error). True when this call
-  // created the name.
-  Result<bool> Place(const std::string& id, const ObjectMeta& meta);
-  // Removes a name Place() created that the index then refused (the quarantine entry holds
-  // the same bytes, and goes to conflicts/ or away as the refusal says).
+  // with the same SHA-256 is kept; one with other bytes is an error).
+  Status Place(const std::string& id, const ObjectMeta& meta);
+  // Removes a placed file the index then refused (the quarantine entry holds the same
+  // bytes, and goes to conflicts/ or away as the refusal says). A missing file is fine.
   Status Unplace(const ObjectMeta& meta);
   // Removes a quarantine entry once its bytes are placed and indexed, or already stored.
   Status DropQuarantine(const std::string& id);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "platform/log.h"
 
@@ -109,21 +110,29 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
   // must not let a key's bytes be replaced or a key land where it cannot be a file.
   std::string clash = store_.PathClash(meta.bucket, meta.key);
   if (!clash.empty()) return refuse_name(clash);
-  if (store_.AcceptedExists(meta.bucket, meta.key)) {
+  // Another upload's bytes under the key (the index may not list them): a conflict.
+  auto other_bytes = [&]() -> Result<std::optional<std::string>> {
+    if (!store_.AcceptedExists(meta.bucket, meta.key)) return std::optional<std::string>();
     auto present = DigestFile(store_.AcceptedPath(meta.bucket, meta.key));
     if (!present) return present.error();
-    if (present->sha256_hex != meta.sha256_hex) {
-      return set_aside(
-          true, "accepted/ holds other bytes for the key (sha256 " + present->sha256_hex + ")");
-    }
-  }
+    if (present->sha256_hex == meta.sha256_hex) return std::optional<std::string>();
+    return std::optional<std::string>("accepted/ holds other bytes for the key (sha256 " +
+                                      present->sha256_hex + ")");
+  };
+  auto other = other_bytes();
+  if (!other) return other.error();
+  if (*other) return set_aside(true, **other);
 
   // Placed before the index hears of it, so the index never claims bytes the store lacks:
   // a failed placement leaves the index unchanged, and a failed commit leaves a file that
   // the quarantine entry still explains (indexed when the client sends it again, or by
   // Recover() at start).
-  auto placed = store_.Place(id, meta);
-  if (!placed) return placed.error();
+  if (Status placed = store_.Place(id, meta); !placed) {
+    // A concurrent upload of other bytes may have taken the name since the check above.
+    other = other_bytes();
+    if (other && *other) return set_aside(true, **other);
+    return placed.error();
+  }
   env_.CrashPoint("receiver.after_place");
   ObjectRow row = IndexRowOf(meta, v.kind, now_ms);
   Result<RecordResult> recorded = v.kind == ObjectKind::kSegment
@@ -131,9 +140,20 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
                                       : index_.RecordTombstone(row, v.tombstone, now_ms);
   if (!recorded) return recorded.error();
   env_.CrashPoint("receiver.after_index");
-  // Refused by the index: a name this call created must not outlive the refusal (the
-  // quarantine entry, with the same bytes, is what is kept or dropped).
-  auto unplace = [&]() -> Status { return *placed ? store_.Unplace(meta) : Status::Ok(); };
+  // Refused by the index: a file with our bytes that the index does not own must not
+  // outlive the refusal (the quarantine entry, with the same bytes, is what is kept or
+  // dropped). Decided from the index and the file, not from whether this attempt created
+  // the name: an earlier attempt's placement (a crash, a failed commit) counts too.
+  auto unplace = [&]() -> Status {
+    auto owner = index_.FindObject(meta.bucket, meta.key);
+    if (!owner) return owner.error();
+    if (owner->has_value() && (*owner)->sha256_hex == meta.sha256_hex) return Status::Ok();
+    if (!store_.AcceptedExists(meta.bucket, meta.key)) return Status::Ok();
+    auto present = DigestFile(store_.AcceptedPath(meta.bucket, meta.key));
+    if (!present) return present.error();
+    if (present->sha256_hex != meta.sha256_hex) return Status::Ok();  // not ours
+    return store_.Unplace(meta);
+  };
   switch (recorded->outcome) {
     case RecordOutcome::kIndexed: {
       Status s = store_.DropQuarantine(id);
@@ -153,10 +173,7 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
     case RecordOutcome::kDuplicate: {
       // The index holds these readings. Under this key with these bytes, the placed file is
       // the index's own (placed again if a crash had lost it); under other bytes, ours go.
-      auto owner = index_.FindObject(meta.bucket, meta.key);
-      if (!owner) return owner.error();
-      bool ours = owner->has_value() && (*owner)->sha256_hex == meta.sha256_hex;
-      Status s = ours ? Status::Ok() : unplace();
+      Status s = unplace();
       if (s) s = store_.Discard(id);
       if (!s) return s.error();
       metrics_.objects_duplicate += 1;

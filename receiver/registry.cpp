@@ -162,6 +162,13 @@ class SqlRegistry final : public DeviceRegistry {
 
   Result<IssuedKey> Enroll(const std::string& token, int64_t now_ms) override {
     std::lock_guard<std::mutex> lock(mu_);
+    // The endpoint takes guesses from anyone: a guess costs a read, never a write
+    // transaction on the database ingest writes to.
+    auto live = db_->Query(
+        "SELECT 1 FROM registry_enroll WHERE token_sha256 = ? AND used_ms = 0 AND expires_ms > ?",
+        {Sha256Hex(token), now_ms});
+    if (!live) return live.error();
+    if (live->empty()) return Error("invalid or expired enrollment token");
     return Change([&]() -> Result<IssuedKey> {
       // One UPDATE spends the token: two replicas racing on it cannot both succeed.
       auto spent = db_->Query(

@@ -30,20 +30,24 @@ const unsigned char* U(std::string_view s) {
 }
 unsigned char* U(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
+// Written whole under a private name, then linked into place: a process that loses the
+// race to create it (two receivers starting at once) reads the winner's whole key, never a
+// file still being written.
 Status WriteNewKeyFile(const std::string& path, bool* created) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd) {
-    if (errno == EEXIST) return Status::Ok();
-    return Error::FromErrno("create registry key file " + path);
-  }
+  if (::access(path.c_str(), F_OK) == 0) return Status::Ok();
+  std::string tmp = path + ".new-" + HexEncode(RandomBytes(8));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) return Error::FromErrno("create registry key file " + tmp);
   std::string text = HexEncode(RandomBytes(SecretBox::kKeyBytes)) + "\n";
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
-      ::fsync(fd.get()) != 0) {
-    Error e = Error::FromErrno("write registry key file " + path);
-    ::unlink(path.c_str());
-    return e;
-  }
-  *created = true;
+  bool written = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                 ::fsync(fd.get()) == 0;
+  int err = errno;
+  bool linked = written && ::link(tmp.c_str(), path.c_str()) == 0;
+  if (written && !linked) err = errno;
+  ::unlink(tmp.c_str());
+  if (!written) return Error::FromErrno("write registry key file " + tmp, err);
+  if (!linked && err != EEXIST) return Error::FromErrno("create registry key file " + path, err);
+  *created = linked;
   return Status::Ok();
 }
 

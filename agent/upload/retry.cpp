@@ -51,6 +51,9 @@ Verdict JudgeUpload(const Result<S3Response>& result, std::string_view expected_
                    r.error_code == "SlowDown" || r.error_code == "RequestTimeout" ||
                    r.error_code == "InternalError" || r.error_code == "ServiceUnavailable";
   v.outcome = retryable ? Outcome::kRetry : Outcome::kPermanent;
+  v.account = !retryable &&
+              (r.status == 401 || r.status == 403 || r.error_code == "NoSuchBucket" ||
+               r.error_code == "InvalidAccessKeyId" || r.error_code == "SignatureDoesNotMatch");
   return v;
 }
 

@@ -25,6 +25,10 @@ struct Verdict {
   std::chrono::milliseconds retry_after{0};  // from a Retry-After header
   int64_t server_time_ms = 0;                // from the Date header, for kSkewed
   std::string error;                         // for status and logs; no secrets
+  // kPermanent for the whole account (credentials, bucket, policy), not for this one
+  // object's bytes (InvalidSegment, ObjectConflict, EntityTooLarge): only these heal when
+  // another upload succeeds.
+  bool account = false;
 };
 
 Verdict JudgeUpload(const Result<S3Response>& result, std::string_view expected_md5_hex);

@@ -201,11 +201,12 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
     NoteFailure(error, v.outcome == Outcome::kPermanent);
     int64_t now = env_.WallNowMs();
     if (v.outcome == Outcome::kPermanent) {
-      log::Error(
-          "uploader: {} (not retryable; next try after another upload succeeds, the "
-          "credentials change, or in {} s; the segment is kept)",
-          error, options_.permanent_retry.count() / 1000);
-      parked_ = true;
+      log::Error("uploader: {} (not retryable; next try {}in {} s; the segment is kept)", error,
+                 v.account ? "after another upload succeeds, the credentials change, or " : "",
+                 options_.permanent_retry.count() / 1000);
+      // Only an account-wide refusal is released by another upload's success: a segment
+      // refused for its own bytes would be sent again after every success.
+      parked_ = parked_ || v.account;
       (void)buffer_.MarkUploadFailed(seg.id, error, now + options_.permanent_retry.count());
       return milliseconds{0};  // others may still go through
     }
@@ -237,7 +238,7 @@ Status UploadWorker::UploadTombstones(SegmentCatalog& catalog) {
     if (v.outcome != Outcome::kStored) {
       if (cancel_) return Status::Ok();
       NoteFailure(ErrorText(key, result, v), v.outcome == Outcome::kPermanent);
-      parked_ = parked_ || v.outcome == Outcome::kPermanent;
+      parked_ = parked_ || (v.outcome == Outcome::kPermanent && v.account);
       milliseconds delay = v.outcome == Outcome::kPermanent
                                ? options_.permanent_retry
                                : BackoffDelay(attempt_++, options_.retry_min, options_.retry_max,

@@ -145,6 +145,19 @@ def main():
         check(warned and all(line.startswith("<4>") for line in warned),
               f"authentication failures are not logged at warning: {warned[:2]}")
 
+        # A host sharing the index without its key file: refused, no new key left behind
+        # (it would seal new devices under a key no other receiver has).
+        lone = os.path.join(pg.dir, "lone")
+        os.makedirs(lone)
+        lone_cfg = os.path.join(pg.dir, "lone.toml")
+        with open(lone_cfg, "w") as f:
+            f.write(receiver_config(lone, index=pg.url, devices={}))
+        r = subprocess.run([RECEIVER_BIN, "device", "list", "-c", lone_cfg], capture_output=True,
+                           text=True, timeout=60)
+        check(r.returncode != 0 and "sealed under another key file" in r.stderr,
+              f"a host without the key file: rc {r.returncode} {r.stderr}")
+        check(not os.path.exists(os.path.join(lone, "registry.key")), "a stray key file was left")
+
     run_receivers(receivers, body, "receiver_registry")
     pg.stop()
 

@@ -44,6 +44,17 @@ TEST(JudgeUpload, ClassifiesEveryKindOfAnswer) {
   EXPECT_EQ(JudgeUpload(Answer(403, {}, "SignatureDoesNotMatch"), md5).outcome,
             Outcome::kPermanent);
   EXPECT_EQ(JudgeUpload(Answer(404, {}, "NoSuchBucket"), md5).outcome, Outcome::kPermanent);
+  // Account-wide refusals heal when another upload succeeds; a refusal of one object's bytes
+  // does not, or it would be sent again after every success.
+  EXPECT_TRUE(JudgeUpload(Answer(403, {}, "AccessDenied"), md5).account);
+  EXPECT_TRUE(JudgeUpload(Answer(403, {}, "InvalidAccessKeyId"), md5).account);
+  EXPECT_TRUE(JudgeUpload(Answer(404, {}, "NoSuchBucket"), md5).account);
+  for (auto [status, code] : {std::pair{400L, "InvalidSegment"}, std::pair{409L, "ObjectConflict"},
+                              std::pair{413L, "EntityTooLarge"}}) {
+    Verdict v = JudgeUpload(Answer(status, {}, code), md5);
+    EXPECT_EQ(v.outcome, Outcome::kPermanent) << code;
+    EXPECT_FALSE(v.account) << code;
+  }
   Verdict skew = JudgeUpload(
       Answer(403, {{"date", "Sun, 22 Nov 2026 20:00:00 GMT"}}, "RequestTimeTooSkewed"), md5);
   EXPECT_EQ(skew.outcome, Outcome::kSkewed);
