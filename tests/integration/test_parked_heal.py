@@ -2,9 +2,12 @@
 permanent_retry (1 h here), without a signal:
   1. the agent's credentials file is fixed in place: the change is seen and they upload;
   2. the receiver is the one that was wrong (a device secret rotated there by mistake) and
-     is fixed: the next segment's upload succeeds, and the parked ones follow it.
+     is fixed: the next segment's upload succeeds, and the parked ones follow it;
+  3. the device is disabled in the receiver's registry, then enabled again with the
+     receiver running: the backlog parked meanwhile uploads within one retry interval.
 Before both, with the receiver down, every retry log line names the object key once."""
 import os
+import re
 
 from harness import Agent, check, wait_until
 from receiver_harness import DEVICES, agent_and_receiver
@@ -42,8 +45,7 @@ def park_some(agent):
     return parked(agent)
 
 
-def write_credentials(path, secret):
-    ak = DEVICES["h017"][0]
+def write_credentials(path, secret, ak=DEVICES["h017"][0]):
     with open(path, "w") as f:  # in place, as an editor or config tool does
         f.write(f"[default]\naws_access_key_id = {ak}\naws_secret_access_key = {secret}\n")
 
@@ -92,6 +94,25 @@ def main():
         took = wait_until("parked segments uploaded after another upload succeeded",
                           lambda: uploaded(agent, ids), HEAL_LIMIT_S)
         print(f"receiver fixed: {len(ids)} parked segments uploaded in {took:.1f} s")
+
+        # 3. A registry key for the device, disabled and enabled again on the running receiver.
+        added = receiver.cli("device", "add", "h017")
+        check(added.returncode == 0, f"device add: {added.stdout}{added.stderr}")
+        ak = re.search(r"^access key: (\S+)$", added.stdout, re.M).group(1)
+        sk = re.search(r"^secret key: (\S+)$", added.stdout, re.M).group(1)
+        write_credentials(creds, sk, ak)
+        before = agent.db("SELECT count(*) FROM segments WHERE state='uploaded'")[0][0]
+        wait_until("an upload with the registry key",
+                   lambda: agent.db("SELECT count(*) FROM segments WHERE state='uploaded'")[0][0]
+                   > before, HEAL_LIMIT_S)
+        disabled = receiver.cli("device", "disable", "h017")
+        check(disabled.returncode == 0, f"device disable: {disabled.stderr}")
+        ids = park_some(agent)
+        enabled = receiver.cli("device", "enable", "h017")
+        check(enabled.returncode == 0, f"device enable: {enabled.stderr}")
+        took = wait_until("parked segments uploaded after the device was enabled again",
+                          lambda: uploaded(agent, ids), HEAL_LIMIT_S)
+        print(f"device re-enabled: {len(ids)} parked segments uploaded in {took:.1f} s")
         rc = agent.stop()
         check(rc == 0, f"stop exited {rc}")
         print("parked_heal: ok")
