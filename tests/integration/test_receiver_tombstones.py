@@ -6,11 +6,11 @@ Then, against the receiver alone: a second tombstone from the same first seq wit
 range widens the record (it was answered 200 and not recorded, leaving the gap
 unexplained); a narrower one is a conflict."""
 import json
-import sys
 import time
 
 from harness import Agent, check
-from receiver_harness import Receiver, boto3_client, run_receivers, s3_error_code, segment
+from receiver_harness import (Receiver, agent_and_receiver, boto3_client, run_receivers,
+                              s3_error_code, segment)
 from test_receiver_agent import drain, fixed_port_receiver
 
 SOURCES = """
@@ -57,7 +57,7 @@ def main():
     run_receivers([alone], lambda: test_widening(alone), "receiver tombstone widening")
     r, upload = fixed_port_receiver()
     agent = Agent(SOURCES + upload, device="h017")
-    try:
+    with agent_and_receiver(agent, r):
         agent.start()
         agent.wait_ready()
         deadline = time.time() + 60
@@ -85,15 +85,6 @@ def main():
               f"tombstoned {explained} but the agent dropped {dropped_readings}")
         print(f"receiver tombstones: ok ({len(explained)} explained gap(s), "
               f"{int(dropped_readings)} readings dropped by quota, {last} captured)")
-    except SystemExit:
-        print(r.read_log()[-3000:], file=sys.stderr)
-        print(agent.read_log()[-3000:], file=sys.stderr)
-        raise
-    finally:
-        if agent.proc:
-            agent.kill9()
-        if r.proc:
-            r.stop()
 
 
 if __name__ == "__main__":

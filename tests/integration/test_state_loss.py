@@ -6,10 +6,10 @@ receiver is up every reading that was in a segment file is accepted exactly once
 conflict (a reused seq would be one), and accepted + tombstoned covers [1, last] with no
 unexplained gap."""
 import os
-import sys
 import time
 
 from harness import Agent, check
+from receiver_harness import agent_and_receiver
 from test_receiver_agent import drain, fixed_port_receiver
 
 SOURCES = """
@@ -22,6 +22,14 @@ type = "synthetic"
 interval = "100ms"
 rate = 2000
 """
+
+
+def start_keeping(agent, before):
+    """Starts the agent on its damaged state; every segment file in `before` is still there."""
+    agent.start()
+    agent.wait_ready()
+    check(before <= set(agent.segments()),
+          f"segment files deleted: {sorted(before - set(agent.segments()))}")
 
 
 def wait_segments(agent, n, timeout=60):
@@ -58,7 +66,7 @@ def main():
     agent = Agent(SOURCES + upload, device="h017")
     db = os.path.join(agent.state, "buffer.db")
     in_files = {}
-    try:
+    with agent_and_receiver(agent, r):
         # (1) Clean stop, then the database is emptied.
         agent.start()
         agent.wait_ready()
@@ -71,10 +79,7 @@ def main():
             pass
         remove(db + "-wal")
         remove(db + "-shm")
-        agent.start()
-        agent.wait_ready()
-        check(before <= set(agent.segments()),
-              f"segment files deleted: {sorted(before - set(agent.segments()))}")
+        start_keeping(agent, before)
         b = agent.status()["buffer"]
         check(b["state_losses"] == 1, f"state loss not in status: {b}")
         check(agent.status()["state"] == "degraded", "a state loss must degrade the status")
@@ -86,10 +91,7 @@ def main():
         before = set(agent.segments())
         in_files.update(seqs_in_files(agent))
         remove(db + "-wal")
-        agent.start()
-        agent.wait_ready()
-        check(before <= set(agent.segments()),
-              f"segment files deleted: {sorted(before - set(agent.segments()))}")
+        start_keeping(agent, before)
         online = agent.status()["buffer"]
         check(online["state_losses"] == 2, f"second state loss not in status: {online}")
         check("write-ahead log" in online["last_state_loss"], f"reason: {online}")
@@ -117,15 +119,6 @@ def main():
         check(len(accepted) + tomb == last, f"accepted {len(accepted)} + tombstoned {tomb} != {last}")
         print(f"state loss: ok ({len(in_files)} seqs in files all accepted once, "
               f"{tomb} seqs tombstoned, last seq {last})")
-    except SystemExit:
-        print(r.read_log()[-3000:], file=sys.stderr)
-        print(agent.read_log()[-5000:], file=sys.stderr)
-        raise
-    finally:
-        if agent.proc:
-            agent.kill9()
-        if r.proc:
-            r.stop()
 
 
 if __name__ == "__main__":
