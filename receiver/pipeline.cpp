@@ -111,13 +111,19 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
   std::string clash = store_.PathClash(meta.bucket, meta.key);
   if (!clash.empty()) return refuse_name(clash);
   // Another upload's bytes under the key (the index may not list them): a conflict.
-  auto other_bytes = [&]() -> Result<std::optional<std::string>> {
-    if (!store_.AcceptedExists(meta.bucket, meta.key)) return std::optional<std::string>();
+  // The SHA-256 of the file accepted/ holds under the key ("" when none).
+  auto present_sha = [&]() -> Result<std::string> {
+    if (!store_.AcceptedExists(meta.bucket, meta.key)) return std::string();
     auto present = DigestFile(store_.AcceptedPath(meta.bucket, meta.key));
     if (!present) return present.error();
-    if (present->sha256_hex == meta.sha256_hex) return std::optional<std::string>();
-    return std::optional<std::string>("accepted/ holds other bytes for the key (sha256 " +
-                                      present->sha256_hex + ")");
+    return present->sha256_hex;
+  };
+  auto other_bytes = [&]() -> Result<std::optional<std::string>> {
+    auto sha = present_sha();
+    if (!sha) return sha.error();
+    if (sha->empty() || *sha == meta.sha256_hex) return std::optional<std::string>();
+    return std::optional<std::string>("accepted/ holds other bytes for the key (sha256 " + *sha +
+                                      ")");
   };
   auto other = other_bytes();
   if (!other) return other.error();
@@ -148,10 +154,9 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
     auto owner = index_.FindObject(meta.bucket, meta.key);
     if (!owner) return owner.error();
     if (owner->has_value() && (*owner)->sha256_hex == meta.sha256_hex) return Status::Ok();
-    if (!store_.AcceptedExists(meta.bucket, meta.key)) return Status::Ok();
-    auto present = DigestFile(store_.AcceptedPath(meta.bucket, meta.key));
-    if (!present) return present.error();
-    if (present->sha256_hex != meta.sha256_hex) return Status::Ok();  // not ours
+    auto sha = present_sha();
+    if (!sha) return sha.error();
+    if (*sha != meta.sha256_hex) return Status::Ok();  // none, or not ours
     return store_.Unplace(meta);
   };
   switch (recorded->outcome) {
