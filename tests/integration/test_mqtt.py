@@ -210,7 +210,11 @@ def wrong_password(root, broker):
         check(f"127.0.0.1:{broker.port}" in st["mqtt"]["last_error"], st["mqtt"]["last_error"])
         check(not st["mqtt"]["connected"], "connected with a wrong password?")
         captured = st["buffer"]["captured"]
-        time.sleep(2)
+        # status.json is rewritten every 2 s, so one 2 s sleep can land just before the
+        # next write; give it two rewrites.
+        deadline = time.time() + 5
+        while time.time() < deadline and agent.status()["buffer"]["captured"] <= captured:
+            time.sleep(0.2)
         check(agent.status()["buffer"]["captured"] > captured, "capture stopped on a wrong password")
         log = agent.read_log()
         check("refused the connection" in log and "not authorised" in log, f"log: {log[-800:]}")
