@@ -18,10 +18,14 @@ PACKAGE=(dpkg-dev debhelper lintian fakeroot)
 # Test peers: Swift + s3api is the signature-verifying S3 server; boto3 and awscli are
 # independent S3 clients; PostgreSQL and Chromium are the real peers of the receiver tests;
 # haproxy terminates TLS in front of a plain-HTTP receiver; openssl makes the test CA;
-# systemd-analyze (systemd) and adduser check and install the built packages.
+# systemd-analyze (systemd) and adduser check and install the built packages;
+# chromium-driver and python3-selenium drive the dashboard in a real browser, which loads
+# Chart.js from libjs-chart.js; python3-bson reads archived BSON independently of libbson;
+# python3-paho-mqtt publishes MQTT 5 user properties.
 TEST=("${DEMO[@]}" "${PACKAGE[@]}" systemd adduser sqlite3 bc bsdextrautils
   swift swift-proxy swift-account swift-container swift-object memcached
-  python3-boto3 awscli postgresql chromium haproxy openssl)
+  python3-boto3 awscli postgresql chromium chromium-driver python3-selenium libjs-chart.js
+  python3-bson python3-paho-mqtt haproxy openssl)
 
 case "${1:-build}" in
   build) wanted=("${BUILD[@]}") ;;
