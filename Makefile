@@ -24,10 +24,12 @@ build: deps
 # Every C++ file of the project; formatting is checked by ctest (format) and fixed by `make format`.
 SOURCES = $(shell git ls-files '*.cpp' '*.h')
 
+# ctest -j 2 overlaps only the package build with the other tests, which run one at a time
+# (tests/CMakeLists.txt).
 test: DEPS = test
 test: build
 	cd $(BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j 1
+	  ctest --output-on-failure -j 2
 	$(MAKE) fuzz
 
 # Libfuzzer targets, each run for a bounded time; longer runs: make fuzz FUZZ_SECONDS=600
