@@ -119,7 +119,7 @@ TEST_F(ConfigTest, UnknownSourceType) {
   EXPECT_EQ(LoadError("[[source]]\nname = \"m\"\ntype = \"modbus\"\nregister = 4\n"),
             At(3,
                "source[0].type: unknown source type \"modbus\" (known types: file, "
-               "http_json, synthetic)"));
+               "http_json, mqtt, synthetic)"));
 }
 
 TEST_F(ConfigTest, BadEnum) {
