@@ -344,10 +344,10 @@ class Daemon {
   std::unique_ptr<Buffer> buffer_;
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<std::unique_ptr<MqttArchiver>> archivers_;  // the mqtt sources
-  std::unique_ptr<UploadWorker> uploader_;  // null when [upload] is absent
-  std::unique_ptr<Monitor> monitor_;        // MQTT, metrics, systemd notify
-  std::unique_ptr<ConfigWatch> watch_;      // conf.d and the credentials file
-  UploadStats upload_base_;                 // from workers replaced by reloads
+  std::unique_ptr<UploadWorker> uploader_;                // null when [upload] is absent
+  std::unique_ptr<Monitor> monitor_;                      // MQTT, metrics, systemd notify
+  std::unique_ptr<ConfigWatch> watch_;                    // conf.d and the credentials file
+  UploadStats upload_base_;                               // from workers replaced by reloads
   int64_t started_ms_ = 0;
   uint64_t flushes_ = 0;
 };

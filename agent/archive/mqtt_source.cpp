@@ -147,8 +147,8 @@ struct MqttArchiver::Impl {
         device(std::move(d)),
         state_dir(std::move(s)),
         buffer(b),
-        known(config.dedupe_window),
-        random(std::random_device{}()) {
+        random(std::random_device{}()),
+        known(config.dedupe_window) {
     stats.name = config.name;
     stats.broker = fmt::format("{}:{}", config.host, config.port);
     stats.ack_before_commit = std::any_of(config.topics.begin(), config.topics.end(),
@@ -319,8 +319,9 @@ struct MqttArchiver::Impl {
     connack = true;
     for (const MqttTopic& t : config.topics) {
       // MQTT 5: retained messages only for a new subscription, so a reconnect to the
-      // kept session does not archive them again.
-      int options = v5 ? MQTT_SUB_OPT_SEND_RETAIN_NEW : 0;
+      // kept session does not archive them again; the retain flag as the publisher set
+      // it (without this option the broker clears it on live messages).
+      int options = v5 ? MQTT_SUB_OPT_SEND_RETAIN_NEW | MQTT_SUB_OPT_RETAIN_AS_PUBLISHED : 0;
       int src =
           mosquitto_subscribe_v5(mosq.get(), nullptr, t.filter.c_str(), t.qos, options, nullptr);
       if (src != MOSQ_ERR_SUCCESS) {
