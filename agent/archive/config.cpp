@@ -62,8 +62,8 @@ void ReadTopics(ConfigReader& r, MqttSourceConfig& m) {
 
 void ReadVeto(ConfigReader& r, const std::string& own_prefix, MqttSourceConfig& m) {
   if (!r.Has("veto")) {
+    // Not read when absent: StringArray would record [] for check-config, not this.
     m.veto = {"$SYS/#", own_prefix + "/#"};
-    (void)r.StringArray("veto");  // records the default for check-config
     return;
   }
   m.veto = r.StringArray("veto");
