@@ -152,6 +152,7 @@ SourceConfig ReadSourceCommon(ConfigReader& r) {
 std::string KnownTypes() {
   std::vector<std::string_view> names;
   for (const SourceType& t : SourceTypes()) names.push_back(t.name);
+  names.push_back(kMqttSourceType);
   std::sort(names.begin(), names.end());
   return fmt::format("{}", fmt::join(names, ", "));
 }
@@ -169,6 +170,14 @@ void ReadSources(ConfigReader& root, const std::shared_ptr<const toml::table>& d
         r.Fail("name", fmt::format("duplicate source name {} (first defined at {})",
                                    TomlQuote(s.name), first->second));
       }
+    }
+    if (s.type == kMqttSourceType) {
+      s.mqtt = std::make_shared<const MqttSourceConfig>(
+          ReadMqttSource(r, s.name, c.device, c.mqtt.prefix));
+      r.Finish();
+      s.settings = std::shared_ptr<const toml::table>(document, &r.table());
+      c.sources.push_back(std::move(s));
+      continue;
     }
     const SourceType* type = s.type.empty() ? nullptr : FindSourceType(s.type);
     if (!s.type.empty() && type == nullptr) {
@@ -254,6 +263,7 @@ std::string RenderSource(const AgentConfig& c, size_t index) {
     ConfigReader r(diag, *s.settings, prefix.substr(0, prefix.size() - 1));
     (void)ReadSourceCommon(r);
     if (const SourceType* type = FindSourceType(s.type)) (void)type->create(r);
+    if (s.type == kMqttSourceType) (void)ReadMqttSource(r, s.name, c.device, c.mqtt.prefix);
   } else {  // built in code rather than loaded: only the common keys are known
     diag->effective = {{prefix + "name", TomlQuote(s.name)},
                        {prefix + "type", TomlQuote(s.type)},

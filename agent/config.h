@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/archive/mqtt_source_config.h"
 #include "agent/monitor_config.h"
 #include "config/reader.h"
 #include "config/toml_file.h"
@@ -30,7 +31,12 @@ struct SourceConfig {
   std::chrono::milliseconds timeout{5'000};  // <= interval
   // The whole [[source]] table; the source type reads its own keys from it.
   std::shared_ptr<const toml::table> settings;
+  // Set for type "mqtt": a subscriber, not polled (agent/archive/mqtt_source.h).
+  std::shared_ptr<const MqttSourceConfig> mqtt;
 };
+
+// The type of the subscribing source that archives MQTT messages into BSON segments.
+inline constexpr std::string_view kMqttSourceType = "mqtt";
 
 // [upload]: absent means the agent only buffers and seals (segments wait in the state dir).
 struct UploadConfig {

@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "agent/archive/mqtt_source.h"
 #include "agent/config_watch.h"
 #include "agent/health.h"
 #include "agent/monitor.h"
@@ -15,6 +16,7 @@
 #include "platform/log.h"
 #include "platform/process.h"
 #include "s3/credentials.h"
+#include "storage/segment_file.h"
 
 namespace granary {
 namespace {
@@ -129,7 +131,7 @@ class Daemon {
     log::Notice("stopping: finishing the current batch{}",
                 config_.seal_on_stop ? " and sealing" : "");
     monitor_->Stopping();
-    scheduler_->Stop(kSchedulerStopWait);
+    StopSources();
     SealAndUpload();
     StopUploader();
     buffer_->Stop(config_.seal_on_stop);
@@ -207,7 +209,20 @@ class Daemon {
     }
     scheduler_ = std::move(*scheduler);
     scheduler_->Start();
+    for (const SourceConfig& sc : config_.sources) {
+      if (!sc.mqtt) continue;
+      archivers_.push_back(std::make_unique<MqttArchiver>(env_, *sc.mqtt, config_.device,
+                                                          config_.state_dir, *buffer_));
+      archivers_.back()->Start();
+    }
     return true;
+  }
+
+  // Subscribers first: each acknowledges what the still running buffer committed.
+  void StopSources() {
+    for (auto& a : archivers_) a->Stop();
+    archivers_.clear();
+    scheduler_->Stop(kSchedulerStopWait);
   }
 
   void Flush() {
@@ -268,7 +283,7 @@ class Daemon {
       return;
     }
     StopUploader();
-    scheduler_->Stop(kSchedulerStopWait);
+    StopSources();
     scheduler_.reset();
     bool reopen = BufferOptionsFrom(config_) != BufferOptionsFrom(*fresh);
     const std::string watched_credentials = config_.upload.credentials_file;
@@ -310,6 +325,7 @@ class Daemon {
     s.flushes = flushes_;
     s.quota_bytes = config_.buffer.quota_max_bytes;
     if (scheduler_) s.sources = scheduler_->Stats();
+    for (const auto& a : archivers_) s.archive.push_back(a->Stats());
     s.buffer = buffer_->Stats();
     s.uploads_enabled = config_.upload.enabled;
     s.uploads = uploader_ ? Accumulate(upload_base_, uploader_->Stats()) : upload_base_;
@@ -327,10 +343,11 @@ class Daemon {
   AgentConfig config_;
   std::unique_ptr<Buffer> buffer_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<UploadWorker> uploader_;  // null when [upload] is absent
-  std::unique_ptr<Monitor> monitor_;        // MQTT, metrics, systemd notify
-  std::unique_ptr<ConfigWatch> watch_;      // conf.d and the credentials file
-  UploadStats upload_base_;                 // from workers replaced by reloads
+  std::vector<std::unique_ptr<MqttArchiver>> archivers_;  // the mqtt sources
+  std::unique_ptr<UploadWorker> uploader_;                // null when [upload] is absent
+  std::unique_ptr<Monitor> monitor_;                      // MQTT, metrics, systemd notify
+  std::unique_ptr<ConfigWatch> watch_;                    // conf.d and the credentials file
+  UploadStats upload_base_;                               // from workers replaced by reloads
   int64_t started_ms_ = 0;
   uint64_t flushes_ = 0;
 };
@@ -342,6 +359,9 @@ BufferOptions BufferOptionsFrom(const AgentConfig& c) {
   o.state_dir = c.state_dir;
   o.device = c.device;
   o.keep_uploaded = c.upload.keep_uploaded;
+  for (const SourceConfig& s : c.sources) {
+    if (s.mqtt) o.segment_formats[s.name] = std::string(kBsonFormat);
+  }
   return o;
 }
 
@@ -354,6 +374,7 @@ Result<std::unique_ptr<Scheduler>> BuildScheduler(Env& env, const AgentConfig& c
   auto scheduler = std::make_unique<Scheduler>(env, sink, paused);
   scheduler->SetMaxReadingBytes(config.max_reading_bytes);
   for (const SourceConfig& sc : config.sources) {
+    if (sc.mqtt) continue;  // a subscriber: the daemon runs it (MqttArchiver)
     const SourceType* type = FindSourceType(sc.type);
     if (type == nullptr) return Error("source " + sc.name + ": unknown type " + sc.type);
     auto diag = std::make_shared<ConfigDiagnostics>();

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <thread>
 
+#include "agent/archive/cli.h"
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/enroll.h"
@@ -168,6 +169,36 @@ int Main(int argc, char** argv) {
   std::string flush_timeout = "60s";
   flush->add_option("--timeout", flush_timeout, "how long to wait for the daemon (default 60s)");
 
+  CLI::App* archive = app.add_subcommand(
+      "archive", "the archived MQTT messages held locally (segments/ and the buffer)");
+  archive->require_subcommand(1);
+  CLI::App* archive_ls =
+      archive->add_subcommand("ls", "per mqtt source: time range, topics, counts");
+  add_config(archive_ls);
+  CLI::App* archive_inspect = archive->add_subcommand("inspect", "print one message as JSON");
+  add_config(archive_inspect);
+  std::string inspect_id;
+  archive_inspect->add_option("UUID", inspect_id, "the message's _id")->required();
+  CLI::App* replay = app.add_subcommand(
+      "replay", "republish archived messages to a broker, byte-exact and in order");
+  add_config(replay);
+  ReplayArgs replay_args;
+  replay->add_option("--broker", replay_args.publish.broker_url, "mqtt://HOST[:PORT] or mqtts://");
+  replay->add_option("--from", replay_args.from, "first receive time (2026-11-30T05:00:00Z or ms)");
+  replay->add_option("--to", replay_args.to, "end of the range, exclusive");
+  replay->add_option("--topic", replay_args.topic, "MQTT topic filter");
+  replay->add_option("--device", replay_args.device, "another device's segments in the state dir");
+  replay->add_option("--source", replay_args.source, "one mqtt source");
+  replay->add_option("--rate", replay_args.publish.rate,
+                     "messages per second (default: as fast as "
+                     "the broker takes them)");
+  replay->add_option("--speed", replay_args.publish.speed,
+                     "keep the recorded spacing, divided by X");
+  replay->add_option("--ca", replay_args.publish.ca_file, "CA bundle for mqtts://");
+  replay->add_option("--client-id", replay_args.publish.client_id, "MQTT client id");
+  replay->add_flag("--no-retain", replay_args.publish.no_retain, "publish with retain off");
+  replay->add_flag("--dry-run", replay_args.dry_run, "print what would be published");
+
   CLI::App* enroll = app.add_subcommand(
       "enroll", "fetch this device's S3 key from a receiver with a one-time token");
   add_config(enroll);
@@ -224,6 +255,9 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (poll->parsed()) return CmdPoll(config, source_name);
+  if (archive_ls->parsed()) return CmdArchiveLs(env, config);
+  if (archive_inspect->parsed()) return CmdArchiveInspect(env, config, inspect_id);
+  if (replay->parsed()) return CmdReplay(env, config, replay_args);
   if (status->parsed()) {
     auto text = RenderStatus(env, config.state_dir, json);
     if (!text) {

@@ -162,6 +162,59 @@ void ParseMqtt(const cJSON* o, AgentStatus& s) {
   m.events_dropped = GetU(o, "events_dropped");
 }
 
+// "archive": whether any mqtt source acknowledges before it commits (a QoS 2 filter), and
+// each source's counters.
+cJSON* ArchiveJson(const std::vector<MqttSourceStats>& all) {
+  cJSON* o = cJSON_CreateObject();
+  bool ack_first = false;
+  for (const MqttSourceStats& a : all) ack_first |= a.ack_before_commit;
+  cJSON_AddBoolToObject(o, "ack_before_commit", ack_first);
+  cJSON* list = cJSON_AddArrayToObject(o, "sources");
+  for (const MqttSourceStats& a : all) {
+    cJSON* j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", a.name.c_str());
+    cJSON_AddStringToObject(j, "broker", a.broker.c_str());
+    cJSON_AddStringToObject(j, "protocol", a.protocol.c_str());
+    cJSON_AddBoolToObject(j, "connected", a.connected);
+    cJSON_AddBoolToObject(j, "ack_before_commit", a.ack_before_commit);
+    AddU(j, "connects", a.connects);
+    AddU(j, "connect_failures", a.connect_failures);
+    AddU(j, "received", a.received);
+    AddU(j, "archived", a.archived);
+    AddU(j, "duplicates", a.duplicates);
+    AddU(j, "vetoed", a.vetoed);
+    AddU(j, "known_ids", a.known_ids);
+    AddI(j, "last_message", a.last_message_ms);
+    AddI(j, "last_error_at", a.last_error_ms);
+    cJSON_AddStringToObject(j, "last_error", a.last_error.c_str());
+    cJSON_AddItemToArray(list, j);
+  }
+  return o;
+}
+
+void ParseArchive(const cJSON* o, std::vector<MqttSourceStats>& out) {
+  const cJSON* it = nullptr;
+  cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(o, "sources")) {
+    MqttSourceStats a;
+    a.name = GetS(it, "name");
+    a.broker = GetS(it, "broker");
+    a.protocol = GetS(it, "protocol");
+    a.connected = GetB(it, "connected");
+    a.ack_before_commit = GetB(it, "ack_before_commit");
+    a.connects = GetU(it, "connects");
+    a.connect_failures = GetU(it, "connect_failures");
+    a.received = GetU(it, "received");
+    a.archived = GetU(it, "archived");
+    a.duplicates = GetU(it, "duplicates");
+    a.vetoed = GetU(it, "vetoed");
+    a.known_ids = GetU(it, "known_ids");
+    a.last_message_ms = GetI(it, "last_message");
+    a.last_error_ms = GetI(it, "last_error_at");
+    a.last_error = GetS(it, "last_error");
+    out.push_back(std::move(a));
+  }
+}
+
 }  // namespace
 
 std::string StatusFilePath(const std::string& state_dir) { return state_dir + "/status.json"; }
@@ -204,6 +257,7 @@ std::string StatusJson(const AgentStatus& s) {
   cJSON_AddItemToObject(o, "uploads", UploadsJson(s));
   AddU(o, "disk_free_bytes", s.disk_free_bytes);
   cJSON_AddItemToObject(o, "mqtt", MqttJson(s));
+  if (!s.archive.empty()) cJSON_AddItemToObject(o, "archive", ArchiveJson(s.archive));
   CjsonString text(cJSON_PrintUnformatted(o));
   return std::string(text.get()) + "\n";
 }
@@ -247,6 +301,7 @@ Result<AgentStatus> ParseStatusJson(const std::string& text) {
   ParseUploads(cJSON_GetObjectItemCaseSensitive(o, "uploads"), s);
   s.disk_free_bytes = GetU(o, "disk_free_bytes");
   ParseMqtt(cJSON_GetObjectItemCaseSensitive(o, "mqtt"), s);
+  ParseArchive(cJSON_GetObjectItemCaseSensitive(o, "archive"), s.archive);
   return s;
 }
 
@@ -339,6 +394,17 @@ Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool js
     if (seq != unlisted.end()) unlisted.erase(seq);
     if (!src.last_error.empty())
       add("  last error {}: {}\n", Iso(src.last_error_ms), src.last_error);
+  }
+  for (const MqttSourceStats& a : s.archive) {
+    auto seq = unlisted.find(a.name);
+    add("source {} (mqtt): {} {}{}, {} received, {} archived, {} duplicates, {} vetoed, "
+        "last seq {}{}\n",
+        a.name, a.connected ? "connected to" : "NOT connected to", a.broker,
+        a.protocol.empty() ? "" : " (MQTT " + a.protocol + ")", a.received, a.archived,
+        a.duplicates, a.vetoed, seq != unlisted.end() ? std::to_string(seq->second) : "none",
+        a.ack_before_commit ? "; QoS 2: acknowledged before commit" : "");
+    if (seq != unlisted.end()) unlisted.erase(seq);
+    if (!a.last_error.empty()) add("  last error {}: {}\n", Iso(a.last_error_ms), a.last_error);
   }
   for (const auto& [name, seq] : unlisted) add("source {}: last seq {}\n", name, seq);
   return out;

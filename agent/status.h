@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/archive/mqtt_source.h"
 #include "agent/mqtt_publisher.h"
 #include "agent/scheduler.h"
 #include "agent/upload/worker.h"
@@ -35,6 +36,7 @@ struct AgentStatus {
   bool mqtt_enabled = false;
   std::string mqtt_broker;  // host:port
   MqttStats mqtt;
+  std::vector<MqttSourceStats> archive;  // the mqtt sources
 };
 
 std::string StatusJson(const AgentStatus& status);

@@ -77,3 +77,7 @@ echo
 echo "== receiver fairness: a light device's PUT latency while another sends 8 streams of heavy segments =="
 GRANARY_RECEIVER_BIN="$build/receiver/granary-receiver" FAIRNESS_PROBES=40 FAIRNESS_HEAVY_LINES=240 \
   python3 "$here/tests/integration/test_receiver_fairness.py" | grep -v ': ok$'
+
+echo
+echo "== mqtt archive: 200-byte QoS 1 messages into sealed bson.gz, next to mosquitto_sub -F %x > file =="
+"$here/bench/archive.sh" "$build"

@@ -9,8 +9,10 @@
 #include "platform/log.h"
 #include "platform/strings.h"
 #include "platform/utf8.h"
+#include "receiver/api_json.h"
 #include "receiver/context.h"
 #include "receiver/fleet_mqtt.h"
+#include "receiver/messages_api.h"
 #include "receiver/readings_stream.h"
 #include "receiver/s3_events.h"
 #include "receiver/upstream.h"
@@ -19,46 +21,9 @@ namespace granary::receiver {
 namespace {
 
 constexpr size_t kMaxEventBody = 4 << 20;
-constexpr const char* kJsonType = "application/json";
 
 bool SameSecret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// cJSON copies string bytes as they are; repaired, the answer is always JSON.
-std::string Print(const cJSON* json) {
-  CjsonString text(cJSON_PrintUnformatted(json));
-  return RepairUtf8(text.get()) + "\n";
-}
-
-HttpResponse Json(int status, const cJSON* json) {
-  return HttpResponse::Text(status, Print(json), kJsonType);
-}
-
-HttpResponse JsonError(int status, const std::string& message) {
-  CjsonPtr obj(cJSON_CreateObject());
-  cJSON_AddStringToObject(obj.get(), "error", message.c_str());
-  return Json(status, obj.get());
-}
-
-// "1732284006001" (ms) or "2024-11-22T14:00:06Z" / "2024-11-22T14:00:06.001Z".
-std::optional<int64_t> ParseTime(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  if (std::optional<int64_t> ms = ParseDecimal<int64_t>(text)) return ms;
-  std::tm tm{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest == nullptr) return std::nullopt;
-  int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
-  if (*rest == '.') {
-    int digits = 0, frac = 0;
-    for (++rest; *rest >= '0' && *rest <= '9'; ++rest) {
-      if (digits < 3) frac = frac * 10 + (*rest - '0'), ++digits;
-    }
-    while (digits < 3) frac *= 10, ++digits;
-    ms += frac;
-  }
-  if (std::string_view(rest) != "Z") return std::nullopt;
-  return ms;
 }
 
 void AddNumber(cJSON* obj, const char* name, double v) { cJSON_AddNumberToObject(obj, name, v); }
@@ -264,6 +229,9 @@ class ApiExchange final : public HttpExchange {
   HttpResponse Route() {
     constexpr std::string_view kDevices = "/api/v1/devices";
     if (path_ == kDevices) return ListDevices();
+    if (path_ == "/api/v1/messages" || path_.starts_with("/api/v1/messages/")) {
+      return MessagesAnswer(ctx_, path_, request_.raw_query);
+    }
     if (path_ == "/api/v1/events") {
       return Events(QueryParam(request_.raw_query, "device"));
     }

@@ -69,6 +69,17 @@ class BufferImpl final : public Buffer {
     return accepted;
   }
 
+  bool WaitCaptured(milliseconds timeout) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    const uint64_t target = enqueued_;
+    if (committed_ >= target) return true;
+    capture_wanted_ = std::max(capture_wanted_, target);
+    cv_writer_.notify_one();
+    return cv_done_.wait_for(lock, timeout, [&] {
+      return committed_ >= target || writer_exited_ || stopping_;
+    }) && committed_ >= target;
+  }
+
   Status Flush() override {
     std::unique_lock<std::mutex> lock(mu_);
     if (stopping_) return Error("buffer is stopping");
@@ -202,8 +213,9 @@ class BufferImpl final : public Buffer {
   mutable std::mutex mu_;
   std::condition_variable cv_writer_, cv_space_, cv_done_;
   std::deque<Reading> queue_;
-  uint64_t enqueued_ = 0;   // readings ever queued
-  uint64_t committed_ = 0;  // of those, readings committed
+  uint64_t enqueued_ = 0;        // readings ever queued
+  uint64_t committed_ = 0;       // of those, readings committed
+  uint64_t capture_wanted_ = 0;  // WaitCaptured waits for committed_ to reach this
   uint64_t flush_requested_ = 0, flush_done_ = 0, flush_target_ = 0;
   Status flush_status_;
   bool stopping_ = false, seal_on_stop_ = false, writer_exited_ = false, wake_ = false;
@@ -268,10 +280,13 @@ BufferImpl::Pass BufferImpl::TakeWork(WriterLoop& w) {
   } else if (!has_work()) {
     cv_writer_.wait_for(lock, kIdleTick, has_work);
   }
+  // A subscriber waiting to acknowledge its messages cannot let the batch grow: the
+  // broker sends no more than its in-flight window until it has the acks.
   if (!queue_.empty() && queue_.size() < options_.batch_max && !stopping_ &&
-      flush_requested_ == flush_done_ && w.backoff.count() == 0) {
+      flush_requested_ == flush_done_ && w.backoff.count() == 0 && capture_wanted_ <= committed_) {
     cv_writer_.wait_for(lock, options_.batch_wait, [&] {
-      return stopping_ || queue_.size() >= options_.batch_max || flush_requested_ > flush_done_;
+      return stopping_ || queue_.size() >= options_.batch_max || flush_requested_ > flush_done_ ||
+             capture_wanted_ > committed_;
     });
   }
   wake_ = false;
@@ -306,6 +321,7 @@ void BufferImpl::CommitBatch(WriterLoop& w, Pass& p) {
     committed_ += w.batch.size();
     w.batch.clear();
     w.backoff = milliseconds{0};
+    if (capture_wanted_ > 0) cv_done_.notify_all();
     return;
   }
   p.last = s;

@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "platform/env.h"
@@ -33,6 +35,8 @@ struct BufferOptions {
   // needs the space.
   std::chrono::milliseconds keep_uploaded{3'600'000};
   int gzip_level = 6;
+  // Sources whose segments are not JSON Lines: source name -> format (kBsonFormat).
+  std::map<std::string, std::string> segment_formats;
   // How long Stop() keeps retrying a failing commit and waiting for seals under way.
   // Tests that fail the disk for good on purpose shorten it.
   std::chrono::milliseconds stop_grace{3000};
@@ -75,6 +79,11 @@ class Buffer {
   // accepted; the rest are counted in `rejected` (never captured, so no seq is lost).
   virtual size_t Submit(std::vector<Reading> readings, std::chrono::milliseconds wait) = 0;
 
+  // Waits until everything queued before the call is committed (captured), at most
+  // `timeout`, without waiting for a batch to fill: a subscriber acknowledges a message
+  // to its broker only after this. False on timeout or stop.
+  virtual bool WaitCaptured(std::chrono::milliseconds timeout) = 0;
+
   // Commits everything queued before the call, then seals every open segment.
   virtual Status Flush() = 0;
 
@@ -97,6 +106,8 @@ class Buffer {
 // Path of the database inside a state dir.
 std::string BufferDbPath(const std::string& state_dir);
 std::string SegmentsDir(const std::string& state_dir);
+// The segment format of `source` under `options` (jsonl.gz unless listed).
+std::string SegmentFormatOf(const BufferOptions& options, const std::string& source);
 
 }  // namespace granary
 
@@ -106,5 +117,11 @@ namespace granary {
 // what `granary status` shows when the daemon is stopped. `captured`, `rejected` and
 // the error fields are runtime-only and stay zero.
 Result<BufferStats> InspectBuffer(Env& env, const std::string& state_dir);
+
+// Calls `fn` with the stored bytes of each buffered run of `source` (its records
+// concatenated, seq order), read-only beside a running writer (WAL). Ok when there is no
+// buffer yet.
+Status ForEachBufferedRun(Env& env, const std::string& state_dir, const std::string& source,
+                          const std::function<void(std::string_view)>& fn);
 
 }  // namespace granary

@@ -23,6 +23,11 @@ int64_t HourOf(int64_t ts_ms) {
 std::string BufferDbPath(const std::string& state_dir) { return state_dir + "/buffer.db"; }
 std::string SegmentsDir(const std::string& state_dir) { return state_dir + "/segments"; }
 
+std::string SegmentFormatOf(const BufferOptions& options, const std::string& source) {
+  auto it = options.segment_formats.find(source);
+  return it == options.segment_formats.end() ? std::string(kJsonlFormat) : it->second;
+}
+
 BufferStore::BufferStore(Env& env, BufferOptions options)
     : env_(env),
       options_(std::move(options)),
@@ -302,7 +307,11 @@ Status BufferStore::Commit(const std::vector<Reading>& batch) {
     }
     uint64_t seq = s.next_seq++;
     size_t before = run.lines.size();
-    AppendJsonLine(run.lines, options_.device, s.name, seq, r.ts_ms, r.clock_ok, r.data_json);
+    if (r.record.empty()) {
+      AppendJsonLine(run.lines, options_.device, s.name, seq, r.ts_ms, r.clock_ok, r.data_json);
+    } else {
+      AppendRecord(run.lines, r.record, r.seq_offset, seq);
+    }
     AddToOpenSegment(s, seq, r.ts_ms, run.lines.size() - before);
     if (run.count == 0) {
       run.source_id = s.id;

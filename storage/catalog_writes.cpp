@@ -24,6 +24,7 @@ Status BufferStore::RecordSeal(const SealedFile& f) {
   rec.first_ts = f.first_ts;
   rec.last_ts = f.last_ts;
   rec.clock = f.clock;
+  rec.format = f.format;
   rec.file = f.name;
   rec.bytes = f.digest.bytes;
   rec.raw_bytes = f.digest.raw_bytes;

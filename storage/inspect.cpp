@@ -1,5 +1,7 @@
 #include <sqlite3.h>
 
+#include <functional>
+
 #include "platform/sqlite.h"
 #include "storage/buffer.h"
 #include "storage/buffer_store.h"
@@ -48,6 +50,26 @@ Result<BufferStats> InspectBuffer(Env& env, const std::string& state_dir) {
         static_cast<uint64_t>(sqlite3_column_int64(seqs->get(), 1));
   }
   return s;
+}
+
+Status ForEachBufferedRun(Env& env, const std::string& state_dir, const std::string& source,
+                          const std::function<void(std::string_view)>& fn) {
+  const std::string path = BufferDbPath(state_dir);
+  if (!env.FileExists(path)) return Status::Ok();
+  auto db = sql::Open(env, path, /*read_only=*/true);
+  if (!db) return db.error();
+  auto runs = sql::Prepare(db->get(),
+                           "SELECT r.lines FROM readings r JOIN sources s ON s.id = r.source_id"
+                           " WHERE s.name = ? ORDER BY r.first_seq");
+  if (!runs) return runs.error();
+  sql::Bind(runs->get(), 1, std::string_view(source));
+  int rc;
+  while ((rc = sqlite3_step(runs->get())) == SQLITE_ROW) {
+    fn(std::string_view(static_cast<const char*>(sqlite3_column_blob(runs->get(), 0)),
+                        static_cast<size_t>(sqlite3_column_bytes(runs->get(), 0))));
+  }
+  if (rc != SQLITE_DONE) return sql::Fail(db->get(), "read buffered runs of " + source);
+  return Status::Ok();
 }
 
 }  // namespace granary

@@ -15,7 +15,6 @@ namespace granary {
 namespace {
 
 constexpr std::string_view kTmp = ".tmp";
-constexpr std::string_view kSegment = ".jsonl.gz";
 
 }  // namespace
 
@@ -35,9 +34,10 @@ Result<BufferStore::DiskView> BufferStore::ScanSegments() {
   if (!stmt) return stmt.error();
   int rc;
   while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
-    v.buffered.insert(SegmentFileName(options_.device, sql::ColumnText(stmt->get(), 0),
-                                      sqlite3_column_int64(stmt->get(), 2),
-                                      static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 1))));
+    std::string source = sql::ColumnText(stmt->get(), 0);
+    v.buffered.insert(SegmentFileName(options_.device, source, sqlite3_column_int64(stmt->get(), 2),
+                                      static_cast<uint64_t>(sqlite3_column_int64(stmt->get(), 1)),
+                                      SegmentFormatOf(options_, source)));
   }
   if (rc != SQLITE_DONE) return sql::Fail(db_.get(), "list buffered segments");
   auto files = env_.ListDir(segments_dir_);
@@ -67,7 +67,7 @@ Result<std::string> BufferStore::StateLostReason(bool wal_present, const DiskVie
   }
   for (const std::string& f : view.files) {
     // A removed file still there is explained too: Repair finishes its removal.
-    if (f.ends_with(kSegment) && view.live.count(f) == 0 && view.removed.count(f) == 0 &&
+    if (IsSegmentFileName(f) && view.live.count(f) == 0 && view.removed.count(f) == 0 &&
         view.buffered.count(f) == 0) {
       return "segment file " + f + " is not in the catalog";
     }
@@ -81,7 +81,7 @@ Status BufferStore::Repair(const DiskView& view) {
   std::string evidence_dir;
   for (const std::string& f : view.files) {
     std::string base = f.ends_with(kTmp) ? f.substr(0, f.size() - kTmp.size()) : f;
-    if (!base.ends_with(kSegment) || (base == f && view.live.count(f) != 0)) continue;
+    if (!IsSegmentFileName(base) || (base == f && view.live.count(f) != 0)) continue;
     const bool unsealed = view.buffered.count(base) != 0;
     if (unsealed || (base == f && view.removed.count(f) != 0)) {
       if (unsealed) {

@@ -169,6 +169,12 @@ Status BufferStore::AdoptAndRecord(const std::string& aside_dir, const std::stri
     }
   };
   for (const std::string& f : *names) {
+    // BSON segments are not adopted yet: they move aside whole, and their range is
+    // recorded as dropped, so nothing is silently lost and the next start is clean.
+    if (f.ends_with(".bson.gz") || f.ends_with(".bson.gz.tmp")) {
+      set_aside(f);
+      continue;
+    }
     const bool tmp = f.ends_with(".jsonl.gz.tmp");
     if (!tmp && !f.ends_with(".jsonl.gz")) continue;
     std::optional<SegmentRecord> a = ReadSegment(env_, segments_dir_ + "/" + f);

@@ -171,7 +171,9 @@ Result<SealedFile> Sealer::SealOne(Worker& w, const SealJob& job) {
   while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
     if (out.count == 0) {
       out.first_ts = sqlite3_column_int64(sel, 2);
-      out.name = SegmentFileName(options_.device, job.source, out.first_ts, job.first_seq);
+      out.format = SegmentFormatOf(options_, job.source);
+      out.name =
+          SegmentFileName(options_.device, job.source, out.first_ts, job.first_seq, out.format);
       tmp_path = segments_dir_ + "/" + out.name + ".tmp";
       if (Status s = writer.Open(tmp_path); !s) return fail(s.error());
     }

@@ -43,7 +43,8 @@ struct SealedFile {
   uint64_t count = 0;
   int64_t first_ts = 0;
   int64_t last_ts = 0;
-  std::string clock;  // ok | unsynced | mixed
+  std::string clock;   // ok | unsynced | mixed
+  std::string format;  // jsonl.gz | bson.gz
 };
 
 class Sealer {

@@ -22,17 +22,27 @@ void DigestBytes(std::string_view bytes, SegmentDigest& d) {
 }
 
 std::string SegmentFileName(std::string_view device, std::string_view source, int64_t first_ts_ms,
-                            uint64_t first_seq) {
-  return fmt::format("{}-{}-{}-{}.jsonl.gz", device, source, FormatUtc(first_ts_ms, "%Y%m%dT%H"),
-                     first_seq);
+                            uint64_t first_seq, std::string_view format) {
+  return fmt::format("{}-{}-{}-{}.{}", device, source, FormatUtc(first_ts_ms, "%Y%m%dT%H"),
+                     first_seq, format);
+}
+
+bool IsSegmentFileName(std::string_view name) {
+  return name.ends_with(".jsonl.gz") || name.ends_with(".bson.gz");
+}
+
+void AppendRecord(std::string& out, std::string_view record, size_t seq_offset, uint64_t seq) {
+  const size_t at = out.size();
+  out += record;
+  if (seq_offset + 8 > record.size()) return;  // no slot: the encoder's contract was broken
+  for (size_t i = 0; i < 8; ++i) out[at + seq_offset + i] = static_cast<char>(seq >> (8 * i));
 }
 
 bool ParseSegmentFileName(std::string_view name, std::string_view device, std::string* source,
                           uint64_t* first_seq) {
-  constexpr std::string_view kSuffix = ".jsonl.gz";
   constexpr size_t kHourLen = 11;  // yyyymmddThh
-  if (!name.ends_with(kSuffix)) return false;
-  name.remove_suffix(kSuffix.size());
+  if (!IsSegmentFileName(name)) return false;
+  name.remove_suffix(name.ends_with(".jsonl.gz") ? 9 : 8);
   size_t dash = name.rfind('-');
   if (dash == std::string_view::npos) return false;
   std::optional<uint64_t> seq = ParseDecimal<uint64_t>(name.substr(dash + 1));

@@ -22,10 +22,20 @@ struct SegmentDigest {
   std::string sha256_hex;
 };
 
-// "{device}-{source}-{yyyy}{mm}{dd}T{hh}-{first_seq}.jsonl.gz": the UTC hour of the first
+// The segment formats: JSON Lines for readings, BSON for archived MQTT messages.
+inline constexpr std::string_view kJsonlFormat = "jsonl.gz";
+inline constexpr std::string_view kBsonFormat = "bson.gz";
+
+// "{device}-{source}-{yyyy}{mm}{dd}T{hh}-{first_seq}.{format}": the UTC hour of the first
 // reading; first_seq makes it unique and stable across retries and restarts.
 std::string SegmentFileName(std::string_view device, std::string_view source, int64_t first_ts_ms,
-                            uint64_t first_seq);
+                            uint64_t first_seq, std::string_view format = kJsonlFormat);
+
+// True for a sealed segment's file name of either format.
+bool IsSegmentFileName(std::string_view name);
+
+// Copies a binary record into `out` with its seq slot filled (see Reading::record).
+void AppendRecord(std::string& out, std::string_view record, size_t seq_offset, uint64_t seq);
 
 // The source and first seq a segment file name of `device` holds, or false.
 bool ParseSegmentFileName(std::string_view name, std::string_view device, std::string* source,

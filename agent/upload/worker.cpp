@@ -17,7 +17,10 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr milliseconds kIdlePoll{1000};
-constexpr const char* kFormatVersion = "jsonl.gz/1";
+// The format and its version, from the catalog's format ("jsonl.gz", "bson.gz").
+std::string FormatVersion(const std::string& format) {
+  return (format.empty() ? std::string("jsonl.gz") : format) + "/1";
+}
 
 // A reason may quote an error message, so the document is built, never formatted.
 std::string TombstoneJson(const std::string& device, const DropRecord& d) {
@@ -168,7 +171,7 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
       {"x-amz-meta-granary-last-seq", std::to_string(seg.last_seq)},
       {"x-amz-meta-granary-count", std::to_string(seg.count)},
       {"x-amz-meta-granary-sha256", seg.sha256_hex},
-      {"x-amz-meta-granary-format", kFormatVersion},
+      {"x-amz-meta-granary-format", FormatVersion(seg.format)},
       {"x-amz-meta-granary-clock", seg.clock},
   };
   for (int skew_tries = 0;; ++skew_tries) {

@@ -29,8 +29,9 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "mosquitto")
+    def __init__(self, workdir, anonymous=False, name="mosquitto"):
+        """`anonymous`: no accounts and no ACL (the robot's own local bus)."""
+        self.dir = os.path.join(workdir, name)
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         self.port = free_port()
         self.proc = None
@@ -46,18 +47,18 @@ class Broker:
             f.write(ACL)
         os.chmod(acl, 0o600)
         self.conf = os.path.join(self.dir, "mosquitto.conf")
+        # A busy anonymous bus logs errors only: a line per message would slow the broker.
+        access = ("allow_anonymous true\nmax_queued_messages 100000\nlog_type error\n"
+                  "log_type warning\n" if anonymous else
+                  f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\nlog_type all\n")
         with open(self.conf, "w") as f:
             f.write(f"""\
 listener {self.port} 127.0.0.1
-allow_anonymous false
-password_file {passwd}
-acl_file {acl}
-persistence true
+{access}persistence true
 persistence_location {self.dir}/data/
 autosave_interval 1
 user root
 log_dest file {self.dir}/mosquitto.log
-log_type all
 """)
 
     def start(self):

@@ -114,12 +114,45 @@ TEST_F(ConfigTest, DuplicateSourceName) {
       At(6, "source[1].name: duplicate source name \"s\" (first defined at " + path_ + ":2)"));
 }
 
+TEST_F(ConfigTest, MqttSourceDefaultsAndFormat) {
+  AgentConfig c = Load(
+      "[mqtt]\nhost = \"b\"\nprefix = \"fleet\"\n[[source]]\nname = \"bus\"\n"
+      "type = \"mqtt\"\nurl = \"mqtt://10.0.0.2:1884\"\n"
+      "[[source.topics]]\nfilter = \"robot/+/state\"\n");
+  ASSERT_EQ(c.sources.size(), 1u);
+  ASSERT_TRUE(c.sources[0].mqtt);
+  const MqttSourceConfig& m = *c.sources[0].mqtt;
+  EXPECT_EQ(m.host, "10.0.0.2");
+  EXPECT_EQ(m.port, 1884);
+  EXPECT_FALSE(m.tls);
+  EXPECT_EQ(m.client_id, "granary-" + c.device + "-bus");
+  ASSERT_EQ(m.topics.size(), 1u);
+  EXPECT_EQ(m.topics[0].qos, 1);
+  EXPECT_EQ(m.veto, (std::vector<std::string>{"$SYS/#", "fleet/#"}));
+  EXPECT_EQ(m.session_expiry, std::chrono::seconds{86'400});
+}
+
+TEST_F(ConfigTest, MqttSourceErrorsNameTheKey) {
+  const std::string msg = LoadError(
+      "[[source]]\nname = \"bus\"\ntype = \"mqtt\"\nurl = \"mqtts://h\"\n"
+      "veto = [\"a/#/b\"]\n[[source.topics]]\nfilter = \"x\"\nqos = 3\n");
+  EXPECT_NE(msg.find("source[0].ca_file: mqtts:// needs the broker's CA"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("source[0].veto: \"a/#/b\" is not a valid MQTT topic filter"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("source[0].topics[0].qos"), std::string::npos) << msg;
+  EXPECT_NE(LoadError("[[source]]\nname = \"bus\"\ntype = \"mqtt\"\nurl = \"mqtt://h\"\n")
+                .find("needs at least one [[source.topics]]"),
+            std::string::npos);
+}
+
 TEST_F(ConfigTest, UnknownSourceType) {
   // Keys of an unknown type are not reported: nobody knows which are typos.
   EXPECT_EQ(LoadError("[[source]]\nname = \"m\"\ntype = \"modbus\"\nregister = 4\n"),
             At(3,
                "source[0].type: unknown source type \"modbus\" (known types: file, "
-               "http_json, synthetic)"));
+               "http_json, mqtt, synthetic)"));
 }
 
 TEST_F(ConfigTest, BadEnum) {
