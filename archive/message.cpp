@@ -136,12 +136,28 @@ std::optional<bool> Bool(const bson_iter_t* it) {
   return bson_iter_bool(it);
 }
 
+// A nested document or array whose last byte is NUL, as BSON requires: libbson (1.23) neither
+// validates nor iterates up to that byte, so without this check two byte strings would decode
+// to one message, and other BSON readers refuse what it lets through.
+bool Container(const bson_iter_t* it, bool array) {
+  uint32_t len = 0;
+  const uint8_t* data = nullptr;
+  if (array) {
+    if (!BSON_ITER_HOLDS_ARRAY(it)) return false;
+    bson_iter_array(it, &len, &data);
+  } else {
+    if (!BSON_ITER_HOLDS_DOCUMENT(it)) return false;
+    bson_iter_document(it, &len, &data);
+  }
+  return data != nullptr && len >= 5 && data[len - 1] == 0;
+}
+
 Status DecodeUserProperties(bson_iter_t* list, std::vector<UserProperty>* out) {
   bson_iter_t items;
   bson_iter_recurse(list, &items);
   for (size_t i = 0; bson_iter_next(&items); ++i) {
     std::string where = fmt::format("headers.user_properties[{}]", i);
-    if (std::to_string(i) != bson_iter_key(&items) || !BSON_ITER_HOLDS_ARRAY(&items)) {
+    if (std::to_string(i) != bson_iter_key(&items) || !Container(&items, true)) {
       return Error(where + " must be an array element [name, value]");
     }
     bson_iter_t pair;
@@ -165,7 +181,7 @@ Status DecodeHeaders(bson_iter_t* doc, Headers* h) {
   bson_iter_recurse(doc, &iter);
   FieldWalk w(&iter, "headers.");
   if (bson_iter_t* list = w.Take("user_properties")) {
-    if (!BSON_ITER_HOLDS_ARRAY(list)) return Error(TypeError(w, "user_properties", "an array"));
+    if (!Container(list, true)) return Error(TypeError(w, "user_properties", "an array"));
     if (Status s = DecodeUserProperties(list, &h->user_properties); !s) return s;
   }
   Status s = Field<std::string>(w, "content_type", "a UTF-8 string", false, Utf8, &h->content_type);
@@ -280,7 +296,7 @@ Result<ArchivedMessage> DecodeBson(std::string_view bytes) {
   }
   if (s) {
     if (bson_iter_t* h = w.Take("headers")) {
-      if (!BSON_ITER_HOLDS_DOCUMENT(h)) return Error(TypeError(w, "headers", "a document"));
+      if (!Container(h, false)) return Error(TypeError(w, "headers", "a document"));
       s = DecodeHeaders(h, &m.headers);
     } else {
       s = Error(w.Missing("headers"));

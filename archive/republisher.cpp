@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -150,6 +152,8 @@ struct Republisher::Impl {
   bool connack = false, loop_started = false;
   std::string failure;                // set once: the connection or a refusal ended the run
   std::set<int> pending, early_acks;  // mids sent and not acknowledged; acked before registered
+  std::map<int, std::string> pending_qos2;  // of pending, the QoS 2 ones: mid -> topic
+  size_t receive_maximum = 65535;           // the broker's, from CONNACK
   uint64_t acknowledged = 0;
 
   ~Impl() {
@@ -161,11 +165,15 @@ struct Republisher::Impl {
 
   static Impl* Of(void* obj) { return static_cast<Impl*>(obj); }
 
-  static void OnConnect(mosquitto*, void* obj, int rc, int, const mosquitto_property*) {
+  static void OnConnect(mosquitto*, void* obj, int rc, int, const mosquitto_property* props) {
     Impl* self = Of(obj);
     std::lock_guard lock(self->mu);
     if (rc == 0) {
       self->connack = true;
+      uint16_t maximum = 0;
+      if (mosquitto_property_read_int16(props, MQTT_PROP_RECEIVE_MAXIMUM, &maximum, false)) {
+        self->receive_maximum = maximum;
+      }
     } else if (self->failure.empty()) {
       self->failure = fmt::format("broker refused the connection: {}", mosquitto_reason_string(rc));
     }
@@ -187,6 +195,7 @@ struct Republisher::Impl {
       self->failure = fmt::format("broker refused a message: {}", mosquitto_reason_string(reason));
     }
     if (self->pending.erase(mid) == 0) self->early_acks.insert(mid);
+    self->pending_qos2.erase(mid);
     ++self->acknowledged;
     self->cv.notify_all();
   }
@@ -223,6 +232,8 @@ Result<std::unique_ptr<Republisher>> Republisher::Connect(const RepublishOptions
   if (impl->mosq == nullptr) return Error("mosquitto_new failed");
   mosquitto* m = impl->mosq.get();
   mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+  // Waiting for each QoS 2 handshake (see Publish) must not add Nagle's delay to every PUBREL.
+  mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
   mosquitto_connect_v5_callback_set(m, Impl::OnConnect);
   mosquitto_disconnect_v5_callback_set(m, Impl::OnDisconnect);
   mosquitto_publish_v5_callback_set(m, Impl::OnPublish);
@@ -266,10 +277,18 @@ Status Republisher::Publish(const ArchivedMessage& message) {
   auto props = PublishProperties(message.headers);
   if (!props) return props.error().Wrap(fmt::format("message seq {}", message.seq));
   PropertyList list(*props);
+  // Order per topic holds only if nothing overtakes: a QoS 1/2 message past the broker's
+  // receive maximum would wait in libmosquitto while a later QoS 0 one goes out, and the broker
+  // forwards a QoS 2 message only at PUBREL. So the window stays within the receive maximum,
+  // and a message waits for the PUBCOMP of a QoS 2 one on its topic (order is per topic).
   std::unique_lock lock(d.mu);
-  Status room = d.Wait(lock, "in-flight window", [&] {
-    return d.pending.size() < std::max<size_t>(1, d.options.max_inflight);
-  });
+  size_t window = std::max<size_t>(1, std::min(d.options.max_inflight, d.receive_maximum));
+  auto qos2_on_topic = [&] {
+    return std::any_of(d.pending_qos2.begin(), d.pending_qos2.end(),
+                       [&](const auto& p) { return p.second == message.topic; });
+  };
+  Status room = d.Wait(lock, "in-flight window",
+                       [&] { return d.pending.size() < window && !qos2_on_topic(); });
   if (!room) return room;
   lock.unlock();
   int mid = 0;
@@ -282,7 +301,10 @@ Status Republisher::Publish(const ArchivedMessage& message) {
                              mosquitto_strerror(rc)));
   }
   lock.lock();
-  if (d.early_acks.erase(mid) == 0) d.pending.insert(mid);
+  if (d.early_acks.erase(mid) == 0) {
+    d.pending.insert(mid);
+    if (d.options.qos.value_or(message.qos) == 2) d.pending_qos2.emplace(mid, message.topic);
+  }
   return Status::Ok();
 }
 

@@ -2,7 +2,11 @@
 // topic, payload, QoS and retain as recorded (or overridden), and the recorded MQTT 5
 // properties, user properties in their stored order (so `_id` travels with the message). The
 // broker sees them in the order Publish() is called; pacing keeps a rate or the recorded
-// spacing. Used by `granary replay` and `granary-receiver restore`.
+// spacing. Order per topic is kept on the wire whatever the QoS mix: the in-flight window stays
+// within the broker's receive maximum (libmosquitto would hold back QoS 1/2 messages there and
+// let QoS 0 ones pass), and a message waits for the QoS 2 handshake of an earlier one on its
+// topic (mosquitto forwards QoS 2 at PUBREL). Used by `granary replay` and `granary-receiver
+// restore`.
 #pragma once
 
 #include <mosquitto.h>

@@ -24,7 +24,12 @@ Validation ValidateBsonSegment(const std::string& path, const ObjectMeta& meta,
   if (Status s = reader.OpenGzip(path); !s) return Reject(s.error().message());
   StreamHasher content(/*with_md5=*/false);
   reader.SetObserver(&HashObserver, &content);
+  return ValidateBsonDocuments(reader, meta, device, limits, &content);
+}
 
+Validation ValidateBsonDocuments(archive::SegmentReader& reader, const ObjectMeta& meta,
+                                 const std::string& device, const ValidatorLimits& limits,
+                                 StreamHasher* content) {
   Validation v;
   SegmentFacts& f = v.segment;
   f.format = "bson.gz/1";
@@ -74,7 +79,7 @@ Validation ValidateBsonSegment(const std::string& path, const ObjectMeta& meta,
                                       doc.offset, doc.bytes.size()});
   }
   return FinishSegment(std::move(v), meta, reader.status(), "document", n, reader.offset(),
-                       any_unsynced, any_synced, &content);
+                       any_unsynced, any_synced, content);
 }
 
 }  // namespace granary::receiver::validator_checks

@@ -1,8 +1,10 @@
-// Checks the jsonl and bson segment validators share (private to receiver/validator*.cpp).
+// Checks the jsonl and bson segment validators share (private to receiver/*validator.cpp and
+// the fuzz target).
 #pragma once
 
 #include <string>
 
+#include "archive/segment_reader.h"
 #include "platform/crypto.h"
 #include "platform/result.h"
 #include "receiver/object_store.h"
@@ -21,6 +23,11 @@ Validation FinishSegment(Validation v, const ObjectMeta& meta, const Status& rea
 // Validation of an archive segment (bson.gz/1) of `device` (bson_validator.cpp).
 Validation ValidateBsonSegment(const std::string& path, const ObjectMeta& meta,
                                const std::string& device, const ValidatorLimits& limits);
+// Its documents from `reader`, however opened; `content` has seen, or sees through the
+// reader's observer, every decompressed byte.
+Validation ValidateBsonDocuments(archive::SegmentReader& reader, const ObjectMeta& meta,
+                                 const std::string& device, const ValidatorLimits& limits,
+                                 StreamHasher* content);
 // The checks after the last line or document: source named by the key, first/last seq and
 // count as the metadata says, and the metadata's SHA-256 equal to the body's ("" when all hold).
 std::string CheckSegmentMetadata(const ObjectMeta& meta, const SegmentFacts& facts);

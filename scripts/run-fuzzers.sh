@@ -10,6 +10,8 @@ for target in "$build"/tests/fuzz/fuzz_*; do
   seeds="$here/tests/fuzz/corpus/$corpus_name"
   work=$(mktemp -d)
   [ -d "$seeds" ] && cp -r "$seeds"/. "$work"/
+  # Binary seeds are made by a script (corpus/NAME.py DIR) rather than kept in the tree.
+  [ -f "$seeds.py" ] && /usr/bin/python3 "$seeds.py" "$work"
   echo "fuzz: $name for ${seconds}s"
   "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work" \
     > "$work.log" 2>&1 || { tail -50 "$work.log"; echo "fuzz: $name FAILED"; exit 1; }

@@ -182,6 +182,21 @@ TEST(ArchiveMessage, RejectsDamagedBytes) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("device must be a non-empty UTF-8 string"), std::string::npos)
       << r.error().message();
+  // A nested array whose last byte is not NUL (libbson neither validates nor reads that
+  // byte; found by fuzz_bson_segment): the first user property pair, ["b", "2"].
+  std::string pair_end(
+      "\x02"
+      "1\0\x02\0\0\0"
+      "2\0\0",
+      10);
+  at = doc.find(pair_end);
+  ASSERT_NE(at, std::string::npos);
+  bad = doc;
+  bad[at + pair_end.size() - 1] = '\x80';
+  r = DecodeBson(bad);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("headers.user_properties[0]"), std::string::npos)
+      << r.error().message();
   // Every single-byte truncation or flip is an error or a clean decode, never a crash.
   for (size_t i = 0; i < doc.size(); ++i) {
     std::string flipped = doc;

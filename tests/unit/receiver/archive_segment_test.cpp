@@ -1,6 +1,7 @@
 // Archive segments (bson.gz/1): the validator's verdicts with the message facts the index
 // needs, and the index's message rows (duplicates by _id counted, not indexed twice).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "archive/message.h"
 #include "receiver/index.h"
@@ -223,6 +224,34 @@ TEST_F(MessageIndexTest, MessagesAreIndexedOnceByIdAndPaged) {
   ASSERT_TRUE(cover);
   ASSERT_EQ(cover->ranges.size(), 1u);
   EXPECT_EQ(cover->ranges[0].last, 15u);
+}
+
+// An index written before archive segments (schema 1, no messages table) gains the table
+// and version 2 when opened, and indexes messages from then on.
+TEST_F(MessageIndexTest, SchemaOneIndexIsUpgradedOnOpen) {
+  index_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(config_.IndexPath().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE messages; DROP INDEX IF EXISTS messages_by_ts; "
+                         "UPDATE schema_version SET version = 1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto index = OpenIndex(Env::Default(), config_);
+  ASSERT_TRUE(index) << index.error().message();
+  index_ = std::move(*index);
+  auto r = Record(1, Messages(1, 3));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->messages_indexed, 3u);
+  ASSERT_EQ(sqlite3_open(config_.IndexPath().c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
 }
 
 }  // namespace
