@@ -77,3 +77,7 @@ echo
 echo "== receiver fairness: a light device's PUT latency while another sends 8 streams of heavy segments =="
 GRANARY_RECEIVER_BIN="$build/receiver/granary-receiver" FAIRNESS_PROBES=40 FAIRNESS_HEAVY_LINES=240 \
   python3 "$here/tests/integration/test_receiver_fairness.py" | grep -v ': ok$'
+
+echo
+echo "== dashboard: headless Chromium, Performance API marks from navigation start; series API latency =="
+/usr/bin/python3 "$here/bench/dashboard_bench.py" "$build" | column -t -s $'\t'

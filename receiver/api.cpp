@@ -3,13 +3,13 @@
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 
-#include <ctime>
-
 #include "platform/handles.h"
 #include "platform/log.h"
 #include "platform/strings.h"
-#include "platform/utf8.h"
+#include "receiver/api_json.h"
+#include "receiver/chart_api.h"
 #include "receiver/context.h"
+#include "receiver/dashboard.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/readings_stream.h"
 #include "receiver/s3_events.h"
@@ -19,49 +19,10 @@ namespace granary::receiver {
 namespace {
 
 constexpr size_t kMaxEventBody = 4 << 20;
-constexpr const char* kJsonType = "application/json";
 
 bool SameSecret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
-
-// cJSON copies string bytes as they are; repaired, the answer is always JSON.
-std::string Print(const cJSON* json) {
-  CjsonString text(cJSON_PrintUnformatted(json));
-  return RepairUtf8(text.get()) + "\n";
-}
-
-HttpResponse Json(int status, const cJSON* json) {
-  return HttpResponse::Text(status, Print(json), kJsonType);
-}
-
-HttpResponse JsonError(int status, const std::string& message) {
-  CjsonPtr obj(cJSON_CreateObject());
-  cJSON_AddStringToObject(obj.get(), "error", message.c_str());
-  return Json(status, obj.get());
-}
-
-// "1732284006001" (ms) or "2024-11-22T14:00:06Z" / "2024-11-22T14:00:06.001Z".
-std::optional<int64_t> ParseTime(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  if (std::optional<int64_t> ms = ParseDecimal<int64_t>(text)) return ms;
-  std::tm tm{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest == nullptr) return std::nullopt;
-  int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
-  if (*rest == '.') {
-    int digits = 0, frac = 0;
-    for (++rest; *rest >= '0' && *rest <= '9'; ++rest) {
-      if (digits < 3) frac = frac * 10 + (*rest - '0'), ++digits;
-    }
-    while (digits < 3) frac *= 10, ++digits;
-    ms += frac;
-  }
-  if (std::string_view(rest) != "Z") return std::nullopt;
-  return ms;
-}
-
-void AddNumber(cJSON* obj, const char* name, double v) { cJSON_AddNumberToObject(obj, name, v); }
 
 cJSON* DeviceJson(const DeviceRow& d) {
   cJSON* obj = cJSON_CreateObject();
@@ -166,6 +127,7 @@ class ApiExchange final : public HttpExchange {
  private:
   std::optional<HttpResponse> Done(HttpResponse r) {
     status_ = r.status;
+    AddBrowserHeaders(r);
     return r;
   }
 
@@ -277,6 +239,8 @@ class ApiExchange final : public HttpExchange {
     if (!row->has_value()) return JsonError(404, "no device \"" + device + "\"");
     if (what.empty()) return OneDevice(**row);
     if (what == "coverage") return Coverage(device);
+    if (what == "coverage/hours") return HoursAnswer(ctx_, device, request_.raw_query);
+    if (what == "series") return SeriesAnswer(ctx_, device, request_.raw_query);
     if (what == "readings") return Readings(device);
     if (what == "events") return Events(device);
     return JsonError(404, "no such endpoint");
@@ -285,9 +249,18 @@ class ApiExchange final : public HttpExchange {
   HttpResponse ListDevices() {
     auto devices = ctx_.index.Devices();
     if (!devices) return JsonError(500, devices.error().message());
+    bool summary = QueryParam(request_.raw_query, "summary") == "1";
+    int64_t now = ctx_.env.WallNowMs();
     CjsonPtr arr(cJSON_CreateArray());
-    for (const DeviceRow& d : *devices) cJSON_AddItemToArray(arr.get(), DeviceJson(d));
+    for (const DeviceRow& d : *devices) {
+      cJSON* item = DeviceJson(d);
+      cJSON_AddItemToArray(arr.get(), item);
+      std::string error;
+      if (summary && !AddDeviceSummary(ctx_, d.device, now, item, &error))
+        return JsonError(500, error);
+    }
     CjsonPtr obj(cJSON_CreateObject());
+    AddNumber(obj.get(), "now", static_cast<double>(now));
     cJSON_AddItemToObject(obj.get(), "devices", arr.release());
     return Json(200, obj.get());
   }
@@ -443,6 +416,7 @@ Router MakeRouter(ReceiverContext& context) {
     // Bucket names are 3+ characters of [a-z0-9.-]: "api", "v1", "healthz" and "metrics"
     // are reserved here, documented in docs/receiver.md.
     if (IsApiPath(request.raw_path)) return NewApiExchange(context, std::move(request));
+    if (IsDashboardRequest(request)) return NewDashboardExchange(context, std::move(request));
     return NewS3Exchange(context, std::move(request));
   };
 }
