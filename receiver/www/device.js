@@ -37,7 +37,8 @@ function strip(source, hours) {
   const days = [];
   for (let i = 0; i < hours.length; i += 24) days.push(hours.slice(i, i + 24));
   const head = el('tr', {}, el('th', { scope: 'col' }, 'UTC'),
-    Array.from({ length: 24 }, (_, h) => el('th', { scope: 'col', class: 'hour' }, String(h).padStart(2, '0'))));
+    Array.from({ length: 24 }, (_, h) => el('th', { scope: 'col', class: 'hour', 'aria-label': `${h}:00` },
+      h % 3 === 0 ? String(h).padStart(2, '0') : '')));
   const body = days.map((cells) => el('tr', {},
     el('th', { scope: 'row' }, utc(cells[0].t).slice(0, 10)),
     cells.map((c) => {
@@ -86,17 +87,19 @@ function chartPanel(deviceId, sources, params) {
       query({ source: sourceSelect.value, from: from - 30 * DAY, to }));
     replace(fieldSelect, s.fields.map((f) => el('option', { value: f, selected: f === params.field }, f)));
   }
+  let attached;  // Chart.js sizes the canvas from its box: draw once it is in the page
+  const inPage = new Promise((done) => { attached = done; });
   let generation = 0;  // a newer choice wins over an answer still on its way
-  async function draw() {
+  async function draw(field = fieldSelect.value) {
     const mine = ++generation;
-    if (!fieldSelect.value) {
+    if (!field) {
       replace(note, 'No numeric field in this source\'s newest readings.');
       return;
     }
     const { from, to } = span();
-    const field = fieldSelect.value;
     const series = await api(`/api/v1/devices/${encodeURIComponent(deviceId)}/series?` +
       query({ source: sourceSelect.value, field, from, to, points: POINTS }));
+    await inPage;
     if (mine !== generation) return;
     drawLine(canvas, series, field);
     replace(note, `${series.count} readings in ${series.buckets.length} buckets of ` +
@@ -105,12 +108,18 @@ function chartPanel(deviceId, sources, params) {
     await new Promise((done) => requestAnimationFrame(done));  // marked at the next paint
     performance.mark('chart-rendered');
   }
-  const redraw = (fresh) => (fresh ? fields() : Promise.resolve()).then(draw)
-    .catch((e) => replace(note, errorBox(String(e.message || e))));
-  sourceSelect.addEventListener('change', () => redraw(true));
-  fieldSelect.addEventListener('change', () => redraw(false));
-  rangeSelect.addEventListener('change', () => redraw(false));
-  return { panel, ready: sources.length ? redraw(true) : Promise.resolve() };
+  const shown = (work) => work.catch((e) => replace(note, errorBox(String(e.message || e))));
+  sourceSelect.addEventListener('change', () => shown(fields().then(() => draw())));
+  fieldSelect.addEventListener('change', () => shown(draw()));
+  rangeSelect.addEventListener('change', () => shown(draw()));
+  // A field named in the link is drawn while the field list loads, not after it.
+  let ready = Promise.resolve();
+  if (sources.length && params.field && sources.includes(params.source)) {
+    ready = shown(Promise.all([fields(), draw(params.field)]));
+  } else if (sources.length) {
+    ready = shown(fields().then(() => draw()));
+  }
+  return { panel, ready, attached };
 }
 
 function eventsTable(events) {
@@ -129,13 +138,13 @@ export function devicePage(container, deviceId, onAuthError, params = {}) {
     const device = await api(base);
     const sources = device.sources.map((s) => s.source);
     const from = Math.floor(Date.now() / DAY) * DAY - 6 * DAY;  // 7 UTC days, today last
+    const chart = chartPanel(deviceId, sources, params);  // its requests start now
     const [strips, events] = await Promise.all([
       Promise.all(sources.map((s) => api(`${base}/coverage/hours?${query({ source: s, from, hours: 168 })}`))),
       api(`${base}/events?limit=20`),
     ]);
     const statusBox = el('div', {}, statusPanel(device));
     const eventsBox = el('div', {}, eventsTable(events.events));
-    const chart = chartPanel(deviceId, sources, params);
     replace(container,
       el('p', {}, el('a', { href: '#/' }, '← Fleet')),
       el('h1', {}, 'Device ', el('span', { id: 'device-name' }, device.device)),
@@ -147,6 +156,7 @@ export function devicePage(container, deviceId, onAuthError, params = {}) {
       chart.panel,
       eagleView(deviceId, device.sources),
       el('section', { 'aria-labelledby': 'events-title' }, el('h2', { id: 'events-title' }, 'Recent events'), eventsBox));
+    chart.attached();
     await chart.ready;
     container.dataset.ready = 'true';
     timer = setInterval(async () => {

@@ -41,7 +41,7 @@ async function meter(base, source, box) {
   const energyCanvas = el('canvas', { class: 'eagle-energy', role: 'img', 'aria-label': `energy of ${source} per hour` });
   const p = price.buckets[0];
   replace(box,
-    el('h3', {}, `Meter ${source}`),
+    el('h3', {}, `Source ${source}`),
     el('p', {}, `Demand in kW over the last 24 h (UTC); below zero is export. `,
       p && p.count ? `Latest price: ${p.last}` : 'No price reported.'),
     el('div', { class: 'chart-box' }, demandCanvas),

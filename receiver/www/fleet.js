@@ -54,8 +54,8 @@ function row(d, now) {
   el('td', { 'data-col': 'last_seen', title: utc(d.heard) }, ago(d.heard, now)),
   el('td', { 'data-col': 'backlog', class: 'num' },
     `${d.backlog} seg`, d.backlog_bytes ? ` (${bytes(d.backlog_bytes)})` : ''),
-  el('td', { 'data-col': 'readings_today', class: 'num' }, String(d.readings_today ?? 0)),
-  el('td', { 'data-col': 'unexplained_missing', class: 'num' }, String(d.unexplained_missing ?? 0)));
+  el('td', { 'data-col': 'readings_today', class: 'num' }, String(d.readings_today ?? '…')),
+  el('td', { 'data-col': 'unexplained_missing', class: 'num' }, String(d.unexplained_missing ?? '…')));
 }
 
 const FILTERS = {
@@ -136,17 +136,25 @@ export function fleetPage(container, onAuthError) {
       `${all.filter(FILTERS.gaps).length} with unexplained gaps. Showing ${devices.length}.`);
   }
 
+  // The first load shows the list at once and fills the gap and today columns from the
+  // summary (one coverage query per source, slower on a large fleet) when it comes.
   let first = true;
   async function load() {
     try {
-      state.data = await api('/api/v1/devices?summary=1');
-      replace(message);
-      draw();
-      document.getElementById('refreshed').textContent = `updated ${utc(Date.now())}`;
       if (first) {
+        state.data = await api('/api/v1/devices');
+        replace(message);
+        draw();
         first = false;
         requestAnimationFrame(() => performance.mark('fleet-rendered'));  // at the next paint
       }
+      state.data = await api('/api/v1/devices?summary=1');
+      replace(message);
+      draw();
+      const table = tbody.closest('table');
+      if (!table.dataset.summary) performance.mark('fleet-summary');
+      table.dataset.summary = 'true';
+      document.getElementById('refreshed').textContent = `updated ${utc(Date.now())}`;
     } catch (e) {
       if (!onAuthError(e)) replace(message, errorBox(String(e.message || e)));
     }

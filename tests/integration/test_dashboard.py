@@ -10,6 +10,7 @@ reason) at the right hours; the chart's points (read from its Chart.js instance)
 series API's; markup renders as text and no dialog opens; no console errors; every answer
 carries the CSP, nosniff and no-referrer headers and an inline script does not run; at 360 px
 the page body does not overflow. A screenshot of each page goes to $GRANARY_TEST_OUTPUT."""
+import base64
 import datetime
 import gzip
 import json
@@ -126,8 +127,15 @@ def wait_js(driver, what, script, timeout=20):
 
 
 def screenshot(driver, name):
+    """The whole page, not just the viewport."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
     path = os.path.join(OUTPUT, name)
-    check(driver.save_screenshot(path) and os.path.getsize(path) > 1000, f"screenshot {path}")
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(shot["data"]))
+    check(os.path.getsize(path) > 1000, f"screenshot {path}")
 
 
 def check_headers(receiver):
@@ -147,6 +155,37 @@ def check_headers(receiver):
     check(receiver.api("/ui/../index.db", token=None)[0] == 404, "a path out of www was served")
 
 
+def check_files_from_disk(work):
+    """[dashboard]: files from www_dir; Chart.js missing is a 404 naming the package, and a
+    warning; enabled = false serves nothing."""
+    www = os.path.join(work, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write("<!doctype html><title>site copy</title>")
+    r = Receiver(workdir=os.path.join(work, "disk"), config_body=receiver_config(
+        os.path.join(work, "disk", "data"), devices=DEVICES,
+        extra=f'[dashboard]\nwww_dir = "{www}"\nchartjs_dir = "{work}/no-chart"\n'))
+    r.start()
+    try:
+        check(r.api("/", token=None, raw=True) == (200, b"<!doctype html><title>site copy</title>"),
+              "/ was not served from www_dir")
+        status, body = r.api("/ui/chart.js", token=None, raw=True)
+        check(status == 404 and b"libjs-chart.js" in body, f"missing Chart.js: {status} {body}")
+        check(r.api("/ui/app.js", token=None)[0] == 404, "a file missing from www_dir was served")
+        check(r.api("/ui/.hidden", token=None)[0] == 404, "a dot file was served")
+    finally:
+        r.stop()
+    check(f"{work}/no-chart/chart.min.js is missing" in r.read_log(), "no warning names the missing Chart.js")
+    off = Receiver(workdir=os.path.join(work, "off"), config_body=receiver_config(
+        os.path.join(work, "off", "data"), devices=DEVICES, extra="[dashboard]\nenabled = false\n"))
+    off.start()
+    try:
+        check(off.api("/", token=None)[0] == 404 and off.api("/ui/app.js", token=None)[0] == 404,
+              "enabled = false still serves the dashboard")
+    finally:
+        off.stop()
+
+
 def sign_in(driver, receiver):
     from selenium.webdriver.common.by import By
     driver.get(receiver.endpoint + "/")
@@ -162,6 +201,7 @@ def check_fleet(driver, receiver):
     wait_js(driver, "the fleet table", "return document.querySelectorAll('#fleet tbody tr').length >= 3")
     wait_js(driver, "the fleet-rendered mark",
             "return performance.getEntriesByName('fleet-rendered').length > 0")
+    wait_js(driver, "the fleet summary", "return document.getElementById('fleet').dataset.summary === 'true'")
     api = receiver.api("/api/v1/devices?summary=1")[1]["devices"]
     check(sorted(d["device"] for d in api) == ["h017", "h018", "h019"], f"devices {api}")
     for d in api:
@@ -280,6 +320,33 @@ def check_narrow(driver, receiver):
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
+def check_refresh(driver, receiver, broker):
+    """A status arriving later shows on the open fleet page with no reload."""
+    driver.get(receiver.endpoint + "/#/")
+    wait_js(driver, "the fleet table", "return document.querySelectorAll('#fleet tbody tr').length >= 3")
+    driver.execute_script("window.sameDocument = true")
+    broker.publish("h019", "granary/h019/status", json.dumps({"device": "h019", "state": "stopped"}),
+                   retain=True)
+    wait_js(driver, "h019 shown offline by the refresh",
+            "const r = document.querySelector(\"#fleet tr[data-device='h019']\");"
+            "return r && r.classList.contains('offline') && r.querySelector(\"[data-col='state']\").textContent === 'stopped'",
+            timeout=40)
+    check(driver.execute_script("return window.sameDocument === true"), "the page reloaded to refresh")
+
+
+def check_refused_token(driver, receiver):
+    """A wrong token brings the sign-in form back, saying so (after the console checks: the
+    browser logs the 401)."""
+    from selenium.webdriver.common.by import By
+    driver.find_element(By.ID, "logout").click()
+    wait_js(driver, "the sign-in form", "return !document.getElementById('login').hidden")
+    check(driver.execute_script("return sessionStorage.length") == 0, "signing out kept the token")
+    driver.find_element(By.ID, "token").send_keys("not-a-reader-token-at-all")
+    driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    wait_js(driver, "the refusal", "return document.getElementById('login-error').textContent.includes('refused')")
+    check(not driver.find_elements(By.CSS_SELECTOR, "#fleet"), "a refused token still shows the fleet")
+
+
 def check_csp_blocks_inline(driver):
     """An inline script added to the page does not run, and the browser says why."""
     driver.execute_script("const s = document.createElement('script'); s.textContent = 'window.inlineRan = 1';"
@@ -337,6 +404,7 @@ def main():
         wait_until("the agent's uploads and every status", populated, 45, step=0.3)
         print(f"dashboard: populated in {time.time() - t0:.1f} s", flush=True)
         check_headers(receiver)
+        check_files_from_disk(work)
 
         driver = browser()
         sign_in(driver, receiver)
@@ -369,7 +437,10 @@ def main():
 
         check_narrow(driver, receiver)
         check(not console_errors(driver), f"console errors at 360 px: {console_errors(driver)}")
+        check_refresh(driver, receiver, broker)
+        check(not console_errors(driver), f"console errors while refreshing: {console_errors(driver)}")
         check_csp_blocks_inline(driver)
+        check_refused_token(driver, receiver)
         print(f"dashboard: ok ({history_points} + {live_points} chart points equal the series API, "
               f"screenshots in {OUTPUT}, {time.time() - t0:.1f} s)")
     except SystemExit:
