@@ -33,6 +33,8 @@ class SeriesBuckets {
   SeriesBuckets(int64_t from_ms, int64_t to_ms, int points);
   // A value outside the window is ignored.
   void Add(int64_t ts_ms, double value);
+  // Adds `other`'s values (same window and points) as if added after this one's.
+  void Merge(const SeriesBuckets& other);
   int64_t width_ms() const { return width_ms_; }
   const std::vector<SeriesBucket>& buckets() const { return buckets_; }
 
@@ -46,13 +48,15 @@ struct Series {
   std::vector<SeriesBucket> buckets;
   int64_t width_ms = 0;
   uint64_t skipped = 0;          // readings in the window whose field is absent or not a number
-  std::set<std::string> fields;  // numeric fields of `data` seen (at most kMaxFields)
+  std::set<std::string> fields;  // numeric fields of the newest segment's `data` (at most 64)
 };
 
 inline constexpr size_t kMaxSeriesFields = 64;
+// From this many segments on, the later half is read on a second thread.
+inline constexpr size_t kSeriesSplitSegments = 8;
 
-// `field` is a top-level key of a reading's `data`; "" only lists `fields` (from the
-// newest segment in the window, so choosing a field costs one segment's read).
+// `field` is a top-level key of a reading's `data`; "" only lists `fields` (so choosing a
+// field costs one segment's read). `segments` in seq order, as Index::Segments gives them.
 Result<Series> ComputeSeries(const ObjectStore& store, const std::vector<SegmentRow>& segments,
                              const std::string& field, int64_t from_ms, int64_t to_ms, int points,
                              uint64_t max_line_bytes);

@@ -79,6 +79,28 @@ TEST(SeriesBucketsTest, FirstAndLastFollowTimeNotArrival) {
   EXPECT_EQ(b.buckets()[0].last, 9);
 }
 
+TEST(SeriesBucketsTest, MergeEqualsAddingEverythingToOne) {
+  SeriesBuckets all(0, 999, 7), early(0, 999, 7), late(0, 999, 7);
+  for (int64_t t = 0; t < 1000; t += 13) {
+    double v = static_cast<double>((t * 7919) % 101) - 50;
+    all.Add(t, v);
+    (t < 500 ? early : late).Add(t, v);
+  }
+  all.Add(416, 1000);  // a tie in ts (416 = 13 * 32) across the halves: the later is `last`
+  late.Add(416, 1000);
+  early.Merge(late);
+  for (size_t i = 0; i < all.buckets().size(); ++i) {
+    const SeriesBucket &a = all.buckets()[i], &m = early.buckets()[i];
+    EXPECT_EQ(a.start_ms, m.start_ms);
+    EXPECT_EQ(a.count, m.count);
+    EXPECT_EQ(a.min, m.min);
+    EXPECT_EQ(a.max, m.max);
+    EXPECT_EQ(a.sum, m.sum);  // integers: exact in any order
+    EXPECT_EQ(a.first, m.first);
+    EXPECT_EQ(a.last, m.last) << "bucket " << i;
+  }
+}
+
 using SeriesStoreTest = testing::PipelineFixture;
 
 TEST_F(SeriesStoreTest, StreamsSegmentsIntoBuckets) {
@@ -112,6 +134,33 @@ TEST_F(SeriesStoreTest, StreamsSegmentsIntoBuckets) {
     EXPECT_EQ(b.min, static_cast<double>(lo < 151 && hi >= 151 ? 151 : lo));
   }
   EXPECT_EQ(series->fields, std::set<std::string>{"v"});
+}
+
+TEST_F(SeriesStoreTest, ManySegmentsReadOnTwoThreadsGiveTheSameBuckets) {
+  // 12 segments of 50 (more than kSeriesSplitSegments): v = seq, one a second.
+  constexpr int64_t kTs0 = 1732284000000;
+  for (uint64_t first = 1; first <= 551; first += 50) {
+    ASSERT_EQ(PutAt(testing::SegmentKey("h017", "meter", first),
+                    testing::SegmentLines("h017", "meter", first, first + 49), first, first + 49),
+              PipelineOutcome::kAccepted);
+  }
+  int64_t from = kTs0 + 1000, to = kTs0 + 600 * 1000;
+  auto segments = index_->Segments("h017", "meter", from, to);
+  ASSERT_TRUE(segments.ok());
+  ASSERT_GE(segments->size(), kSeriesSplitSegments);
+  auto series = ComputeSeries(*store_, *segments, "v", from, to, 6, config_.max_line_bytes);
+  ASSERT_TRUE(series.ok()) << series.error().message();
+  EXPECT_EQ(series->total.count, 600u);
+  EXPECT_EQ(series->total.first, 1);
+  EXPECT_EQ(series->total.last, 600);
+  ASSERT_EQ(series->buckets.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {  // bucket i holds seqs 100i+1 .. 100i+100
+    const SeriesBucket& b = series->buckets[i];
+    EXPECT_EQ(b.count, 100u);
+    EXPECT_EQ(b.first, static_cast<double>(100 * i + 1));
+    EXPECT_EQ(b.last, static_cast<double>(100 * i + 100));
+    EXPECT_DOUBLE_EQ(b.mean(), 100.0 * static_cast<double>(i) + 50.5);
+  }
 }
 
 TEST_F(SeriesStoreTest, NoFieldListsFieldsFromTheNewestSegment) {
