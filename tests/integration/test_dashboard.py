@@ -238,6 +238,23 @@ def check_xss(driver):
         pass
 
 
+def check_keyboard(driver):
+    """From the top of the fleet page, Tab reaches h018's link and Enter opens its page."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
+    for presses in range(1, 41):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        if driver.execute_script("return document.activeElement.getAttribute('href')") == "#/device/h018":
+            break
+    else:
+        check(False, "40 presses of Tab did not reach h018's link")
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    wait_js(driver, "h018's page by keyboard", "return location.hash === '#/device/h018' && "
+            "document.getElementById('view').dataset.ready === 'true'")
+    return presses
+
+
 def open_device(driver, receiver, device):
     driver.get(f"{receiver.endpoint}/#/device/{device}")
     wait_js(driver, f"{device}'s page", "return document.getElementById('view').dataset.ready === 'true'")
@@ -410,6 +427,7 @@ def main():
         sign_in(driver, receiver)
         check_fleet(driver, receiver)
         check_xss(driver)
+        presses = check_keyboard(driver)
         check(not console_errors(driver), f"console errors on the fleet page: {console_errors(driver)}")
 
         open_device(driver, receiver, "h018")
@@ -442,6 +460,7 @@ def main():
         check_csp_blocks_inline(driver)
         check_refused_token(driver, receiver)
         print(f"dashboard: ok ({history_points} + {live_points} chart points equal the series API, "
+              f"h018 reached with {presses} Tab presses, "
               f"screenshots in {OUTPUT}, {time.time() - t0:.1f} s)")
     except SystemExit:
         print(receiver.read_log()[-3000:], file=sys.stderr)
