@@ -110,4 +110,11 @@ bool GzipLineReader::Next(std::string_view* line) {
   }
 }
 
+std::string_view GzipLineReader::Peek(size_t n) {
+  while (status_.ok() && !done_ && out_.size() - out_pos_ < n) {
+    if (!Fill()) done_ = status_.ok();
+  }
+  return std::string_view(out_).substr(out_pos_, n);
+}
+
 }  // namespace granary

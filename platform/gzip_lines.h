@@ -32,6 +32,12 @@ class GzipLineReader {
   uint64_t raw_bytes() const { return raw_bytes_; }
   // At the end: whether the last line lacked its '\n' (a jsonl file always ends with one).
   bool last_line_unterminated() const { return unterminated_; }
+  // Framing other than lines (concatenated BSON documents): up to `n` bytes from the current
+  // position, not consumed; fewer only at the end of the stream or on an error (see status()).
+  // The view is valid until the next call.
+  std::string_view Peek(size_t n);
+  // Consumes `n` bytes of the last Peek.
+  void Consume(size_t n) { out_pos_ += n; }
   // Bytes of the decompressed stream, in order, fed to `observer` (e.g. hashing).
   void SetObserver(void (*observer)(void* ctx, std::string_view data), void* ctx) {
     observer_ = observer;

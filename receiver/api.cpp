@@ -6,11 +6,13 @@
 #include "platform/handles.h"
 #include "platform/log.h"
 #include "platform/strings.h"
+#include "platform/utf8.h"
 #include "receiver/api_json.h"
 #include "receiver/chart_api.h"
 #include "receiver/context.h"
 #include "receiver/dashboard.h"
 #include "receiver/fleet_mqtt.h"
+#include "receiver/messages_api.h"
 #include "receiver/readings_stream.h"
 #include "receiver/s3_events.h"
 #include "receiver/upstream.h"
@@ -226,6 +228,9 @@ class ApiExchange final : public HttpExchange {
   HttpResponse Route() {
     constexpr std::string_view kDevices = "/api/v1/devices";
     if (path_ == kDevices) return ListDevices();
+    if (path_ == "/api/v1/messages" || path_.starts_with("/api/v1/messages/")) {
+      return MessagesAnswer(ctx_, path_, request_.raw_query);
+    }
     if (path_ == "/api/v1/events") {
       return Events(QueryParam(request_.raw_query, "device"));
     }

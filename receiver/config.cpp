@@ -167,6 +167,7 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
   }
   c.max_object_bytes = root.Size("max_object_bytes", c.max_object_bytes, 1024);
   c.max_line_bytes = root.Size("max_line_bytes", c.max_line_bytes, 4096);
+  c.max_message_bytes = root.Size("max_message_bytes", c.max_message_bytes, 1024);
   c.min_free_bytes = root.Size("min_free_bytes", c.min_free_bytes, 0);
   c.evidence_max_bytes = root.Size("evidence_max_bytes", c.evidence_max_bytes, 0);
   c.max_skew = root.Duration("max_skew", c.max_skew, milliseconds{1000});

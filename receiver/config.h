@@ -73,6 +73,9 @@ struct ReceiverConfig {
   // One line (reading) of a segment; must be at least the agent's max_reading_bytes plus
   // the line's own fields, or the agent captures readings no receiver will take.
   uint64_t max_line_bytes = (1ull << 20) + (64ull << 10);
+  // One BSON document (archived MQTT message) of an archive segment; at least the largest
+  // message the agent archives plus its envelope.
+  uint64_t max_message_bytes = 16ull << 20;
   std::chrono::milliseconds max_skew{15 * 60 * 1000};
   // Off: over plain HTTP an UNSIGNED-PAYLOAD request captured on the wire can be replayed
   // with another body within max_skew.

@@ -2,6 +2,9 @@
 // coverage per (device, source) as merged seq ranges, tombstones (seq ranges a device
 // dropped on purpose), rejections and conflicts, devices and an event log.
 //
+// An archive segment's messages are indexed by _id in the same transaction; an _id indexed
+// from another segment is counted, not indexed twice.
+//
 // Exactly once: RecordSegment is one transaction that refuses a segment whose key is
 // taken by other bytes or whose seq range overlaps an indexed one, so no seq is ever
 // indexed twice, whichever receiver process (over one PostgreSQL) gets there first.
@@ -81,6 +84,28 @@ enum class RecordOutcome { kIndexed, kDuplicate, kConflict, kInvalidName };
 struct RecordResult {
   RecordOutcome outcome = RecordOutcome::kIndexed;
   std::string detail;  // for a conflict: with what
+  // An indexed archive segment: its messages indexed, and those whose _id another segment
+  // had indexed already (not indexed again).
+  uint64_t messages_indexed = 0, messages_duplicate = 0;
+};
+
+// One archived MQTT message: where its BSON document is (bytes [offset, offset+length) of
+// the decompressed segment bucket/key).
+struct MessageRow {
+  std::string id;  // _id, 36-character lowercase UUID text
+  std::string device, source, topic;
+  int64_t ts = 0;
+  uint64_t seq = 0;
+  std::string bucket, key;
+  uint64_t offset = 0, length = 0;
+};
+
+struct MessageQuery {
+  std::string device, topic;              // "" matches any
+  std::optional<int64_t> from_ms, to_ms;  // inclusive
+  // Past this (ts, id) in (ts, id) order: the cursor of a page.
+  std::optional<std::pair<int64_t, std::string>> after;
+  int limit = 1000;
 };
 
 class Index {
@@ -128,6 +153,12 @@ class Index {
                                                    const std::string& source, int64_t from_ms,
                                                    int64_t to_ms) = 0;
   virtual Result<std::vector<EventRow>> Events(const std::string& device, int limit) = 0;
+  // Archived messages in (ts, id) order.
+  virtual Result<std::vector<MessageRow>> Messages(const MessageQuery& query) = 0;
+  virtual Result<std::optional<MessageRow>> Message(const std::string& id) = 0;
+  // Every message of one segment, in seq order (verify).
+  virtual Result<std::vector<MessageRow>> SegmentMessages(const std::string& bucket,
+                                                          const std::string& key) = 0;
   virtual Result<IndexCounts> Counts() = 0;
 
   // Fleet health from MQTT status messages.

@@ -11,7 +11,9 @@
 namespace granary::receiver {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 2: messages (archive segments). Every table is CREATE IF NOT EXISTS, so opening a version 1
+// index adds what it lacks and raises the version.
+constexpr int kSchemaVersion = 2;
 
 // {ID} is the dialect's auto-numbered primary key.
 constexpr const char* kSchema = R"(
@@ -48,12 +50,20 @@ CREATE TABLE IF NOT EXISTS events (
   id {ID}, at_ms BIGINT NOT NULL, kind TEXT NOT NULL, device TEXT NOT NULL, bucket TEXT NOT NULL,
   key TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_device ON events (device, id);
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY, device TEXT NOT NULL, source TEXT NOT NULL, topic TEXT NOT NULL,
+  ts BIGINT NOT NULL, seq BIGINT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
+  byte_offset BIGINT NOT NULL, byte_length BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (ts, id);
+CREATE INDEX IF NOT EXISTS messages_by_segment ON messages (bucket, key, seq);
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS health_probe (at_ms BIGINT NOT NULL);
 )";
 
 constexpr const char* kObjectColumns =
     "bucket, key, size, md5, sha256, content_type, metadata, kind, stored_ms";
+constexpr const char* kMessageColumns =
+    "id, device, source, topic, ts, seq, bucket, key, byte_offset, byte_length";
 constexpr const char* kDeviceColumns =
     "device, first_seen_ms, last_seen_ms, segments, readings, rejected, conflicts, status, "
     "status_ms, online";
@@ -106,6 +116,8 @@ class SqlIndex final : public Index {
       } else if (v->front().Int(0) > kSchemaVersion) {
         s = Error(fmt::format("index schema version {} is newer than this receiver's {}",
                               v->front().Int(0), kSchemaVersion));
+      } else if (v->front().Int(0) < kSchemaVersion) {
+        s = db_->Exec("UPDATE schema_version SET version = ?", {int64_t{kSchemaVersion}});
       }
     }
     if (pg) (void)db_->ExecScript("SELECT pg_advisory_unlock(4711001)");
@@ -157,6 +169,9 @@ class SqlIndex final : public Index {
       if (!s) return s.error();
       s = MergeCoverage(f.device, f.source, f.first_seq, f.last_seq);
       if (!s) return s.error();
+      RecordResult result{RecordOutcome::kIndexed, ""};
+      s = InsertMessages(object, f, now_ms, &result);
+      if (!s) return s.error();
       s = db_->Exec(
           "INSERT INTO devices (device, first_seen_ms, last_seen_ms, segments, readings, "
           "rejected, conflicts, status, status_ms, online) VALUES (?, ?, ?, 1, ?, 0, 0, '', 0, 0) "
@@ -167,7 +182,7 @@ class SqlIndex final : public Index {
       s = AddEvent(now_ms, "accepted", f.device, object.bucket, object.key,
                    fmt::format("{} seqs {}..{}", f.source, f.first_seq, f.last_seq));
       if (!s) return s.error();
-      return RecordResult{RecordOutcome::kIndexed, ""};
+      return result;
     });
   }
 
@@ -449,6 +464,46 @@ class SqlIndex final : public Index {
     return out;
   }
 
+  Result<std::vector<MessageRow>> Messages(const MessageQuery& q) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string sql =
+        fmt::format("SELECT {} FROM messages WHERE ts >= ? AND ts <= ?", kMessageColumns);
+    std::vector<SqlValue> params{q.from_ms.value_or(INT64_MIN), q.to_ms.value_or(INT64_MAX)};
+    if (!q.device.empty()) {
+      sql += " AND device = ?";
+      params.emplace_back(q.device);
+    }
+    if (!q.topic.empty()) {
+      sql += " AND topic = ?";
+      params.emplace_back(q.topic);
+    }
+    if (q.after) {
+      sql += " AND (ts > ? OR (ts = ? AND id > ?))";
+      params.insert(params.end(), {q.after->first, q.after->first, q.after->second});
+    }
+    sql += " ORDER BY ts, id LIMIT ?";
+    params.emplace_back(int64_t{q.limit});
+    return MessageRows(sql, params);
+  }
+
+  Result<std::optional<MessageRow>> Message(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto rows =
+        MessageRows(fmt::format("SELECT {} FROM messages WHERE id = ?", kMessageColumns), {id});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<MessageRow>();
+    return std::optional<MessageRow>(std::move(rows->front()));
+  }
+
+  Result<std::vector<MessageRow>> SegmentMessages(const std::string& bucket,
+                                                  const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return MessageRows(
+        fmt::format("SELECT {} FROM messages WHERE bucket = ? AND key = ? ORDER BY seq",
+                    kMessageColumns),
+        {bucket, key});
+  }
+
   Result<IndexCounts> Counts() override {
     std::lock_guard<std::mutex> lock(mu_);
     auto rows = db_->Query(
@@ -535,6 +590,46 @@ class SqlIndex final : public Index {
         fmt::format("INSERT INTO objects ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kObjectColumns),
         {o.bucket, o.key, I(o.size), o.md5_hex, o.sha256_hex, o.content_type, o.metadata_json,
          o.kind, o.stored_ms});
+  }
+
+  // The messages of an archive segment being recorded; an _id indexed before (from another
+  // segment, or twice in this one) is counted and reported in one event. REQUIRES: mu_ held.
+  Status InsertMessages(const ObjectRow& object, const SegmentFacts& f, int64_t now_ms,
+                        RecordResult* result) {
+    std::string first_duplicate;
+    for (const MessageFacts& m : f.messages) {
+      auto fresh = db_->Query(
+          "INSERT INTO messages (id, device, source, topic, ts, seq, bucket, key, byte_offset, "
+          "byte_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING "
+          "RETURNING id",
+          {m.id, f.device, f.source, m.topic, m.ts, I(m.seq), object.bucket, object.key,
+           I(m.offset), I(m.length)});
+      if (!fresh) return fresh.error();
+      if (!fresh->empty()) {
+        ++result->messages_indexed;
+      } else if (result->messages_duplicate++ == 0) {
+        first_duplicate = fmt::format("seq {} _id {}", m.seq, m.id);
+      }
+    }
+    if (result->messages_duplicate == 0) return Status::Ok();
+    return AddEvent(now_ms, "duplicate-messages", f.device, object.bucket, object.key,
+                    fmt::format("{} message(s) whose _id is indexed already, not indexed again "
+                                "(first: {})",
+                                result->messages_duplicate, first_duplicate));
+  }
+
+  Result<std::vector<MessageRow>> MessageRows(const std::string& sql,
+                                              const std::vector<SqlValue>& params) {
+    auto rows = db_->Query(sql, params);
+    if (!rows) return rows.error();
+    std::vector<MessageRow> out;
+    out.reserve(rows->size());
+    for (const SqlRow& r : *rows) {
+      out.push_back(MessageRow{r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4),
+                               static_cast<uint64_t>(r.Int(5)), r.Text(6), r.Text(7),
+                               static_cast<uint64_t>(r.Int(8)), static_cast<uint64_t>(r.Int(9))});
+    }
+    return out;
   }
 
   Status AddEvent(int64_t at_ms, const std::string& kind, const std::string& device,

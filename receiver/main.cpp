@@ -1,9 +1,11 @@
 // granary-receiver: the cloud side. `run` serves the S3-compatible ingest and the API;
-// `check-config`, `verify`, `reindex` and `backup DEST` are for operators. Bad config: exit 78.
+// `check-config`, `verify`, `reindex`, `backup DEST` and `restore` are for operators. Bad config:
+// exit 78.
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <mosquitto.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -14,12 +16,15 @@
 #include "platform/process.h"
 #include "platform/service_notify.h"
 #include "platform/test_hooks.h"
+#include "receiver/api_json.h"
 #include "receiver/context.h"
 #include "receiver/device_cli.h"
 #include "receiver/device_keys.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/maintenance.h"
+#include "receiver/pipeline.h"
 #include "receiver/reindex.h"
+#include "receiver/restore.h"
 #include "receiver/upstream.h"
 
 namespace granary::receiver {
@@ -238,7 +243,7 @@ int Verify(const ReceiverConfig& config) {
   std::unique_ptr<ObjectStore> store;
   std::unique_ptr<Index> index;
   if (!OpenOffline(config, &store, &index)) return 1;
-  auto report = VerifyStore(*index, *store);
+  auto report = VerifyStore(*index, *store, ValidatorLimitsOf(config).max_document_bytes);
   if (!report) {
     std::fprintf(stderr, "verify: %s\n", report.error().message().c_str());
     return 1;
@@ -246,11 +251,13 @@ int Verify(const ReceiverConfig& config) {
   for (const auto& k : report->missing) std::printf("missing %s\n", k.c_str());
   for (const auto& k : report->hash_mismatch) std::printf("hash-mismatch %s\n", k.c_str());
   for (const auto& k : report->unindexed) std::printf("unindexed %s\n", k.c_str());
+  for (const auto& k : report->message_mismatch) std::printf("message-mismatch %s\n", k.c_str());
   std::printf(
-      "checked %zu indexed object(s) and %zu accepted file(s): %zu missing, %zu with "
-      "other bytes, %zu not indexed\n",
-      report->objects_checked, report->files_checked, report->missing.size(),
-      report->hash_mismatch.size(), report->unindexed.size());
+      "checked %zu indexed object(s), %zu accepted file(s) and %zu archived message(s): %zu "
+      "missing, %zu with other bytes, %zu not indexed, %zu message(s) not where indexed\n",
+      report->objects_checked, report->files_checked, report->messages_checked,
+      report->missing.size(), report->hash_mismatch.size(), report->unindexed.size(),
+      report->message_mismatch.size());
   return report->clean() ? 0 : 1;
 }
 
@@ -282,6 +289,59 @@ int Backup(const ReceiverConfig& config, const std::string& dest) {
   return 0;
 }
 
+// The restore command's flags as given (times as text until the config is loaded).
+struct RestoreFlags {
+  RestoreOptions options;
+  std::string from, to, password_file;
+};
+
+int RunRestore(const ReceiverConfig& config, RestoreFlags& flags) {
+  RestoreOptions& o = flags.options;
+  for (auto [text, out] : {std::pair{&flags.from, &o.from_ms}, std::pair{&flags.to, &o.to_ms}}) {
+    if (text->empty()) continue;
+    *out = ParseTime(*text);
+    if (!*out) {
+      std::fprintf(stderr, "restore: %s: not ms since the epoch or YYYY-MM-DDTHH:MM:SS[.mmm]Z\n",
+                   text->c_str());
+      return 2;
+    }
+  }
+  if (!o.dry_run && o.publish.broker_url.empty()) {
+    std::fprintf(stderr, "restore: --broker URL is required (or --dry-run)\n");
+    return 2;
+  }
+  if (o.publish.rate > 0 && o.publish.speed > 0) {
+    std::fprintf(stderr, "restore: --rate and --speed exclude each other\n");
+    return 2;
+  }
+  if (!flags.password_file.empty()) {
+    auto password = ProcessEnv().ReadFile(flags.password_file, 4096);
+    if (!password) {
+      std::fprintf(stderr, "restore: %s\n", password.error().message().c_str());
+      return 1;
+    }
+    while (!password->empty() && (password->back() == '\n' || password->back() == '\r')) {
+      password->pop_back();
+    }
+    o.publish.password = *password;
+  }
+  o.max_document_bytes = ValidatorLimitsOf(config).max_document_bytes;
+  o.progress = !o.dry_run && isatty(STDERR_FILENO) == 1;
+  std::unique_ptr<ObjectStore> store;
+  std::unique_ptr<Index> index;
+  if (!OpenOffline(config, &store, &index)) return 1;
+  auto report = Restore(*index, *store, o, stdout);
+  if (!report) {
+    std::fprintf(stderr, "restore: %s\n", report.error().message().c_str());
+    return 1;
+  }
+  std::printf("%s %llu of %llu selected message(s)%s\n", o.dry_run ? "listed" : "restored",
+              static_cast<unsigned long long>(report->published),
+              static_cast<unsigned long long>(report->selected),
+              o.dry_run ? "" : (" to " + o.publish.broker_url).c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace granary::receiver
 
@@ -304,6 +364,27 @@ int main(int argc, char** argv) {
   auto* backup = app.add_subcommand("backup", "online, verified copy of the SQLite index");
   std::string dest;
   backup->add_option("DEST", dest, "path of the copy (must not exist)")->required();
+  auto* restore =
+      app.add_subcommand("restore", "republish archived MQTT messages to a broker, byte-exact");
+  RestoreFlags restore_flags;
+  RestoreOptions& ro = restore_flags.options;
+  restore->add_option("--broker", ro.publish.broker_url, "mqtt://host[:port] or mqtts://...");
+  restore->add_option("--device", ro.device, "only this device's messages");
+  restore->add_option("--topic", ro.topic_filter, "only topics matching this MQTT filter");
+  restore->add_option("--from", restore_flags.from, "received at or after (ms or ISO 8601 UTC)");
+  restore->add_option("--to", restore_flags.to, "received at or before (ms or ISO 8601 UTC)");
+  restore->add_option("--rate", ro.publish.rate, "messages per second (default: unpaced)")
+      ->check(CLI::PositiveNumber);
+  restore
+      ->add_option("--speed", ro.publish.speed, "keep the recorded spacing, this many times faster")
+      ->check(CLI::PositiveNumber);
+  restore->add_flag("--no-retain", ro.publish.no_retain, "publish with the retain flag off");
+  restore->add_flag("--dry-run", ro.dry_run, "list the messages instead of publishing");
+  restore->add_option("--client-id", ro.publish.client_id, "MQTT client id");
+  restore->add_option("--username", ro.publish.username, "MQTT user name");
+  restore->add_option("--password-file", restore_flags.password_file,
+                      "file holding the MQTT password");
+  restore->add_option("--ca-file", ro.publish.ca_file, "CA bundle for mqtts://");
   auto* device = app.add_subcommand("device", "manage the device registry (keys, enrollment)");
   device->require_subcommand(1);
   DeviceCommand device_command;
@@ -323,7 +404,7 @@ int main(int argc, char** argv) {
   device_actions[2]->add_option(
       "--grace", device_command.grace,
       "how long the old key keeps working (default registry.rotate_grace)");
-  for (CLI::App* sub : {run, check, verify, reindex, backup, device}) {
+  for (CLI::App* sub : {run, check, verify, reindex, backup, restore, device}) {
     sub->add_option("-c,--config", config_path, "config file");
   }
   try {
@@ -353,5 +434,6 @@ int main(int argc, char** argv) {
   if (verify->parsed()) return Verify(config);
   if (reindex->parsed()) return RunReindex(config);
   if (backup->parsed()) return Backup(config, dest);
+  if (restore->parsed()) return RunRestore(config, restore_flags);
   return Run(config, allow_stale_index);
 }

@@ -5,13 +5,14 @@
 #include <filesystem>
 #include <set>
 
+#include "receiver/message_store.h"
 #include "receiver/sql_connection.h"
 
 namespace granary::receiver {
 namespace {
 
-constexpr const char* kTables[] = {"objects",    "segments", "coverage", "tombstones",
-                                   "rejections", "devices",  "events",   "schema_version"};
+constexpr const char* kTables[] = {"objects", "segments", "coverage", "tombstones",    "rejections",
+                                   "devices", "events",   "messages", "schema_version"};
 
 Result<std::vector<std::pair<std::string, int64_t>>> CountRows(SqlConnection& db) {
   std::vector<std::pair<std::string, int64_t>> counts;
@@ -25,7 +26,8 @@ Result<std::vector<std::pair<std::string, int64_t>>> CountRows(SqlConnection& db
 
 }  // namespace
 
-Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store) {
+Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store,
+                                 uint32_t max_document_bytes) {
   VerifyReport report;
   auto objects = index.AllObjects();
   if (!objects) return objects.error();
@@ -40,7 +42,21 @@ Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store) {
     } else if (digest->sha256_hex != o.sha256_hex || digest->bytes != o.size) {
       report.hash_mismatch.push_back(fmt::format("{}/{} (indexed sha256 {}, file {})", o.bucket,
                                                  o.key, o.sha256_hex, digest->sha256_hex));
+      continue;
     }
+    if (o.kind != "segment") continue;
+    auto rows = index.SegmentMessages(o.bucket, o.key);
+    if (!rows) return rows.error();
+    if (rows->empty()) continue;
+    auto problems = WalkSegmentMessages(store, o.bucket, o.key, *rows, max_document_bytes,
+                                        [](const MessageRow&, std::string_view) {});
+    if (!problems) {
+      report.message_mismatch.push_back(
+          fmt::format("{}/{}: {}", o.bucket, o.key, problems.error().message()));
+      continue;
+    }
+    report.messages_checked += rows->size();
+    for (std::string& p : *problems) report.message_mismatch.push_back(std::move(p));
   }
   for (const auto& [bucket, key] : store.ListAccepted()) {
     ++report.files_checked;

@@ -17,12 +17,19 @@ struct VerifyReport {
   std::vector<std::string> missing;        // indexed, no file
   std::vector<std::string> hash_mismatch;  // indexed, file with other bytes
   std::vector<std::string> unindexed;      // file in accepted/, not in the index
-  bool clean() const { return missing.empty() && hash_mismatch.empty() && unindexed.empty(); }
+  size_t messages_checked = 0;
+  std::vector<std::string> message_mismatch;  // indexed message not at its offset with its _id
+  bool clean() const {
+    return missing.empty() && hash_mismatch.empty() && unindexed.empty() &&
+           message_mismatch.empty();
+  }
 };
 
 // Every indexed object's file exists with the recorded SHA-256; every accepted file is
-// indexed.
-Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store);
+// indexed; every indexed archived message is the document at its recorded offset and length,
+// with its _id.
+Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store,
+                                 uint32_t max_document_bytes);
 
 struct BackupReport {
   std::vector<std::pair<std::string, int64_t>> table_rows;  // as counted in the copy

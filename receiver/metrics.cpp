@@ -35,6 +35,11 @@ std::string Metrics::Render(const std::string& extra) const {
   counter("granary_receiver_readings_accepted_total", "Readings in accepted segments.",
           readings_accepted);
   counter("granary_receiver_tombstones_accepted_total", "Tombstones indexed.", tombstones_accepted);
+  counter("granary_receiver_messages_indexed_total",
+          "Archived MQTT messages indexed from accepted archive segments.", messages_indexed);
+  counter("granary_receiver_messages_duplicate_total",
+          "Archived messages not indexed because their _id was indexed already.",
+          messages_duplicate);
   counter("granary_receiver_s3_events_total", "S3 event records received.", events_received);
   counter("granary_receiver_s3_event_fetch_errors_total", "Objects named by events not fetched.",
           event_fetch_errors);

@@ -166,6 +166,12 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
       if (v.kind == ObjectKind::kSegment) {
         metrics_.objects_accepted += 1;
         metrics_.readings_accepted += v.segment.count;
+        metrics_.messages_indexed += recorded->messages_indexed;
+        metrics_.messages_duplicate += recorded->messages_duplicate;
+        if (recorded->messages_duplicate > 0) {
+          log::Warning("{}/{}: {} message(s) with an _id indexed already, not indexed again",
+                       meta.bucket, meta.key, recorded->messages_duplicate);
+        }
         if (accepted_listener_) accepted_listener_(meta, v.segment);
       } else {
         metrics_.tombstones_accepted += 1;

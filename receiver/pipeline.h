@@ -6,7 +6,9 @@
 // every sealed quarantine entry again.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <functional>
 #include <string>
 
@@ -45,6 +47,8 @@ ObjectRow IndexRowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms);
 inline ValidatorLimits ValidatorLimitsOf(const ReceiverConfig& config) {
   ValidatorLimits limits;
   limits.max_line_bytes = config.max_line_bytes;
+  limits.max_document_bytes =
+      static_cast<uint32_t>(std::min<uint64_t>(config.max_message_bytes, INT32_MAX));
   return limits;
 }
 

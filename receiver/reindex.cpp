@@ -33,7 +33,7 @@ sigv4::Headers MetadataOf(const Validation& v) {
           {"granary-first-seq", std::to_string(f.first_seq)},
           {"granary-last-seq", std::to_string(f.last_seq)},
           {"granary-count", std::to_string(f.count)},
-          {"granary-format", "jsonl.gz/1"}};
+          {"granary-format", f.format}};
 }
 
 }  // namespace

@@ -28,7 +28,8 @@ struct ReindexReport {
 // Every file in accepted/ is validated again and, when the index lacks it, recorded as an
 // upload of it would be (coverage merged, counters raised). Files are never moved or
 // changed. The user metadata of a segment is lost with the database: it is rebuilt from
-// the lines (granary-device, -source, -first-seq, -last-seq, -count, -format); the
+// the lines or documents (granary-device, -source, -first-seq, -last-seq, -count, -format),
+// and an archive segment's messages are indexed again from its documents; the
 // Content-Type is the agent's, application/octet-stream.
 Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,
                               const ReceiverConfig& config);

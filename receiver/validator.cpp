@@ -12,17 +12,89 @@
 #include "platform/gzip_lines.h"
 #include "platform/handles.h"
 #include "platform/utf8.h"
+#include "receiver/validator_checks.h"
 
 namespace granary::receiver {
-namespace {
-
-constexpr uint64_t kMaxTombstoneBytes = 64 * 1024;
+namespace validator_checks {
 
 Validation Reject(std::string reason) {
   Validation v;
   v.reason = std::move(reason);
   return v;
 }
+
+bool KeyNamesSource(const std::string& key, const std::string& source) {
+  return key.find("/" + source + "/") != std::string::npos ||
+         key.find("-" + source + "-") != std::string::npos;
+}
+
+bool ParseUnsigned(const std::string& text, uint64_t* out) {
+  if (text.empty() || text.size() > 19) return false;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+std::string CheckMetadataNumber(const ObjectMeta& meta, const char* name, uint64_t actual,
+                                const char* body) {
+  std::string text = meta.UserMetadata(std::string("granary-") + name);
+  if (text.empty()) return "";
+  uint64_t want = 0;
+  if (!ParseUnsigned(text, &want)) return fmt::format("metadata granary-{} is not a number", name);
+  if (want != actual) {
+    return fmt::format("metadata granary-{} is {} but the {} say {}", name, want, body, actual);
+  }
+  return "";
+}
+
+std::string CheckSegmentMetadata(const ObjectMeta& meta, const SegmentFacts& f) {
+  const char* body = f.format == "bson.gz/1" ? "documents" : "lines";
+  if (!KeyNamesSource(meta.key, f.source)) {
+    return fmt::format("the key does not name the {}' source \"{}\"", body, f.source);
+  }
+  for (auto [name, actual] : {std::pair{"first-seq", f.first_seq},
+                              std::pair{"last-seq", f.last_seq}, std::pair{"count", f.count}}) {
+    std::string problem = CheckMetadataNumber(meta, name, actual, body);
+    if (!problem.empty()) return problem;
+  }
+  std::string meta_sha = meta.UserMetadata("granary-sha256");
+  if (!meta_sha.empty() && meta_sha != meta.sha256_hex) {
+    return "metadata granary-sha256 differs from the body's SHA-256";
+  }
+  return "";
+}
+
+Validation FinishSegment(Validation v, const ObjectMeta& meta, const Status& read, const char* unit,
+                         uint64_t n, uint64_t raw_bytes, bool any_unsynced, bool any_synced,
+                         StreamHasher* content) {
+  if (!read.ok()) {
+    return Reject(n == 0 ? read.error().message()
+                         : fmt::format("after {} {}: {}", unit, n, read.error().message()));
+  }
+  if (n == 0) return Reject(fmt::format("the segment has no {}s", unit));
+  SegmentFacts& f = v.segment;
+  f.count = n;
+  f.raw_bytes = raw_bytes;
+  f.clock = any_unsynced ? (any_synced ? "mixed" : "unsynced") : "ok";
+  if (std::string problem = CheckSegmentMetadata(meta, f); !problem.empty()) {
+    return Reject(problem);
+  }
+  f.content_sha256 = content->Finish().sha256_hex;
+  v.ok = true;
+  v.kind = ObjectKind::kSegment;
+  return v;
+}
+
+}  // namespace validator_checks
+
+namespace {
+using namespace validator_checks;
+
+constexpr uint64_t kMaxTombstoneBytes = 64 * 1024;
 
 // An integer-valued JSON number that fits in int64 exactly (doubles hold 2^53).
 bool AsInteger(const cJSON* item, int64_t* out) {
@@ -37,35 +109,6 @@ std::string StringField(const cJSON* obj, const char* name, bool* present) {
   const cJSON* item = cJSON_GetObjectItemCaseSensitive(obj, name);
   *present = cJSON_IsString(item);
   return *present ? item->valuestring : "";
-}
-
-bool ParseUnsigned(const std::string& text, uint64_t* out) {
-  if (text.empty() || text.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = v;
-  return true;
-}
-
-// The source must be named by the key as a path segment or as "-{source}-" in the name.
-bool KeyNamesSource(const std::string& key, const std::string& source) {
-  return key.find("/" + source + "/") != std::string::npos ||
-         key.find("-" + source + "-") != std::string::npos;
-}
-
-// Metadata that, when present, must agree with what the lines say.
-std::string CheckMetadataNumber(const ObjectMeta& meta, const char* name, uint64_t actual) {
-  std::string text = meta.UserMetadata(std::string("granary-") + name);
-  if (text.empty()) return "";
-  uint64_t want = 0;
-  if (!ParseUnsigned(text, &want)) return fmt::format("metadata granary-{} is not a number", name);
-  if (want != actual) {
-    return fmt::format("metadata granary-{} is {} but the lines say {}", name, want, actual);
-  }
-  return "";
 }
 
 // The first name that appears twice in one object, at any depth ("" when none). cJSON keeps
@@ -165,31 +208,8 @@ Validation ValidateSegment(const std::string& path, const ObjectMeta& meta,
     f.last_seq = static_cast<uint64_t>(seq);
     f.last_ts = ts;
   }
-  if (!reader.status().ok()) {
-    return Reject(line_no == 0 ? reader.status().error().message()
-                               : fmt::format("after line {}: {}", line_no,
-                                             reader.status().error().message()));
-  }
-  if (line_no == 0) return Reject("the segment has no lines");
-  f.count = line_no;
-  f.raw_bytes = reader.raw_bytes();
-  f.clock = any_unsynced ? (any_synced ? "mixed" : "unsynced") : "ok";
-  if (!KeyNamesSource(meta.key, f.source)) {
-    return Reject(fmt::format("the key does not name the lines' source \"{}\"", f.source));
-  }
-  for (auto [name, actual] : {std::pair{"first-seq", f.first_seq},
-                              std::pair{"last-seq", f.last_seq}, std::pair{"count", f.count}}) {
-    std::string problem = CheckMetadataNumber(meta, name, actual);
-    if (!problem.empty()) return Reject(problem);
-  }
-  std::string meta_sha = meta.UserMetadata("granary-sha256");
-  if (!meta_sha.empty() && meta_sha != meta.sha256_hex) {
-    return Reject("metadata granary-sha256 differs from the body's SHA-256");
-  }
-  f.content_sha256 = content.Finish().sha256_hex;
-  v.ok = true;
-  v.kind = ObjectKind::kSegment;
-  return v;
+  return FinishSegment(std::move(v), meta, reader.status(), "line", line_no, reader.raw_bytes(),
+                       any_unsynced, any_synced, &content);
 }
 
 Validation ValidateTombstone(const std::string& path, const ObjectMeta& meta,
@@ -271,8 +291,11 @@ Validation ValidateObject(const std::string& body_path, const ObjectMeta& meta,
   if (format.empty() ? meta.key.ends_with(".jsonl.gz") : format == "jsonl.gz/1") {
     return ValidateSegment(body_path, meta, device, limits);
   }
+  if (format.empty() ? meta.key.ends_with(".bson.gz") : format == "bson.gz/1") {
+    return ValidateBsonSegment(body_path, meta, device, limits);
+  }
   return Reject(format.empty() ? "not a granary object (no granary-format metadata, key not "
-                                 "*.jsonl.gz or *.tombstone.json)"
+                                 "*.jsonl.gz, *.bson.gz or *.tombstone.json)"
                                : "unknown format \"" + Utf8Prefix(format, 64) + "\"");
 }
 
