@@ -1,7 +1,9 @@
-// The dashboard's entry: sign-in, and the hash routes #/ (fleet) and #/device/{id}.
+// The dashboard's entry: sign-in, and the hash routes #/ (fleet), #/device/{id},
+// #/messages?filter and #/message/{uuid}.
 import { AuthError, setToken, token } from './api.js';
 import { devicePage } from './device.js';
 import { fleetPage } from './fleet.js';
+import { messagePage, messagesPage } from './messages.js';
 
 const view = document.getElementById('view');
 const login = document.getElementById('login');
@@ -38,9 +40,15 @@ function route() {
   const hash = location.hash || '#/';
   // #/device/{id}?source=&field=&range= (range: 1h, 24h, 7d, 30d): a chart to link to.
   const device = hash.match(/^#\/device\/([^?]+)(?:\?(.*))?$/);
+  const messages = hash.match(/^#\/messages(?:\?(.*))?$/);
+  const message = hash.match(/^#\/message\/([0-9a-fA-F-]{36})$/);
   if (device) {
     const params = Object.fromEntries(new URLSearchParams(device[2] || ''));
     stop = devicePage(view, decodeURIComponent(device[1]), onAuthError, params);
+  } else if (messages) {
+    stop = messagesPage(view, onAuthError, Object.fromEntries(new URLSearchParams(messages[1] || '')));
+  } else if (message) {
+    stop = messagePage(view, message[1], onAuthError);
   } else {
     stop = fleetPage(view, onAuthError);
   }

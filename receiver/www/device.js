@@ -2,6 +2,7 @@
 // chart of any numeric field (downsampled by the server), and recent events.
 import { api, query } from './api.js';
 import { eagleView } from './eagle.js';
+import { messagesHash } from './messages.js';
 import { drawLine } from './plot.js';
 import { ago, bytes, el, errorBox, replace, utc } from './view.js';
 
@@ -139,9 +140,10 @@ export function devicePage(container, deviceId, onAuthError, params = {}) {
     const sources = device.sources.map((s) => s.source);
     const from = Math.floor(Date.now() / DAY) * DAY - 6 * DAY;  // 7 UTC days, today last
     const chart = chartPanel(deviceId, sources, params);  // its requests start now
-    const [strips, events] = await Promise.all([
+    const [strips, events, archived] = await Promise.all([
       Promise.all(sources.map((s) => api(`${base}/coverage/hours?${query({ source: s, from, hours: 168 })}`))),
       api(`${base}/events?limit=20`),
+      api(`/api/v1/messages?${query({ device: deviceId, limit: 1 })}`),
     ]);
     const statusBox = el('div', {}, statusPanel(device));
     const eventsBox = el('div', {}, eventsTable(events.events));
@@ -150,6 +152,8 @@ export function devicePage(container, deviceId, onAuthError, params = {}) {
       el('h1', {}, 'Device ', el('span', { id: 'device-name' }, device.device)),
       el('p', { class: 'muted' }, `first seen ${utc(device.first_seen)}, last segment ${ago(device.last_seen, Date.now())}, ` +
         `${device.segments} segments, ${device.readings} readings, ${device.rejected} rejected`),
+      archived.messages.length ? el('p', {}, el('a', { href: messagesHash({ device: deviceId }), id: 'device-messages' },
+        'Archived MQTT messages of this device')) : null,
       el('section', { 'aria-labelledby': 'status-title' }, el('h2', { id: 'status-title' }, 'Last status'), statusBox),
       el('section', { 'aria-labelledby': 'coverage-title' }, el('h2', { id: 'coverage-title' }, 'Coverage'),
         strips.map((h) => strip(h.source, h.hours))),
