@@ -24,7 +24,9 @@ export function messagesHash(params) {
 }
 
 function filterForm(params) {
-  const field = (id, label, props) => [el('label', { for: id }, label), el('input', { id, ...props })];
+  // A label stays beside its field when the form wraps at 360 px.
+  const field = (id, label, props) => el('span', { class: 'field' }, el('label', { for: id }, label),
+    el('input', { id, ...props }));
   const form = el('form', { class: 'controls', id: 'messages-form' },
     field('msg-device', 'Device ', { value: params.device || '', autocomplete: 'off', size: 10 }),
     field('msg-topic', 'Topic ', { value: params.topic || '', autocomplete: 'off', size: 18,
