@@ -81,3 +81,7 @@ GRANARY_RECEIVER_BIN="$build/receiver/granary-receiver" FAIRNESS_PROBES=40 FAIRN
 echo
 echo "== mqtt archive: 200-byte QoS 1 messages into sealed bson.gz, next to mosquitto_sub -F %x > file =="
 "$here/bench/archive.sh" "$build"
+
+echo
+echo "== dashboard: headless Chromium, Performance API marks from navigation start; series API latency =="
+/usr/bin/python3 "$here/bench/dashboard_bench.py" "$build" | column -t -s $'\t'

@@ -3,14 +3,14 @@
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 
-#include <ctime>
-
 #include "platform/handles.h"
 #include "platform/log.h"
 #include "platform/strings.h"
 #include "platform/utf8.h"
 #include "receiver/api_json.h"
+#include "receiver/chart_api.h"
 #include "receiver/context.h"
+#include "receiver/dashboard.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/messages_api.h"
 #include "receiver/readings_stream.h"
@@ -25,8 +25,6 @@ constexpr size_t kMaxEventBody = 4 << 20;
 bool SameSecret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
-
-void AddNumber(cJSON* obj, const char* name, double v) { cJSON_AddNumberToObject(obj, name, v); }
 
 cJSON* DeviceJson(const DeviceRow& d) {
   cJSON* obj = cJSON_CreateObject();
@@ -131,6 +129,7 @@ class ApiExchange final : public HttpExchange {
  private:
   std::optional<HttpResponse> Done(HttpResponse r) {
     status_ = r.status;
+    AddBrowserHeaders(r);
     return r;
   }
 
@@ -245,6 +244,8 @@ class ApiExchange final : public HttpExchange {
     if (!row->has_value()) return JsonError(404, "no device \"" + device + "\"");
     if (what.empty()) return OneDevice(**row);
     if (what == "coverage") return Coverage(device);
+    if (what == "coverage/hours") return HoursAnswer(ctx_, device, request_.raw_query);
+    if (what == "series") return SeriesAnswer(ctx_, device, request_.raw_query);
     if (what == "readings") return Readings(device);
     if (what == "events") return Events(device);
     return JsonError(404, "no such endpoint");
@@ -253,9 +254,18 @@ class ApiExchange final : public HttpExchange {
   HttpResponse ListDevices() {
     auto devices = ctx_.index.Devices();
     if (!devices) return JsonError(500, devices.error().message());
+    bool summary = QueryParam(request_.raw_query, "summary") == "1";
+    int64_t now = ctx_.env.WallNowMs();
     CjsonPtr arr(cJSON_CreateArray());
-    for (const DeviceRow& d : *devices) cJSON_AddItemToArray(arr.get(), DeviceJson(d));
+    for (const DeviceRow& d : *devices) {
+      cJSON* item = DeviceJson(d);
+      cJSON_AddItemToArray(arr.get(), item);
+      std::string error;
+      if (summary && !AddDeviceSummary(ctx_, d.device, now, item, &error))
+        return JsonError(500, error);
+    }
     CjsonPtr obj(cJSON_CreateObject());
+    AddNumber(obj.get(), "now", static_cast<double>(now));
     cJSON_AddItemToObject(obj.get(), "devices", arr.release());
     return Json(200, obj.get());
   }
@@ -411,6 +421,7 @@ Router MakeRouter(ReceiverContext& context) {
     // Bucket names are 3+ characters of [a-z0-9.-]: "api", "v1", "healthz" and "metrics"
     // are reserved here, documented in docs/receiver.md.
     if (IsApiPath(request.raw_path)) return NewApiExchange(context, std::move(request));
+    if (IsDashboardRequest(request)) return NewDashboardExchange(context, std::move(request));
     return NewS3Exchange(context, std::move(request));
   };
 }

@@ -1,4 +1,3 @@
-// The read API's JSON answers.
 #include "receiver/api_json.h"
 
 #include <ctime>
@@ -9,20 +8,10 @@
 #include "platform/utf8.h"
 
 namespace granary::receiver {
-namespace {
-
-constexpr const char* kJsonType = "application/json";
-
-// cJSON copies string bytes as they are; repaired, the answer is always JSON.
-std::string Print(const cJSON* json) {
-  CjsonString text(cJSON_PrintUnformatted(json));
-  return RepairUtf8(text.get()) + "\n";
-}
-
-}  // namespace
 
 HttpResponse Json(int status, const cJSON* json) {
-  return HttpResponse::Text(status, Print(json), kJsonType);
+  CjsonString text(cJSON_PrintUnformatted(json));
+  return HttpResponse::Text(status, RepairUtf8(text.get()) + "\n", kJsonType);
 }
 
 HttpResponse JsonError(int status, const std::string& message) {
@@ -31,7 +20,8 @@ HttpResponse JsonError(int status, const std::string& message) {
   return Json(status, obj.get());
 }
 
-// "1732284006001" (ms) or "2024-11-22T14:00:06Z" / "2024-11-22T14:00:06.001Z".
+void AddNumber(cJSON* obj, const char* name, double v) { cJSON_AddNumberToObject(obj, name, v); }
+
 std::optional<int64_t> ParseTime(const std::string& text) {
   if (text.empty()) return std::nullopt;
   if (std::optional<int64_t> ms = ParseDecimal<int64_t>(text)) return ms;

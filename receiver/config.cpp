@@ -208,6 +208,12 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
     c.metrics_require_token = api->Bool("metrics_require_token", c.metrics_require_token);
     api->Finish();
   }
+  if (std::optional<ConfigReader> d = root.Table("dashboard")) {
+    c.dashboard_enabled = d->Bool("enabled", c.dashboard_enabled);
+    c.dashboard_www_dir = d->String("www_dir", c.dashboard_www_dir);
+    c.dashboard_chartjs_dir = d->String("chartjs_dir", c.dashboard_chartjs_dir);
+    d->Finish();
+  }
   ReadRegistry(root, c);
   ReadDevices(root, c);
   ReadReaders(root, c);

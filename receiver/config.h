@@ -103,6 +103,11 @@ struct ReceiverConfig {
   // [api]
   bool metrics_require_token = false;
 
+  // [dashboard]: the fleet dashboard at / and /ui/ (receiver/dashboard.h).
+  bool dashboard_enabled = true;
+  std::string dashboard_www_dir;  // "": the copy built into the binary
+  std::string dashboard_chartjs_dir = "/usr/share/javascript/chart.js";
+
   RegistrySettings registry;
   std::vector<DeviceKey> devices;  // [[device]] entries; the registry adds its own
   std::vector<ReaderToken> readers;

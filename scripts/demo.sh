@@ -2,7 +2,7 @@
 # `make run`: the whole system on loopback, for a first look. Starts a private mosquitto,
 # granary-receiver (with a device key and a reader token), the EAGLE simulator with live
 # values, and the agent, which seals small segments so uploads show within a minute. Prints
-# where to look: the API with a ready curl line, where the data lands, the MQTT topics.
+# where to look: the dashboard and its sign-in token, the API with a ready curl line, where the data lands, the MQTT topics.
 # Ctrl-C stops the agent first (it seals, uploads what is left and publishes its retained
 # `stopped` status), then the receiver, the simulator and the broker, each by PID.
 # usage: scripts/demo.sh [BUILD_DIR]; GRANARY_RUN_DIR overrides the work dir (.run/).
@@ -180,6 +180,7 @@ granary demo: everything on 127.0.0.1, work dir $run
   metrics       curl -s http://127.0.0.1:$metrics_port/metrics
   EAGLE         http://127.0.0.1:$eagle_port (simulator, live values)
   receiver      $receiver_url (log: $run/receiver.log)
+  dashboard     $receiver_url/  sign in with the reader token $reader_token
   API           curl -s -H 'Authorization: Bearer $reader_token' $receiver_url/api/v1/devices
   coverage      curl -s -H 'Authorization: Bearer $reader_token' '$receiver_url/api/v1/devices/demo01/coverage?source=meter'
   readings      curl -s -H 'Authorization: Bearer $reader_token' '$receiver_url/api/v1/devices/demo01/readings?source=meter&format=csv'

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages one use of granary needs, when any is missing.
 # usage: scripts/deps.sh [build|demo|package|test]   (default build)
 #   build    compilers, CMake, the -dev libraries (`make build`)
-#   demo     build + mosquitto, curl (`make run`)
+#   demo     build + mosquitto, curl, Chart.js for the dashboard (`make run`)
 #   package  build + the Debian packaging tools (`make package`)
 #   test     everything, the test peers included (`make test`, CI)
 # Safe to run again: it calls apt-get only when something is absent, installs without
@@ -13,7 +13,7 @@ BUILD=(cmake ninja-build g++ clang clang-format clang-tidy pkg-config python3
   libsqlite3-dev zlib1g-dev libssl-dev libcurl4-openssl-dev libcjson-dev libbson-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev libsystemd-dev libmosquitto-dev
   libmicrohttpd-dev libpq-dev libexpat1-dev libgtest-dev libgmock-dev libbenchmark-dev)
-DEMO=(mosquitto mosquitto-clients curl)
+DEMO=(mosquitto mosquitto-clients curl libjs-chart.js)
 PACKAGE=(dpkg-dev debhelper lintian fakeroot)
 # Test peers: Swift + s3api is the signature-verifying S3 server; boto3 and awscli are
 # independent S3 clients; PostgreSQL and Chromium are the real peers of the receiver tests;

@@ -19,7 +19,7 @@ user monitor
 topic read granary/#
 """
 
-USERS = {"h017": "pw-h017", "h018": "pw-h018", "monitor": "pw-monitor"}
+USERS = {"h017": "pw-h017", "h018": "pw-h018", "h019": "pw-h019", "monitor": "pw-monitor"}
 
 
 def free_port():

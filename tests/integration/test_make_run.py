@@ -141,6 +141,7 @@ def check_printed_lines(text):
         fail("the API answered without a token")
     except urllib.error.HTTPError as e:
         check(e.code == 401, f"the API without a token: {e.code}")
+    check_dashboard_line(text, m.group(1))
     for label in ("coverage", "readings"):
         line = printed(text, label)
         r = subprocess.run(["/bin/sh", "-c", line + " --fail"], capture_output=True, text=True, timeout=30)
@@ -155,6 +156,26 @@ def check_printed_lines(text):
     r = subprocess.run(["/bin/sh", "-c", line + " -C 1 -W 10 -t granary/demo01/status --retained-only"],
                        capture_output=True, text=True, timeout=30)
     check(r.stdout.startswith("granary/demo01/status {"), f"{line}: {r.stdout!r} {r.stderr}")
+
+
+def check_dashboard_line(text, api_token):
+    """The dashboard line: its page is served, and its token signs in (the page sends it as
+    a bearer token to the fleet list it shows first)."""
+    line = printed(text, "dashboard")
+    m = re.fullmatch(r"(http://127\.0\.0\.1:\d+)/  sign in with the reader token (\S+)", line)
+    check(m, f"unexpected dashboard line: {line}")
+    url, token = m.groups()
+    check(token == api_token, f"the dashboard token {token} is not the API's {api_token}")
+    with urllib.request.urlopen(url + "/", timeout=10) as r:
+        page = r.read().decode()
+        check(r.status == 200 and 'id="login-form"' in page and "/ui/app.js" in page,
+              f"{url}/ is not the dashboard: {page[:300]}")
+    req = urllib.request.Request(url + "/api/v1/devices?summary=1",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        devices = json.load(r)["devices"]
+        check([d["device"] for d in devices] == ["demo01"] and "unexplained_missing" in devices[0],
+              f"the dashboard's fleet list with the printed token: {devices}")
 
 
 def check_stopped_in_order(text):

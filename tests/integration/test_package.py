@@ -87,6 +87,16 @@ def docs(root):
               f"example {name} not in /usr/share/doc/granary/examples")
 
 
+def dashboard_files(root):
+    """granary-receiver carries the dashboard's files as they are in receiver/www."""
+    www = os.path.join(SOURCE_DIR, "receiver", "www")
+    for name in sorted(os.listdir(www)):
+        installed = os.path.join(root, "usr/share/granary-receiver/www", name)
+        check(os.path.exists(installed), f"dashboard file {name} not in /usr/share/granary-receiver/www")
+        with open(installed, "rb") as a, open(os.path.join(www, name), "rb") as b:
+            check(a.read() == b.read(), f"/usr/share/granary-receiver/www/{name} differs from receiver/www")
+
+
 def user_exists(name):
     try:
         pwd.getpwnam(name)
@@ -168,6 +178,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="granary-deb-") as root:
         units(found, root)
         docs(root)
+        dashboard_files(root)
     skipped = install_cycle(found)
     if skipped:
         print(f"SKIP test_package: lintian, units and contents checked; not installed: {skipped}")

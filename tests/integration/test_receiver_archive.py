@@ -10,7 +10,6 @@ MQTT 5 subscriber (paho), in seq order per topic.
 
 With GRANARY_RECEIVER_INDEX=postgresql the index is a throwaway PostgreSQL."""
 import base64
-import datetime
 import gzip
 import os
 import random
@@ -22,14 +21,13 @@ import uuid
 
 import bson
 from bson.binary import Binary
-from bson.int64 import Int64
 
 import mqtt_broker
+from archive_segments import all_messages, message_doc, upload
 from harness import check
-from receiver_harness import (Postgres, Receiver, boto3_client, run_receivers, s3_error_code)
+from receiver_harness import Postgres, Receiver, boto3_client, run_receivers
 
 SEGMENTS, PER_SEGMENT, TOPICS = 3, 100, 7
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 TS0 = 1764460800000  # 2025-11-30T00:00:00Z
 rng = random.Random(15)
 
@@ -50,11 +48,8 @@ def payload_for(seq):
 
 def make_message(seq, device="h017", source="robot"):
     """(fields in the format's order, the UUID) as the agent archives a message."""
-    mid = uuid.uuid4()
-    headers = {}
-    props = [["robot", f"arm-{seq % 3}"], ["trace", str(seq)], ["robot", "again"]]
-    props.append(["_id", str(mid)])  # the publisher's, or appended by the agent
-    headers["user_properties"] = props
+    headers = {"user_properties": [["robot", f"arm-{seq % 3}"], ["trace", str(seq)],
+                                   ["robot", "again"]]}
     if seq % 5 == 1:
         headers["content_type"] = "application/x-robot"
     if seq % 6 == 1:
@@ -65,45 +60,8 @@ def make_message(seq, device="h017", source="robot"):
         headers["correlation_data"] = Binary(b"\x00corr\xff" + str(seq).encode(), 0)
     if seq % 9 == 4:
         headers["message_expiry"] = 3600
-    doc = {
-        "_id": Binary(mid.bytes, 4),
-        "seq": Int64(seq),
-        "ts": EPOCH + datetime.timedelta(milliseconds=TS0 + seq * 7),
-        "device": device,
-        "source": source,
-        "topic": f"robot/arm/{seq % TOPICS}",
-        "qos": seq % 3,
-        "retain": seq % 10 == 0,
-        "dup": False,
-        "headers": headers,
-        "payload": Binary(payload_for(seq), 0),
-    }
-    return doc, mid
-
-
-def upload(s3, docs, device="h017", first=None, raw=None, source="robot"):
-    first = first if first is not None else int(docs[0]["seq"])
-    raw = raw if raw is not None else b"".join(bson.encode(d) for d in docs)
-    body = gzip.compress(raw, mtime=0)
-    last = first + len(docs) - 1
-    key = f"granary/{device}/{source}/2025/11/30/{device}-{source}-20251130T00-{first}.bson.gz"
-    meta = {"granary-device": device, "granary-source": source, "granary-first-seq": str(first),
-            "granary-last-seq": str(last), "granary-count": str(len(docs)),
-            "granary-format": "bson.gz/1"}
-    return s3_error_code(lambda: s3.put_object(Bucket="granary", Key=key, Body=body,
-                                               Metadata=meta)), key
-
-
-def all_messages(r, query="device=h017", limit=70):
-    out, cursor = [], ""
-    for _ in range(100):
-        status, page = r.api(f"/api/v1/messages?{query}&limit={limit}{cursor}")
-        check(status == 200, f"messages: {status} {page}")
-        out += page["messages"]
-        if "next_cursor" not in page:
-            return out
-        cursor = f"&cursor={page['next_cursor']}"
-    raise AssertionError("more than 100 pages")
+    return message_doc(seq, TS0 + seq * 7, f"robot/arm/{seq % TOPICS}", payload_for(seq),
+                       headers, device, source, qos=seq % 3, retain=seq % 10 == 0)
 
 
 def test_ingest_and_api(r, s3, expected):

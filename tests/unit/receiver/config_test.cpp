@@ -32,6 +32,25 @@ TEST_F(ReceiverConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c->DevicePrefix("h017"), "granary/h017/");
   EXPECT_FALSE(c->upstream.enabled);
   EXPECT_FALSE(c->mqtt.enabled);
+  EXPECT_TRUE(c->dashboard_enabled);
+  EXPECT_EQ(c->dashboard_www_dir, "");  // the built-in copy
+  EXPECT_EQ(c->dashboard_chartjs_dir, "/usr/share/javascript/chart.js");
+}
+
+TEST_F(ReceiverConfigTest, DashboardSection) {
+  auto c = Load(
+      "data_dir = \"/srv/r\"\n[dashboard]\nenabled = false\nwww_dir = \"/srv/www\"\n"
+      "chartjs_dir = \"/opt/chart\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_FALSE(c->dashboard_enabled);
+  EXPECT_EQ(c->dashboard_www_dir, "/srv/www");
+  EXPECT_EQ(c->dashboard_chartjs_dir, "/opt/chart");
+  auto bad = Load("data_dir = \"/srv/r\"\n[dashboard]\nenabled = \"yes\"\nthemes = 1\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find(":3: dashboard.enabled:"), std::string::npos)
+      << bad.error().message();
+  EXPECT_NE(bad.error().message().find(":4: dashboard.themes:"), std::string::npos)
+      << bad.error().message();
 }
 
 TEST_F(ReceiverConfigTest, EveryProblemNamesFileLineAndKey) {

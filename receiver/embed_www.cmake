@@ -1,0 +1,23 @@
+# Writes OUTPUT, a C++ file holding the files named in FILES (under DIR) as byte arrays, for
+# EmbeddedWww() (receiver/dashboard.h). Run at build time: `cmake -P` with -DDIR, -DFILES
+# (','-separated names) and -DOUTPUT.
+set(body "// Generated from receiver/www by receiver/embed_www.cmake; do not edit.\n")
+string(APPEND body "#include \"receiver/dashboard.h\"\n\nnamespace granary::receiver {\nnamespace {\n")
+set(entries "")
+set(i 0)
+string(REPLACE "," ";" names "${FILES}")
+foreach(name IN LISTS names)
+  file(READ "${DIR}/${name}" hex HEX)
+  string(LENGTH "${hex}" hex_length)
+  math(EXPR size "${hex_length} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," bytes "${hex}")
+  string(APPEND body "const char kFile${i}[] = {${bytes} 0};\n")
+  string(APPEND entries "      {\"${name}\", std::string_view(kFile${i}, ${size})},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "}  // namespace\n\nconst std::vector<EmbeddedFile>& EmbeddedWww() {\n")
+string(APPEND body "  static const std::vector<EmbeddedFile> files = {\n${entries}  };\n  return files;\n}\n\n")
+string(APPEND body "}  // namespace granary::receiver\n")
+file(WRITE "${OUTPUT}.tmp" "${body}")
+file(COPY_FILE "${OUTPUT}.tmp" "${OUTPUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUTPUT}.tmp")
