@@ -49,6 +49,15 @@ std::string ConfigWatch::CredentialsDigest() {
   return content ? Sha256Hex(*content) : "";
 }
 
+bool ConfigWatch::SignalOnChange() {
+  if (!watch_) return false;
+  Status s = watch_->SignalOnChange();
+  if (!s)
+    log::Warning("config watch: {}; changes are seen at the next status check",
+                 s.error().message());
+  return static_cast<bool>(s);
+}
+
 ConfigWatch::Changes ConfigWatch::Poll() {
   Changes changes;
   if (!watch_) return changes;

@@ -25,6 +25,9 @@ class ConfigWatch {
   };
   // Non-blocking.
   Changes Poll();
+  // SIGIO when something watched changes (DirWatch::SignalOnChange); returns false when
+  // that cannot be arranged, and then only Poll() finds changes.
+  bool SignalOnChange();
 
  private:
   std::string CredentialsDigest();

@@ -12,6 +12,7 @@
 #include "agent/health.h"
 #include "agent/monitor.h"
 #include "agent/status.h"
+#include "agent/status_file.h"
 #include "agent/upload/worker.h"
 #include "platform/log.h"
 #include "platform/process.h"
@@ -23,9 +24,11 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr milliseconds kStatusEvery{2000};
-// How soon a drop-in file or a credentials change is applied.
-constexpr milliseconds kWatchEvery{250};
+// How often the status is rebuilt and compared with the one written (agent/status_file.h).
+// Drop-in and credentials changes do not wait for it: they arrive as SIGIO.
+constexpr milliseconds kStatusCheck{2000};
+// Free heap beyond this since the last trim goes back to the kernel (see TrimAfterLargeFrees).
+constexpr size_t kTrimAbove = 256 << 10;
 constexpr milliseconds kSchedulerStopWait{1500};
 // How long a stop waits for what its final seal made to upload (while uploads succeed).
 constexpr milliseconds kStopUploadWait{5000};
@@ -76,6 +79,17 @@ void WarnAboutDefaults(const AgentConfig& c) {
   }
 }
 
+// Rebuilding the status frees what the last one used; glibc keeps pages freed between live
+// chunks mapped (~150 KiB with 100 sources) unless asked. Asking costs a walk of the heap,
+// so only when that much is free again, not on every pass.
+void TrimAfterLargeFrees() {
+  static size_t after_last_trim = 0;
+  const size_t free_now = mallinfo2().fordblks;
+  if (free_now < after_last_trim + kTrimAbove) return;
+  malloc_trim(0);
+  after_last_trim = mallinfo2().fordblks;
+}
+
 class Daemon {
  public:
   Daemon(Env& env, AgentConfig config) : env_(env), config_(std::move(config)) {}
@@ -98,7 +112,7 @@ class Daemon {
     }
     // Before the buffer opens: a state loss it finds belongs to this start.
     started_ms_ = env_.WallNowMs();
-    watch_ = std::make_unique<ConfigWatch>(env_, config_);
+    NewWatch();
     Result<Credentials> credentials = UploadCredentials(config_);
     if (!credentials) {
       log::Error("{}", credentials.error().message());
@@ -111,21 +125,22 @@ class Daemon {
                 config_.device, config_.sources.size(), config_.state_dir);
     WarnAboutDefaults(config_);
     monitor_->Ready();
-    WriteStatus("running");
+    WriteStatus("running", /*force=*/true);
 
-    int64_t next_status_ns = env_.MonoNowNs() + kStatusEvery.count() * 1'000'000;
+    // Asleep until a signal, a watched file changes (SIGIO) or the next status check.
+    int64_t next_status_ns = env_.MonoNowNs() + kStatusCheck.count() * 1'000'000;
     for (;;) {
-      int sig = WaitControlSignal(kWatchEvery);
+      const int64_t left_ns = next_status_ns - env_.MonoNowNs();
+      int sig = left_ns > 0 ? WaitControlSignal(milliseconds(left_ns / 1'000'000 + 1)) : 0;
       if (sig == SIGTERM || sig == SIGINT) break;
       if (sig == SIGHUP) Reload();
       if (sig == SIGUSR1) Flush();
       bool changed = ApplyWatchedChanges();
-      if (sig == 0 && !changed && env_.MonoNowNs() < next_status_ns) continue;
-      next_status_ns = env_.MonoNowNs() + kStatusEvery.count() * 1'000'000;
-      WriteStatus("running");
-      // The status is rebuilt from scratch every pass; glibc keeps the pages it freed
-      // mapped between live chunks (~150 KiB here with 100 sources) unless asked.
-      malloc_trim(0);
+      bool acted = (sig != 0 && sig != SIGIO) || changed;
+      if (!acted && env_.MonoNowNs() < next_status_ns) continue;
+      next_status_ns = env_.MonoNowNs() + kStatusCheck.count() * 1'000'000;
+      WriteStatus("running", /*force=*/acted);
+      TrimAfterLargeFrees();
     }
 
     log::Notice("stopping: finishing the current batch{}",
@@ -135,7 +150,7 @@ class Daemon {
     SealAndUpload();
     StopUploader();
     buffer_->Stop(config_.seal_on_stop);
-    WriteStatus("stopped");
+    WriteStatus("stopped", /*force=*/true);
     log::Notice("stopped");
     return 0;
   }
@@ -247,6 +262,12 @@ class Daemon {
     return !changes.config.empty() || changes.credentials;
   }
 
+  // A watch whose changes arrive as SIGIO; without it they are found at the status check.
+  void NewWatch() {
+    watch_ = std::make_unique<ConfigWatch>(env_, config_);
+    watch_->SignalOnChange();
+  }
+
   void ReloadCredentials() {
     Result<Credentials> credentials = UploadCredentials(config_);
     if (!credentials) {
@@ -269,7 +290,7 @@ class Daemon {
   // An invalid new config is rejected and the running one kept.
   void Reload() {
     // Before reading: what changes while it is read is seen by the next pass.
-    watch_ = std::make_unique<ConfigWatch>(env_, config_);
+    NewWatch();
     auto fresh = LoadConfig(config_.path);
     if (!fresh) {
       log::Error("reload rejected, keeping the running configuration:\n{}",
@@ -308,13 +329,12 @@ class Daemon {
     RetryParked("reload");
     StartUploader(credentials ? std::move(*credentials) : Credentials{});
     monitor_->Reconfigure(config_);
-    if (config_.upload.credentials_file != watched_credentials)
-      watch_ = std::make_unique<ConfigWatch>(env_, config_);
+    if (config_.upload.credentials_file != watched_credentials) NewWatch();
     log::Notice("reloaded {}: {} sources", config_.path, config_.sources.size());
     WarnAboutDefaults(config_);
   }
 
-  void WriteStatus(const char* state) {
+  void WriteStatus(const char* state, bool force) {
     AgentStatus s;
     s.device = config_.device;
     s.state = state;
@@ -333,9 +353,7 @@ class Daemon {
     monitor_->Fill(s);
     JudgeHealth(s);
     std::string json = StatusJson(s);
-    Status w = WriteFileAtomically(env_, StatusFilePath(config_.state_dir), json,
-                                   /*durable=*/false);
-    if (!w) log::Warning("status: {}", w.error().message());
+    status_file_.Write(StatusFilePath(config_.state_dir), s, json, config_.status_interval, force);
     monitor_->Report(s, json, scheduler_ ? scheduler_->LastProgressNs() : -1);
   }
 
@@ -348,6 +366,7 @@ class Daemon {
   std::unique_ptr<Monitor> monitor_;                      // MQTT, metrics, systemd notify
   std::unique_ptr<ConfigWatch> watch_;                    // conf.d and the credentials file
   UploadStats upload_base_;                               // from workers replaced by reloads
+  StatusFile status_file_{env_};
   int64_t started_ms_ = 0;
   uint64_t flushes_ = 0;
 };

@@ -15,6 +15,7 @@
 #include "platform/handles.h"
 #include "platform/handles_mosquitto.h"
 #include "platform/log.h"
+#include "platform/process.h"
 
 namespace granary {
 
@@ -277,7 +278,10 @@ MqttPublisher::MqttPublisher(Env& env, MqttConfig config, std::string device)
     : impl_(std::make_unique<Impl>(env, std::move(config), std::move(device))) {
   std::string error = impl_->Setup();
   if (error.empty()) {
-    impl_->thread = std::thread([this] { impl_->Run(); });
+    impl_->thread = std::thread([this] {
+      NameThisThread("mqtt");
+      impl_->Run();
+    });
     return;
   }
   std::lock_guard<std::mutex> lock(impl_->mu);

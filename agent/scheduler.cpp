@@ -7,6 +7,7 @@
 
 #include "agent/sources/http_source.h"
 #include "platform/log.h"
+#include "platform/process.h"
 
 namespace granary {
 
@@ -78,11 +79,17 @@ void Scheduler::Start() {
     if (t->http != nullptr) continue;
     // The thread keeps its Task alive, so a detached hung poll never touches freed memory.
     std::shared_ptr<Task> keep = t;
-    t->thread = std::thread([this, keep] { Run(*keep); });
+    t->thread = std::thread([this, keep] {
+      NameThisThread("src:" + keep->name);
+      Run(*keep);
+    });
   }
   if (!http_tasks_.empty()) {
     http_loop_ = std::make_unique<HttpLoop>();
-    http_thread_ = std::thread([this] { RunHttp(); });
+    http_thread_ = std::thread([this] {
+      NameThisThread("http");
+      RunHttp();
+    });
   }
 }
 

@@ -66,6 +66,7 @@ echo "== the same with libcurl alone (and the C++ runtime): the floor of any pol
   | column -t -s $'\t'
 echo; "$here/bench/upload.sh" "$build"
 echo; "$here/bench/footprint.sh" "$build"
+echo; "$here/bench/lowrate.sh" "$build"
 
 echo
 echo "== receiver ingest: 1,000 segments of 3,600 readings, 2 clients, next to raw gunzip + JSON parse =="

@@ -1,5 +1,6 @@
 #include "platform/dir_watch.h"
 
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -26,6 +27,15 @@ Status DirWatch::Add(const std::string& dir) {
   int wd = ::inotify_add_watch(fd_.get(), dir.c_str(), kMask);
   if (wd < 0) return Error::FromErrno("watch " + dir);
   dirs_[wd] = dir;
+  return Status::Ok();
+}
+
+Status DirWatch::SignalOnChange() {
+  const int flags = ::fcntl(fd_.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd_.get(), F_SETOWN, ::getpid()) != 0 ||
+      ::fcntl(fd_.get(), F_SETFL, flags | O_ASYNC) != 0) {
+    return Error::FromErrno("inotify: O_ASYNC");
+  }
   return Status::Ok();
 }
 

@@ -1,6 +1,6 @@
 // Names that changed in watched directories, through inotify(7): a file closed after
 // writing, moved in or out, created or deleted. Non-blocking: the owner asks at its own
-// pace, so no thread is needed.
+// pace (or on SIGIO), so no thread is needed.
 #pragma once
 
 #include <map>
@@ -22,6 +22,10 @@ class DirWatch {
   // "DIR" itself when the directory was deleted or moved; "" when the kernel dropped events
   // (its queue overflowed), so anything watched may have changed. Empty when nothing did.
   std::vector<std::string> Changed();
+  // Asks the kernel to send this process SIGIO whenever an event is ready (O_ASYNC), so a
+  // caller that blocks SIGIO and waits in sigtimedwait learns of a change without polling.
+  // Only for a process that blocks SIGIO in every thread: its default action kills.
+  Status SignalOnChange();
 
  private:
   explicit DirWatch(UniqueFd fd) : fd_(std::move(fd)) {}

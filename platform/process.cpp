@@ -1,6 +1,7 @@
 #include "platform/process.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -15,7 +16,7 @@ namespace {
 sigset_t ControlSet() {
   sigset_t set;
   sigemptyset(&set);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, sig);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGIO}) sigaddset(&set, sig);
   return set;
 }
 
@@ -48,6 +49,10 @@ pid_t PidLock::Holder(const std::string& path) {
   pid_t pid = 0;
   if (n > 0) std::from_chars(buf, buf + n, pid);
   return pid;
+}
+
+void NameThisThread(const std::string& name) {
+  (void)pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
 }
 
 void BlockControlSignals() {

@@ -27,11 +27,17 @@ class PidLock {
   UniqueFd fd_;
 };
 
-// Blocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 in the calling thread; threads created
+// Names the calling thread (at most 15 bytes are kept), so top -H, /proc/PID/task/*/comm
+// and the footprint bench tell the threads apart.
+void NameThisThread(const std::string& name);
+
+// Blocks SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGIO (see DirWatch::SignalOnChange) in the
+// calling thread; threads created
 // afterwards inherit the mask. Also ignores SIGPIPE. Call before starting any thread.
 void BlockControlSignals();
 
 // Waits up to `timeout` for one of the blocked signals; returns it, or 0 on timeout.
+// SIGIO means a watched directory changed.
 int WaitControlSignal(std::chrono::milliseconds timeout);
 
 }  // namespace granary

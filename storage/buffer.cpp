@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "platform/log.h"
+#include "platform/process.h"
 #include "storage/buffer_store.h"
 #include "storage/sealer.h"
 
@@ -21,7 +22,10 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kMaxBackoff{5000};
-constexpr milliseconds kIdleTick{1000};
+// How often an idle writer checks segment ages (a segment open for an hour is sealed) and
+// uploaded files past keep_uploaded: both deadlines are an hour by default, so an idle
+// writer need not wake more often than this.
+constexpr milliseconds kUpkeepEvery{10'000};
 
 class BufferImpl final : public Buffer {
  public:
@@ -37,7 +41,10 @@ class BufferImpl final : public Buffer {
     sealer_.Submit(store_.TakeCuts());
     if (Status s = store_.EnforceQuota(); !s) log::Error("buffer: {}", s.error().message());
     PublishStats(Status::Ok());
-    writer_ = std::thread([this] { Run(); });
+    writer_ = std::thread([this] {
+      NameThisThread("writer");
+      Run();
+    });
     return Status::Ok();
   }
 
@@ -125,7 +132,14 @@ class BufferImpl final : public Buffer {
     return OnWriter([id](BufferStore& s) { return s.MarkTombstoneUploaded(id); });
   }
   Status RetryUploadsNow() override {
-    return OnWriter([](BufferStore& s) { return s.RetryUploadsNow(); });
+    Status s = OnWriter([](BufferStore& s) { return s.RetryUploadsNow(); });
+    NotifyUploadWork();
+    return s;
+  }
+
+  void SetUploadListener(std::function<void()> notify) override {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    upload_listener_ = std::move(notify);
   }
 
  private:
@@ -136,7 +150,7 @@ class BufferImpl final : public Buffer {
     Clock::time_point stop_deadline{};
     bool stop_cut = false;
     uint64_t seen_ticket = 0, seal_errors_at_ticket = 0;
-    Clock::time_point next_expiry_check{};
+    Clock::time_point next_upkeep{};
   };
   // What one pass took from the shared state, and its last error.
   struct Pass {
@@ -159,6 +173,10 @@ class BufferImpl final : public Buffer {
     cv_writer_.notify_one();
   }
   void PublishStats(const Status& last);
+  void NotifyUploadWork() {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    if (upload_listener_) upload_listener_();
+  }
   bool QueueEmpty() const {
     std::lock_guard<std::mutex> lock(mu_);
     return queue_.empty();
@@ -182,7 +200,8 @@ class BufferImpl final : public Buffer {
     if (!cmd->done) return Error("buffer stopped before the change was made");
     return cmd->status;
   }
-  void RunCommands() {
+  // Returns whether any command ran.
+  bool RunCommands() {
     std::deque<std::shared_ptr<Command>> cmds;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -195,6 +214,7 @@ class BufferImpl final : public Buffer {
       c->done = true;
     }
     if (!cmds.empty()) cv_done_.notify_all();
+    return !cmds.empty();
   }
 
   struct Command {
@@ -220,18 +240,29 @@ class BufferImpl final : public Buffer {
   Status flush_status_;
   bool stopping_ = false, seal_on_stop_ = false, writer_exited_ = false, wake_ = false;
   BufferStats stats_;
+  // Its own lock: the listener takes the uploader's, which may be waiting on the writer.
+  std::mutex listener_mu_;
+  std::function<void()> upload_listener_;
 };
 
 void BufferImpl::PublishStats(const Status& last) {
   BufferStats fresh;
   store_.FillStats(fresh);
   std::string seal_error = sealer_.last_error();
-  std::lock_guard<std::mutex> lock(mu_);
-  fresh.rejected = stats_.rejected;
-  fresh.commit_errors = stats_.commit_errors;
-  fresh.seal_errors = sealer_.errors();
-  fresh.last_error = !last ? last.error().message() : seal_error;
-  stats_ = std::move(fresh);
+  bool new_work = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fresh.rejected = stats_.rejected;
+    fresh.commit_errors = stats_.commit_errors;
+    fresh.seal_errors = sealer_.errors();
+    fresh.last_error = !last ? last.error().message() : seal_error;
+    // A drop records a tombstone to send (seals notify in RecordSealed).
+    new_work = fresh.segments_dropped != stats_.segments_dropped ||
+               fresh.dropped_readings != stats_.dropped_readings ||
+               fresh.possibly_lost != stats_.possibly_lost;
+    stats_ = std::move(fresh);
+  }
+  if (new_work) NotifyUploadWork();
 }
 
 Status BufferImpl::RecordSealed() {
@@ -245,6 +276,7 @@ Status BufferImpl::RecordSealed() {
     }
   }
   unrecorded_.erase(unrecorded_.begin(), unrecorded_.begin() + static_cast<long>(done));
+  if (done > 0) NotifyUploadWork();  // committed: the uploader's next read sees them
   return result;
 }
 
@@ -278,7 +310,7 @@ BufferImpl::Pass BufferImpl::TakeWork(WriterLoop& w) {
   if (w.backoff.count() > 0) {
     cv_writer_.wait_for(lock, w.backoff, [&] { return stopping_; });
   } else if (!has_work()) {
-    cv_writer_.wait_for(lock, kIdleTick, has_work);
+    cv_writer_.wait_until(lock, w.next_upkeep, has_work);
   }
   // A subscriber waiting to acknowledge its messages cannot let the batch grow: the
   // broker sends no more than its in-flight window until it has the acks.
@@ -346,12 +378,17 @@ void BufferImpl::CutSegments(WriterLoop& w, const Pass& p, bool flush_committed,
 }
 
 // The writer's other duties, each pass: the uploader's catalog changes, aged segments and
-// expired uploads (once a second), recording finished seals, and the quota.
+// expired uploads (every kUpkeepEvery, and expired uploads after each catalog change, so
+// keep_uploaded = 0 removes a file as soon as it is uploaded), recording finished seals,
+// and the quota.
 void BufferImpl::Upkeep(WriterLoop& w, Pass& p) {
-  RunCommands();
-  if (Clock::now() >= w.next_expiry_check) {
-    w.next_expiry_check = Clock::now() + kIdleTick;
+  const bool changed = RunCommands();
+  const bool due = Clock::now() >= w.next_upkeep;
+  if (due) {
+    w.next_upkeep = Clock::now() + kUpkeepEvery;
     if (w.batch.empty()) store_.CutAged();
+  }
+  if (due || changed) {
     if (Status s = store_.RemoveExpiredUploads(); !s) log::Error("buffer: {}", s.error().message());
   }
   if (Status s = RecordSealed(); !s) {

@@ -101,6 +101,12 @@ class Buffer {
   virtual Status MarkTombstoneUploaded(int64_t drop_id) = 0;
   // Makes every waiting segment due now (after new credentials, say).
   virtual Status RetryUploadsNow() = 0;
+
+  // `notify` is called (from the writer thread, so it must not block or call the Buffer)
+  // whenever there may be new upload work: a segment sealed, a range dropped (a tombstone
+  // to send), segments made due again. An empty function removes it. The uploader sleeps
+  // on it instead of polling the catalog.
+  virtual void SetUploadListener(std::function<void()> notify) = 0;
 };
 
 // Path of the database inside a state dir.

@@ -140,6 +140,9 @@ Result<std::unique_ptr<SegmentCatalog>> SegmentCatalog::OpenReadOnly(Env& env,
                                                                      const std::string& state_dir) {
   auto db = sql::Open(env, BufferDbPath(state_dir), /*read_only=*/true);
   if (!db) return db.error();
+  // A reader looks up a few rows of the small catalog tables (the uploader: once per
+  // upload); 16 pages hold their index paths.
+  (void)sql::Exec(db->get(), "PRAGMA cache_size=16");
   auto c = std::make_unique<SegmentCatalog>(env, db->get(), SegmentsDir(state_dir));
   c->owned_ = std::move(*db);
   return c;

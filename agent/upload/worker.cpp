@@ -10,13 +10,18 @@
 #include "platform/crypto.h"
 #include "platform/handles.h"
 #include "platform/log.h"
+#include "platform/process.h"
 
 namespace granary {
 namespace {
 
 using std::chrono::milliseconds;
 
+// After a catalog read failed: how soon to read again.
 constexpr milliseconds kIdlePoll{1000};
+// With nothing due the worker sleeps until the Buffer reports new work, the earliest retry
+// is due or this long has passed: a safety net, not the way work is found.
+constexpr milliseconds kIdleWait{300'000};
 // The format and its version, from the catalog's format ("jsonl.gz", "bson.gz").
 std::string FormatVersion(const std::string& format) {
   return (format.empty() ? std::string("jsonl.gz") : format) + "/1";
@@ -56,10 +61,19 @@ UploadWorker::UploadWorker(Env& env, Buffer& buffer, std::string state_dir, Uplo
 UploadWorker::~UploadWorker() { Stop(); }
 
 void UploadWorker::Start() {
-  thread_ = std::thread([this] { Run(); });
+  buffer_.SetUploadListener([this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    kicked_ = true;
+    cv_.notify_all();
+  });
+  thread_ = std::thread([this] {
+    NameThisThread("upload");
+    Run();
+  });
 }
 
 void UploadWorker::Stop() {
+  if (thread_.joinable()) buffer_.SetUploadListener({});
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -77,6 +91,12 @@ UploadStats UploadWorker::Stats() const {
 bool UploadWorker::WaitFor(milliseconds d) {
   std::unique_lock<std::mutex> lock(mu_);
   return !cv_.wait_for(lock, d, [&] { return stop_; });
+}
+
+bool UploadWorker::WaitForWork(milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [&] { return stop_ || kicked_; });
+  return !stop_;
 }
 
 std::string UploadWorker::KeyFor(const SegmentRecord& s) const {
@@ -139,6 +159,11 @@ void UploadWorker::Run() {
       }
       catalog = std::move(*opened);
     }
+    {
+      // Before the catalog is read: work reported from now on wakes the next wait.
+      std::lock_guard<std::mutex> lock(mu_);
+      kicked_ = false;
+    }
     int64_t now = env_.WallNowMs();
     // One verdict on the catalog per pass: a tombstone listing that failed must not be
     // cleared by the segment query that worked after it.
@@ -152,9 +177,10 @@ void UploadWorker::Run() {
     NoteCatalog(listed);
     if (!next->has_value()) {
       auto earliest = catalog->EarliestAttempt();
-      milliseconds wait = kIdlePoll;
+      milliseconds wait = earliest ? kIdleWait : kIdlePoll;
       if (earliest && *earliest > now) wait = std::min(wait, milliseconds(*earliest - now));
-      if (!WaitFor(wait)) return;
+      if (tombstones_due_ms_ > now) wait = std::min(wait, milliseconds(tombstones_due_ms_ - now));
+      if (!WaitForWork(wait)) return;
       continue;
     }
     milliseconds pause = UploadOne(**next);

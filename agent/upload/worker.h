@@ -1,4 +1,5 @@
-// The upload worker: one thread that owns the network. It sends sealed segments oldest
+// The upload worker: one thread that owns the network. It sleeps until the Buffer reports
+// work (Buffer::SetUploadListener) or a retry is due, sends sealed segments oldest
 // first and tombstones for dropped ranges, records each outcome through the Buffer (the
 // writer thread owns the catalog), and backs off politely: full jitter from 1 s to 5 min,
 // Retry-After honoured, and the next attempt time persisted so a crash loop cannot hammer
@@ -65,8 +66,10 @@ class UploadWorker {
 
  private:
   void Run();
-  // Returns false when the worker should stop.
+  // Return false when the worker should stop. WaitForWork also ends when the Buffer
+  // reports new work (a seal, a drop, segments made due).
   bool WaitFor(std::chrono::milliseconds d);
+  bool WaitForWork(std::chrono::milliseconds d);
   // Uploads pending tombstones; an error only when the catalog could not be read.
   Status UploadTombstones(SegmentCatalog& catalog);
   // One attempt at `seg`; returns how long to wait before the next attempt of anything.
@@ -94,6 +97,7 @@ class UploadWorker {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool kicked_ = false;  // new work reported since the catalog was last read
   UploadStats stats_;
 };
 

@@ -50,7 +50,8 @@ TEST_F(BufferTest, ASegmentOpenForAnHourIsSealedWithoutAnotherReading) {
   std::this_thread::sleep_for(milliseconds{1500});
   EXPECT_TRUE(SegmentFiles().empty()) << "sealed before it was open for an hour";
   env_.StepMonoClock(kHour * 1'000'000);  // an hour passes; no further reading comes
-  for (int i = 0; i < 50 && QueryInt("SELECT count(*) FROM segments") == 0; ++i) {
+  // An idle writer checks ages every 10 s (kUpkeepEvery), on the real clock.
+  for (int i = 0; i < 150 && QueryInt("SELECT count(*) FROM segments") == 0; ++i) {
     std::this_thread::sleep_for(milliseconds{100});
   }
   ASSERT_EQ(SegmentFiles().size(), 1u);
