@@ -174,6 +174,7 @@ struct MqttArchiver::Impl {
   bool clock_ok = true;        // sampled once per pass
   uint64_t pass_messages = 0;  // handed to the buffer since the last commit
   bool uncaptured = false;     // a message read was not handed over: never acknowledge
+  bool window_noted = false;   // this connection exceeded the receive maximum once
 
   mutable std::mutex mu;  // guards below
   std::condition_variable cv;
@@ -381,6 +382,7 @@ struct MqttArchiver::Impl {
   int Connect() {
     connack = false;
     refused = false;
+    window_noted = false;
     mosquitto_int_option(mosq.get(), MOSQ_OPT_PROTOCOL_VERSION,
                          v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
     const int keepalive = static_cast<int>(config.keepalive.count());
@@ -388,10 +390,25 @@ struct MqttArchiver::Impl {
     mosquitto_property* props = nullptr;
     mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                  static_cast<uint32_t>(config.session_expiry.count()));
+    // Explicit, not the library's default: it bounds what a kill -9 can make the broker
+    // deliver again (docs/decisions.md).
+    mosquitto_property_add_int16(&props, MQTT_PROP_RECEIVE_MAXIMUM, config.receive_maximum);
     int rc = mosquitto_connect_bind_v5(mosq.get(), config.host.c_str(), config.port, keepalive,
                                        nullptr, props);
     mosquitto_property_free_all(&props);
     return rc;
+  }
+
+  // A pass larger than the receive maximum means the broker keeps more messages in flight
+  // than asked, and a kill -9 can make it deliver all of them again. Said once per
+  // connection.
+  void NoteWindow() {
+    if (!v5 || window_noted || pass_messages <= config.receive_maximum) return;
+    window_noted = true;
+    log::Warning(
+        "mqtt source {}: the broker sent {} messages before an acknowledgement, more than "
+        "receive_maximum {}",
+        config.name, pass_messages, config.receive_maximum);
   }
 
   // Waits for the writer to commit this pass's messages; false when they must not be
@@ -441,6 +458,7 @@ struct MqttArchiver::Impl {
         pfd.events = POLLIN;
       } while (pass_messages < kMaxPass && !uncaptured && ::poll(&pfd, 1, 0) > 0 &&
                (pfd.revents & POLLIN) != 0);
+      NoteWindow();
       if (!CommitPass()) return MOSQ_ERR_AUTH;
       if (rc != MOSQ_ERR_SUCCESS) return rc;
       if (mosquitto_want_write(mosq.get())) {

@@ -362,7 +362,8 @@ def check_kill_storm(agent, broker):
     print(f"kill -9 x{STORM_KILLS}: {len(acked)} acknowledged messages, none lost; "
           f"{len(acked) // 2 + len(acked) % 2} with an _id archived exactly once; "
           f"{extra} extra copies of the {len(acked) // 2} without an _id (delivered again "
-          f"after a kill)")
+          f"after a kill); {agent.read_log().count('before an acknowledgement')} "
+          f"connections got more messages than the receive maximum before acknowledging")
 
 
 def check_qos2_reported(workdir, broker):
