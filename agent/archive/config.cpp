@@ -127,6 +127,8 @@ MqttSourceConfig ReadMqttSource(ConfigReader& r, const std::string& name, const 
   }
   m.dedupe_window =
       static_cast<uint32_t>(r.Integer("dedupe_window", d.dedupe_window, 0, 10'000'000));
+  m.receive_maximum =
+      static_cast<uint16_t>(r.Integer("receive_maximum", d.receive_maximum, 1, 65'535));
   return m;
 }
 

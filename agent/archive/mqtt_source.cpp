@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "agent/archive/known_ids.h"
+#include "agent/archive/redeliveries.h"
 #include "archive/message.h"
 #include "archive/segment_reader.h"
 #include "platform/handles_mosquitto.h"
@@ -148,7 +149,9 @@ struct MqttArchiver::Impl {
         state_dir(std::move(s)),
         buffer(b),
         random(std::random_device{}()),
-        known(config.dedupe_window) {
+        known(config.dedupe_window),
+        redeliveries(env, state_dir + "/archive-" + config.name + ".inflight",
+                     config.receive_maximum) {
     stats.name = config.name;
     stats.broker = fmt::format("{}:{}", config.host, config.port);
     stats.ack_before_commit = std::any_of(config.topics.begin(), config.topics.end(),
@@ -167,6 +170,10 @@ struct MqttArchiver::Impl {
 
   // The thread's own state.
   KnownIds known;
+  Redeliveries redeliveries;
+  std::vector<Reading> pass_readings;  // read in this pass, handed over at its end
+  bool pass_seen = false;              // a QoS 1 or 2 message was read in this pass
+  bool save_failed = false;            // said once
   bool v5 = true;
   bool connack = false;        // this connection got its CONNACK
   bool fall_back = false;      // the broker refused MQTT 5: the next attempt speaks 3.1.1
@@ -174,6 +181,7 @@ struct MqttArchiver::Impl {
   bool clock_ok = true;        // sampled once per pass
   uint64_t pass_messages = 0;  // handed to the buffer since the last commit
   bool uncaptured = false;     // a message read was not handed over: never acknowledge
+  bool window_noted = false;   // this connection exceeded the receive maximum once
 
   mutable std::mutex mu;  // guards below
   std::condition_variable cv;
@@ -228,6 +236,7 @@ struct MqttArchiver::Impl {
       add_all(reader);
     });
     if (!s) log::Warning("mqtt source {}: dedupe window: {}", config.name, s.error().message());
+    redeliveries.Load();
     std::lock_guard<std::mutex> lock(mu);
     stats.known_ids = known.size();
   }
@@ -235,6 +244,18 @@ struct MqttArchiver::Impl {
   // The message callback, on this thread inside mosquitto_loop_read.
   void OnMessage(const mosquitto_message* msg, const mosquitto_property* props) {
     if (uncaptured) return;  // the pass is already lost to a stop; the broker resends
+    // QoS 0 has no packet id and is never delivered again.
+    const bool acked = msg->qos > 0;
+    const std::string_view payload(
+        msg->payloadlen > 0 ? static_cast<const char*>(msg->payload) : "",
+        msg->payloadlen > 0 ? static_cast<size_t>(msg->payloadlen) : 0);
+    std::string digest;
+    std::optional<archive::Uuid> earlier;
+    if (acked) {
+      pass_seen = true;
+      digest = Redeliveries::Digest(msg->topic, payload);
+      earlier = redeliveries.Match(static_cast<uint16_t>(msg->mid), digest);
+    }
     bool veto = false;
     for (const std::string& f : config.veto) {
       bool match = false;
@@ -249,15 +270,20 @@ struct MqttArchiver::Impl {
       stats.last_message_ms = env.WallNowMs();
       if (veto) ++stats.vetoed;
     }
-    if (veto) return;
+    if (veto) {
+      if (acked) redeliveries.Add(static_cast<uint16_t>(msg->mid), std::move(digest), {});
+      return;
+    }
     archive::ArchivedMessage m;
     m.headers = ReadHeaders(props);
     if (auto id = PublisherId(m.headers)) {
       m.id = *id;
     } else {
-      m.id = archive::NewUuidV4();
+      // A resend of a message handled before keeps the `_id` it was given then.
+      m.id = earlier ? *earlier : archive::NewUuidV4();
       m.headers.user_properties.push_back({"_id", archive::UuidText(m.id)});
     }
+    if (acked) redeliveries.Add(static_cast<uint16_t>(msg->mid), std::move(digest), m.id);
     if (known.Contains(m.id)) {
       std::lock_guard<std::mutex> lock(mu);
       ++stats.duplicates;
@@ -270,10 +296,7 @@ struct MqttArchiver::Impl {
     m.qos = msg->qos;
     m.retain = msg->retain;
     m.clock_unsynced = !clock_ok;
-    if (msg->payloadlen > 0) {
-      m.payload.assign(static_cast<const char*>(msg->payload),
-                       static_cast<size_t>(msg->payloadlen));
-    }
+    m.payload.assign(payload);
     Reading r;
     r.source = config.name;
     r.ts_ms = m.ts_ms;
@@ -287,16 +310,9 @@ struct MqttArchiver::Impl {
       return;
     }
     r.seq_offset = *slot;
-    // A full queue holds the connection: no acknowledgement leaves until it is taken.
-    while (buffer.Submit({r}, milliseconds{500}) == 0) {
-      if (Stopping()) {
-        uncaptured = true;
-        return;
-      }
-    }
+    pass_readings.push_back(std::move(r));
     ++pass_messages;
-    // Remembered once handed over: one that never was must not make its redelivery a
-    // duplicate.
+    // A pass that is not handed over ends the connection unacknowledged, in a stop.
     known.Insert(m.id);
     std::lock_guard<std::mutex> lock(mu);
     stats.known_ids = known.size();
@@ -317,6 +333,7 @@ struct MqttArchiver::Impl {
       return;
     }
     connack = true;
+    redeliveries.Reconnected();
     for (const MqttTopic& t : config.topics) {
       // MQTT 5: retained messages only for a new subscription, so a reconnect to the
       // kept session does not archive them again; the retain flag as the publisher set
@@ -381,6 +398,7 @@ struct MqttArchiver::Impl {
   int Connect() {
     connack = false;
     refused = false;
+    window_noted = false;
     mosquitto_int_option(mosq.get(), MOSQ_OPT_PROTOCOL_VERSION,
                          v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
     const int keepalive = static_cast<int>(config.keepalive.count());
@@ -388,10 +406,51 @@ struct MqttArchiver::Impl {
     mosquitto_property* props = nullptr;
     mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                  static_cast<uint32_t>(config.session_expiry.count()));
+    // Explicit, not the library's default: it bounds what a kill -9 can make the broker
+    // deliver again (docs/decisions.md).
+    mosquitto_property_add_int16(&props, MQTT_PROP_RECEIVE_MAXIMUM, config.receive_maximum);
     int rc = mosquitto_connect_bind_v5(mosq.get(), config.host.c_str(), config.port, keepalive,
                                        nullptr, props);
     mosquitto_property_free_all(&props);
     return rc;
+  }
+
+  // A pass larger than the receive maximum means the broker keeps more messages in flight
+  // than asked, and a kill -9 can make it deliver all of them again. Said once per
+  // connection.
+  void NoteWindow() {
+    if (!v5 || window_noted || pass_messages <= config.receive_maximum) return;
+    window_noted = true;
+    log::Warning(
+        "mqtt source {}: the broker sent {} messages before an acknowledgement, more than "
+        "receive_maximum {}",
+        config.name, pass_messages, config.receive_maximum);
+  }
+
+  // Records the pass's packet ids, then hands its messages to the buffer: a record
+  // always exists before its message can be committed. False when stopping with
+  // messages not handed over.
+  bool HandOver() {
+    if (pass_seen) {
+      pass_seen = false;
+      Status s = redeliveries.Save();
+      if (!s && !save_failed) {
+        save_failed = true;  // messages delivered again then get a new `_id`, never lost
+        log::Warning("mqtt source {}: {}", config.name, s.error().message());
+      }
+    }
+    for (Reading& r : pass_readings) {
+      // A full queue holds the connection: no acknowledgement leaves until it is taken.
+      while (buffer.Submit({r}, milliseconds{500}) == 0) {
+        if (Stopping()) {
+          uncaptured = true;
+          pass_readings.clear();
+          return false;
+        }
+      }
+    }
+    pass_readings.clear();
+    return true;
   }
 
   // Waits for the writer to commit this pass's messages; false when they must not be
@@ -441,8 +500,10 @@ struct MqttArchiver::Impl {
         pfd.events = POLLIN;
       } while (pass_messages < kMaxPass && !uncaptured && ::poll(&pfd, 1, 0) > 0 &&
                (pfd.revents & POLLIN) != 0);
-      if (!CommitPass()) return MOSQ_ERR_AUTH;
+      NoteWindow();
+      if (!HandOver() || !CommitPass()) return MOSQ_ERR_AUTH;
       if (rc != MOSQ_ERR_SUCCESS) return rc;
+      redeliveries.EndPass();
       if (mosquitto_want_write(mosq.get())) {
         rc = mosquitto_loop_write(mosq.get(), 1);
         if (rc != MOSQ_ERR_SUCCESS) return rc;
@@ -488,6 +549,7 @@ struct MqttArchiver::Impl {
       std::unique_lock<std::mutex> lock(mu);
       stats.connected = false;
       pass_messages = 0;
+      pass_readings.clear();
       uncaptured = false;
       if (stopping) return;
       if (stats.connects > connects_before) attempt = 0;

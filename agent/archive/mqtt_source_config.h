@@ -35,6 +35,9 @@ struct MqttSourceConfig {
   std::chrono::milliseconds reconnect_min{1'000};
   std::chrono::milliseconds reconnect_max{60'000};
   uint32_t dedupe_window = 100'000;  // recent _ids remembered per source
+  // MQTT 5 CONNECT receive maximum: the QoS 1/2 messages the broker may have unacknowledged
+  // at once, so the most a kill -9 can leave committed but unacknowledged.
+  uint16_t receive_maximum = 20;
 };
 
 // Reads the mqtt type's keys (the common ones are read already). `device` names the

@@ -130,6 +130,7 @@ TEST_F(ConfigTest, MqttSourceDefaultsAndFormat) {
   EXPECT_EQ(m.topics[0].qos, 1);
   EXPECT_EQ(m.veto, (std::vector<std::string>{"$SYS/#", "fleet/#"}));
   EXPECT_EQ(m.session_expiry, std::chrono::seconds{86'400});
+  EXPECT_EQ(m.receive_maximum, 20);
 }
 
 TEST_F(ConfigTest, MqttSourceErrorsNameTheKey) {
@@ -142,6 +143,10 @@ TEST_F(ConfigTest, MqttSourceErrorsNameTheKey) {
             std::string::npos)
       << msg;
   EXPECT_NE(msg.find("source[0].topics[0].qos"), std::string::npos) << msg;
+  EXPECT_NE(LoadError("[[source]]\nname = \"bus\"\ntype = \"mqtt\"\nurl = \"mqtt://h\"\n"
+                      "receive_maximum = 0\n[[source.topics]]\nfilter = \"x\"\n")
+                .find("source[0].receive_maximum"),
+            std::string::npos);
   EXPECT_NE(LoadError("[[source]]\nname = \"bus\"\ntype = \"mqtt\"\nurl = \"mqtt://h\"\n")
                 .find("needs at least one [[source.topics]]"),
             std::string::npos);
