@@ -187,7 +187,8 @@ int Main(int argc, char** argv) {
   replay->add_option("--from", replay_args.from, "first receive time (2026-11-30T05:00:00Z or ms)");
   replay->add_option("--to", replay_args.to, "end of the range, exclusive");
   replay->add_option("--topic", replay_args.topic, "MQTT topic filter");
-  replay->add_option("--device", replay_args.device, "another device's segments in the state dir");
+  replay->add_option("--device", replay_args.device,
+                     "another device's segments (state dir or bucket)");
   replay->add_option("--source", replay_args.source, "one mqtt source");
   replay->add_option("--rate", replay_args.publish.rate,
                      "messages per second (default: as fast as "
@@ -198,6 +199,8 @@ int Main(int argc, char** argv) {
   replay->add_option("--client-id", replay_args.publish.client_id, "MQTT client id");
   replay->add_flag("--no-retain", replay_args.publish.no_retain, "publish with retain off");
   replay->add_flag("--dry-run", replay_args.dry_run, "print what would be published");
+  replay->add_flag("--s3", replay_args.s3,
+                   "read the uploaded segments from the [upload] bucket, not the state dir");
 
   CLI::App* enroll = app.add_subcommand(
       "enroll", "fetch this device's S3 key from a receiver with a one-time token");

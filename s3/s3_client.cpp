@@ -13,6 +13,8 @@ namespace granary {
 namespace {
 
 constexpr size_t kMaxKeptBody = 64 * 1024;
+// A ListObjectsV2 page of 1000 keys is a few hundred KiB; more is not an S3 answer.
+constexpr size_t kMaxListBody = 16 << 20;
 
 // Content-MD5 is the raw digest in base64; the callers carry it as hex.
 std::string Base64OfHex(std::string_view hex) {
@@ -38,6 +40,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
 struct S3Client::Call {
   std::string method;
   std::string key;       // empty: the bucket itself
+  std::string query;     // as on the wire, without '?'
   sigv4::Headers extra;  // signed, in addition to host and x-amz-*
   std::string payload_sha256 = std::string(sigv4::kEmptyPayloadSha256);
   FILE* upload = nullptr;
@@ -88,6 +91,7 @@ Result<S3Response> S3Client::Perform(Call& call) {
   std::string after_scheme = url.substr(url.find("://") + 3);
   std::string host = after_scheme.substr(0, after_scheme.find('/'));
   std::string path = after_scheme.substr(host.size());
+  if (!call.query.empty()) url.append("?").append(call.query);
 
   int64_t now = env_.WallNowMs() + clock_offset_ms_;
   std::string amz_date = FormatAmzDate(now);
@@ -98,7 +102,7 @@ Result<S3Response> S3Client::Perform(Call& call) {
   if (!credentials_.session_token.empty()) {
     headers.emplace_back("x-amz-security-token", credentials_.session_token);
   }
-  sigv4::Request req{call.method, path, /*query=*/"", headers, call.payload_sha256};
+  sigv4::Request req{call.method, path, call.query, headers, call.payload_sha256};
   std::vector<std::string> names = sigv4::HeaderNames(headers);
   auto creq = sigv4::CanonicalRequest(req, names);
   if (!creq) return creq.error().Wrap("sign " + call.method + " " + call.key);
@@ -227,6 +231,34 @@ Result<S3Response> S3Client::GetObject(const std::string& key,
   call.key = key;
   call.sink = &sink;
   return Perform(call);
+}
+
+Result<S3ListPage> S3Client::ListObjects(const std::string& prefix, const std::string& token) {
+  std::string body;
+  const std::function<bool(std::string_view)> sink = [&body](std::string_view chunk) {
+    if (body.size() + chunk.size() > kMaxListBody) return false;
+    body.append(chunk);
+    return true;
+  };
+  Call call;
+  call.method = "GET";
+  call.query = "list-type=2&prefix=" + sigv4::UriEncode(prefix, /*encode_slash=*/true);
+  if (!token.empty()) {
+    call.query += "&continuation-token=" + sigv4::UriEncode(token, /*encode_slash=*/true);
+  }
+  call.sink = &sink;
+  Result<S3Response> r = Perform(call);
+  if (!r) return r.error();
+  S3ListPage page;
+  page.response = std::move(*r);
+  if (!page.response.ok()) return page;
+  if (call.sink_aborted) {
+    return Error(fmt::format("list {}: the answer is larger than {} bytes", prefix, kMaxListBody));
+  }
+  Result<S3ObjectList> list = ParseListObjectsV2(body);
+  if (!list) return list.error().Wrap("list " + prefix);
+  page.list = std::move(*list);
+  return page;
 }
 
 }  // namespace granary

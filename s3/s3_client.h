@@ -1,8 +1,8 @@
-// A small S3 client over libcurl: PUT (streamed from a file or from memory) and GET,
-// signed with our own SigV4 (s3/sigv4.h) rather than
-// CURLOPT_AWS_SIGV4: libcurl 7.88 cannot sign with a learned clock offset (needed after
-// RequestTimeTooSkewed) and mis-canonicalises paths, queries and some header sets
-// (docs/decisions.md). Shared by the agent's uploader and the receiver's real-S3 mode.
+// A small S3 client over libcurl: PUT (streamed from a file or from memory), GET and
+// ListObjectsV2, signed with our own SigV4 (s3/sigv4.h) rather than CURLOPT_AWS_SIGV4: libcurl 7.88
+// cannot sign with a learned clock offset (needed after RequestTimeTooSkewed) and mis-canonicalises
+// paths, queries and some header sets (docs/decisions.md). Shared by the agent's uploader and the
+// receiver's real-S3 mode.
 //
 // Not thread-safe: one client per thread (it keeps one connection alive).
 #pragma once
@@ -21,6 +21,7 @@
 #include "platform/handles.h"
 #include "platform/result.h"
 #include "s3/credentials.h"
+#include "s3/s3_xml.h"
 #include "s3/sigv4.h"
 
 namespace granary {
@@ -52,6 +53,11 @@ struct S3Response {
   std::string Header(const std::string& lower_name) const;
 };
 
+struct S3ListPage {
+  S3Response response;  // a failure: status, error_code and error_message
+  S3ObjectList list;    // a success: the page
+};
+
 class S3Client {
  public:
   S3Client(Env& env, S3Options options, Credentials credentials);
@@ -69,6 +75,9 @@ class S3Client {
   // Streams the body to `sink`; the sink returns false to abort.
   Result<S3Response> GetObject(const std::string& key,
                                const std::function<bool(std::string_view)>& sink);
+  // One ListObjectsV2 page of the keys under `prefix` (`token`: the previous page's
+  // NextContinuationToken, empty for the first). A success body is parsed, never truncated.
+  Result<S3ListPage> ListObjects(const std::string& prefix, const std::string& token);
 
   // Signs as if the clock were `offset_ms` ahead (learned from the server's Date).
   void SetClockOffset(int64_t offset_ms) { clock_offset_ms_ = offset_ms; }

@@ -10,8 +10,11 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <tuple>
 #include <vector>
 
+#include "agent/archive/messages.h"
+#include "agent/archive/uploaded.h"
 #include "archive/message.h"
 #include "archive/segment_reader.h"
 #include "platform/crypto.h"
@@ -25,17 +28,11 @@
 namespace granary {
 namespace {
 
-constexpr uint32_t kMaxDocumentBytes = 16U << 20;
-constexpr uint64_t kMaxSegmentRawBytes = 1ULL << 40;
-
-// Where a message was read: a segment file, or the buffer.
-using Visit = std::function<bool(const archive::ArchivedMessage&, const std::string& where)>;
-
 // Every archived message of the mqtt sources (one, when `only` is set) of `device`, per
 // source in seq order: sealed files first, then the buffered records. Stops when `visit`
 // returns false. A document that does not decode is reported and skipped.
 Status ForEachLocalMessage(Env& env, const AgentConfig& config, const std::string& device,
-                           const std::string& only, const Visit& visit) {
+                           const std::string& only, const MessageVisit& visit) {
   std::set<std::string> sources;
   for (const SourceConfig& s : config.sources) {
     if (s.mqtt && (only.empty() || s.name == only)) sources.insert(s.name);
@@ -55,26 +52,14 @@ Status ForEachLocalMessage(Env& env, const AgentConfig& config, const std::strin
   }
   bool go_on = true;
   auto read_all = [&](archive::SegmentReader& reader, const std::string& where) {
-    archive::SegmentDocument doc;
-    while (go_on && reader.Next(&doc)) {
-      auto m = archive::DecodeBson(doc.bytes);
-      if (!m) {
-        std::fprintf(stderr, "%s at byte %llu: %s\n", where.c_str(),
-                     static_cast<unsigned long long>(doc.offset), m.error().message().c_str());
-        continue;
-      }
-      go_on = visit(*m, where);
-    }
-    if (!reader.status()) {
-      std::fprintf(stderr, "%s: %s\n", where.c_str(), reader.status().error().message().c_str());
-    }
+    go_on = VisitSegment(reader, where, visit);
   };
   for (const std::string& source : sources) {
     auto& list = files[source];
     std::sort(list.begin(), list.end());
     for (const auto& [first, f] : list) {
       if (!go_on) return Status::Ok();
-      archive::SegmentReader reader(kMaxDocumentBytes, kMaxSegmentRawBytes);
+      archive::SegmentReader reader(kMaxArchiveDocumentBytes, kMaxArchiveRawBytes);
       if (Status s = reader.OpenGzip(dir + "/" + f); !s) {
         std::fprintf(stderr, "%s: %s\n", f.c_str(), s.error().message().c_str());
         continue;
@@ -83,7 +68,7 @@ Status ForEachLocalMessage(Env& env, const AgentConfig& config, const std::strin
     }
     if (!go_on || device != config.device) continue;
     Status s = ForEachBufferedRun(env, config.state_dir, source, [&](std::string_view run) {
-      archive::SegmentReader reader(kMaxDocumentBytes, kMaxSegmentRawBytes);
+      archive::SegmentReader reader(kMaxArchiveDocumentBytes, kMaxArchiveRawBytes);
       reader.OpenMemory(run);
       read_all(reader, "buffer");
     });
@@ -246,17 +231,40 @@ int CmdReplay(Env& env, const AgentConfig& config, const ReplayArgs& args) {
   const std::string device = args.device.empty() ? config.device : args.device;
   // Selected first, so the progress has a total and a bad file fails before publishing.
   std::vector<archive::ArchivedMessage> selected;
-  Status s = ForEachLocalMessage(
-      env, config, device, args.source, [&](const archive::ArchivedMessage& m, const std::string&) {
-        if (m.ts_ms >= *from && m.ts_ms < *to && TopicMatches(args.topic, m.topic)) {
-          selected.push_back(m);
-        }
-        return true;
-      });
-  if (!s) {
+  auto select = [&](const archive::ArchivedMessage& m, const std::string&) {
+    if (m.ts_ms >= *from && m.ts_ms < *to && TopicMatches(args.topic, m.topic)) {
+      selected.push_back(m);
+    }
+    return true;
+  };
+  size_t damaged = 0;
+  if (args.s3) {
+    Result<UploadedScan> scan =
+        ForEachUploadedMessage(env, config, device, args.source, *to, select);
+    if (!scan) {
+      std::fprintf(stderr, "replay --s3: %s\n", scan.error().message().c_str());
+      return 1;
+    }
+    damaged = scan->damaged;
+    // Objects come in key order; a source's messages go out in seq order whatever the key
+    // template sorts by.
+    std::stable_sort(selected.begin(), selected.end(),
+                     [](const archive::ArchivedMessage& a, const archive::ArchivedMessage& b) {
+                       return std::tie(a.source, a.seq) < std::tie(b.source, b.seq);
+                     });
+    std::fprintf(stderr, "read %zu objects from s3://%s (%zu after --to skipped, %zu damaged)\n",
+                 scan->objects, config.upload.s3.bucket.c_str(), scan->skipped, scan->damaged);
+  } else if (Status s = ForEachLocalMessage(env, config, device, args.source, select); !s) {
     std::fprintf(stderr, "%s\n", s.error().message().c_str());
     return 1;
   }
+  // A damaged object was named as it was read; the rest is still replayed, and the exit
+  // status says the replay is incomplete.
+  auto finish = [&] {
+    if (damaged == 0) return 0;
+    std::fprintf(stderr, "%zu damaged object(s) were not replayed (named above)\n", damaged);
+    return 1;
+  };
   if (args.dry_run) {
     for (const archive::ArchivedMessage& m : selected) {
       std::printf("%s %s seq %lld qos %d%s %zu bytes %s %s\n", FormatIso8601Millis(m.ts_ms).c_str(),
@@ -265,7 +273,7 @@ int CmdReplay(Env& env, const AgentConfig& config, const ReplayArgs& args) {
                   archive::UuidText(m.id).c_str(), m.topic.c_str());
     }
     std::fprintf(stderr, "%zu messages would be published\n", selected.size());
-    return 0;
+    return finish();
   }
   if (args.publish.broker_url.empty()) {
     std::fprintf(stderr, "--broker URL is required (or --dry-run)\n");
@@ -297,7 +305,7 @@ int CmdReplay(Env& env, const AgentConfig& config, const ReplayArgs& args) {
   }
   std::fprintf(stderr, "%sreplayed %zu messages to %s\n", terminal ? "\n" : "", done,
                args.publish.broker_url.c_str());
-  return 0;
+  return finish();
 }
 
 }  // namespace granary

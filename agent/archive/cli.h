@@ -1,6 +1,7 @@
 // The archive's command line: `granary archive ls`, `granary archive inspect UUID` and
 // `granary replay`, over the messages this device still holds locally (sealed .bson.gz
-// segments in the state dir, then what is still buffered).
+// segments in the state dir, then what is still buffered); `replay --s3` reads the
+// uploaded segments back from the [upload] bucket instead.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,7 @@ struct ReplayArgs {
   std::string device;    // empty: this device
   std::string source;    // empty: every mqtt source
   bool dry_run = false;  // print instead of publishing
+  bool s3 = false;       // read the segments back from the [upload] bucket, not the state dir
   archive::RepublishOptions publish;
 };
 

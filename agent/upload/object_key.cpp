@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <ctime>
 #include <map>
+#include <regex>
+#include <string_view>
 
 #include "platform/time.h"
 
@@ -17,6 +20,16 @@ bool Known(const std::string& name) {
     if (name == n) return true;
   }
   return false;
+}
+
+// Drops empty path segments, as an empty {prefix} leaves them: no leading or double slash.
+std::string CollapseSlashes(const std::string& text) {
+  std::string clean;
+  for (char c : text) {
+    if (c == '/' && (clean.empty() || clean.back() == '/')) continue;
+    clean += c;
+  }
+  return clean;
 }
 
 }  // namespace
@@ -66,12 +79,72 @@ std::string RenderKey(const std::string& t, const KeyFields& f) {
     out += it == values.end() ? t.substr(i, close - i + 1) : it->second;
     i = close;
   }
-  std::string clean;
-  for (char c : out) {
-    if (c == '/' && (clean.empty() || clean.back() == '/')) continue;
-    clean += c;
+  return CollapseSlashes(out);
+}
+
+std::string RenderKeyPrefix(const std::string& t, const KeyFields& f) {
+  size_t end = 0;
+  while ((end = t.find('{', end)) != std::string::npos) {
+    const size_t close = t.find('}', end);
+    if (close == std::string::npos) break;
+    const std::string name = t.substr(end + 1, close - end - 1);
+    if (name != "prefix" && name != "device" && name != "source") break;
+    end = close + 1;
   }
-  return clean;
+  return RenderKey(t.substr(0, end == std::string::npos ? t.size() : end), f);
+}
+
+std::optional<int64_t> KeyHourMs(const std::string& t, const KeyFields& f, const std::string& key) {
+  // The template as a pattern: the known fields filled in, literals escaped and their
+  // slashes collapsed as RenderKey collapses them, each other placeholder a group.
+  std::string literal, pattern;
+  std::map<std::string, size_t> group;  // a placeholder's first group
+  size_t groups = 0;
+  char last = 0;  // the last character a key of this shape has so far; 0: none
+  auto flush = [&] {
+    for (char c : literal) {
+      if (c == '/' && (last == 0 || last == '/')) continue;
+      if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) pattern += '\\';
+      pattern += c;
+      last = c;
+    }
+    literal.clear();
+  };
+  for (size_t i = 0; i < t.size(); ++i) {
+    const size_t close = t[i] == '{' ? t.find('}', i) : std::string::npos;
+    if (close == std::string::npos) {
+      literal += t[i];
+      continue;
+    }
+    const std::string name = t.substr(i + 1, close - i - 1);
+    i = close;
+    if (name == "prefix" || name == "device" || (name == "source" && !f.source.empty())) {
+      literal += name == "prefix" ? f.prefix : name == "device" ? f.device : f.source;
+      continue;
+    }
+    flush();
+    if (name == "yyyy") {
+      pattern += "([0-9]{4})";
+    } else if (name == "mm" || name == "dd" || name == "hh") {
+      pattern += "([0-9]{2})";
+    } else {
+      pattern += "(.+?)";
+    }
+    group.emplace(name, ++groups);
+    last = '?';  // a placeholder is never empty
+  }
+  flush();
+  for (const char* need : {"yyyy", "mm", "dd", "hh"}) {
+    if (!group.contains(need)) return std::nullopt;
+  }
+  std::smatch m;
+  if (!std::regex_match(key, m, std::regex(pattern))) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = std::stoi(m[group["yyyy"]].str()) - 1900;
+  tm.tm_mon = std::stoi(m[group["mm"]].str()) - 1;
+  tm.tm_mday = std::stoi(m[group["dd"]].str());
+  tm.tm_hour = std::stoi(m[group["hh"]].str());
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
 }
 
 }  // namespace granary

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "platform/result.h"
@@ -24,5 +25,14 @@ struct KeyFields {
 Status ValidateKeyTemplate(const std::string& key_template);
 // Empty path segments (an empty prefix) are dropped: no leading or double slash.
 std::string RenderKey(const std::string& key_template, const KeyFields& fields);
+
+// The longest key prefix the template fixes for one source of a device: the template up to
+// its first placeholder other than {prefix}, {device} and {source}, rendered.
+std::string RenderKeyPrefix(const std::string& key_template, const KeyFields& fields);
+// The UTC hour (ms since the epoch) of the first reading of the segment behind `key`, when
+// the template has {yyyy}, {mm}, {dd} and {hh} and `key` is one of its keys for `fields`'
+// prefix, device and source (`fields.source` empty: any source).
+std::optional<int64_t> KeyHourMs(const std::string& key_template, const KeyFields& fields,
+                                 const std::string& key);
 
 }  // namespace granary

@@ -22,6 +22,28 @@ TEST(ObjectKey, DefaultTemplateMatchesTheDesign) {
   EXPECT_FALSE(ValidateKeyTemplate("{device/{first_seq}").ok());
 }
 
+TEST(ObjectKey, ListPrefixAndHourReadBackFromAKey) {
+  KeyFields f{"fleet", "h017", "bus", "bson.gz", 1732284006001, 1042, 1099};
+  const std::string key = RenderKey(kDefaultKeyTemplate, f);
+  EXPECT_EQ(RenderKeyPrefix(kDefaultKeyTemplate, f), "fleet/h017/bus/");
+  EXPECT_EQ(KeyHourMs(kDefaultKeyTemplate, f, key), std::optional<int64_t>(1732284000000));
+  KeyFields any = f;
+  any.source = "";  // every source: {source} is matched, not filled in
+  EXPECT_EQ(RenderKeyPrefix(kDefaultKeyTemplate, any), "fleet/h017/");
+  EXPECT_EQ(KeyHourMs(kDefaultKeyTemplate, any, key), std::optional<int64_t>(1732284000000));
+  KeyFields other = f;
+  other.device = "h018";
+  EXPECT_EQ(KeyHourMs(kDefaultKeyTemplate, other, key), std::nullopt);
+  // An empty prefix leaves no leading slash in the key, nor in the pattern.
+  f.prefix = any.prefix = "";
+  EXPECT_EQ(KeyHourMs(kDefaultKeyTemplate, any, RenderKey(kDefaultKeyTemplate, f)),
+            std::optional<int64_t>(1732284000000));
+  // Without an hour in the template nothing can be skipped by its key.
+  EXPECT_EQ(KeyHourMs("{prefix}/{device}/{source}/{first_seq}.{ext}", f, "h017/bus/1042.bson.gz"),
+            std::nullopt);
+  EXPECT_EQ(RenderKeyPrefix("{prefix}/{device}/{source}/{first_seq}.{ext}", f), "h017/bus/");
+}
+
 S3Response Answer(long status, std::map<std::string, std::string> headers = {},
                   std::string code = "") {
   S3Response r;

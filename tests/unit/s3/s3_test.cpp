@@ -1,4 +1,4 @@
-// The s3/ pieces that need no server: credentials and S3 error documents.
+// The s3/ pieces that need no server: credentials, S3 error documents and list pages.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -58,6 +58,28 @@ TEST(S3Xml, ErrorDocuments) {
   EXPECT_EQ(e->message, "Reduce");
   EXPECT_FALSE(ParseS3Error("<html>nope</html>").ok());
   EXPECT_FALSE(ParseS3Error("<Error><Code>x</Cod").ok());
+}
+
+TEST(S3Xml, ListObjectsV2Pages) {
+  auto page = ParseListObjectsV2(
+      "<?xml version=\"1.0\"?><ListBucketResult><Name>b</Name><IsTruncated>true</IsTruncated>"
+      "<NextContinuationToken>6b</NextContinuationToken>"
+      "<Contents><Key>p/a &amp; b.bson.gz</Key><Size>12</Size><ETag>&quot;00ff&quot;</ETag>"
+      "</Contents><Contents><Key>p/c</Key><Size>0</Size></Contents></ListBucketResult>");
+  ASSERT_TRUE(page.ok()) << page.error().message();
+  ASSERT_EQ(page->objects.size(), 2U);
+  EXPECT_EQ(page->objects[0].key, "p/a & b.bson.gz");
+  EXPECT_EQ(page->objects[0].size, 12U);
+  EXPECT_EQ(page->objects[0].etag, "00ff");
+  EXPECT_TRUE(page->truncated);
+  EXPECT_EQ(page->next_token, "6b");
+  EXPECT_FALSE(ParseListObjectsV2("<ListBucketResult><IsTruncated>true</IsTruncated>"
+                                  "</ListBucketResult>")
+                   .ok());  // truncated, and no way on
+  EXPECT_FALSE(ParseListObjectsV2("<ListBucketResult><Contents><Key>k</Key><Size>-1</Size>"
+                                  "</Contents></ListBucketResult>")
+                   .ok());
+  EXPECT_FALSE(ParseListObjectsV2("<Error><Code>AccessDenied</Code></Error>").ok());
 }
 
 }  // namespace
