@@ -36,6 +36,20 @@ std::string PrefixProblem(const std::string& prefix) {
 
 }  // namespace
 
+void ReadMqttCredentials(ConfigReader& r, std::string& username, std::string& password_file,
+                         std::string& password) {
+  username = r.String("username", "");
+  password_file = r.String("password_file", "");
+  if (password_file.empty()) return;
+  if (username.empty()) r.Fail("password_file", "needs username");
+  auto read = ReadPrivateFile(password_file, "password file");
+  if (read) {
+    password = std::move(*read);
+  } else {
+    r.Fail("password_file", read.error().message());
+  }
+}
+
 void ReadMqtt(ConfigReader& root, const std::string& device, MqttConfig& m) {
   const MqttConfig d;
   if (!root.Has("mqtt")) return;
@@ -69,17 +83,7 @@ void ReadMqtt(ConfigReader& root, const std::string& device, MqttConfig& m) {
     r.Fail("reconnect_max",
            fmt::format("must be at least reconnect_min, {}", FormatDuration(m.reconnect_min)));
   }
-  m.username = r.String("username", "");
-  m.password_file = r.String("password_file", "");
-  if (!m.password_file.empty()) {
-    if (m.username.empty()) r.Fail("password_file", "needs username");
-    auto password = ReadPrivateFile(m.password_file, "password file");
-    if (password) {
-      m.password = std::move(*password);
-    } else {
-      r.Fail("password_file", password.error().message());
-    }
-  }
+  ReadMqttCredentials(r, m.username, m.password_file, m.password);
   m.ca_file = r.String("ca_file", "");
   m.cert_file = r.String("cert_file", "");
   m.key_file = r.String("key_file", "");

@@ -26,6 +26,10 @@ std::string RenderUpload(const AgentConfig& config);
 // [mqtt]: absent means no MQTT. A password file that is missing, unreadable, or readable
 // by group or others is a config error, so the agent stops at start (exit 78).
 void ReadMqtt(ConfigReader& root, const std::string& device, MqttConfig& out);
+// username and password_file of a broker section, the password read from that file (it must
+// be private to its owner); shared by [mqtt] and the mqtt source.
+void ReadMqttCredentials(ConfigReader& r, std::string& username, std::string& password_file,
+                         std::string& password);
 // [metrics]: present or not, the text file defaults to {state_dir}/metrics.prom.
 void ReadMetrics(ConfigReader& root, const std::string& state_dir, MetricsConfig& out);
 // Both sections into `config`; device and state_dir must be read already.

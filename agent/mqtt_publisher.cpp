@@ -178,24 +178,6 @@ struct MqttPublisher::Impl {
     self->library_error = line;
   }
 
-  // Why a call failed, in words; reads errno, so call it first.
-  static std::string Describe(int rc) {
-    switch (rc) {
-      case MOSQ_ERR_ERRNO:
-        return std::strerror(errno);
-      case MOSQ_ERR_EAI:
-        return "cannot resolve the host name";
-      case MOSQ_ERR_CONN_LOST:
-        return "connection lost";
-      case MOSQ_ERR_KEEPALIVE:
-        return "no answer from the broker within the keepalive";
-      case MOSQ_ERR_TLS:
-        return "TLS failed";
-      default:
-        return mosquitto_strerror(rc);
-    }
-  }
-
   // Creates and configures the client; the error, or "". Takes no lock: the library may
   // log (HandleLog takes mu) from inside these calls.
   std::string Setup() {
@@ -228,7 +210,7 @@ struct MqttPublisher::Impl {
                              config.key_file.empty() ? nullptr : config.key_file.c_str(), nullptr);
       if (rc != MOSQ_ERR_SUCCESS) {
         return fmt::format("TLS files (ca {}, cert {}, key {}): {}", config.ca_file,
-                           config.cert_file, config.key_file, Describe(rc));
+                           config.cert_file, config.key_file, DescribeMosquittoError(rc));
       }
     }
     return "";
@@ -251,7 +233,7 @@ struct MqttPublisher::Impl {
         std::lock_guard<std::mutex> lock(mu);
         if (abort || (stopping && !stats.connected)) return;
       }
-      std::string why = Describe(rc);
+      std::string why = DescribeMosquittoError(rc);
       std::unique_lock<std::mutex> lock(mu);
       stats.connected = false;
       if (stopping) return;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "agent/archive/mqtt_source_config.h"
+#include "agent/config_sections.h"
 #include "config/toml_file.h"
 #include "config/units.h"
 #include "platform/private_file.h"
@@ -93,17 +94,7 @@ MqttSourceConfig ReadMqttSource(ConfigReader& r, const std::string& name, const 
   }
   if (m.tls && m.ca_file.empty()) r.Fail("ca_file", "mqtts:// needs the broker's CA (ca_file)");
   if (!m.tls && !m.ca_file.empty()) r.Fail("ca_file", "is only used with an mqtts:// url");
-  m.username = r.String("username", "");
-  m.password_file = r.String("password_file", "");
-  if (!m.password_file.empty()) {
-    if (m.username.empty()) r.Fail("password_file", "needs username");
-    auto password = ReadPrivateFile(m.password_file, "password file");
-    if (password) {
-      m.password = std::move(*password);
-    } else {
-      r.Fail("password_file", password.error().message());
-    }
-  }
+  config_detail::ReadMqttCredentials(r, m.username, m.password_file, m.password);
   m.protocol = r.Enum("protocol", "auto", {"auto", "5", "3.1.1"});
   m.client_id = r.String("client_id", "granary-" + device + "-" + name);
   if (m.client_id.empty() || m.client_id.size() > 23 * 10) {

@@ -115,21 +115,6 @@ std::optional<archive::Uuid> PublisherId(const archive::Headers& h) {
   return std::nullopt;
 }
 
-std::string Describe(int rc) {
-  switch (rc) {
-    case MOSQ_ERR_ERRNO:
-      return std::strerror(errno);
-    case MOSQ_ERR_EAI:
-      return "cannot resolve the host name";
-    case MOSQ_ERR_CONN_LOST:
-      return "connection lost";
-    case MOSQ_ERR_KEEPALIVE:
-      return "no answer from the broker within the keepalive";
-    default:
-      return mosquitto_strerror(rc);
-  }
-}
-
 milliseconds Backoff(int attempt, milliseconds min, milliseconds max, double random01) {
   milliseconds cap = min;
   for (int i = 0; i < attempt && cap < max; ++i) cap *= 2;
@@ -389,7 +374,7 @@ struct MqttArchiver::Impl {
       int rc =
           mosquitto_tls_set(mosq.get(), config.ca_file.c_str(), nullptr, nullptr, nullptr, nullptr);
       if (rc != MOSQ_ERR_SUCCESS) {
-        return fmt::format("TLS CA file {}: {}", config.ca_file, Describe(rc));
+        return fmt::format("TLS CA file {}: {}", config.ca_file, DescribeMosquittoError(rc));
       }
     }
     return "";
@@ -559,7 +544,7 @@ struct MqttArchiver::Impl {
         continue;
       }
       ++stats.connect_failures;
-      if (!refused) RecordError(Describe(rc));
+      if (!refused) RecordError(DescribeMosquittoError(rc));
       milliseconds delay = Backoff(attempt++, config.reconnect_min, config.reconnect_max,
                                    std::uniform_real_distribution<double>(0.0, 1.0)(random));
       if (stats.last_error != logged) {
