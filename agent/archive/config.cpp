@@ -8,7 +8,6 @@
 #include "agent/config_sections.h"
 #include "config/toml_file.h"
 #include "config/units.h"
-#include "platform/private_file.h"
 #include "platform/strings.h"
 
 namespace granary {
