@@ -5,7 +5,7 @@ FUZZ_DIR   ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build test bench fuzz run package clean format format-check tidy
+.PHONY: all deps build test bench fuzz fuzz-build run package clean format format-check tidy
 
 all: build
 
@@ -25,19 +25,25 @@ build: deps
 SOURCES = $(shell git ls-files '*.cpp' '*.h')
 
 # ctest -j 2 overlaps only the package build with the other tests, which run one at a time
-# (tests/CMakeLists.txt).
+# (tests/CMakeLists.txt). The fuzz targets build beside them too, under nice, and run after.
 test: DEPS = test
 test: build
-	cd $(BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j 2
-	$(MAKE) fuzz
+	@nice -n 19 $(MAKE) --no-print-directory fuzz-build > $(BUILD)/fuzz-build.log 2>&1 & fuzz=$$!; \
+	echo "fuzz targets are building in the background (log: $(BUILD)/fuzz-build.log)"; \
+	rc=0; (cd $(BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2) || rc=$$?; \
+	if ! wait $$fuzz; then cat $(BUILD)/fuzz-build.log; echo "fuzz build failed"; exit 1; fi; \
+	[ $$rc -eq 0 ] || exit $$rc
+	scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 # Libfuzzer targets, each run for a bounded time; longer runs: make fuzz FUZZ_SECONDS=600
-fuzz: deps
+fuzz: fuzz-build
+	scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+fuzz-build: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DGRANARY_FUZZ=ON -DGRANARY_TESTS=OFF
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzzers
-	scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 bench: deps
 	cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DGRANARY_BENCH=ON -DGRANARY_TESTS=OFF

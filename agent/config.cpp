@@ -32,21 +32,7 @@ ConfigReader Section(ConfigReader& root, std::string_view key) {
 
 size_t ErrorCount(const ConfigReader& reader) { return reader.diagnostics()->errors.size(); }
 
-}  // namespace config_detail
-
-namespace {
-
-using namespace config_detail;
-
-using std::chrono::milliseconds;
-using namespace std::chrono_literals;
-
-constexpr std::string_view kNameRule =
-    "1 to 64 characters of A-Z a-z 0-9 _ . -, not starting with \".\"";
-constexpr milliseconds kDefaultSourceInterval = 10s;
-constexpr milliseconds kMaxSourceTimeout = 5s;
-
-bool IsNameChar(char c) {
+static bool IsNameChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '.' || c == '-';
 }
@@ -58,6 +44,18 @@ bool ValidName(std::string_view name) {
   return !name.empty() && name.size() <= 64 && name.front() != '.' &&
          std::all_of(name.begin(), name.end(), IsNameChar);
 }
+
+}  // namespace config_detail
+
+namespace {
+
+using namespace config_detail;
+
+using std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+constexpr milliseconds kDefaultSourceInterval = 10s;
+constexpr milliseconds kMaxSourceTimeout = 5s;
 
 std::string HostName() {
   char buf[256] = {};
@@ -120,6 +118,7 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
 
   ReadUpload(root, c);
   ReadMonitoring(root, c);
+  ReadOutboxes(root, c);
 }
 
 // The smaller of 5 s and 4/5 of the interval (at least 1 ms).
@@ -313,7 +312,7 @@ Result<std::vector<std::string>> ConfigFiles(const std::string& path) {
 Result<AgentConfig> LoadConfig(const std::string& path, const EnvLookup& env) {
   auto files = ConfigFiles(path);
   if (!files) return files.error();
-  auto merged = LoadTomlFiles(*files, "source");
+  auto merged = LoadTomlFiles(*files, {"source", "outbox", "watcher"});
   if (!merged) return merged.error();
   auto diag = std::make_shared<ConfigDiagnostics>();
   diag->file = path;
@@ -356,6 +355,7 @@ std::string RenderEffectiveConfig(const AgentConfig& c) {
   out += fmt::format("\n[status]\ninterval = {}\n", TomlQuote(FormatDuration(c.status_interval)));
   out += RenderUpload(c);
   out += RenderMonitoring(c);
+  out += RenderOutboxes(c);
   for (size_t i = 0; i < c.sources.size(); ++i) out += RenderSource(c, i);
   return out;
 }

@@ -18,6 +18,11 @@ namespace granary::config_detail {
 ConfigReader Section(ConfigReader& root, std::string_view key);
 size_t ErrorCount(const ConfigReader& reader);
 
+// Device, source and outbox names end up in object keys and file names.
+inline constexpr std::string_view kNameRule =
+    "1 to 64 characters of A-Z a-z 0-9 _ . -, not starting with \".\"";
+bool ValidName(std::string_view name);
+
 // [upload]
 void ReadUpload(ConfigReader& root, AgentConfig& config);
 std::string RenderUpload(const AgentConfig& config);
@@ -38,5 +43,9 @@ std::string RenderMonitoring(const AgentConfig& config);
 // The sections as check-config prints them; the password never, its file's path only.
 std::string RenderMqtt(const MqttConfig& mqtt);
 std::string RenderMetrics(const MetricsConfig& metrics);
+
+// [[outbox]] (config_outbox.cpp): names unique, paths distinct.
+void ReadOutboxes(ConfigReader& root, AgentConfig& config);
+std::string RenderOutboxes(const AgentConfig& config);
 
 }  // namespace granary::config_detail

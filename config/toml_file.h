@@ -24,11 +24,11 @@ Result<std::shared_ptr<const toml::table>> LoadTomlFile(const std::string& path)
 Result<toml::table> ParseTomlFile(const std::string& path);
 
 // `paths` in order as one document. Tables merge key by key; the arrays of tables named
-// `append_key` at the top level are appended in file order; any other key set in two
+// `append_keys` at the top level are appended in file order; any other key set in two
 // files is an error naming both ("FILE:LINE: KEY: also set at FILE:LINE"). Every node
 // keeps its own file and line for messages. All errors are reported at once.
-Result<std::shared_ptr<toml::table>> LoadTomlFiles(const std::vector<std::string>& paths,
-                                                   std::string_view append_key);
+Result<std::shared_ptr<toml::table>> LoadTomlFiles(
+    const std::vector<std::string>& paths, const std::vector<std::string_view>& append_keys);
 
 // Looks up an environment variable; nullopt when it is not set.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

@@ -21,16 +21,16 @@ bool Mergeable(const toml::node& node) {
 }
 
 void Merge(toml::table& into, toml::table& from, std::string_view prefix,
-           std::string_view append_key, std::vector<std::string>& errors) {
+           const std::vector<std::string_view>& append_keys, std::vector<std::string>& errors) {
   for (auto&& [key, node] : from) {
     const std::string full = JoinKey(prefix, key.str());
     toml::node* existing = into.get(key.str());
     if (existing == nullptr) {
       node.visit([&, &k = key](auto&& n) { into.insert(k, std::move(n)); });
     } else if (Mergeable(*existing) && Mergeable(node)) {
-      Merge(*existing->as_table(), *node.as_table(), full, "", errors);
-    } else if (key.str() == append_key && existing->is_array_of_tables() &&
-               node.is_array_of_tables()) {
+      Merge(*existing->as_table(), *node.as_table(), full, {}, errors);
+    } else if (std::find(append_keys.begin(), append_keys.end(), key.str()) != append_keys.end() &&
+               existing->is_array_of_tables() && node.is_array_of_tables()) {
       toml::array& target = *existing->as_array();
       for (toml::node& element : *node.as_array()) target.push_back(std::move(*element.as_table()));
     } else {
@@ -91,15 +91,15 @@ void ExpandNode(toml::node& node, const std::string& key, const EnvLookup& looku
 
 }  // namespace
 
-Result<std::shared_ptr<toml::table>> LoadTomlFiles(const std::vector<std::string>& paths,
-                                                   std::string_view append_key) {
+Result<std::shared_ptr<toml::table>> LoadTomlFiles(
+    const std::vector<std::string>& paths, const std::vector<std::string_view>& append_keys) {
   auto merged = std::make_shared<toml::table>();
   ConfigDiagnostics diagnostics;
   diagnostics.files = paths;
   for (const std::string& path : paths) {
     Result<toml::table> document = ParseTomlFile(path);
     if (!document) return document.error();
-    Merge(*merged, *document, "", append_key, diagnostics.errors);
+    Merge(*merged, *document, "", append_keys, diagnostics.errors);
   }
   if (Status s = DiagnosticsStatus(diagnostics); !s) return s.error();
   return merged;
