@@ -17,7 +17,8 @@ import time
 import urllib.request
 
 from harness import Agent, check, fail
-from receiver_harness import Receiver, free_port, receiver_config, run_receivers
+from balancer import Balancer
+from receiver_harness import Receiver, receiver_config, run_receivers
 
 SOURCES = """
 [segment]
@@ -165,42 +166,16 @@ def main():
         combined = os.path.join(work, "haproxy.pem")
         with open(combined, "w") as f:
             f.write(open(new_cert).read() + open(new_key).read())
-        hp_port = free_port()
-        cfg = os.path.join(work, "haproxy.cfg")
-        with open(cfg, "w") as f:
-            f.write(f"""global
-  maxconn 200
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend tls
-  bind 127.0.0.1:{hp_port} ssl crt {combined}
-  default_backend receiver
-backend receiver
-  server r1 127.0.0.1:{plain.port}
-""")
-        binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
-        proc = subprocess.Popen([binary, "-db", "-f", cfg], stdout=subprocess.DEVNULL,
-                                stderr=open(os.path.join(work, "haproxy.log"), "w"))
-        haproxy.append(proc)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", hp_port), timeout=1).close()
-                break
-            except OSError:
-                check(proc.poll() is None, f"haproxy exited {proc.returncode}")
-                time.sleep(0.1)
-        enroll_and_upload(plain, "h018", f"https://127.0.0.1:{hp_port}", ca)
+        balancer = Balancer([plain.port], workdir=os.path.join(work, "haproxy"), tls_pem=combined)
+        haproxy.append(balancer)
+        balancer.start()
+        enroll_and_upload(plain, "h018", balancer.endpoint, ca)
 
     try:
         run_receivers(receivers, body, "receiver_tls")
     finally:
-        for p in haproxy:
-            p.terminate()
-            p.wait(timeout=10)
+        for b in haproxy:
+            b.stop()
     shutil.rmtree(work, ignore_errors=True)
 
 
