@@ -86,3 +86,7 @@ echo "== mqtt archive: 200-byte QoS 1 messages into sealed bson.gz, next to mosq
 echo
 echo "== dashboard: headless Chromium, Performance API marks from navigation start; series API latency =="
 /usr/bin/python3 "$here/bench/dashboard_bench.py" "$build" | column -t -s $'\t'
+
+echo
+echo "== fleet: ${BENCH_FLEET_DEVICES:-200} simulated devices, an hour a second, 1 then 2 receivers behind haproxy over PostgreSQL =="
+"$here/bench/fleet.sh" "$build"
