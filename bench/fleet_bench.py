@@ -21,6 +21,7 @@ DEVICES = int(os.environ.get("BENCH_FLEET_DEVICES", "200"))
 HOURS = int(os.environ.get("BENCH_FLEET_HOURS", "12"))
 SPEED = os.environ.get("BENCH_FLEET_SPEED", "3600")
 MAX_SECONDS = os.environ.get("BENCH_FLEET_SECONDS", "45")
+HERD = ["--herd"] if os.environ.get("BENCH_FLEET_HERD") else []
 
 
 def receiver_config(data_dir, pg_url):
@@ -55,7 +56,7 @@ def run(build, work, pg, replicas, segments_dir):
                 "--speed", SPEED, "--max-seconds", MAX_SECONDS, "--segments-dir", segments_dir,
                 "--balancer-pid", str(balancer.pid()), "--postmaster-pid", str(postmaster_pid(pg)),
                 "--pg-url", url, "--psql", os.path.join(Postgres.BIN, "psql"),
-                "--label", f"{replicas} receiver{'s' if replicas > 1 else ''} behind haproxy", "--json", out]
+                "--label", f"{replicas} receiver{'s' if replicas > 1 else ''} behind haproxy", "--json", out, *HERD]
         for r in receivers:
             argv += ["--receiver-pid", str(r.proc.pid)]
         sim = subprocess.run(argv, stdout=subprocess.PIPE, text=True)

@@ -17,7 +17,6 @@ usage: fleet_sim.py --endpoint URL --receiver-bin BIN --receiver-config CFG [opt
 (/usr/bin/python3: Debian's python3-botocore)"""
 import argparse
 import base64
-import bisect
 import gzip
 import hashlib
 import http.client
