@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "platform/crypto.h"
 #include "platform/handles.h"
@@ -87,6 +88,11 @@ std::optional<S3Reply> MultipartRequest::Start() {
   bool has_id = false;
   upload_id_ = QueryParam(request_.raw_query, "uploadId", &has_id);
   const std::string& m = request_.method;
+  if (target_.key.empty()) {
+    if (m == "GET" && !has_id) return ListUploads();
+    return ErrorReply(
+        MakeS3Error("MethodNotAllowed", "The specified method is not allowed on a bucket"));
+  }
   if (!has_id) {
     if (m == "POST") return Create();
     return ErrorReply(MakeS3Error("MethodNotAllowed", "The specified method is not allowed"));
@@ -457,6 +463,66 @@ S3Reply MultipartRequest::ListParts() {
       "<MaxParts>{}</MaxParts><IsTruncated>{}</IsTruncated>{}</ListPartsResult>\n",
       kXmlns, XmlEscape(target_.bucket), XmlEscape(target_.key), upload_id_, owner, owner, marker,
       next_marker, max_parts, truncated ? "true" : "false", entries));
+}
+
+S3Reply MultipartRequest::ListUploads() {
+  const std::string& q = request_.raw_query;
+  std::string prefix = QueryParam(q, "prefix");
+  std::string key_marker = QueryParam(q, "key-marker");
+  std::string id_marker = QueryParam(q, "upload-id-marker");
+  std::string max_text = QueryParam(q, "max-uploads");
+  bool delimited = false;
+  QueryParam(q, "delimiter", &delimited);
+  if (delimited) {
+    return ErrorReply(MakeS3Error("NotImplemented", "ListMultipartUploads takes no delimiter"));
+  }
+  int max_uploads = max_text.empty() ? 1000 : ParseDecimal<int>(max_text).value_or(-1);
+  if (max_uploads < 0) {
+    return ErrorReply(MakeS3Error("InvalidArgument", "max-uploads must be a non-negative integer"));
+  }
+  max_uploads = std::min(max_uploads, 1000);
+  std::string mine = ctx_.config.DevicePrefix(target_.device);
+  if (!prefix.starts_with(mine)) {
+    return ErrorReply(MakeS3Error("AccessDenied", "Access Denied: device " + target_.device +
+                                                      " may only list under " + mine));
+  }
+  auto open = ctx_.uploads->OpenUploads(target_.bucket, target_.device);
+  if (!open) return Internal("list uploads", open.error());
+  std::vector<UploadRow>& uploads = *open;
+  // S3 orders by key, then by upload; bytewise, as it orders keys.
+  std::sort(uploads.begin(), uploads.end(), [](const UploadRow& a, const UploadRow& b) {
+    return std::tie(a.key, a.upload_id) < std::tie(b.key, b.upload_id);
+  });
+  std::string owner =
+      fmt::format("<ID>{0}</ID><DisplayName>{0}</DisplayName>", XmlEscape(target_.device));
+  std::string entries, next_key, next_id;
+  int listed = 0;
+  bool truncated = false;
+  for (const UploadRow& u : uploads) {
+    if (!u.key.starts_with(prefix)) continue;
+    bool after = key_marker.empty() || u.key > key_marker ||
+                 (u.key == key_marker && !id_marker.empty() && u.upload_id > id_marker);
+    if (!after) continue;
+    if (listed == max_uploads) {
+      truncated = true;
+      break;
+    }
+    entries += fmt::format(
+        "<Upload><Key>{}</Key><UploadId>{}</UploadId><Initiator>{}</Initiator><Owner>{}</Owner>"
+        "<StorageClass>STANDARD</StorageClass><Initiated>{}</Initiated></Upload>",
+        XmlEscape(u.key), u.upload_id, owner, owner, FormatIso8601Millis(u.created_ms));
+    next_key = u.key;
+    next_id = u.upload_id;
+    ++listed;
+  }
+  return Xml(fmt::format(
+      "<ListMultipartUploadsResult{}><Bucket>{}</Bucket><KeyMarker>{}</KeyMarker>"
+      "<UploadIdMarker>{}</UploadIdMarker><NextKeyMarker>{}</NextKeyMarker>"
+      "<NextUploadIdMarker>{}</NextUploadIdMarker><Prefix>{}</Prefix><MaxUploads>{}</MaxUploads>"
+      "<IsTruncated>{}</IsTruncated>{}</ListMultipartUploadsResult>\n",
+      kXmlns, XmlEscape(target_.bucket), XmlEscape(key_marker), XmlEscape(id_marker),
+      XmlEscape(next_key), next_id, XmlEscape(prefix), max_uploads, truncated ? "true" : "false",
+      entries));
 }
 
 size_t ExpireUploads(ReceiverContext& ctx) {

@@ -1,7 +1,7 @@
 // S3 multipart uploads on the receiver's S3 endpoint: CreateMultipartUpload (POST ?uploads),
 // UploadPart (PUT ?partNumber&uploadId), CompleteMultipartUpload (POST ?uploadId),
-// AbortMultipartUpload (DELETE ?uploadId) and ListParts (GET ?uploadId), answered as S3
-// answers them.
+// AbortMultipartUpload (DELETE ?uploadId), ListParts (GET ?uploadId) and
+// ListMultipartUploads (GET /{bucket}?uploads), answered as S3 answers them.
 //
 // A part streams into quarantine/uploads/{upload id}/ with its digests checked like a PUT's;
 // the index's database lists it (UploadTable), so a restarted receiver continues the upload.
@@ -44,7 +44,8 @@ bool IsMultipartRequest(const HttpRequest& request);
 // S3's ETag of a multipart object: hex MD5 of the parts' MD5 digests, '-', the part count.
 std::string MultipartEtag(const std::vector<std::string>& part_md5_hex);
 
-// One multipart request, after authentication and the key checks.
+// One multipart request, after authentication and the key checks (an empty key: the
+// bucket's ListMultipartUploads).
 class MultipartRequest {
  public:
   MultipartRequest(ReceiverContext& context, const HttpRequest& request, S3Target target);
@@ -74,6 +75,7 @@ class MultipartRequest {
   Result<std::string> Concatenate(const std::vector<PartRow>& parts, ObjectMeta& meta);
   S3Reply Abort();
   S3Reply ListParts();
+  S3Reply ListUploads();
   S3Reply Ok(int status);
   S3Reply Xml(std::string body);
   S3Reply Internal(const std::string& what, const Error& error);

@@ -57,6 +57,7 @@ class S3Exchange final : public HttpExchange {
     }
     const std::string& m = request_.method;
     if (key_.empty()) {
+      if (m == "GET" && IsMultipartRequest(request_)) return StartMultipart();
       if (m == "GET") return List();
       if (m == "HEAD") return Plain(200);
       return Fail(
@@ -69,16 +70,7 @@ class S3Exchange final : public HttpExchange {
                                                   " may only use keys under " +
                                                   ctx_.config.DevicePrefix(device_)));
     }
-    if (IsMultipartRequest(request_)) {
-      if (ctx_.uploads == nullptr) {
-        return Fail(MakeS3Error("NotImplemented", "Multipart uploads are not supported here"));
-      }
-      multipart_ = std::make_unique<MultipartRequest>(ctx_, request_,
-                                                      S3Target{bucket_, key_, device_, verified_});
-      std::optional<S3Reply> reply = multipart_->Start();
-      if (reply) return Answer(std::move(*reply));
-      return std::nullopt;
-    }
+    if (IsMultipartRequest(request_)) return StartMultipart();
     if (m == "GET" || m == "HEAD") return Get();
     if (m == "PUT") return BeginPut();
     if (m == "DELETE") {
@@ -216,6 +208,17 @@ class S3Exchange final : public HttpExchange {
         return SlowDown(result->reason + "; retry after the time in Retry-After");
     }
     return *Fail(MakeS3Error("InternalError", "unreachable"));
+  }
+
+  std::optional<HttpResponse> StartMultipart() {
+    if (ctx_.uploads == nullptr) {
+      return Fail(MakeS3Error("NotImplemented", "Multipart uploads are not supported here"));
+    }
+    multipart_ = std::make_unique<MultipartRequest>(ctx_, request_,
+                                                    S3Target{bucket_, key_, device_, verified_});
+    std::optional<S3Reply> reply = multipart_->Start();
+    if (reply) return Answer(std::move(*reply));
+    return std::nullopt;
   }
 
   // A multipart operation's reply with this endpoint's headers.

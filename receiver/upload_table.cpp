@@ -24,6 +24,16 @@ UploadRow ToUpload(const SqlRow& r) {
   return u;
 }
 
+Result<std::vector<UploadRow>> SelectUploads(SqlConnection& db, const std::string& where,
+                                             const std::vector<SqlValue>& params) {
+  auto rows = db.Query(
+      std::string("SELECT ") + kUploadColumns + " FROM multipart_uploads WHERE " + where, params);
+  if (!rows) return rows.error();
+  std::vector<UploadRow> out;
+  for (const SqlRow& r : *rows) out.push_back(ToUpload(r));
+  return out;
+}
+
 }  // namespace
 
 UploadTable::UploadTable(std::unique_ptr<SqlConnection> db) : db_(std::move(db)) {}
@@ -71,12 +81,10 @@ Status UploadTable::Create(const UploadRow& u) {
 
 Result<std::optional<UploadRow>> UploadTable::Find(const std::string& upload_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto rows = db_->Query(
-      std::string("SELECT ") + kUploadColumns + " FROM multipart_uploads WHERE upload_id = ?",
-      {upload_id});
+  auto rows = SelectUploads(*db_, "upload_id = ?", {upload_id});
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<UploadRow>();
-  return std::optional<UploadRow>(ToUpload(rows->front()));
+  return std::optional<UploadRow>(std::move(rows->front()));
 }
 
 Result<std::optional<std::string>> UploadTable::PutPart(const std::string& upload_id,
@@ -146,16 +154,18 @@ Status UploadTable::Remove(const std::string& upload_id) {
   return Status::Ok();
 }
 
+Result<std::vector<UploadRow>> UploadTable::OpenUploads(const std::string& bucket,
+                                                        const std::string& device) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return SelectUploads(*db_, "state = 'open' AND bucket = ? AND device = ?", {bucket, device});
+}
+
 Result<std::vector<UploadRow>> UploadTable::Stale(int64_t created_before, int64_t finished_before) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto rows = db_->Query(std::string("SELECT ") + kUploadColumns +
-                             " FROM multipart_uploads WHERE (state = 'open' AND created_ms < ?) "
-                             "OR (state <> 'open' AND finished_ms < ?) ORDER BY created_ms",
-                         {created_before, finished_before});
-  if (!rows) return rows.error();
-  std::vector<UploadRow> out;
-  for (const SqlRow& r : *rows) out.push_back(ToUpload(r));
-  return out;
+  return SelectUploads(*db_,
+                       "(state = 'open' AND created_ms < ?) OR (state <> 'open' AND "
+                       "finished_ms < ?) ORDER BY created_ms",
+                       {created_before, finished_before});
 }
 
 }  // namespace granary::receiver

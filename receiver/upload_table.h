@@ -60,6 +60,8 @@ class UploadTable {
                       const std::string& result, int64_t now_ms);
   // Forgets an upload and its parts (abort, expiry).
   Status Remove(const std::string& upload_id);
+  // The open uploads of `device` in `bucket` (ListMultipartUploads), in no order.
+  Result<std::vector<UploadRow>> OpenUploads(const std::string& bucket, const std::string& device);
   // Open uploads begun before `created_before`, and finished ones finished before
   // `finished_before`.
   Result<std::vector<UploadRow>> Stale(int64_t created_before, int64_t finished_before);

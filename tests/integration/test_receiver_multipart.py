@@ -1,8 +1,8 @@
 """S3 multipart uploads into granary-receiver from independent clients: boto3's upload_file and
 Debian's `aws s3 cp` with a 5 MiB multipart threshold store a 50 MiB segment (10+ parts) that
 GET returns byte for byte with S3's multipart ETag; an upload continues across a receiver
-restart (SIGTERM) and a kill -9 between parts; ListParts lists what was sent; Abort removes the
-parts; a Complete with a wrong ETag, out of order, or with a small part before the last is
+restart (SIGTERM) and a kill -9 between parts; ListParts and ListMultipartUploads list what
+was sent; Abort removes the parts; a Complete with a wrong ETag, out of order, or with a small part before the last is
 refused with S3's code; another device cannot touch the upload; part and total size caps;
 a receiver killed mid-Complete neither loses nor duplicates the object (a retried Complete
 answers the same ETag); an abandoned upload expires and its parts are removed.
@@ -87,6 +87,8 @@ def test_boto3_upload_file(r, tmp):
     cov = r.coverage("h017", "boto3")
     check(cov["segments"] == 1 and cov["readings"] == int(meta["granary-count"]), f"coverage {cov}")
     check(upload_dirs(r) == [], f"parts left after Complete: {upload_dirs(r)}")
+    orphans = s3.list_multipart_uploads(Bucket="granary", Prefix="granary/h017/").get("Uploads", [])
+    check(orphans == [], f"uploads left open: {orphans}")
     print(f"  boto3 upload_file: {len(body)} bytes in {len(body) // (5 * MiB) + 1} parts, "
           f"{took:.1f} s")
 
@@ -205,6 +207,13 @@ def test_refusals(r):
         check(s3_error_code(lambda: fn(other, key)) == ("AccessDenied", 403), "another device: key")
         check(s3_error_code(lambda: fn(other, own)) == ("NoSuchUpload", 404), "another device: id")
     check(upload_id in upload_dirs(r), "the parts are gone before the upload ended")
+    pending = s3.list_multipart_uploads(Bucket="granary", Prefix="granary/h017/refused/")
+    check([(u["Key"], u["UploadId"]) for u in pending.get("Uploads", [])] == [(key, upload_id)],
+          f"ListMultipartUploads {pending}")
+    check(s3_error_code(lambda: other.list_multipart_uploads(Bucket="granary", Prefix="granary/h017/"))
+          == ("AccessDenied", 403), "another device listed this one's uploads")
+    check(other.list_multipart_uploads(Bucket="granary", Prefix="granary/h018/").get("Uploads", []) == [],
+          "another device sees this one's uploads under its own prefix")
     # Abort removes the parts; the upload is gone for every operation.
     s3.abort_multipart_upload(Bucket="granary", Key=key, UploadId=upload_id)
     check(upload_id not in upload_dirs(r), "Abort left the parts")
@@ -215,6 +224,8 @@ def test_refusals(r):
         check(s3_error_code(fn) == ("NoSuchUpload", 404), "an aborted upload answered")
     check(s3_error_code(lambda: s3.get_object(Bucket="granary", Key=key)) == ("NoSuchKey", 404),
           "aborted upload stored")
+    check(s3.list_multipart_uploads(Bucket="granary", Prefix="granary/h017/refused/").get("Uploads", [])
+          == [], "an aborted upload is still listed")
     # A small part before the last.
     upload_id = s3.create_multipart_upload(Bucket="granary", Key=key, Metadata=meta)["UploadId"]
     small = upload_parts(s3, key, upload_id, [body[:1 * MiB], body[1 * MiB:2 * MiB]])
