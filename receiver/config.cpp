@@ -132,6 +132,16 @@ void ReadMqtt(ConfigReader& root, ReceiverConfig& c) {
   mqtt->Finish();
 }
 
+void ReadMultipart(ConfigReader& root, ReceiverConfig& c) {
+  std::optional<ConfigReader> r = root.Table("multipart");
+  if (!r) return;
+  MultipartSettings& m = c.multipart;
+  m.max_part_bytes = r->Size("max_part_bytes", m.max_part_bytes, 5ull << 20);
+  m.max_upload_bytes = r->Size("max_upload_bytes", m.max_upload_bytes, 5ull << 20);
+  m.expire_after = r->Duration("expire_after", m.expire_after, milliseconds{1000});
+  r->Finish();
+}
+
 }  // namespace
 
 bool IsDeviceName(const std::string& s) {
@@ -219,6 +229,7 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
   ReadReaders(root, c);
   ReadUpstream(root, c);
   ReadMqtt(root, c);
+  ReadMultipart(root, c);
   root.Finish();
   if (Status s = DiagnosticsStatus(*diag); !s) return s.error();
   return c;

@@ -61,6 +61,15 @@ struct MqttSettings {
   std::chrono::milliseconds keepalive{30'000};
 };
 
+// [multipart]: S3 multipart uploads (receiver/multipart.h).
+struct MultipartSettings {
+  uint64_t max_part_bytes = 512ull << 20;
+  uint64_t max_upload_bytes = 2ull << 30;  // the whole object
+  // An upload neither completed nor aborted this long after it began is removed, parts and
+  // all; a finished one is forgotten (a retried Complete no longer answers) after as long.
+  std::chrono::milliseconds expire_after{24 * 3600 * 1000};
+};
+
 struct ReceiverConfig {
   std::string path;
   std::string data_dir;
@@ -113,6 +122,7 @@ struct ReceiverConfig {
   std::vector<ReaderToken> readers;
   UpstreamS3 upstream;
   MqttSettings mqtt;
+  MultipartSettings multipart;
 
   // {prefix}/{device}/, or {device}/ with an empty prefix.
   std::string DevicePrefix(const std::string& device) const {

@@ -22,6 +22,7 @@
 namespace granary::receiver {
 
 class UpstreamFetcher;
+class UploadTable;
 struct FleetMqttStats;
 
 // The read API's tokens, replaced by a reload while requests check them.
@@ -56,13 +57,15 @@ struct ReceiverContext {
   UpstreamFetcher* upstream = nullptr;   // real-S3 mode only
   const FleetMqttStats* mqtt = nullptr;  // with [mqtt] only
   ValidationPool* validation = nullptr;  // null: uploads are validated in the HTTP thread
+  UploadTable* uploads = nullptr;        // null: multipart uploads are NotImplemented
   std::atomic<uint64_t> next_request_id{1};
   // Why PUTs answer 503 and /healthz fails ("" when ingest is on): an index behind the store
   // would let the receiver claim less than it holds. Set before the server starts.
   std::string ingest_refused;
 };
 
-// The S3-compatible endpoint: PUT/GET/HEAD /{bucket}/{key}, GET /{bucket}?list-type=2.
+// The S3-compatible endpoint: PUT/GET/HEAD /{bucket}/{key}, GET /{bucket}?list-type=2, and
+// multipart uploads (receiver/multipart.h).
 std::unique_ptr<HttpExchange> NewS3Exchange(ReceiverContext& context, HttpRequest request);
 // /api/v1/..., /metrics, /healthz, POST /v1/events/s3.
 std::unique_ptr<HttpExchange> NewApiExchange(ReceiverContext& context, HttpRequest request);

@@ -11,9 +11,10 @@
 namespace granary::receiver {
 namespace {
 
-// 2: messages (archive segments). Every table is CREATE IF NOT EXISTS, so opening a version 1
-// index adds what it lacks and raises the version.
-constexpr int kSchemaVersion = 2;
+// 2: messages (archive segments). 3: multipart_uploads and multipart_parts (the state of
+// multipart uploads in progress, receiver/upload_table.h). Every table is CREATE IF NOT
+// EXISTS, so opening an older index adds what it lacks and raises the version.
+constexpr int kSchemaVersion = 3;
 
 // {ID} is the dialect's auto-numbered primary key.
 constexpr const char* kSchema = R"(
@@ -56,6 +57,15 @@ CREATE TABLE IF NOT EXISTS messages (
   byte_offset BIGINT NOT NULL, byte_length BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (ts, id);
 CREATE INDEX IF NOT EXISTS messages_by_segment ON messages (bucket, key, seq);
+CREATE TABLE IF NOT EXISTS multipart_uploads (
+  upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, device TEXT NOT NULL,
+  content_type TEXT NOT NULL, metadata TEXT NOT NULL, created_ms BIGINT NOT NULL,
+  state TEXT NOT NULL, result TEXT NOT NULL, finished_ms BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS multipart_uploads_by_age ON multipart_uploads (state, created_ms);
+CREATE TABLE IF NOT EXISTS multipart_parts (
+  upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size BIGINT NOT NULL, md5 TEXT NOT NULL,
+  sha256 TEXT NOT NULL, path TEXT NOT NULL, uploaded_ms BIGINT NOT NULL,
+  PRIMARY KEY (upload_id, part_number));
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS health_probe (at_ms BIGINT NOT NULL);
 )";

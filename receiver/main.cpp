@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "receiver/device_keys.h"
 #include "receiver/fleet_mqtt.h"
 #include "receiver/maintenance.h"
+#include "receiver/multipart.h"
 #include "receiver/pipeline.h"
 #include "receiver/reindex.h"
 #include "receiver/restore.h"
@@ -144,8 +146,14 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
     log::Error("device registry: {}", s.error().message());
     return 1;
   }
+  auto uploads = UploadTable::Open(env, config);
+  if (!uploads) {
+    log::Error("index: {}", uploads.error().message());
+    return 1;
+  }
   ReceiverContext context{env, config, **store, **index, pipeline, metrics, verifier};
   context.ingest_refused = refused;
+  context.uploads = uploads->get();
   ValidationPool validation(
       {config.validation_threads, config.validation_per_device, config.validation_queue});
   context.validation = &validation;
@@ -197,7 +205,15 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   // Ready only now: the index is open, quarantine recovered and the socket bound, so a
   // unit ordered after this one finds it accepting.
   service::NotifyReady(fmt::format("listening on {}:{}", config.listen_address, (*server)->port()));
+  // Often enough that an upload outlives expire_after by at most a quarter of it.
+  const auto expiry_interval = std::clamp<std::chrono::milliseconds>(
+      config.multipart.expire_after / 4, std::chrono::seconds{1}, std::chrono::minutes{10});
+  auto next_expiry = std::chrono::steady_clock::now();
   for (;;) {
+    if (std::chrono::steady_clock::now() >= next_expiry) {
+      ExpireUploads(context);
+      next_expiry = std::chrono::steady_clock::now() + expiry_interval;
+    }
     int sig = WaitControlSignal(std::chrono::milliseconds{1000});
     if (sig == SIGTERM || sig == SIGINT) break;
     if (sig == SIGHUP) {

@@ -61,6 +61,14 @@ std::string Metrics::Render(const std::string& extra) const {
           evidence_evicted);
   counter("granary_receiver_evidence_evicted_bytes_total", "Bytes of evidence so removed.",
           evidence_evicted_bytes);
+  counter("granary_receiver_multipart_parts_total", "Multipart upload parts received.",
+          multipart_parts);
+  counter("granary_receiver_multipart_completed_total",
+          "Multipart uploads completed (the object accepted, duplicate, rejected or a conflict).",
+          multipart_completed);
+  counter("granary_receiver_multipart_expired_total",
+          "Abandoned multipart uploads removed with their parts after multipart.expire_after.",
+          multipart_expired);
   out += fmt::format(
       "# HELP granary_receiver_validate_seconds_total Time spent validating objects.\n"
       "# TYPE granary_receiver_validate_seconds_total counter\n"

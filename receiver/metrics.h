@@ -31,6 +31,9 @@ class Metrics {
   std::atomic<uint64_t> slow_bodies_cut{0};
   std::atomic<uint64_t> evidence_evicted{0};
   std::atomic<uint64_t> evidence_evicted_bytes{0};
+  std::atomic<uint64_t> multipart_parts{0};      // parts received and listed
+  std::atomic<uint64_t> multipart_completed{0};  // uploads completed into an object
+  std::atomic<uint64_t> multipart_expired{0};    // abandoned uploads removed
 
   // Requests by method and status; errors by S3 code.
   void CountRequest(const std::string& method, int status);

@@ -166,6 +166,39 @@ Result<std::unique_ptr<QuarantineWriter>> ObjectStore::NewQuarantine() {
   return std::make_unique<QuarantineWriter>(env_, id, path, std::move(*file));
 }
 
+std::string ObjectStore::UploadDir(const std::string& upload_id) {
+  return "quarantine/uploads/" + upload_id;
+}
+
+Result<std::unique_ptr<QuarantineWriter>> ObjectStore::NewUploadPart(const std::string& upload_id,
+                                                                     int part_number) {
+  std::string dir = dir_ + "/" + UploadDir(upload_id);
+  Status s = env_.CreateDirs(dir);
+  if (!s) return s.error();
+  // A part sent again gets a new name: the one the index lists stays until it is replaced.
+  std::string id = fmt::format("{:05d}-{}", part_number, NewId(env_));
+  std::string path = dir + "/" + id + ".part";
+  auto file = env_.NewWritableFile(path);
+  if (!file) return file.error();
+  return std::make_unique<QuarantineWriter>(env_, id, path, std::move(*file));
+}
+
+Status ObjectStore::RemoveUploadDir(const std::string& upload_id) {
+  std::error_code ec;
+  fs::remove_all(dir_ + "/" + UploadDir(upload_id), ec);
+  if (ec) return Error("remove " + UploadDir(upload_id) + ": " + ec.message());
+  return Status::Ok();
+}
+
+std::vector<std::string> ObjectStore::UploadDirs() const {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_ + "/quarantine/uploads", ec)) {
+    if (entry.is_directory(ec)) ids.push_back(entry.path().filename().string());
+  }
+  return ids;
+}
+
 Status ObjectStore::SealQuarantine(const std::string& id, const ObjectMeta& meta) {
   // Not fsynced: until the answer the client keeps its copy and retries, so a sidecar lost
   // in a power cut costs nothing (its body is then an orphan, removed later). The body

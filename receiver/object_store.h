@@ -7,6 +7,8 @@
 //   accepted/{bucket}/{key}          bodies that passed validation (the index says so)
 //   rejected/{id}.body, {id}.json    failed validation; the .json holds the reason
 //   conflicts/{id}.body, {id}.json   same key as accepted data, different bytes
+//   quarantine/uploads/{upload id}/{part}-{id}.part  parts of a multipart upload in progress
+//                         (the index lists them; not accepted data until Complete)
 // Several receiver processes may share one store: ids are unique per process and moves
 // are renames within one filesystem.
 #pragma once
@@ -99,6 +101,16 @@ class ObjectStore {
   Status Reject(const std::string& id, ObjectMeta meta, bool conflict);
   // Removes a quarantine entry, whatever is left of it (a re-PUT, a refused request).
   Status Discard(const std::string& id);
+
+  // A new part file of a multipart upload, under UploadDir(upload_id).
+  Result<std::unique_ptr<QuarantineWriter>> NewUploadPart(const std::string& upload_id,
+                                                          int part_number);
+  // quarantine/uploads/{upload_id} relative to the data dir.
+  static std::string UploadDir(const std::string& upload_id);
+  // Removes an upload's directory and every part in it; a missing one is fine.
+  Status RemoveUploadDir(const std::string& upload_id);
+  // The upload ids that have a directory.
+  std::vector<std::string> UploadDirs() const;
 
   std::string AcceptedPath(const std::string& bucket, const std::string& key) const;
   std::string RejectedPath(const std::string& id, bool conflict) const;

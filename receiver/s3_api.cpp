@@ -3,7 +3,6 @@
 // comes after validation and indexing, so a 200 means "indexed" (or "already indexed").
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,21 +18,14 @@
 #include "platform/time.h"
 #include "platform/utf8.h"
 #include "receiver/context.h"
+#include "receiver/multipart.h"
+#include "receiver/s3_body.h"
 #include "receiver/s3_error.h"
 
 namespace granary::receiver {
 namespace {
 
 constexpr const char* kXmlType = "application/xml";
-
-// Content-MD5 is base64 of the 16 digest bytes; returns lowercase hex or "".
-std::string Base64Md5ToHex(const std::string& b64) {
-  if (b64.size() != 24 || b64.compare(22, 2, "==") != 0) return "";
-  unsigned char out[24];
-  int n = EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(b64.data()), 24);
-  if (n != 18) return "";
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(out), 16));
-}
 
 class S3Exchange final : public HttpExchange {
  public:
@@ -65,6 +57,7 @@ class S3Exchange final : public HttpExchange {
     }
     const std::string& m = request_.method;
     if (key_.empty()) {
+      if (m == "GET" && IsMultipartRequest(request_)) return StartMultipart();
       if (m == "GET") return List();
       if (m == "HEAD") return Plain(200);
       return Fail(
@@ -77,21 +70,25 @@ class S3Exchange final : public HttpExchange {
                                                   " may only use keys under " +
                                                   ctx_.config.DevicePrefix(device_)));
     }
+    if (IsMultipartRequest(request_)) return StartMultipart();
     if (m == "GET" || m == "HEAD") return Get();
     if (m == "PUT") return BeginPut();
     if (m == "DELETE") {
       return Fail(MakeS3Error("AccessDenied", "Accepted objects are never deleted or overwritten"));
     }
-    if (m == "POST")
-      return Fail(MakeS3Error("NotImplemented", "Multipart uploads are not supported"));
     return Fail(MakeS3Error("MethodNotAllowed", "The specified method is not allowed"));
   }
 
   std::optional<HttpResponse> Body(std::string_view data) override {
+    if (multipart_) {
+      std::optional<S3Reply> reply = multipart_->Body(data);
+      if (reply) return Answer(std::move(*reply));
+      return std::nullopt;
+    }
     if (!writer_) return std::nullopt;
     if (writer_->size() + data.size() > ctx_.config.max_object_bytes) {
       writer_.reset();
-      return Fail(MakeS3Error("EntityTooLarge", TooLargeMessage()));
+      return Fail(MakeS3Error("EntityTooLarge", TooLargeMessage(ctx_.config.max_object_bytes)));
     }
     ctx_.metrics.bytes_received += data.size();
     Status s = writer_->Append(data);
@@ -105,6 +102,7 @@ class S3Exchange final : public HttpExchange {
   }
 
   HttpResponse Finish() override {
+    if (multipart_) return Answer(multipart_->Finish(std::chrono::steady_clock::time_point::max()));
     std::optional<HttpResponse> refused = SealUpload();
     if (refused) return *refused;
     return Complete(std::chrono::steady_clock::time_point::max());
@@ -113,6 +111,16 @@ class S3Exchange final : public HttpExchange {
   // Validation and indexing go to the validation pool, where one device's uploads wait
   // behind each other rather than in front of other devices'.
   std::optional<HttpResponse> FinishLater(Later later) override {
+    if (multipart_ && multipart_->completing() && ctx_.validation != nullptr) {
+      auto queued_at = std::chrono::steady_clock::now();
+      bool taken = ctx_.validation->Submit(device_, [this, later, queued_at] {
+        later(Answer(multipart_->Finish(queued_at + ctx_.config.validation_budget)));
+      });
+      if (taken) return std::nullopt;
+      ctx_.metrics.validation_refused += 1;
+      return SlowDown(
+          "The receiver's validation queue is full; retry after the time in Retry-After");
+    }
     if (ctx_.validation == nullptr || !writer_) return Finish();
     std::optional<HttpResponse> refused = SealUpload();
     if (refused) return refused;
@@ -131,32 +139,17 @@ class S3Exchange final : public HttpExchange {
   // answer when it is refused.
   std::optional<HttpResponse> SealUpload() {
     if (!writer_) return *Fail(MakeS3Error("InternalError", "no upload in progress"));
-    if (has_length_ && writer_->size() != content_length_) {
-      return *Fail(MakeS3Error("IncompleteBody",
-                               "You did not provide the number of bytes specified by the "
-                               "Content-Length HTTP header"));
-    }
     auto digest = writer_->Finish();
     if (!digest) {
       log::Error("quarantine {}: {}", key_, digest.error().message());
       return *Fail(
           MakeS3Error("InternalError", "We encountered an internal error. Please try again."));
     }
-    std::optional<S3Error> bad_digest;
-    if (verified_.payload_hash != sigv4::kUnsignedPayload &&
-        digest->sha256_hex != verified_.payload_hash) {
-      bad_digest = MakeS3Error("XAmzContentSHA256Mismatch",
-                               "The provided 'x-amz-content-sha256' header does not match what "
-                               "was computed.");
-    } else if (!md5_hex_.empty() && digest->md5_hex != md5_hex_) {
-      bad_digest =
-          MakeS3Error("BadDigest", "The Content-MD5 you specified did not match what we received.");
-    }
-    if (bad_digest) {
+    if (S3Error bad = CheckBody(*digest, body_headers_, verified_); !bad.ok()) {
       // Not the client's object: nothing of it outlives the request.
       (void)ctx_.store.Discard(writer_->id());
       writer_.reset();
-      return *Fail(*bad_digest);
+      return *Fail(bad);
     }
     ObjectMeta& meta = sealed_meta_;
     meta.bucket = bucket_;
@@ -217,15 +210,31 @@ class S3Exchange final : public HttpExchange {
     return *Fail(MakeS3Error("InternalError", "unreachable"));
   }
 
+  std::optional<HttpResponse> StartMultipart() {
+    if (ctx_.uploads == nullptr) {
+      return Fail(MakeS3Error("NotImplemented", "Multipart uploads are not supported here"));
+    }
+    multipart_ = std::make_unique<MultipartRequest>(ctx_, request_,
+                                                    S3Target{bucket_, key_, device_, verified_});
+    std::optional<S3Reply> reply = multipart_->Start();
+    if (reply) return Answer(std::move(*reply));
+    return std::nullopt;
+  }
+
+  // A multipart operation's reply with this endpoint's headers.
+  HttpResponse Answer(S3Reply reply) {
+    if (reply.error.code == "SlowDown") return SlowDown(reply.error.message);
+    if (!reply.error.ok()) return *Fail(reply.error);
+    HttpResponse r = Plain(reply.response.status);
+    for (auto& header : reply.response.headers) r.headers.push_back(std::move(header));
+    r.body = std::move(reply.response.body);
+    return r;
+  }
+
   HttpResponse SlowDown(const std::string& why) {
     HttpResponse r = *Fail(MakeS3Error("SlowDown", why));
     r.headers.emplace_back("Retry-After", "5");
     return r;
-  }
-
-  std::string TooLargeMessage() const {
-    return fmt::format("Your proposed upload exceeds the maximum allowed size of {} bytes",
-                       ctx_.config.max_object_bytes);
   }
 
   static S3Error InvalidName(const std::string& why) {
@@ -271,31 +280,11 @@ class S3Exchange final : public HttpExchange {
       return Fail(MakeS3Error("NotImplemented", "CopyObject is not supported"));
     }
     bool found = false;
-    for (const char* p : {"uploadId", "partNumber", "uploads"}) {
-      QueryParam(request_.raw_query, p, &found);
-      if (found) return Fail(MakeS3Error("NotImplemented", "Multipart uploads are not supported"));
-    }
-    std::string length = request_.Header("content-length");
-    if (!length.empty()) {
-      char* end = nullptr;
-      errno = 0;
-      unsigned long long n = std::strtoull(length.c_str(), &end, 10);
-      if (errno != 0 || end == length.c_str() || *end != '\0') {
-        return Fail(MakeS3Error("InvalidArgument", "Content-Length is not a number"));
-      }
-      if (n > ctx_.config.max_object_bytes)
-        return Fail(MakeS3Error("EntityTooLarge", TooLargeMessage()));
-      has_length_ = true;
-      content_length_ = n;
-    } else if (!HttpRequest::NameIs(request_.Header("transfer-encoding"), "chunked")) {
-      return Fail(
-          MakeS3Error("MissingContentLength", "You must provide the Content-Length HTTP header."));
-    }
-    if (request_.HasHeader("content-md5")) {
-      md5_hex_ = Base64Md5ToHex(request_.Header("content-md5"));
-      if (md5_hex_.empty()) {
-        return Fail(MakeS3Error("InvalidDigest", "The Content-MD5 you specified was invalid."));
-      }
+    QueryParam(request_.raw_query, "partNumber", &found);
+    if (found) return Fail(MakeS3Error("InvalidArgument", "A part needs an uploadId"));
+    if (S3Error bad = ReadBodyHeaders(request_, ctx_.config.max_object_bytes, &body_headers_);
+        !bad.ok()) {
+      return Fail(bad);
     }
     // Refused before the body is read; the pipeline checks again under the index's lock.
     auto clash = ctx_.index.KeyClash(bucket_, key_);
@@ -438,9 +427,8 @@ class S3Exchange final : public HttpExchange {
   std::unique_ptr<QuarantineWriter> writer_;
   std::string sealed_id_;
   ObjectMeta sealed_meta_;
-  bool has_length_ = false;
-  uint64_t content_length_ = 0;
-  std::string md5_hex_;
+  BodyHeaders body_headers_;
+  std::unique_ptr<MultipartRequest> multipart_;
   int status_ = 0;
 };
 

@@ -34,6 +34,7 @@ constexpr std::array kStatuses = {
     CodeStatus{"ObjectConflict", 409},
     CodeStatus{"NoSuchKey", 404},
     CodeStatus{"NoSuchBucket", 404},
+    CodeStatus{"NoSuchUpload", 404},
     CodeStatus{"MethodNotAllowed", 405},
     CodeStatus{"NotImplemented", 501},
     CodeStatus{"InternalError", 500},

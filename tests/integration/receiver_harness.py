@@ -81,6 +81,19 @@ class Receiver:
         self.proc = None
         self.log.close()
 
+    def expect_crash(self, point, request):
+        """Runs request() against a receiver started with GRANARY_CRASH_POINT=point: the
+        connection dies with the process (killed at the point), never with an answer."""
+        try:
+            request()
+            fail(f"{point}: the request was answered; the crash point never fired")
+        except Exception as e:  # the connection died with the process
+            check("InternalError" not in str(e), f"{point}: {e}")
+        self.proc.wait(timeout=10)
+        check(self.proc.returncode == -9, f"{point}: receiver exited {self.proc.returncode}")
+        self.proc = None
+        self.log.close()
+
     def read_log(self):
         if not os.path.exists(self.log_path):
             return "(the receiver never started)"

@@ -17,15 +17,8 @@ def main():
             r.start(env={"GRANARY_CRASH_POINT": point})
             key, body, meta = segment("h017", "meter", first, first + 99)
             s3 = boto3_client(r.endpoint)
-            try:
-                s3.put_object(Bucket="granary", Key=key, Body=body, Metadata=meta)
-                check(False, f"{point}: the PUT was answered; the crash point never fired")
-            except Exception as e:  # the connection died with the process
-                check("InternalError" not in str(e), f"{point}: {e}")
-            r.proc.wait(timeout=10)
-            check(r.proc.returncode == -9, f"{point}: receiver exited {r.proc.returncode}")
-            r.proc = None
-            r.log.close()
+            r.expect_crash(point, lambda: s3.put_object(Bucket="granary", Key=key, Body=body,
+                                                        Metadata=meta))
             r.start()  # recovery runs before it listens
             log = r.read_log()
             check(f"recovered granary/{key} from quarantine" in log, f"{point}: no recovery in the log")

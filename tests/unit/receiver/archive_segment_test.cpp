@@ -227,7 +227,8 @@ TEST_F(MessageIndexTest, MessagesAreIndexedOnceByIdAndPaged) {
 }
 
 // An index written before archive segments (schema 1, no messages table) gains the table
-// and version 2 when opened, and indexes messages from then on.
+// (and the multipart tables of schema 3) and the current version when opened, and indexes
+// messages from then on.
 TEST_F(MessageIndexTest, SchemaOneIndexIsUpgradedOnOpen) {
   index_.reset();
   sqlite3* db = nullptr;
@@ -249,8 +250,10 @@ TEST_F(MessageIndexTest, SchemaOneIndexIsUpgradedOnOpen) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
   sqlite3_finalize(stmt);
+  EXPECT_EQ(sqlite3_exec(db, "SELECT count(*) FROM multipart_parts", nullptr, nullptr, nullptr),
+            SQLITE_OK);
   sqlite3_close(db);
 }
 

@@ -53,6 +53,28 @@ TEST_F(ReceiverConfigTest, DashboardSection) {
       << bad.error().message();
 }
 
+TEST_F(ReceiverConfigTest, MultipartSection) {
+  auto d = Load("data_dir = \"/srv/r\"\n");
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  EXPECT_EQ(d->multipart.max_part_bytes, 512ull << 20);
+  EXPECT_EQ(d->multipart.max_upload_bytes, 2ull << 30);  // a 1 GiB file fits
+  EXPECT_EQ(d->multipart.expire_after.count(), 24 * 3600 * 1000);
+  auto c = Load(
+      "data_dir = \"/srv/r\"\n[multipart]\nmax_part_bytes = \"16MiB\"\n"
+      "max_upload_bytes = \"1GiB\"\nexpire_after = \"2s\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->multipart.max_part_bytes, 16ull << 20);
+  EXPECT_EQ(c->multipart.max_upload_bytes, 1ull << 30);
+  EXPECT_EQ(c->multipart.expire_after.count(), 2000);
+  // S3 clients send 5 MiB parts: a smaller cap would refuse every multipart upload.
+  auto bad = Load("data_dir = \"/srv/r\"\n[multipart]\nmax_part_bytes = \"4MiB\"\nparts = 3\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find(":3: multipart.max_part_bytes:"), std::string::npos)
+      << bad.error().message();
+  EXPECT_NE(bad.error().message().find(":4: multipart.parts:"), std::string::npos)
+      << bad.error().message();
+}
+
 TEST_F(ReceiverConfigTest, EveryProblemNamesFileLineAndKey) {
   auto c = Load(
       "data_dir = \"/srv/r\"\n"  // 1
