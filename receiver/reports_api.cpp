@@ -97,26 +97,16 @@ HttpResponse Download(ReceiverContext& ctx, const std::string& bucket, const std
 }
 
 HttpResponse List(ReceiverContext& ctx, const std::string& raw_query) {
+  std::string error;
+  auto page = ParsePageQuery(raw_query, kDefaultPage, kMaxPage, &IsUuidText, &error);
+  if (!page) return JsonError(400, error);
   ReportQuery q;
   q.device = QueryParam(raw_query, "device");
   q.kind = QueryParam(raw_query, "kind");
-  std::string from = QueryParam(raw_query, "from"), to = QueryParam(raw_query, "to");
-  q.from_ms = ParseTime(from);
-  q.to_ms = ParseTime(to);
-  if ((!from.empty() && !q.from_ms) || (!to.empty() && !q.to_ms)) {
-    return JsonError(400, "from/to must be ms since the epoch or YYYY-MM-DDTHH:MM:SS[.mmm]Z");
-  }
-  std::string cursor = QueryParam(raw_query, "cursor");
-  if (!cursor.empty()) {
-    size_t dot = cursor.find('.');
-    auto time = ParseDecimal<int64_t>(cursor.substr(0, dot));
-    if (dot == std::string::npos || !time || !IsUuidText(cursor.substr(dot + 1))) {
-      return JsonError(400, "cursor must be a next_cursor of an earlier answer");
-    }
-    q.after.emplace(*time, cursor.substr(dot + 1));
-  }
-  q.limit = std::clamp(ParseDecimal<int>(QueryParam(raw_query, "limit")).value_or(kDefaultPage), 1,
-                       kMaxPage);
+  q.from_ms = page->from_ms;
+  q.to_ms = page->to_ms;
+  q.after = page->after;
+  q.limit = page->limit;
   auto rows = ctx.index.Reports(q);
   if (!rows) return JsonError(500, rows.error().message());
   CjsonPtr obj(cJSON_CreateObject());
@@ -125,7 +115,7 @@ HttpResponse List(ReceiverContext& ctx, const std::string& raw_query) {
   // A full page may have more behind it; a short one is the last.
   if (static_cast<int>(rows->size()) == q.limit) {
     cJSON_AddStringToObject(obj.get(), "next_cursor",
-                            fmt::format("{}.{}", rows->back().time_ms, rows->back().uuid).c_str());
+                            NextCursor(rows->back().time_ms, rows->back().uuid).c_str());
   }
   return Json(200, obj.get());
 }
