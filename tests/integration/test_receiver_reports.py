@@ -4,8 +4,9 @@ event after a small attachment_grace), refusals with their reasons (a repeated J
 bad or mismatched uuid, an unknown kind, a wrong sha256 metadata), files of 0 bytes and a
 few MiB with their SHA-256, Range GETs, an external validator on a real mosquitto (a paho
 service that accepts one kind, rejects another with a reason and stays silent for a third
-until the receiver asks again), the reports API over two pages, per-kind /metrics, and
-verify, backup and reindex covering reports and files.
+until the receiver asks again), a pending validation asked again by a restarted receiver,
+the reports API over two pages, per-kind /metrics, and verify, backup and reindex covering
+reports and files.
 
 With GRANARY_RECEIVER_INDEX=postgresql the index is a throwaway PostgreSQL."""
 import hashlib
@@ -278,6 +279,22 @@ def test_validator(r, s3, broker):
         service.stop()
 
 
+def test_pending_across_restart(r, s3, broker):
+    """A request nobody answered is sent again by the restarted receiver."""
+    rid = str(uuid.uuid4())
+    check(put_report(s3, "vala", rid, {"uuid": rid, "kind": "vala"}) is None, "vala report")
+    time.sleep(1.5)  # sent, and sent again, to no one
+    check(report(r, rid)["state"] == "pending", "pending while no validator listens")
+    r.stop()
+    service = ValidatorService(broker.port)
+    try:
+        r.start()
+        wait_for("vala accepted after the restart", lambda: report(r, rid)["state"] == "accepted")
+        check([b for t, b in service.requests if b["uuid"] == rid], "asked after the restart")
+    finally:
+        service.stop()
+
+
 def all_reports(r, query=""):
     out, cursor, pages = [], None, 0
     while True:
@@ -293,7 +310,7 @@ def all_reports(r, query=""):
 
 def test_paging_and_metrics(r):
     listed, pages = all_reports(r)
-    check(len(listed) == 7 and pages == 2 and len({x["uuid"] for x in listed}) == 7,
+    check(len(listed) == 8 and pages == 2 and len({x["uuid"] for x in listed}) == 8,
           f"{len(listed)} reports in {pages} pages")
     check([(x["time"], x["uuid"]) for x in listed] == sorted((x["time"], x["uuid"]) for x in listed),
           "reports in (time, uuid) order")
@@ -352,6 +369,7 @@ def main():
         test_refusals(r, s3)
         wait_for("the receiver's MQTT session", lambda: r.metric("granary_receiver_mqtt_connected") == 1)
         test_validator(r, s3, broker)
+        test_pending_across_restart(r, s3, broker)
         listed = test_paging_and_metrics(r)
         test_verify_backup_reindex(r, listed, uploaded, postgres)
         print(f"{len(listed)} reports and {len(uploaded)} files in {time.time() - started:.1f}s")
