@@ -243,7 +243,7 @@ class ValidatorService:
         self.client.disconnect()
 
 
-def test_validator(r, s3, broker):
+def test_validator(r, s3, broker, uploaded):
     service = ValidatorService(broker.port)
     try:
         ids = {k: str(uuid.uuid4()) for k in ("vala", "valb", "valc")}
@@ -254,6 +254,15 @@ def test_validator(r, s3, broker):
         b = wait_for("valb rejected", lambda: (lambda j: j if j["state"] == "rejected" else None)(
             report(r, ids["valb"])))
         check(b["reason"] == "frames out of order", f"valb: {b}")
+        frame = rng.randbytes(5000)
+        check(put_file(s3, ids["valb"], "frame.bin", frame, kind="valb") is None, "valb file")
+        uploaded[(ids["valb"], "frame.bin")] = frame
+        f = wait_for("the valb file rejected", lambda: [x for x in report(r, ids["valb"])["files"]
+                                                        if x.get("state") == "rejected"])
+        check(f[0]["name"] == "frame.bin" and f[0]["reason"] == "frames out of order", f"file {f}")
+        status, h, got = http_get(r, f"/api/v1/files/{ids['valb']}/frame.bin", {})
+        check(status == 200 and got == frame and h.get("X-Granary-State") == "rejected",
+              f"a rejected file stays stored: {status} {h.get('X-Granary-State')}")
         status, got = r.api(f"/api/v1/reports/{ids['valb']}/body", raw=True)
         check(status == 200 and json.loads(got)["uuid"] == ids["valb"], "a rejected report stays stored")
         time.sleep(0.3)
@@ -319,6 +328,7 @@ def test_paging_and_metrics(r):
     status, body = r.api("/metrics", token=None)
     text = body if isinstance(body, str) else body.decode()
     for sample in ('granary_receiver_index_uploads{type="report",kind="error",state="accepted"} 2',
+                   'granary_receiver_index_uploads{type="file",kind="valb",state="rejected"} 1',
                    'granary_receiver_index_uploads{type="report",kind="valb",state="rejected"} 1',
                    'granary_receiver_index_uploads{type="file",kind="error",state="accepted"} 2'):
         check(sample in text, f"/metrics lacks {sample}")
@@ -368,7 +378,7 @@ def main():
         test_ranges(r, rid, uploaded)
         test_refusals(r, s3)
         wait_for("the receiver's MQTT session", lambda: r.metric("granary_receiver_mqtt_connected") == 1)
-        test_validator(r, s3, broker)
+        test_validator(r, s3, broker, uploaded)
         test_pending_across_restart(r, s3, broker)
         listed = test_paging_and_metrics(r)
         test_verify_backup_reindex(r, listed, uploaded, postgres)
