@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -84,6 +85,16 @@ void Reload(Env& env, const ReceiverConfig& running, ReceiverContext& context,
       next->data_dir != running.data_dir || next->index != running.index ||
       next->tls_cert.empty() != running.tls_cert.empty()) {
     log::Warning("reload: listen, data_dir, index or turning TLS on/off take a restart");
+  }
+  if (next->kinds.size() != running.kinds.size() ||
+      !std::equal(next->kinds.begin(), next->kinds.end(), running.kinds.begin(),
+                  [](const KindSettings& a, const KindSettings& b) {
+                    return a.name == b.name && a.max_bytes == b.max_bytes &&
+                           a.validator == b.validator;
+                  }) ||
+      next->attachment_grace != running.attachment_grace ||
+      next->validator_timeout != running.validator_timeout) {
+    log::Warning("reload: [[kind]] and [reports] take a restart");
   }
   granary::log::SetMaxLevel(next->log_level);
   context.readers.Set(next->readers);
