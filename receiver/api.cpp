@@ -14,6 +14,7 @@
 #include "receiver/fleet_mqtt.h"
 #include "receiver/messages_api.h"
 #include "receiver/readings_stream.h"
+#include "receiver/reports_api.h"
 #include "receiver/s3_events.h"
 #include "receiver/upstream.h"
 
@@ -191,6 +192,16 @@ class ApiExchange final : public HttpExchange {
       gauge("granary_receiver_index_rejections", "Rejected objects kept.", counts->rejections);
       gauge("granary_receiver_index_conflicts", "Conflicting objects kept.", counts->conflicts);
     }
+    if (auto kinds = ctx_.index.KindCounts(); kinds) {
+      extra +=
+          "# HELP granary_receiver_index_uploads Reports and files indexed, by kind and state.\n"
+          "# TYPE granary_receiver_index_uploads gauge\n";
+      for (const KindCount& k : *kinds) {
+        extra += fmt::format(
+            "granary_receiver_index_uploads{{type=\"{}\",kind=\"{}\",state=\"{}\"}} {}\n", k.what,
+            k.kind, k.state, k.count);
+      }
+    }
     if (ctx_.mqtt != nullptr) {
       const FleetMqttStats& m = *ctx_.mqtt;
       extra += fmt::format(
@@ -230,6 +241,12 @@ class ApiExchange final : public HttpExchange {
     if (path_ == kDevices) return ListDevices();
     if (path_ == "/api/v1/messages" || path_.starts_with("/api/v1/messages/")) {
       return MessagesAnswer(ctx_, path_, request_.raw_query);
+    }
+    if (path_ == "/api/v1/reports" || path_.starts_with("/api/v1/reports/")) {
+      return ReportsAnswer(ctx_, path_, request_.raw_query);
+    }
+    if (path_.starts_with("/api/v1/files/")) {
+      return FileAnswer(ctx_, path_, request_.Header("range"));
     }
     if (path_ == "/api/v1/events") {
       return Events(QueryParam(request_.raw_query, "device"));

@@ -1,11 +1,13 @@
 #include "receiver/api_json.h"
 
+#include <algorithm>
 #include <ctime>
 #include <string_view>
 
 #include "platform/handles.h"
 #include "platform/strings.h"
 #include "platform/utf8.h"
+#include "receiver/http_request.h"
 
 namespace granary::receiver {
 
@@ -39,6 +41,36 @@ std::optional<int64_t> ParseTime(const std::string& text) {
   }
   if (std::string_view(rest) != "Z") return std::nullopt;
   return ms;
+}
+
+std::optional<PageQuery> ParsePageQuery(const std::string& raw_query, int default_limit,
+                                        int max_limit, bool (*valid_id)(std::string_view),
+                                        std::string* error) {
+  PageQuery q;
+  std::string from = QueryParam(raw_query, "from"), to = QueryParam(raw_query, "to");
+  q.from_ms = ParseTime(from);
+  q.to_ms = ParseTime(to);
+  if ((!from.empty() && !q.from_ms) || (!to.empty() && !q.to_ms)) {
+    *error = "from/to must be ms since the epoch or YYYY-MM-DDTHH:MM:SS[.mmm]Z";
+    return std::nullopt;
+  }
+  std::string cursor = QueryParam(raw_query, "cursor");
+  if (!cursor.empty()) {
+    size_t dot = cursor.find('.');
+    auto time = ParseDecimal<int64_t>(cursor.substr(0, dot));
+    if (dot == std::string::npos || !time || !valid_id(cursor.substr(dot + 1))) {
+      *error = "cursor must be a next_cursor of an earlier answer";
+      return std::nullopt;
+    }
+    q.after.emplace(*time, cursor.substr(dot + 1));
+  }
+  q.limit = std::clamp(ParseDecimal<int>(QueryParam(raw_query, "limit")).value_or(default_limit), 1,
+                       max_limit);
+  return q;
+}
+
+std::string NextCursor(int64_t time, const std::string& id) {
+  return std::to_string(time) + "." + id;
 }
 
 }  // namespace granary::receiver

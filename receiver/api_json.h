@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "receiver/http_server.h"
 
@@ -20,5 +22,18 @@ void AddNumber(cJSON* obj, const char* name, double v);
 
 // "1732284006001" (ms) or "2024-11-22T14:00:06Z" / "2024-11-22T14:00:06.001Z".
 std::optional<int64_t> ParseTime(const std::string& text);
+
+// The query of a paged list in (time, id) order: from=, to=, limit= and cursor= (the
+// "{time}.{id}" of an earlier answer's next_cursor; `valid_id` checks its id).
+struct PageQuery {
+  std::optional<int64_t> from_ms, to_ms;
+  std::optional<std::pair<int64_t, std::string>> after;
+  int limit = 0;
+};
+// nullopt with `*error` (the 400 answer's message) when a parameter is malformed.
+std::optional<PageQuery> ParsePageQuery(const std::string& raw_query, int default_limit,
+                                        int max_limit, bool (*valid_id)(std::string_view),
+                                        std::string* error);
+std::string NextCursor(int64_t time, const std::string& id);
 
 }  // namespace granary::receiver

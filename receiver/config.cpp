@@ -11,6 +11,7 @@
 #include "config/reader.h"
 #include "config/toml_file.h"
 #include "platform/strings.h"
+#include "receiver/report_format.h"
 
 namespace granary::receiver {
 namespace {
@@ -142,6 +143,32 @@ void ReadMultipart(ConfigReader& root, ReceiverConfig& c) {
   r->Finish();
 }
 
+void ReadKinds(ConfigReader& root, ReceiverConfig& c) {
+  std::set<std::string> names;
+  for (ConfigReader& r : root.TableArray("kind")) {
+    KindSettings k;
+    k.name = r.RequiredString("name");
+    k.max_bytes = r.Size("max_bytes", k.max_bytes, 2);
+    k.validator = r.Enum("validator", k.validator, {"none", "mqtt"});
+    if (!k.name.empty() && !IsKindName(k.name)) {
+      r.Fail("name", "must be [a-z0-9][a-z0-9_-]{0,63} (it is a key path segment)");
+    }
+    if (!k.name.empty() && !names.insert(k.name).second) {
+      r.Fail("name", fmt::format("kind \"{}\" is configured twice", k.name));
+    }
+    if (k.validator == "mqtt" && !c.mqtt.enabled) {
+      r.Fail("validator", "\"mqtt\" needs an [mqtt] section");
+    }
+    r.Finish();
+    c.kinds.push_back(std::move(k));
+  }
+  if (std::optional<ConfigReader> r = root.Table("reports")) {
+    c.attachment_grace = r->Duration("attachment_grace", c.attachment_grace, milliseconds{100});
+    c.validator_timeout = r->Duration("validator_timeout", c.validator_timeout, milliseconds{100});
+    r->Finish();
+  }
+}
+
 }  // namespace
 
 bool IsDeviceName(const std::string& s) {
@@ -230,6 +257,7 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
   ReadUpstream(root, c);
   ReadMqtt(root, c);
   ReadMultipart(root, c);
+  ReadKinds(root, c);
   root.Finish();
   if (Status s = DiagnosticsStatus(*diag); !s) return s.error();
   return c;

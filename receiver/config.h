@@ -70,6 +70,14 @@ struct MultipartSettings {
   std::chrono::milliseconds expire_after{24 * 3600 * 1000};
 };
 
+// [[kind]]: a kind of report the receiver takes (docs/receiver.md "Reports and files").
+struct KindSettings {
+  std::string name;
+  uint64_t max_bytes = 1ull << 20;
+  // "none": accepted once valid; "mqtt": pending until the validation service answers.
+  std::string validator = "none";
+};
+
 struct ReceiverConfig {
   std::string path;
   std::string data_dir;
@@ -123,6 +131,18 @@ struct ReceiverConfig {
   UpstreamS3 upstream;
   MqttSettings mqtt;
   MultipartSettings multipart;
+  std::vector<KindSettings> kinds;
+  // [reports]: a report missing a listed file, or a file with no report, after this long is
+  // an event; an external validator's answer is awaited this long before asking again.
+  std::chrono::milliseconds attachment_grace{3600 * 1000};
+  std::chrono::milliseconds validator_timeout{30'000};
+
+  const KindSettings* Kind(const std::string& name) const {
+    for (const KindSettings& k : kinds) {
+      if (k.name == name) return &k;
+    }
+    return nullptr;
+  }
 
   // {prefix}/{device}/, or {device}/ with an empty prefix.
   std::string DevicePrefix(const std::string& device) const {

@@ -71,6 +71,10 @@ void FleetMqtt::OnConnect(int rc) {
     std::string topic = fmt::format("{}/+/{}", settings_.topic_prefix, kind);
     mosquitto_subscribe(client_.get(), nullptr, topic.c_str(), 1);
   }
+  if (answers_) {
+    std::string topic = settings_.topic_prefix + "/validation/+";
+    mosquitto_subscribe(client_.get(), nullptr, topic.c_str(), 1);
+  }
   log::Notice("mqtt: connected to {}:{}", settings_.host, settings_.port);
 }
 
@@ -83,6 +87,10 @@ void FleetMqtt::OnMessage(const std::string& topic, std::string_view payload) {
   std::string prefix = settings_.topic_prefix + "/";
   if (!topic.starts_with(prefix)) return;
   std::string rest = topic.substr(prefix.size());
+  if (answers_ && rest.starts_with("validation/")) {
+    if (payload.size() <= kMaxStatusBytes) answers_(rest.substr(11), payload);
+    return;
+  }
   size_t slash = rest.find('/');
   if (slash == std::string::npos) return;
   std::string device = rest.substr(0, slash), kind = rest.substr(slash + 1);
@@ -126,10 +134,19 @@ void FleetMqtt::PublishAvailable(const ObjectMeta& meta, const SegmentFacts& f) 
   cJSON_AddNumberToObject(obj.get(), "last_ts", static_cast<double>(f.last_ts));
   cJSON_AddStringToObject(obj.get(), "sha256", meta.sha256_hex.c_str());
   CjsonString text(cJSON_PrintUnformatted(obj.get()));
-  std::string topic = settings_.topic_prefix + "/available";
+  Publish("available", text.get());
+}
+
+bool FleetMqtt::Publish(const std::string& suffix, const std::string& payload) {
+  if (!started_ || !stats_.connected) {
+    stats_.dropped += 1;
+    return false;
+  }
+  std::string topic = settings_.topic_prefix + "/" + suffix;
   int rc = mosquitto_publish(client_.get(), nullptr, topic.c_str(),
-                             static_cast<int>(std::strlen(text.get())), text.get(), 1, false);
+                             static_cast<int>(payload.size()), payload.data(), 1, false);
   (rc == MOSQ_ERR_SUCCESS ? stats_.published : stats_.dropped) += 1;
+  return rc == MOSQ_ERR_SUCCESS;
 }
 
 }  // namespace granary::receiver

@@ -1,7 +1,8 @@
 // Fleet health over MQTT (libmosquitto, on its own network thread): subscribes to
 // {topic_prefix}/+/status and {topic_prefix}/+/events of the configured devices and records
 // the latest status (online unless it says offline or stopped) and each event in the index;
-// publishes {topic_prefix}/available for every accepted segment. A broker that is down never
+// publishes {topic_prefix}/available for every accepted segment, and carries the external
+// validators' requests and answers (report_validation.h). A broker that is down never
 // blocks ingest: publishing while disconnected drops the message and counts it, and the
 // library reconnects with backoff.
 #pragma once
@@ -43,6 +44,11 @@ class FleetMqtt {
   Status Start();
   // Thread-safe; never blocks on the network.
   void PublishAvailable(const ObjectMeta& meta, const SegmentFacts& facts);
+  // Any message under the topic prefix: {topic_prefix}/{suffix}. False when not sent.
+  bool Publish(const std::string& suffix, const std::string& payload);
+  // Answers on {topic_prefix}/validation/{request_id} go to `handler` (set before Start()).
+  using AnswerHandler = std::function<void(const std::string& request_id, std::string_view body)>;
+  void SetValidationHandler(AnswerHandler handler) { answers_ = std::move(handler); }
   const FleetMqttStats& stats() const { return stats_; }
 
   // For the callbacks.
@@ -55,6 +61,7 @@ class FleetMqtt {
   Index& index_;
   MqttSettings settings_;
   KnownDevice known_;
+  AnswerHandler answers_;
   MosquittoPtr client_;
   bool started_ = false;
   FleetMqttStats stats_;

@@ -54,7 +54,7 @@ MHD_Result Queue(MHD_Connection* connection, HttpResponse&& r) {
     response.reset(MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, &StreamReader,
                                                      new Stream{std::move(r.stream)}, &StreamFree));
   } else if (r.fd >= 0) {
-    response.reset(MHD_create_response_from_fd64(r.fd_size, r.fd));
+    response.reset(MHD_create_response_from_fd_at_offset64(r.fd_size, r.fd, r.fd_offset));
   } else {
     response.reset(
         MHD_create_response_from_buffer(r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY));

@@ -34,6 +34,7 @@ struct HttpResponse {
   // A file body instead (owned; closed once sent).
   int fd = -1;
   uint64_t fd_size = 0;
+  uint64_t fd_offset = 0;  // where in the file the body starts (a Range)
   // A streamed body of unknown length instead: fills `buf` with up to `max` bytes and
   // returns how many; 0 is the end; -1 an error (the connection is closed).
   std::function<long(char* buf, size_t max)> stream;

@@ -108,6 +108,39 @@ struct MessageQuery {
   int limit = 1000;
 };
 
+// An indexed report (docs/receiver.md "Reports and files"). state: accepted, pending (an
+// external validator has not answered) or rejected (it refused; the bytes stay stored).
+struct ReportRow {
+  std::string uuid, device, kind, bucket, key, sha256_hex, fields_json, state, reason;
+  uint64_t size = 0;
+  int64_t time_ms = 0;  // when the receiver stored it
+};
+
+struct FileRow {
+  std::string uuid, name, device, kind, bucket, key, sha256_hex, state, reason;
+  uint64_t size = 0;
+  int64_t stored_ms = 0;
+};
+
+struct ReportQuery {
+  std::string device, kind, uuid;                        // "" matches any
+  std::optional<int64_t> from_ms, to_ms;                 // inclusive, on time_ms
+  std::optional<std::pair<int64_t, std::string>> after;  // (time_ms, uuid) of a page's last
+  int limit = 100;
+};
+
+// A report or file waiting for its kind's external validator.
+struct PendingValidation {
+  std::string request_id, what, kind, uuid, name, device, bucket, key, sha256_hex;
+  uint64_t size = 0;
+  int64_t tries = 0;
+};
+
+struct KindCount {
+  std::string what, kind, state;  // what: report or file
+  uint64_t count = 0;
+};
+
 class Index {
  public:
   virtual ~Index() = default;
@@ -166,6 +199,36 @@ class Index {
                                     bool online, int64_t now_ms) = 0;
   virtual Status RecordDeviceEvent(const std::string& device, const std::string& kind,
                                    const std::string& detail, int64_t now_ms) = 0;
+  // A report or file and its object row in one transaction. Same key and bytes: kDuplicate;
+  // other bytes, or the uuid (and name) indexed under another key: kConflict. `pending`:
+  // waits for its kind's external validator (PendingValidations).
+  virtual Result<RecordResult> RecordReport(const ObjectRow& object, const ReportFacts& facts,
+                                            bool pending, int64_t now_ms) = 0;
+  virtual Result<RecordResult> RecordFile(const ObjectRow& object, const FileFacts& facts,
+                                          bool pending, int64_t now_ms) = 0;
+  // Reports in (time_ms, uuid) order.
+  virtual Result<std::vector<ReportRow>> Reports(const ReportQuery& query) = 0;
+  virtual Result<std::optional<ReportRow>> Report(const std::string& uuid) = 0;
+  // What a report lists in "files", in its order.
+  virtual Result<std::vector<ReportAttachment>> ListedFiles(const std::string& uuid) = 0;
+  // The files stored under a uuid, by name.
+  virtual Result<std::vector<FileRow>> Files(const std::string& uuid) = 0;
+  // Pending validations whose time to be (re)sent has come, oldest first.
+  virtual Result<std::vector<PendingValidation>> DueValidations(int64_t now_ms, int limit) = 0;
+  // A request was sent; the next try is at `next_ms`.
+  virtual Status ValidationSent(const std::string& request_id, int64_t next_ms) = 0;
+  // The validator's answer: the object's state becomes accepted or rejected (with `reason`)
+  // and an event says so. The validation decided, or none when the id is unknown or decided.
+  virtual Result<std::optional<PendingValidation>> DecideValidation(const std::string& request_id,
+                                                                    bool accept,
+                                                                    const std::string& reason,
+                                                                    int64_t now_ms) = 0;
+  // Reports stored at or before `due_ms` and not yet checked: an event for each whose listed
+  // files are not all present with their listed size and SHA-256; files stored by then with
+  // no report of their uuid: an event each. Each is checked once. Returns the events raised.
+  virtual Result<size_t> CheckAttachments(int64_t due_ms, int64_t now_ms) = 0;
+  virtual Result<std::vector<KindCount>> KindCounts() = 0;
+
   // Whether the index takes writes (a scratch row, rolled back).
   virtual Status Ping() = 0;
 };

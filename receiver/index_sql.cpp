@@ -6,17 +6,19 @@
 #include <mutex>
 
 #include "receiver/index.h"
+#include "receiver/report_sql.h"
 #include "receiver/sql_connection.h"
 
 namespace granary::receiver {
 namespace {
 
 // 2: messages (archive segments). 3: multipart_uploads and multipart_parts (the state of
-// multipart uploads in progress, receiver/upload_table.h). Every table is CREATE IF NOT
-// EXISTS, so opening an older index adds what it lacks and raises the version.
+// multipart uploads in progress, receiver/upload_table.h); reports, report_files, files
+// and validations. Every table is CREATE IF NOT EXISTS, so opening an older index adds
+// what it lacks and raises the version.
 constexpr int kSchemaVersion = 3;
 
-// {ID} is the dialect's auto-numbered primary key.
+// {ID} is the dialect's auto-numbered primary key, {JSON} its JSON type.
 constexpr const char* kSchema = R"(
 CREATE TABLE IF NOT EXISTS objects (
   bucket TEXT NOT NULL, key TEXT NOT NULL, size BIGINT NOT NULL, md5 TEXT NOT NULL,
@@ -66,6 +68,26 @@ CREATE TABLE IF NOT EXISTS multipart_parts (
   upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size BIGINT NOT NULL, md5 TEXT NOT NULL,
   sha256 TEXT NOT NULL, path TEXT NOT NULL, uploaded_ms BIGINT NOT NULL,
   PRIMARY KEY (upload_id, part_number));
+CREATE TABLE IF NOT EXISTS reports (
+  uuid TEXT PRIMARY KEY, device TEXT NOT NULL, kind TEXT NOT NULL, bucket TEXT NOT NULL,
+  key TEXT NOT NULL, sha256 TEXT NOT NULL, fields {JSON} NOT NULL, state TEXT NOT NULL,
+  reason TEXT NOT NULL, size BIGINT NOT NULL, time_ms BIGINT NOT NULL, checked INTEGER NOT NULL,
+  UNIQUE (bucket, key));
+CREATE INDEX IF NOT EXISTS reports_by_time ON reports (time_ms, uuid);
+CREATE INDEX IF NOT EXISTS reports_unchecked ON reports (checked, time_ms);
+CREATE TABLE IF NOT EXISTS report_files (
+  uuid TEXT NOT NULL, name TEXT NOT NULL, size BIGINT, sha256 TEXT NOT NULL,
+  PRIMARY KEY (uuid, name));
+CREATE TABLE IF NOT EXISTS files (
+  uuid TEXT NOT NULL, name TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL,
+  bucket TEXT NOT NULL, key TEXT NOT NULL, sha256 TEXT NOT NULL, state TEXT NOT NULL,
+  reason TEXT NOT NULL, size BIGINT NOT NULL, stored_ms BIGINT NOT NULL, checked INTEGER NOT NULL,
+  PRIMARY KEY (uuid, name), UNIQUE (bucket, key));
+CREATE INDEX IF NOT EXISTS files_unchecked ON files (checked, stored_ms);
+CREATE TABLE IF NOT EXISTS validations (
+  request_id TEXT PRIMARY KEY, what TEXT NOT NULL, kind TEXT NOT NULL, uuid TEXT NOT NULL,
+  name TEXT NOT NULL, device TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
+  sha256 TEXT NOT NULL, size BIGINT NOT NULL, tries BIGINT NOT NULL, next_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS health_probe (at_ms BIGINT NOT NULL);
 )";
@@ -103,7 +125,7 @@ int64_t I(uint64_t v) { return static_cast<int64_t>(v); }
 
 class SqlIndex final : public Index {
  public:
-  explicit SqlIndex(std::unique_ptr<SqlConnection> db) : db_(std::move(db)) {}
+  explicit SqlIndex(std::unique_ptr<SqlConnection> db) : db_(std::move(db)), reports_(*db_) {}
 
   Status CreateSchema() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -111,6 +133,9 @@ class SqlIndex final : public Index {
     std::string schema = kSchema;
     std::string id = pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY";
     for (size_t p; (p = schema.find("{ID}")) != std::string::npos;) schema.replace(p, 4, id);
+    for (size_t p; (p = schema.find("{JSON}")) != std::string::npos;) {
+      schema.replace(p, 6, pg ? "JSONB" : "JSON");
+    }
     // Two receivers starting together over one PostgreSQL must not race on CREATE.
     if (pg) {
       Status s = db_->ExecScript("SELECT pg_advisory_lock(4711001)");
@@ -236,11 +261,7 @@ class SqlIndex final : public Index {
           {t.device, t.source, I(t.first_seq), I(t.last_seq), I(t.count), t.reason, t.at,
            object.bucket, object.key});
       if (!s) return s.error();
-      s = db_->Exec(
-          "INSERT INTO devices (device, first_seen_ms, last_seen_ms, segments, readings, "
-          "rejected, conflicts, status, status_ms, online) VALUES (?, ?, ?, 0, 0, 0, 0, '', 0, 0) "
-          "ON CONFLICT (device) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
-          {t.device, now_ms, now_ms});
+      s = TouchDevice(t.device, now_ms);
       if (!s) return s.error();
       s = AddEvent(
           now_ms, "tombstone", t.device, object.bucket, object.key,
@@ -558,6 +579,93 @@ class SqlIndex final : public Index {
 
   SqlConnection& connection() { return *db_; }
 
+  Result<RecordResult> RecordReport(const ObjectRow& object, const ReportFacts& f, bool pending,
+                                    int64_t now_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return RecordUpload(
+        object, f.device, "report",
+        fmt::format("{} {}{}", f.kind, f.uuid, pending ? " (pending)" : ""),
+        [&] { return reports_.InsertReport(object, f, pending); }, now_ms);
+  }
+
+  Result<RecordResult> RecordFile(const ObjectRow& object, const FileFacts& f, bool pending,
+                                  int64_t now_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return RecordUpload(
+        object, f.device, "file",
+        fmt::format("{}/{}{}", f.uuid, f.name, pending ? " (pending)" : ""),
+        [&] { return reports_.InsertFile(object, f, pending); }, now_ms);
+  }
+
+  Result<std::vector<ReportRow>> Reports(const ReportQuery& query) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_.Reports(query);
+  }
+
+  Result<std::optional<ReportRow>> Report(const std::string& uuid) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ReportQuery q;
+    q.limit = 1;
+    q.uuid = uuid;
+    auto rows = reports_.Reports(q);
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<ReportRow>();
+    return std::optional<ReportRow>(std::move(rows->front()));
+  }
+
+  Result<std::vector<ReportAttachment>> ListedFiles(const std::string& uuid) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_.ListedFiles(uuid);
+  }
+
+  Result<std::vector<FileRow>> Files(const std::string& uuid) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_.Files(uuid);
+  }
+
+  Result<std::vector<PendingValidation>> DueValidations(int64_t now_ms, int limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_.DueValidations(now_ms, limit);
+  }
+
+  Status ValidationSent(const std::string& request_id, int64_t next_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_.ValidationSent(request_id, next_ms);
+  }
+
+  Result<std::optional<PendingValidation>> DecideValidation(const std::string& request_id,
+                                                            bool accept, const std::string& reason,
+                                                            int64_t now_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::optional<PendingValidation> decided;
+    auto r = Transaction("validation", [&]() -> Result<RecordResult> {
+      auto d = reports_.DecideValidation(request_id, accept, reason, now_ms);
+      if (!d) return d.error();
+      decided = std::move(*d);
+      return RecordResult{};
+    });
+    if (!r) return r.error();
+    return decided;
+  }
+
+  Result<size_t> CheckAttachments(int64_t due_ms, int64_t now_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t events = 0;
+    auto r = Transaction("attachments", [&]() -> Result<RecordResult> {
+      auto n = reports_.CheckAttachments(due_ms, now_ms);
+      if (!n) return n.error();
+      events = *n;
+      return RecordResult{};
+    });
+    if (!r) return r.error();
+    return events;
+  }
+
+  Result<std::vector<KindCount>> KindCounts() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_.KindCounts();
+  }
+
  private:
   static size_t CharCount(const std::string& s) {
     // substr() counts characters, not bytes, in both databases.
@@ -644,9 +752,48 @@ class SqlIndex final : public Index {
 
   Status AddEvent(int64_t at_ms, const std::string& kind, const std::string& device,
                   const std::string& bucket, const std::string& key, const std::string& detail) {
+    return InsertEvent(*db_, at_ms, kind, device, bucket, key, detail);
+  }
+
+  // A device seen now (its row made when it is new).
+  Status TouchDevice(const std::string& device, int64_t now_ms) {
     return db_->Exec(
-        "INSERT INTO events (at_ms, kind, device, bucket, key, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        {at_ms, kind, device, bucket, key, detail});
+        "INSERT INTO devices (device, first_seen_ms, last_seen_ms, segments, readings, "
+        "rejected, conflicts, status, status_ms, online) VALUES (?, ?, ?, 0, 0, 0, 0, '', 0, 0) "
+        "ON CONFLICT (device) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
+        {device, now_ms, now_ms});
+  }
+
+  // A report or file under a key: refused as a duplicate, conflict or clash, or indexed by
+  // `insert` (a conflict's detail, else "") with its object row, device and event.
+  template <typename Insert>
+  Result<RecordResult> RecordUpload(const ObjectRow& object, const std::string& device,
+                                    const std::string& what, const std::string& detail,
+                                    Insert&& insert, int64_t now_ms) {
+    return Transaction(device + "/" + what, [&]() -> Result<RecordResult> {
+      auto existing = SameKey(object);
+      if (!existing) return existing.error();
+      if (existing->has_value()) {
+        if ((*existing)->sha256_hex == object.sha256_hex) {
+          return RecordResult{RecordOutcome::kDuplicate, ""};
+        }
+        return RecordResult{RecordOutcome::kConflict,
+                            "the key holds other bytes (sha256 " + (*existing)->sha256_hex + ")"};
+      }
+      auto clash = ClashingKey(object.bucket, object.key);
+      if (!clash) return clash.error();
+      if (!clash->empty()) {
+        return RecordResult{RecordOutcome::kInvalidName, "the key clashes with " + *clash};
+      }
+      Result<std::string> taken = insert();
+      if (!taken) return taken.error();
+      if (!taken->empty()) return RecordResult{RecordOutcome::kConflict, *taken};
+      Status s = InsertObject(object);
+      if (s) s = TouchDevice(device, now_ms);
+      if (s) s = AddEvent(now_ms, what, device, object.bucket, object.key, detail);
+      if (!s) return s.error();
+      return RecordResult{RecordOutcome::kIndexed, ""};
+    });
   }
 
   // Joins [first, last] with the ranges ending at first-1 and starting at last+1.
@@ -713,6 +860,7 @@ class SqlIndex final : public Index {
 
   std::mutex mu_;
   std::unique_ptr<SqlConnection> db_;
+  ReportSql reports_;
 };
 
 }  // namespace

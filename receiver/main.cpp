@@ -26,6 +26,7 @@
 #include "receiver/multipart.h"
 #include "receiver/pipeline.h"
 #include "receiver/reindex.h"
+#include "receiver/report_validation.h"
 #include "receiver/restore.h"
 #include "receiver/upstream.h"
 
@@ -85,6 +86,16 @@ void Reload(Env& env, const ReceiverConfig& running, ReceiverContext& context,
       next->data_dir != running.data_dir || next->index != running.index ||
       next->tls_cert.empty() != running.tls_cert.empty()) {
     log::Warning("reload: listen, data_dir, index or turning TLS on/off take a restart");
+  }
+  if (next->kinds.size() != running.kinds.size() ||
+      !std::equal(next->kinds.begin(), next->kinds.end(), running.kinds.begin(),
+                  [](const KindSettings& a, const KindSettings& b) {
+                    return a.name == b.name && a.max_bytes == b.max_bytes &&
+                           a.validator == b.validator;
+                  }) ||
+      next->attachment_grace != running.attachment_grace ||
+      next->validator_timeout != running.validator_timeout) {
+    log::Warning("reload: [[kind]] and [reports] take a restart");
   }
   granary::log::SetMaxLevel(next->log_level);
   context.readers.Set(next->readers);
@@ -163,10 +174,16 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
     upstream = std::make_unique<UpstreamFetcher>(context, config.upstream);
     context.upstream = upstream.get();
   }
+  // Declared first so it outlives the MQTT thread that hands it answers.
+  std::unique_ptr<ReportValidation> reports;
   std::unique_ptr<FleetMqtt> mqtt;
   if (config.mqtt.enabled) {
     mqtt = std::make_unique<FleetMqtt>(env, **index, config, [&verifier](const std::string& d) {
       return verifier.KnowsDevice(d);
+    });
+    reports = std::make_unique<ReportValidation>(env, **index, config, mqtt.get());
+    mqtt->SetValidationHandler([r = reports.get()](const std::string& id, std::string_view body) {
+      r->OnAnswer(id, body);
     });
     Status s = mqtt->Start();
     if (!s) log::Error("{}", s.error().message());  // ingest goes on without MQTT
@@ -174,7 +191,11 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
     pipeline.SetAcceptedListener([m = mqtt.get()](const ObjectMeta& meta, const SegmentFacts& f) {
       m->PublishAvailable(meta, f);
     });
+  } else {
+    reports = std::make_unique<ReportValidation>(env, **index, config, nullptr);
   }
+  pipeline.SetUploadListener([r = reports.get()](const ObjectMeta& meta, const Validation& v,
+                                                 bool pending) { r->Indexed(meta, v, pending); });
   HttpServerOptions options;
   options.address = config.listen_address;
   options.port = config.listen_port;
@@ -197,6 +218,8 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
     log::Error("{}", server.error().message());
     return 1;
   }
+  reports->SetApiBase(fmt::format("{}://{}:{}", config.tls_cert.empty() ? "http" : "https",
+                                  config.listen_address, (*server)->port()));
   std::printf("listening %s:%d\n", config.listen_address.c_str(), (*server)->port());
   std::fflush(stdout);
   log::Notice("granary-receiver listening on {}:{}{} ({} device key(s), index {})",
@@ -216,6 +239,7 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
     }
     int sig = WaitControlSignal(std::chrono::milliseconds{1000});
     if (sig == SIGTERM || sig == SIGINT) break;
+    reports->Tick();
     if (sig == SIGHUP) {
       service::NotifyStatus("reloading the config");
       Reload(env, config, context, keys, **server);
@@ -232,6 +256,7 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
   // Validations in flight answer their suspended connections before the server stops.
   validation.Stop();
   (*server)->Stop();
+  pipeline.SetUploadListener(nullptr);
   mqtt.reset();
   return 0;
 }
@@ -259,7 +284,8 @@ int Verify(const ReceiverConfig& config) {
   std::unique_ptr<ObjectStore> store;
   std::unique_ptr<Index> index;
   if (!OpenOffline(config, &store, &index)) return 1;
-  auto report = VerifyStore(*index, *store, ValidatorLimitsOf(config).max_document_bytes);
+  auto report =
+      VerifyStore(*index, *store, ValidatorLimitsOf(config).max_document_bytes, config.prefix);
   if (!report) {
     std::fprintf(stderr, "verify: %s\n", report.error().message().c_str());
     return 1;
@@ -268,12 +294,15 @@ int Verify(const ReceiverConfig& config) {
   for (const auto& k : report->hash_mismatch) std::printf("hash-mismatch %s\n", k.c_str());
   for (const auto& k : report->unindexed) std::printf("unindexed %s\n", k.c_str());
   for (const auto& k : report->message_mismatch) std::printf("message-mismatch %s\n", k.c_str());
+  for (const auto& k : report->upload_mismatch) std::printf("upload-mismatch %s\n", k.c_str());
   std::printf(
       "checked %zu indexed object(s), %zu accepted file(s) and %zu archived message(s): %zu "
       "missing, %zu with other bytes, %zu not indexed, %zu message(s) not where indexed\n",
       report->objects_checked, report->files_checked, report->messages_checked,
       report->missing.size(), report->hash_mismatch.size(), report->unindexed.size(),
       report->message_mismatch.size());
+  std::printf("checked %zu report(s) and file(s): %zu not as indexed\n", report->uploads_checked,
+              report->upload_mismatch.size());
   return report->clean() ? 0 : 1;
 }
 

@@ -11,8 +11,34 @@
 namespace granary::receiver {
 namespace {
 
-constexpr const char* kTables[] = {"objects", "segments", "coverage", "tombstones",    "rejections",
-                                   "devices", "events",   "messages", "schema_version"};
+constexpr const char* kTables[] = {
+    "objects",  "segments", "coverage",     "tombstones", "rejections",  "devices",       "events",
+    "messages", "reports",  "report_files", "files",      "validations", "schema_version"};
+
+// A report's or file's row must name the object's bytes ("" when it does).
+Result<std::string> UploadProblem(Index& index, const ObjectRow& o, const std::string& prefix) {
+  std::string device = DeviceOfKey(o.key, prefix);
+  KeyParts key = ParseKeyShape(std::string_view(o.key).substr(
+      prefix.empty() ? device.size() + 1 : prefix.size() + device.size() + 2));
+  if (o.kind == "report") {
+    auto row = index.Report(key.uuid);
+    if (!row) return row.error();
+    if (!row->has_value()) return std::string("no report row");
+    if ((*row)->key != o.key || (*row)->sha256_hex != o.sha256_hex) {
+      return std::string("the report row names other bytes");
+    }
+    return std::string();
+  }
+  auto files = index.Files(key.uuid);
+  if (!files) return files.error();
+  for (const FileRow& f : *files) {
+    if (f.name == key.name) {
+      return std::string(
+          f.key == o.key && f.sha256_hex == o.sha256_hex ? "" : "the file row names other bytes");
+    }
+  }
+  return std::string("no file row");
+}
 
 Result<std::vector<std::pair<std::string, int64_t>>> CountRows(SqlConnection& db) {
   std::vector<std::pair<std::string, int64_t>> counts;
@@ -27,7 +53,7 @@ Result<std::vector<std::pair<std::string, int64_t>>> CountRows(SqlConnection& db
 }  // namespace
 
 Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store,
-                                 uint32_t max_document_bytes) {
+                                 uint32_t max_document_bytes, const std::string& prefix) {
   VerifyReport report;
   auto objects = index.AllObjects();
   if (!objects) return objects.error();
@@ -42,6 +68,14 @@ Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store,
     } else if (digest->sha256_hex != o.sha256_hex || digest->bytes != o.size) {
       report.hash_mismatch.push_back(fmt::format("{}/{} (indexed sha256 {}, file {})", o.bucket,
                                                  o.key, o.sha256_hex, digest->sha256_hex));
+      continue;
+    }
+    if (o.kind == "report" || o.kind == "file") {
+      ++report.uploads_checked;
+      auto problem = UploadProblem(index, o, prefix);
+      if (!problem) return problem.error();
+      if (!problem->empty())
+        report.upload_mismatch.push_back(o.bucket + "/" + o.key + ": " + *problem);
       continue;
     }
     if (o.kind != "segment") continue;

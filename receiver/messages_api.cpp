@@ -90,26 +90,18 @@ HttpResponse Raw(std::string bytes, std::string content_type) {
 }
 
 HttpResponse List(ReceiverContext& ctx, const std::string& raw_query) {
+  std::string error;
+  auto page = ParsePageQuery(
+      raw_query, kDefaultPage, kMaxPage,
+      [](std::string_view id) { return archive::ParseUuid(id).has_value(); }, &error);
+  if (!page) return JsonError(400, error);
   MessageQuery q;
   q.device = QueryParam(raw_query, "device");
   q.topic = QueryParam(raw_query, "topic");
-  std::string from = QueryParam(raw_query, "from"), to = QueryParam(raw_query, "to");
-  q.from_ms = ParseTime(from);
-  q.to_ms = ParseTime(to);
-  if ((!from.empty() && !q.from_ms) || (!to.empty() && !q.to_ms)) {
-    return JsonError(400, "from/to must be ms since the epoch or YYYY-MM-DDTHH:MM:SS[.mmm]Z");
-  }
-  std::string cursor = QueryParam(raw_query, "cursor");
-  if (!cursor.empty()) {
-    size_t dot = cursor.find('.');
-    auto ts = ParseDecimal<int64_t>(cursor.substr(0, dot));
-    if (dot == std::string::npos || !ts || !archive::ParseUuid(cursor.substr(dot + 1))) {
-      return JsonError(400, "cursor must be a next_cursor of an earlier answer");
-    }
-    q.after.emplace(*ts, cursor.substr(dot + 1));
-  }
-  q.limit = std::clamp(ParseDecimal<int>(QueryParam(raw_query, "limit")).value_or(kDefaultPage), 1,
-                       kMaxPage);
+  q.from_ms = page->from_ms;
+  q.to_ms = page->to_ms;
+  q.after = page->after;
+  q.limit = page->limit;
   auto rows = ctx.index.Messages(q);
   if (!rows) return JsonError(500, rows.error().message());
   CjsonPtr obj(cJSON_CreateObject());
@@ -118,7 +110,7 @@ HttpResponse List(ReceiverContext& ctx, const std::string& raw_query) {
   // A full page may have more behind it; a short one is the last.
   if (static_cast<int>(rows->size()) == q.limit) {
     cJSON_AddStringToObject(obj.get(), "next_cursor",
-                            fmt::format("{}.{}", rows->back().ts, rows->back().id).c_str());
+                            NextCursor(rows->back().ts, rows->back().id).c_str());
   }
   return Json(200, obj.get());
 }

@@ -35,6 +35,8 @@ std::string Metrics::Render(const std::string& extra) const {
   counter("granary_receiver_readings_accepted_total", "Readings in accepted segments.",
           readings_accepted);
   counter("granary_receiver_tombstones_accepted_total", "Tombstones indexed.", tombstones_accepted);
+  counter("granary_receiver_reports_indexed_total", "Reports indexed.", reports_accepted);
+  counter("granary_receiver_files_indexed_total", "Files indexed.", files_accepted);
   counter("granary_receiver_messages_indexed_total",
           "Archived MQTT messages indexed from accepted archive segments.", messages_indexed);
   counter("granary_receiver_messages_duplicate_total",

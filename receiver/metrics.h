@@ -19,6 +19,8 @@ class Metrics {
   std::atomic<uint64_t> objects_conflict{0};
   std::atomic<uint64_t> readings_accepted{0};
   std::atomic<uint64_t> tombstones_accepted{0};
+  std::atomic<uint64_t> reports_accepted{0};  // indexed (accepted or pending a validator)
+  std::atomic<uint64_t> files_accepted{0};
   std::atomic<uint64_t> messages_indexed{0};    // archived MQTT messages of accepted segments
   std::atomic<uint64_t> messages_duplicate{0};  // their _id was indexed already
   std::atomic<uint64_t> events_received{0};

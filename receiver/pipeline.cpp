@@ -8,6 +8,28 @@
 
 namespace granary::receiver {
 
+bool NeedsExternalValidation(const ReceiverConfig& config, const Validation& v) {
+  if (v.kind != ObjectKind::kReport && v.kind != ObjectKind::kFile) return false;
+  const KindSettings* kind =
+      config.Kind(v.kind == ObjectKind::kReport ? v.report.kind : v.file.kind);
+  return kind != nullptr && kind->validator == "mqtt";
+}
+
+Result<RecordResult> RecordValidated(Index& index, const ObjectRow& row, const Validation& v,
+                                     bool pending, int64_t now_ms) {
+  switch (v.kind) {
+    case ObjectKind::kSegment:
+      return index.RecordSegment(row, v.segment, now_ms);
+    case ObjectKind::kTombstone:
+      return index.RecordTombstone(row, v.tombstone, now_ms);
+    case ObjectKind::kReport:
+      return index.RecordReport(row, v.report, pending, now_ms);
+    case ObjectKind::kFile:
+      return index.RecordFile(row, v.file, pending, now_ms);
+  }
+  return Error("unreachable");
+}
+
 ObjectRow IndexRowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms) {
   ObjectRow row;
   row.bucket = meta.bucket;
@@ -17,7 +39,8 @@ ObjectRow IndexRowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms) {
   row.sha256_hex = meta.sha256_hex;
   row.content_type = meta.content_type;
   row.metadata_json = meta.UserMetadataJson();
-  row.kind = kind == ObjectKind::kSegment ? "segment" : "tombstone";
+  static constexpr const char* kNames[] = {"segment", "tombstone", "report", "file"};
+  row.kind = kNames[static_cast<int>(kind)];
   row.stored_ms = now_ms;
   return row;
 }
@@ -141,9 +164,8 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
   }
   env_.CrashPoint("receiver.after_place");
   ObjectRow row = IndexRowOf(meta, v.kind, now_ms);
-  Result<RecordResult> recorded = v.kind == ObjectKind::kSegment
-                                      ? index_.RecordSegment(row, v.segment, now_ms)
-                                      : index_.RecordTombstone(row, v.tombstone, now_ms);
+  bool pending = NeedsExternalValidation(config_, v);
+  Result<RecordResult> recorded = RecordValidated(index_, row, v, pending, now_ms);
   if (!recorded) return recorded.error();
   env_.CrashPoint("receiver.after_index");
   // Refused by the index: a file with our bytes that the index does not own must not
@@ -173,8 +195,11 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
                        meta.bucket, meta.key, recorded->messages_duplicate);
         }
         if (accepted_listener_) accepted_listener_(meta, v.segment);
-      } else {
+      } else if (v.kind == ObjectKind::kTombstone) {
         metrics_.tombstones_accepted += 1;
+      } else {
+        (v.kind == ObjectKind::kReport ? metrics_.reports_accepted : metrics_.files_accepted) += 1;
+        if (upload_listener_) upload_listener_(meta, v, pending);
       }
       log::Info("accepted {}/{}", meta.bucket, meta.key);
       result.outcome = PipelineOutcome::kAccepted;

@@ -41,6 +41,13 @@ struct PipelineResult {
 
 const char* OutcomeName(PipelineOutcome outcome);
 
+// Whether a valid report or file waits for its kind's external validator ([[kind]]
+// validator = "mqtt"; a file's kind is its granary-kind metadata).
+bool NeedsExternalValidation(const ReceiverConfig& config, const Validation& v);
+// Records a valid object of any kind in the index.
+Result<RecordResult> RecordValidated(Index& index, const ObjectRow& row, const Validation& v,
+                                     bool pending, int64_t now_ms);
+
 // The index row of an object that passed validation as `kind`.
 ObjectRow IndexRowOf(const ObjectMeta& meta, ObjectKind kind, int64_t now_ms);
 
@@ -49,6 +56,7 @@ inline ValidatorLimits ValidatorLimitsOf(const ReceiverConfig& config) {
   limits.max_line_bytes = config.max_line_bytes;
   limits.max_document_bytes =
       static_cast<uint32_t>(std::min<uint64_t>(config.max_message_bytes, INT32_MAX));
+  limits.kinds = &config.kinds;
   return limits;
 }
 
@@ -69,6 +77,9 @@ class Pipeline {
   void SetAcceptedListener(std::function<void(const ObjectMeta&, const SegmentFacts&)> listener) {
     accepted_listener_ = std::move(listener);
   }
+  // Called after each indexed report or file: accepted, or pending its external validator.
+  using UploadListener = std::function<void(const ObjectMeta&, const Validation&, bool pending)>;
+  void SetUploadListener(UploadListener listener) { upload_listener_ = std::move(listener); }
 
  private:
   // Counts evidence just stored at `body_path` (and its sidecar); over evidence_max_bytes
@@ -82,6 +93,7 @@ class Pipeline {
   Metrics& metrics_;
   EvidenceCap evidence_;
   std::function<void(const ObjectMeta&, const SegmentFacts&)> accepted_listener_;
+  UploadListener upload_listener_;
 };
 
 }  // namespace granary::receiver

@@ -21,7 +21,20 @@ int64_t ModifiedMs(const std::string& path) {
 }
 
 // What the agent sends with a segment or tombstone, from what validation found in it.
-sigv4::Headers MetadataOf(const Validation& v) {
+sigv4::Headers MetadataOf(const Validation& v, const std::string& sha256_hex) {
+  if (v.kind == ObjectKind::kReport) {
+    return {{"granary-format", "report.json/1"},
+            {"granary-kind", v.report.kind},
+            {"granary-uuid", v.report.uuid},
+            {"granary-sha256", sha256_hex}};
+  }
+  if (v.kind == ObjectKind::kFile) {
+    sigv4::Headers h{{"granary-format", "file/1"},
+                     {"granary-uuid", v.file.uuid},
+                     {"granary-sha256", sha256_hex}};
+    if (!v.file.kind.empty()) h.emplace_back("granary-kind", v.file.kind);
+    return h;
+  }
   if (v.kind == ObjectKind::kTombstone) {
     return {{"granary-device", v.tombstone.device},
             {"granary-source", v.tombstone.source},
@@ -79,19 +92,21 @@ Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,
     meta.size = digest->bytes;
     meta.md5_hex = digest->md5_hex;
     meta.sha256_hex = digest->sha256_hex;
+    // Accepted bytes had their metadata's SHA-256 (a file must name it).
+    meta.user_metadata = {{"granary-sha256", meta.sha256_hex}};
     Validation v = ValidateObject(path, meta, config.prefix, ValidatorLimitsOf(config));
     if (!v.ok) {
       problem("invalid: " + v.reason);
       continue;
     }
-    meta.user_metadata = MetadataOf(v);
+    meta.user_metadata = MetadataOf(v, meta.sha256_hex);
     // Lost with the database; what every agent sends, so a GET answers as before.
     meta.content_type = "application/octet-stream";
     int64_t stored_ms = ModifiedMs(path);
     ObjectRow row = IndexRowOf(meta, v.kind, stored_ms);
-    auto recorded = v.kind == ObjectKind::kSegment
-                        ? index.RecordSegment(row, v.segment, env.WallNowMs())
-                        : index.RecordTombstone(row, v.tombstone, env.WallNowMs());
+    // A validator's decision is lost with the database: the object is asked about again.
+    auto recorded =
+        RecordValidated(index, row, v, NeedsExternalValidation(config, v), env.WallNowMs());
     if (!recorded) return recorded.error();
     switch (recorded->outcome) {
       case RecordOutcome::kIndexed:

@@ -30,7 +30,9 @@ struct ReindexReport {
 // changed. The user metadata of a segment is lost with the database: it is rebuilt from
 // the lines or documents (granary-device, -source, -first-seq, -last-seq, -count, -format),
 // and an archive segment's messages are indexed again from its documents; the
-// Content-Type is the agent's, application/octet-stream.
+// Content-Type is the agent's, application/octet-stream. Reports and files are indexed
+// again from their keys and bytes; one of a kind with an external validator is pending
+// again (the decision was in the lost database) and its validator is asked again.
 Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,
                               const ReceiverConfig& config);
 

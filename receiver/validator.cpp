@@ -89,6 +89,20 @@ Validation FinishSegment(Validation v, const ObjectMeta& meta, const Status& rea
   return v;
 }
 
+// The first name that appears twice in one object, at any depth ("" when none). cJSON keeps
+// both and finds the first, while other parsers take the last: a line with a duplicate
+// means different readings to different consumers.
+std::string DuplicateKey(const cJSON* item) {
+  std::unordered_set<std::string_view> names;
+  const cJSON* child = nullptr;
+  cJSON_ArrayForEach(child, item) {
+    if (cJSON_IsObject(item) && !names.insert(child->string).second) return child->string;
+    std::string inner = DuplicateKey(child);
+    if (!inner.empty()) return inner;
+  }
+  return "";
+}
+
 }  // namespace validator_checks
 
 namespace {
@@ -109,20 +123,6 @@ std::string StringField(const cJSON* obj, const char* name, bool* present) {
   const cJSON* item = cJSON_GetObjectItemCaseSensitive(obj, name);
   *present = cJSON_IsString(item);
   return *present ? item->valuestring : "";
-}
-
-// The first name that appears twice in one object, at any depth ("" when none). cJSON keeps
-// both and finds the first, while other parsers take the last: a line with a duplicate
-// means different readings to different consumers.
-std::string DuplicateKey(const cJSON* item) {
-  std::unordered_set<std::string_view> names;
-  const cJSON* child = nullptr;
-  cJSON_ArrayForEach(child, item) {
-    if (cJSON_IsObject(item) && !names.insert(child->string).second) return child->string;
-    std::string inner = DuplicateKey(child);
-    if (!inner.empty()) return inner;
-  }
-  return "";
 }
 
 void HashObserver(void* ctx, std::string_view data) {
@@ -282,6 +282,12 @@ Validation ValidateObject(const std::string& body_path, const ObjectMeta& meta,
     return Reject(fmt::format("metadata granary-device \"{}\" but the key is device \"{}\"",
                               Utf8Prefix(meta_device, 64), device));
   }
+  KeyParts shape = ParseKeyShape(std::string_view(meta.key).substr(
+      prefix.empty() ? device.size() + 1 : prefix.size() + device.size() + 2));
+  if (shape.shape == KeyShape::kReport) {
+    return ValidateReport(body_path, meta, device, shape, limits);
+  }
+  if (shape.shape == KeyShape::kFile) return ValidateFile(meta, device, shape);
   std::string format = meta.UserMetadata("granary-format");
   if (format.starts_with("tombstone/") ||
       (format.empty() && meta.key.ends_with(".tombstone.json"))) {

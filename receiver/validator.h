@@ -4,7 +4,8 @@
 // an integer ts and an object data; seqs must be contiguous; first/last seq and count must match
 // the object metadata when given. A tombstone (tombstone/1) is one JSON object naming a dropped seq
 // range. An archive segment (bson.gz) is checked document by document the same way
-// (bson_validator.cpp), and each message's place in it is recorded for the index.
+// (bson_validator.cpp), and each message's place in it is recorded for the index. Keys under
+// {prefix}/{device}/reports/ and files/ are reports and files (report_validator.cpp).
 #pragma once
 
 #include <chrono>
@@ -12,11 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "receiver/config.h"
 #include "receiver/object_store.h"
+#include "receiver/report_format.h"
 
 namespace granary::receiver {
 
-enum class ObjectKind { kSegment, kTombstone };
+enum class ObjectKind { kSegment, kTombstone, kReport, kFile };
 
 // One archived MQTT message of a bson.gz segment, where its document lies in the
 // decompressed stream.
@@ -51,6 +54,8 @@ struct Validation {
   ObjectKind kind = ObjectKind::kSegment;
   SegmentFacts segment;
   TombstoneFacts tombstone;
+  ReportFacts report;
+  FileFacts file;
 };
 
 struct ValidatorLimits {
@@ -59,6 +64,8 @@ struct ValidatorLimits {
   uint64_t max_raw_bytes = 1ull << 30;
   // Past it validation stops undecided (over_budget): the time one object may take.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // The report kinds taken (none: every report is refused as of an unknown kind).
+  const std::vector<KindSettings>* kinds = nullptr;
 };
 
 // `prefix` is the configured key prefix: keys are {prefix}/{device}/...

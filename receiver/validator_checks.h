@@ -10,6 +10,8 @@
 #include "receiver/object_store.h"
 #include "receiver/validator.h"
 
+struct cJSON;
+
 namespace granary::receiver::validator_checks {
 
 Validation Reject(std::string reason);
@@ -31,5 +33,12 @@ Validation ValidateBsonDocuments(archive::SegmentReader& reader, const ObjectMet
 // The checks after the last line or document: source named by the key, first/last seq and
 // count as the metadata says, and the metadata's SHA-256 equal to the body's ("" when all hold).
 std::string CheckSegmentMetadata(const ObjectMeta& meta, const SegmentFacts& facts);
+// A report or file (report_validator.cpp); `rest` is the key after {prefix}/{device}/.
+Validation ValidateReport(const std::string& path, const ObjectMeta& meta,
+                          const std::string& device, const KeyParts& key,
+                          const ValidatorLimits& limits);
+Validation ValidateFile(const ObjectMeta& meta, const std::string& device, const KeyParts& key);
+// The first name that appears twice in one object at any depth ("" when none).
+std::string DuplicateKey(const cJSON* item);
 
 }  // namespace granary::receiver::validator_checks

@@ -94,6 +94,13 @@ class Receiver:
         self.proc = None
         self.log.close()
 
+    def remove_index(self):
+        """Deletes the SQLite index with its WAL (a lost database); the receiver is stopped."""
+        for suffix in ("", "-wal", "-shm"):
+            path = os.path.join(self.data, "index.db" + suffix)
+            if os.path.exists(path):
+                os.remove(path)
+
     def read_log(self):
         if not os.path.exists(self.log_path):
             return "(the receiver never started)"

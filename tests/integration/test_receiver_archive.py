@@ -254,10 +254,7 @@ def test_verify_backup_reindex(r, expected, postgres):
                                       for l in out.stdout.splitlines()),
           f"backup: {out.stdout}{out.stderr}")
     r.stop()
-    for suffix in ("", "-wal", "-shm"):
-        path = os.path.join(r.data, "index.db" + suffix)
-        if os.path.exists(path):
-            os.remove(path)
+    r.remove_index()
     out = r.cli("reindex")
     check(out.returncode == 0, f"reindex: {out.stdout}{out.stderr}")
     r.start()

@@ -250,7 +250,7 @@ TEST_F(MessageIndexTest, SchemaOneIndexIsUpgradedOnOpen) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);  // 3: reports and files
   sqlite3_finalize(stmt);
   EXPECT_EQ(sqlite3_exec(db, "SELECT count(*) FROM multipart_parts", nullptr, nullptr, nullptr),
             SQLITE_OK);

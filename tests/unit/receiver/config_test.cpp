@@ -75,6 +75,33 @@ TEST_F(ReceiverConfigTest, MultipartSection) {
       << bad.error().message();
 }
 
+TEST_F(ReceiverConfigTest, ReportKinds) {
+  auto c = Load(
+      "data_dir = \"/srv/r\"\n[mqtt]\nport = 1883\n[reports]\nattachment_grace = \"5m\"\n"
+      "[[kind]]\nname = \"error\"\n[[kind]]\nname = \"clip\"\nmax_bytes = \"4KiB\"\n"
+      "validator = \"mqtt\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  ASSERT_EQ(c->kinds.size(), 2u);
+  EXPECT_EQ(c->Kind("error")->max_bytes, 1u << 20);
+  EXPECT_EQ(c->Kind("error")->validator, "none");
+  EXPECT_EQ(c->Kind("clip")->max_bytes, 4096u);
+  EXPECT_EQ(c->Kind("clip")->validator, "mqtt");
+  EXPECT_EQ(c->Kind("job"), nullptr);
+  EXPECT_EQ(c->attachment_grace.count(), 5 * 60 * 1000);
+  EXPECT_EQ(c->validator_timeout.count(), 30'000);
+  auto bad = Load(
+      "data_dir = \"/srv/r\"\n"                           // 1
+      "[[kind]]\nname = \"Error\"\n"                      // 2-3
+      "[[kind]]\nname = \"a\"\nvalidator = \"mqtt\"\n"    // 4-6
+      "[[kind]]\nname = \"a\"\nvalidator = \"http\"\n");  // 7-9
+  ASSERT_FALSE(bad.ok());
+  for (const char* want :
+       {":3: kind[0].name: must be [a-z0-9]", ":6: kind[1].validator: \"mqtt\" needs",
+        ":8: kind[2].name: kind \"a\" is configured twice", ":9: kind[2].validator:"}) {
+    EXPECT_NE(bad.error().message().find(want), std::string::npos) << bad.error().message();
+  }
+}
+
 TEST_F(ReceiverConfigTest, EveryProblemNamesFileLineAndKey) {
   auto c = Load(
       "data_dir = \"/srv/r\"\n"  // 1
