@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -325,8 +326,20 @@ FileUpload::Step FileUpload::SendParts() {
   uint32_t count = PartCount(file_.size, options_.part_size);
   std::set<uint32_t> have;
   for (const MultipartPartRecord& p : record_->parts) have.insert(p.number);
+  std::vector<uint32_t> todo;
   for (uint32_t n = 1; n <= count; ++n) {
-    if (have.count(n) != 0) continue;
+    if (have.count(n) == 0) todo.push_back(n);
+  }
+  // The next part is hashed while this one is sent: hashing (MD5 and SHA-256, about
+  // 500 MB/s together) would otherwise add a fifth to the time on a fast link.
+  auto hash = [this](uint32_t n) {
+    return std::async(std::launch::async, HashRange, object_.path,
+                      PartOffset(n, options_.part_size),
+                      PartLength(n, file_.size, options_.part_size), /*with_md5=*/true);
+  };
+  std::future<Result<StreamDigests>> next;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    uint32_t n = todo[i];
     if ((options_.cancel != nullptr && options_.cancel->load()) ||
         (options_.should_yield && options_.should_yield())) {
       FileUploadResult r;
@@ -337,8 +350,9 @@ FileUpload::Step FileUpload::SendParts() {
     }
     uint64_t offset = PartOffset(n, options_.part_size);
     uint64_t length = PartLength(n, file_.size, options_.part_size);
-    Result<StreamDigests> d = HashRange(object_.path, offset, length, /*with_md5=*/true);
+    Result<StreamDigests> d = next.valid() ? next.get() : hash(n).get();
     if (!d) return Local(d.error(), /*permanent=*/false);
+    if (i + 1 < todo.size()) next = hash(todo[i + 1]);
     MultipartPartRecord part{n, d->md5_hex, d->md5_hex};
     auto unclaimed = unclaimed_.find(n);
     if (unclaimed != unclaimed_.end() && unclaimed->second.etag == d->md5_hex) {

@@ -10,7 +10,8 @@
 // it) are aborted before a new one is created, so none is left behind.
 //
 // The file is streamed, never loaded: each part is read twice (its MD5 and SHA-256 first,
-// for Content-MD5 and the SigV4 payload hash, then sent), through fixed-size buffers.
+// for Content-MD5 and the SigV4 payload hash, then sent), through fixed-size buffers; the
+// next part is hashed on a short-lived thread while the current one is sent.
 // The completed object carries x-amz-meta-granary-sha256, the whole file's SHA-256, and is
 // verified by HEAD (size, that metadata, and the multipart ETag of our parts' MD5s).
 //

@@ -119,6 +119,7 @@ def kill_test(driver, bucket, work):
     parts = math.ceil(BIG / PART)
     rng = random.Random(SEED)
     kills = sent = adopted = 0
+    runs_before = driver.runs
     t0 = time.time()
     while True:
         check(driver.runs < 200 and time.time() - t0 < 150,
@@ -150,7 +151,7 @@ def kill_test(driver, bucket, work):
     check(parts <= sent + adopted and sent <= parts + kills,
           f"{sent} parts sent (+{adopted} adopted) for {parts} parts and {kills} kills")
     check(not bucket.uploads(), f"multipart uploads left: {bucket.uploads()}")
-    print(f"kill: {BIG // MIB} MiB in {parts} parts, {kills} kills over {driver.runs} runs in "
+    print(f"kill: {BIG // MIB} MiB in {parts} parts, {kills} kills over {driver.runs - runs_before} runs in "
           f"{elapsed:.1f} s: {sent} parts sent, {adopted} adopted (seed {SEED})")
 
 
