@@ -2,6 +2,8 @@
 // the multipart calls (s3_multipart.cpp).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -24,7 +26,8 @@ struct S3Client::Call {
   FILE* upload = nullptr;
   uint64_t upload_size = 0;
   uint64_t upload_left = 0;
-  std::string post_body;  // POST only
+  off_t upload_start = 0;  // where the body starts in `upload`, for a rewind
+  std::string post_body;   // POST only
   const std::function<bool(std::string_view)>* sink = nullptr;
   CURL* curl = nullptr;
   S3Response response;

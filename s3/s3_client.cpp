@@ -147,6 +147,7 @@ Result<S3Response> S3Client::Perform(Call& call) {
   }
   if (call.method == "PUT") {
     call.upload_left = call.upload_size;
+    call.upload_start = ftello(call.upload);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READDATA, &call);
     curl_easy_setopt(
@@ -159,6 +160,21 @@ Result<S3Response> S3Client::Perform(Call& call) {
           return got;
         });
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(call.upload_size));
+    // A request retried on a fresh connection (a kept-alive one the server had closed)
+    // sends the body again from its start.
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, &call);
+    curl_easy_setopt(
+        c, CURLOPT_SEEKFUNCTION, +[](void* user, curl_off_t offset, int origin) -> int {
+          auto* call = static_cast<Call*>(user);
+          if (origin != SEEK_SET || offset < 0 ||
+              static_cast<uint64_t>(offset) > call->upload_size ||
+              fseeko(call->upload, call->upload_start + static_cast<off_t>(offset), SEEK_SET) !=
+                  0) {
+            return CURL_SEEKFUNC_CANTSEEK;
+          }
+          call->upload_left = call->upload_size - static_cast<uint64_t>(offset);
+          return CURL_SEEKFUNC_OK;
+        });
     if (options_.max_send_bytes_per_s > 0) {
       curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
                        static_cast<curl_off_t>(options_.max_send_bytes_per_s));
