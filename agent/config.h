@@ -55,6 +55,9 @@ struct UploadConfig {
   std::chrono::milliseconds keep_uploaded{3'600'000};
   // Health turns "degraded" when segments wait and nothing uploaded for this long.
   std::chrono::milliseconds stale_after{3'600'000};
+  // Files larger than one part go by resumable multipart upload (agent/upload/multipart.h).
+  uint64_t part_size = 8ULL << 20;
+  std::chrono::milliseconds multipart_max_age{7LL * 24 * 3'600'000};
 };
 
 struct AgentConfig {

@@ -64,6 +64,10 @@ void ReadUpload(ConfigReader& root, AgentConfig& c) {
   u.permanent_retry = r.Duration("permanent_retry", d.permanent_retry, 10ms);
   u.keep_uploaded = r.Duration("keep_uploaded", d.keep_uploaded, 0ms);
   u.stale_after = r.Duration("stale_after", d.stale_after, 1s);
+  // S3 refuses parts below 5 MiB (but the last) and more than 10000 parts (80 GB at 8 MiB).
+  u.part_size = r.Size("part_size", d.part_size, 5ULL << 20);
+  if (u.part_size > (5ULL << 30)) r.Fail("part_size", "must be at most 5GiB (S3's part limit)");
+  u.multipart_max_age = r.Duration("multipart_max_age", d.multipart_max_age, 1s);
   r.Finish();
 }
 
@@ -88,13 +92,14 @@ std::string RenderUpload(const AgentConfig& c) {
       "addressing = {}\ncredentials_file = {}\nprofile = {}\nca_file = {}\ntls_verify = {}\n"
       "proxy = {}\nconnect_timeout = {}\nstall_timeout = {}\nmax_bandwidth = {}\n"
       "retry_min = {}\nretry_max = {}\npermanent_retry = {}\nkeep_uploaded = {}\n"
-      "stale_after = {}\n",
+      "stale_after = {}\npart_size = {}\nmultipart_max_age = {}\n",
       TomlQuote(u.s3.endpoint), TomlQuote(u.s3.bucket), TomlQuote(u.s3.region), TomlQuote(u.prefix),
       TomlQuote(u.key_template), TomlQuote(u.s3.path_style ? "path" : "virtual"),
       TomlQuote(u.credentials_file), TomlQuote(u.profile), TomlQuote(u.s3.ca_file), u.s3.tls_verify,
       TomlQuote(MaskUserInfo(u.s3.proxy)), dur(u.s3.connect_timeout), dur(u.s3.stall_timeout),
       TomlQuote(FormatSize(u.s3.max_send_bytes_per_s)), dur(u.retry_min), dur(u.retry_max),
-      dur(u.permanent_retry), dur(u.keep_uploaded), dur(u.stale_after));
+      dur(u.permanent_retry), dur(u.keep_uploaded), dur(u.stale_after),
+      TomlQuote(FormatSize(u.part_size)), dur(u.multipart_max_age));
 }
 
 }  // namespace granary::config_detail

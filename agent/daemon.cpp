@@ -45,6 +45,8 @@ UploadOptions UploadOptionsFrom(const AgentConfig& c, Credentials credentials) {
   o.retry_min = u.retry_min;
   o.retry_max = u.retry_max;
   o.permanent_retry = u.permanent_retry;
+  o.part_size = u.part_size;
+  o.multipart_max_age = u.multipart_max_age;
   return o;
 }
 

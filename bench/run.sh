@@ -65,6 +65,7 @@ echo "== the same with libcurl alone (and the C++ runtime): the floor of any pol
 "$build/bench/http_floor_curl_only" "http://127.0.0.1:$port/json" "$sources" "$seconds" "libcurl alone" \
   | column -t -s $'\t'
 echo; "$here/bench/upload.sh" "$build"
+echo; "$here/bench/multipart.sh" "$build"
 echo; "$here/bench/footprint.sh" "$build"
 echo; "$here/bench/lowrate.sh" "$build"
 

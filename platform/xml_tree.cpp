@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "platform/strings.h"
+#include "platform/utf8.h"
 
 namespace granary {
 namespace {
@@ -93,6 +94,39 @@ Result<XmlElement> ParseXml(std::string_view text) {
                  " at line " + std::to_string(XML_GetCurrentLineNumber(parser.get())));
   }
   return std::move(b.root);
+}
+
+std::string XmlEscape(std::string_view raw) {
+  std::string text = RepairUtf8(raw);  // a document with a stray byte is not XML at all
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        // XML 1.0 forbids most control characters even as references.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+          out += '?';
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
 }
 
 }  // namespace granary

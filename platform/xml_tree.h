@@ -29,4 +29,8 @@ struct XmlElement {
 // the line.
 Result<XmlElement> ParseXml(std::string_view text);
 
+// XML character data escaping (&, <, >, ", '); bytes that are not UTF-8 become U+FFFD and
+// control characters XML 1.0 forbids become '?'.
+std::string XmlEscape(std::string_view text);
+
 }  // namespace granary

@@ -3,8 +3,6 @@
 #include <array>
 #include <utility>
 
-#include "platform/utf8.h"
-
 namespace granary::receiver {
 namespace {
 
@@ -50,39 +48,6 @@ S3Error MakeS3Error(std::string_view code, std::string message) {
     if (cs.code == code) status = cs.status;
   }
   return S3Error{status, std::string(code), std::move(message)};
-}
-
-std::string XmlEscape(std::string_view raw) {
-  std::string text = RepairUtf8(raw);  // a document with a stray byte is not XML at all
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        // XML 1.0 forbids most control characters even as references.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-          out += '?';
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
 }
 
 std::string RenderS3ErrorXml(const S3Error& error, std::string_view resource,

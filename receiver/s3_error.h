@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "platform/xml_tree.h"
+
 namespace granary::receiver {
 
 struct S3Error {
@@ -21,7 +23,6 @@ S3Error MakeS3Error(std::string_view code, std::string message);
 std::string RenderS3ErrorXml(const S3Error& error, std::string_view resource,
                              std::string_view request_id);
 
-// XML character data escaping (&, <, >, ", '); bytes that are not UTF-8 become U+FFFD.
-std::string XmlEscape(std::string_view text);
+using granary::XmlEscape;  // platform/xml_tree.h
 
 }  // namespace granary::receiver

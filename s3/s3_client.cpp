@@ -7,6 +7,7 @@
 #include "platform/crypto.h"
 #include "platform/strings.h"
 #include "platform/time.h"
+#include "s3/s3_call.h"
 #include "s3/s3_xml.h"
 
 namespace granary {
@@ -15,12 +16,6 @@ namespace {
 constexpr size_t kMaxKeptBody = 64 * 1024;
 // A ListObjectsV2 page of 1000 keys is a few hundred KiB; more is not an S3 answer.
 constexpr size_t kMaxListBody = 16 << 20;
-
-// Content-MD5 is the raw digest in base64; the callers carry it as hex.
-std::string Base64OfHex(std::string_view hex) {
-  Result<std::string> raw = HexDecode(hex);
-  return Base64Encode(raw ? *raw : std::string());
-}
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* r = static_cast<S3Response*>(user);
@@ -35,21 +30,6 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
 }
 
 }  // namespace
-
-// One request: what to send and where the answer goes.
-struct S3Client::Call {
-  std::string method;
-  std::string key;       // empty: the bucket itself
-  std::string query;     // as on the wire, without '?'
-  sigv4::Headers extra;  // signed, in addition to host and x-amz-*
-  std::string payload_sha256 = std::string(sigv4::kEmptyPayloadSha256);
-  FILE* upload = nullptr;
-  uint64_t upload_size = 0;
-  const std::function<bool(std::string_view)>* sink = nullptr;
-  CURL* curl = nullptr;
-  S3Response response;
-  bool sink_aborted = false;
-};
 
 std::string S3Response::Header(const std::string& lower_name) const {
   auto it = headers.find(lower_name);
@@ -166,13 +146,48 @@ Result<S3Response> S3Client::Perform(Call& call) {
         });
   }
   if (call.method == "PUT") {
+    call.upload_left = call.upload_size;
+    call.upload_start = ftello(call.upload);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_READDATA, call.upload);
+    curl_easy_setopt(c, CURLOPT_READDATA, &call);
+    curl_easy_setopt(
+        c, CURLOPT_READFUNCTION, +[](char* data, size_t size, size_t n, void* user) -> size_t {
+          auto* call = static_cast<Call*>(user);
+          size_t want = static_cast<size_t>(std::min<uint64_t>(size * n, call->upload_left));
+          size_t got = want == 0 ? 0 : std::fread(data, 1, want, call->upload);
+          if (got < want && std::ferror(call->upload)) return CURL_READFUNC_ABORT;
+          call->upload_left -= got;
+          return got;
+        });
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(call.upload_size));
+    // A request retried on a fresh connection (a kept-alive one the server had closed)
+    // sends the body again from its start.
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, &call);
+    curl_easy_setopt(
+        c, CURLOPT_SEEKFUNCTION, +[](void* user, curl_off_t offset, int origin) -> int {
+          auto* call = static_cast<Call*>(user);
+          if (origin != SEEK_SET || offset < 0 ||
+              static_cast<uint64_t>(offset) > call->upload_size ||
+              fseeko(call->upload, call->upload_start + static_cast<off_t>(offset), SEEK_SET) !=
+                  0) {
+            return CURL_SEEKFUNC_CANTSEEK;
+          }
+          call->upload_left = call->upload_size - static_cast<uint64_t>(offset);
+          return CURL_SEEKFUNC_OK;
+        });
     if (options_.max_send_bytes_per_s > 0) {
       curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
                        static_cast<curl_off_t>(options_.max_send_bytes_per_s));
     }
+  } else if (call.method == "POST") {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, call.post_body.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(call.post_body.size()));
+  } else if (call.method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (call.method != "GET") {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call.method.c_str());
   }
 
   CURLcode rc = curl_easy_perform(c);
@@ -217,7 +232,7 @@ Result<S3Response> S3Client::Put(const std::string& key, FILE* body, uint64_t si
   call.key = key;
   call.payload_sha256 = std::string(sha256_hex);
   call.extra = metadata;
-  call.extra.emplace_back("content-md5", Base64OfHex(md5_hex));
+  call.extra.emplace_back("content-md5", s3_detail::Base64OfHex(md5_hex));
   call.extra.emplace_back("content-type", "application/octet-stream");
   call.upload = body;
   call.upload_size = size;
@@ -233,28 +248,41 @@ Result<S3Response> S3Client::GetObject(const std::string& key,
   return Perform(call);
 }
 
-Result<S3ListPage> S3Client::ListObjects(const std::string& prefix, const std::string& token) {
-  std::string body;
-  const std::function<bool(std::string_view)> sink = [&body](std::string_view chunk) {
-    if (body.size() + chunk.size() > kMaxListBody) return false;
+Result<S3Response> S3Client::HeadObject(const std::string& key) {
+  Call call;
+  call.method = "HEAD";
+  call.key = key;
+  return Perform(call);
+}
+
+Result<S3Response> S3Client::PerformCollect(Call& call, std::string& body, size_t max_bytes) {
+  const std::function<bool(std::string_view)> sink = [&body, max_bytes](std::string_view chunk) {
+    if (body.size() + chunk.size() > max_bytes) return false;
     body.append(chunk);
     return true;
   };
+  call.sink = &sink;
+  Result<S3Response> r = Perform(call);
+  if (r && call.sink_aborted) {
+    return Error(fmt::format("{} {}: the answer is larger than {} bytes", call.method,
+                             call.key.empty() ? call.query : call.key, max_bytes));
+  }
+  return r;
+}
+
+Result<S3ListPage> S3Client::ListObjects(const std::string& prefix, const std::string& token) {
+  std::string body;
   Call call;
   call.method = "GET";
   call.query = "list-type=2&prefix=" + sigv4::UriEncode(prefix, /*encode_slash=*/true);
   if (!token.empty()) {
     call.query += "&continuation-token=" + sigv4::UriEncode(token, /*encode_slash=*/true);
   }
-  call.sink = &sink;
-  Result<S3Response> r = Perform(call);
+  Result<S3Response> r = PerformCollect(call, body, kMaxListBody);
   if (!r) return r.error();
   S3ListPage page;
   page.response = std::move(*r);
   if (!page.response.ok()) return page;
-  if (call.sink_aborted) {
-    return Error(fmt::format("list {}: the answer is larger than {} bytes", prefix, kMaxListBody));
-  }
   Result<S3ObjectList> list = ParseListObjectsV2(body);
   if (!list) return list.error().Wrap("list " + prefix);
   page.list = std::move(*list);

@@ -1,8 +1,8 @@
-// A small S3 client over libcurl: PUT (streamed from a file or from memory), GET and
-// ListObjectsV2, signed with our own SigV4 (s3/sigv4.h) rather than CURLOPT_AWS_SIGV4: libcurl 7.88
-// cannot sign with a learned clock offset (needed after RequestTimeTooSkewed) and mis-canonicalises
-// paths, queries and some header sets (docs/decisions.md). Shared by the agent's uploader and the
-// receiver's real-S3 mode.
+// A small S3 client over libcurl: PUT (streamed from a file or from memory), GET, HEAD,
+// ListObjectsV2 and the multipart upload calls (s3_multipart.cpp), signed with our own SigV4
+// (s3/sigv4.h) rather than CURLOPT_AWS_SIGV4: libcurl 7.88 cannot sign with a learned clock offset
+// (needed after RequestTimeTooSkewed) and mis-canonicalises paths, queries and some header sets
+// (docs/decisions.md). Shared by the agent's uploader and the receiver's real-S3 mode.
 //
 // Not thread-safe: one client per thread (it keeps one connection alive).
 #pragma once
@@ -58,6 +58,21 @@ struct S3ListPage {
   S3ObjectList list;    // a success: the page
 };
 
+struct S3UploadStart {
+  S3Response response;
+  std::string upload_id;  // a success: the new upload
+};
+
+struct S3PartPage {
+  S3Response response;
+  S3PartList list;
+};
+
+struct S3PendingUploadPage {
+  S3Response response;
+  S3PendingUploadList list;
+};
+
 class S3Client {
  public:
   S3Client(Env& env, S3Options options, Credentials credentials);
@@ -79,6 +94,31 @@ class S3Client {
   // NextContinuationToken, empty for the first). A success body is parsed, never truncated.
   Result<S3ListPage> ListObjects(const std::string& prefix, const std::string& token);
 
+  Result<S3Response> HeadObject(const std::string& key);
+
+  // Multipart upload. Metadata (x-amz-meta-*) goes on Create; S3 keeps it for the object.
+  Result<S3UploadStart> CreateMultipartUpload(const std::string& key,
+                                              const sigv4::Headers& metadata);
+  // Part `number` (1..10000) is `size` bytes of `file_path` from `offset`, whose digests the
+  // caller computed by reading that range: the body is signed with its SHA-256 and sent with
+  // its Content-MD5, so a part that changes in transit is refused.
+  Result<S3Response> UploadPart(const std::string& key, const std::string& upload_id,
+                                uint32_t number, const std::string& file_path, uint64_t offset,
+                                uint64_t size, std::string_view md5_hex,
+                                std::string_view sha256_hex);
+  // One page of the parts the server holds (`marker`: the previous page's next_marker, 0 first).
+  Result<S3PartPage> ListParts(const std::string& key, const std::string& upload_id,
+                               uint32_t marker);
+  // One page of the uploads in progress whose keys start with `prefix`.
+  Result<S3PendingUploadPage> ListMultipartUploads(const std::string& prefix,
+                                                   const std::string& key_marker,
+                                                   const std::string& upload_id_marker);
+  // A 200 whose body is an error document (S3 found the error after it began answering)
+  // comes back as status 500 with that document's code and message.
+  Result<S3Response> CompleteMultipartUpload(const std::string& key, const std::string& upload_id,
+                                             const std::vector<S3Part>& parts);
+  Result<S3Response> AbortMultipartUpload(const std::string& key, const std::string& upload_id);
+
   // Signs as if the clock were `offset_ms` ahead (learned from the server's Date).
   void SetClockOffset(int64_t offset_ms) { clock_offset_ms_ = offset_ms; }
   int64_t clock_offset_ms() const { return clock_offset_ms_; }
@@ -89,6 +129,8 @@ class S3Client {
  private:
   struct Call;
   Result<S3Response> Perform(Call& call);
+  // Perform with the success body collected (at most `max_bytes`) into `body`.
+  Result<S3Response> PerformCollect(Call& call, std::string& body, size_t max_bytes);
   Result<S3Response> Put(const std::string& key, FILE* body, uint64_t size,
                          std::string_view md5_hex, std::string_view sha256_hex,
                          const sigv4::Headers& metadata);

@@ -134,7 +134,10 @@ FileToRemove ReadFileToRemove(sqlite3_stmt* st) {
 SegmentCatalog::SegmentCatalog(Env& env, sqlite3* db, std::string segments_dir)
     : env_(env), db_(db), segments_dir_(std::move(segments_dir)), stmts_(kStmtCount) {}
 
-SegmentCatalog::~SegmentCatalog() { stmts_.clear(); }
+SegmentCatalog::~SegmentCatalog() {
+  stmts_.clear();
+  multipart_stmts_.clear();
+}
 
 Result<std::unique_ptr<SegmentCatalog>> SegmentCatalog::OpenReadOnly(Env& env,
                                                                      const std::string& state_dir) {
@@ -142,6 +145,16 @@ Result<std::unique_ptr<SegmentCatalog>> SegmentCatalog::OpenReadOnly(Env& env,
   if (!db) return db.error();
   // A reader looks up a few rows of the small catalog tables (the uploader: once per
   // upload); 16 pages hold their index paths.
+  (void)sql::Exec(db->get(), "PRAGMA cache_size=16");
+  auto c = std::make_unique<SegmentCatalog>(env, db->get(), SegmentsDir(state_dir));
+  c->owned_ = std::move(*db);
+  return c;
+}
+
+Result<std::unique_ptr<SegmentCatalog>> SegmentCatalog::OpenForUploads(
+    Env& env, const std::string& state_dir) {
+  auto db = sql::Open(env, BufferDbPath(state_dir), /*read_only=*/false);
+  if (!db) return db.error();
   (void)sql::Exec(db->get(), "PRAGMA cache_size=16");
   auto c = std::make_unique<SegmentCatalog>(env, db->get(), SegmentsDir(state_dir));
   c->owned_ = std::move(*db);

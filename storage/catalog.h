@@ -69,6 +69,28 @@ struct FileToRemove {
   bool pending = false;  // sealed, not uploaded: removing it is a loss
 };
 
+// A multipart upload in progress (agent/upload/multipart.h) and the parts the server
+// acknowledged, ascending by number.
+struct MultipartPartRecord {
+  uint32_t number = 0;
+  std::string etag;  // without quotes; equal to md5_hex when the server stored our bytes
+  std::string md5_hex;
+  bool operator==(const MultipartPartRecord&) const = default;
+};
+
+struct MultipartRecord {
+  std::string key;
+  std::string upload_id;
+  std::string path;  // the local file
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t inode = 0;
+  std::string sha256_hex;  // the whole file's
+  uint64_t part_size = 0;
+  int64_t created_at = 0;  // ms since the epoch
+  std::vector<MultipartPartRecord> parts;
+};
+
 class SegmentCatalog {
  public:
   // The writer's catalog over its read-write connection `db` (not owned).
@@ -77,6 +99,12 @@ class SegmentCatalog {
   static Result<std::unique_ptr<SegmentCatalog>> OpenReadOnly(Env& env,
                                                               const std::string& state_dir);
   ~SegmentCatalog();
+
+  // A read-write catalog on a connection of its own, for the upload thread: it writes only
+  // the multipart tables, which that thread alone owns (SQLite's busy timeout orders its
+  // short transactions with the writer's).
+  static Result<std::unique_ptr<SegmentCatalog>> OpenForUploads(Env& env,
+                                                                const std::string& state_dir);
 
   // Reads (any catalog).
   Result<std::optional<SegmentRecord>> NextDue(int64_t now_ms);
@@ -115,18 +143,31 @@ class SegmentCatalog {
   // A live entry whose file is missing: the same, keyed by name.
   Status FileMissing(const std::string& file);
 
+  // Multipart uploads (catalog_multipart.cpp; an uploads or writer catalog).
+  Result<std::optional<MultipartRecord>> FindMultipart(const std::string& key);
+  // Records a new upload for `r.key` (its parts empty), replacing any earlier one.
+  Status BeginMultipart(const MultipartRecord& r);
+  Status RecordPart(const std::string& key, const MultipartPartRecord& part);
+  // After reconciling with the server: the parts of `key` are exactly `parts`.
+  Status ReplaceParts(const std::string& key, const std::vector<MultipartPartRecord>& parts);
+  // The upload completed or was aborted: it and its parts go.
+  Status EndMultipart(const std::string& key);
+
  private:
   // The statement numbered `which` (catalog.cpp's list), prepared on first use: a
   // read-only catalog never prepares a write.
   Result<sqlite3_stmt*> Get(int which);
   Status InTransaction(const std::function<Status()>& body);
   Result<std::vector<std::string>> Files(int which);
+  Result<sqlite3_stmt*> GetMultipart(int which);  // catalog_multipart.cpp's list
+  Status EndMultipartIn(const std::string& key);  // (txn)
 
   Env& env_;
   SqliteDb owned_;  // read-only catalogs only
   sqlite3* db_;
   std::string segments_dir_;
   std::vector<SqliteStmt> stmts_;  // prepared on first use
+  std::vector<SqliteStmt> multipart_stmts_;
 };
 
 }  // namespace granary

@@ -68,6 +68,29 @@ CREATE TABLE drops(
   tombstone TEXT NOT NULL DEFAULT 'pending');  -- pending | uploaded
 CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 )sql",
+    // 1 -> 2
+    R"sql(
+-- Multipart uploads in progress (agent/upload/multipart.h), one per object key: enough to
+-- resume after a restart and to tell whether the local file is still the one the parts
+-- were read from. A row goes when its upload completes or is aborted.
+CREATE TABLE multipart_uploads(
+  key TEXT PRIMARY KEY,
+  upload_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  inode INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,           -- the whole file's
+  part_size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL) WITHOUT ROWID;
+-- Parts the server acknowledged (its ETag equal to the part's MD5).
+CREATE TABLE multipart_parts(
+  key TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  md5 TEXT NOT NULL,
+  PRIMARY KEY(key, number)) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int kStepCount = static_cast<int>(sizeof(kSteps) / sizeof(kSteps[0]));

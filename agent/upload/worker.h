@@ -33,6 +33,10 @@ struct UploadOptions {
   std::chrono::milliseconds retry_min{1000};
   std::chrono::milliseconds retry_max{300'000};
   std::chrono::milliseconds permanent_retry{300'000};
+  // For files (agent/upload/multipart.h): part size and the age after which an unfinished
+  // multipart upload is aborted and started over.
+  uint64_t part_size = 8ULL << 20;
+  std::chrono::milliseconds multipart_max_age{7LL * 24 * 3'600'000};
 };
 
 struct UploadStats {

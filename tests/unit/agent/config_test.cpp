@@ -181,6 +181,28 @@ TEST_F(ConfigTest, BadSize) {
   EXPECT_EQ(Load("[segment]\nmax_bytes = 8192\n").buffer.segment_max_bytes, 8192u);
 }
 
+TEST_F(ConfigTest, MultipartKeys) {
+  const std::string upload = "[upload]\nendpoint = \"http://127.0.0.1:9\"\nbucket = \"b\"\n";
+  AgentConfig d = Load(upload);
+  EXPECT_EQ(d.upload.part_size, 8u << 20);
+  EXPECT_EQ(d.upload.multipart_max_age, std::chrono::milliseconds(7LL * 86'400'000));
+  AgentConfig c = Load(upload + "part_size = \"16MiB\"\nmultipart_max_age = \"2d\"\n");
+  EXPECT_EQ(c.upload.part_size, 16u << 20);
+  EXPECT_EQ(c.upload.multipart_max_age, std::chrono::milliseconds(2 * 86'400'000));
+  std::string rendered = RenderEffectiveConfig(c);
+  EXPECT_NE(rendered.find("part_size = \"16MiB\"\n"), std::string::npos) << rendered;
+  AgentConfig again = Load(rendered);
+  EXPECT_EQ(again.upload.part_size, c.upload.part_size);
+  EXPECT_EQ(again.upload.multipart_max_age, c.upload.multipart_max_age);
+  // S3 refuses parts below 5 MiB (but the last) and above 5 GiB.
+  EXPECT_EQ(LoadError(upload + "part_size = \"4MiB\"\n"),
+            At(4, "upload.part_size: must be at least 5MiB (got \"4MiB\")"));
+  EXPECT_EQ(LoadError(upload + "part_size = \"6GiB\"\n"),
+            At(4, "upload.part_size: must be at most 5GiB (S3's part limit)"));
+  EXPECT_EQ(LoadError(upload + "multipart_max_age = \"0s\"\n"),
+            At(4, "upload.multipart_max_age: must be at least 1s (got \"0s\")"));
+}
+
 TEST_F(ConfigTest, OutOfRangeInteger) {
   EXPECT_EQ(LoadError("[buffer]\nbatch_max = 0\n"),
             At(2, "buffer.batch_max: must be between 1 and 100000 (got 0)"));
