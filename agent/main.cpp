@@ -227,9 +227,7 @@ int Main(int argc, char** argv) {
   submit->add_option("--margin", submit_args.margin,
                      "free space to leave on the outbox's filesystem (default 16MiB)");
   submit->add_option("REPORT", submit_args.report, "the report, one JSON object")->required();
-  submit->add_option("--attach", submit_args.attach, "a file to attach (repeatable)")
-      ->expected(1, -1)
-      ->allow_extra_args(false);
+  submit->add_option("--attach", submit_args.attach, "files to attach");
 
   try {
     app.parse(argc, argv);

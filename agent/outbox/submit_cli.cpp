@@ -44,10 +44,11 @@ int CmdSubmit(const AgentConfig& config, const SubmitArgs& args) {
 
   std::ifstream in(args.report, std::ios::binary);
   if (!in) return Fail(kExitNoInput, "cannot read " + args.report + ": " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
   if (in.bad()) return Fail(kExitNoInput, "cannot read " + args.report);
-  if (text.str().size() > kMaxReportBytes)
+  const std::string text = buffer.str();
+  if (text.size() > kMaxReportBytes)
     return Fail(kExitDataErr, args.report + ": larger than 16 MiB");
 
   std::vector<Attachment> attachments;
@@ -61,7 +62,7 @@ int CmdSubmit(const AgentConfig& config, const SubmitArgs& args) {
     if (!a) return Fail(kExitNoInput, a.error().message());
     attachments.push_back(std::move(*a));
   }
-  ReportRequest request{text.str(), args.kind, args.uuid, outbox->kind};
+  ReportRequest request{text, args.kind, args.uuid, outbox->kind};
   auto report = PrepareReport(request, attachments);
   if (!report) return Fail(kExitDataErr, args.report + ": " + report.error().message());
 
