@@ -58,11 +58,12 @@ Status RunWatcher::Start() {
   auto pattern =
       CompileCounterPattern(counter ? config_.counter_regex : config_.run_dir_pattern, counter);
   if (!pattern) return pattern.error().Wrap("watcher " + config_.name);
-  pattern_ = std::move(*pattern);
+  // Without its marks the watcher stays idle: a first start would overwrite them.
   if (Status s = LoadMarks(); !s) {
     stats_.error = s.error().message();
-    return s;
+    return s.error().Wrap("watcher " + config_.name);
   }
+  pattern_ = std::move(*pattern);
   for (auto& [name, state] : instruments_) {
     if (!state.pending_commit) continue;
     log::Notice("watcher {}: finishing run {} of {}, staged before the last stop", config_.name,
