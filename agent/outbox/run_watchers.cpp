@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "platform/log.h"
+#include "platform/process.h"
 
 namespace granary {
 
@@ -33,6 +34,7 @@ std::vector<RunWatcherStats> RunWatchers::Stats() const {
 }
 
 void RunWatchers::Loop() {
+  NameThisThread("runs");
   using Clock = std::chrono::steady_clock;
   std::vector<Clock::time_point> due(watchers_.size(), Clock::now());
   for (auto& w : watchers_) {
