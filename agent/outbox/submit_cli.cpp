@@ -1,5 +1,7 @@
 #include "agent/outbox/submit_cli.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -66,6 +68,9 @@ int CmdSubmit(const AgentConfig& config, const SubmitArgs& args) {
   auto report = PrepareReport(request, attachments);
   if (!report) return Fail(kExitDataErr, args.report + ": " + report.error().message());
 
+  // Checked before anything is placed, so a refused submit leaves the outbox as it was.
+  if (::access((outbox->path + "/" + report->uuid + ".json").c_str(), F_OK) == 0)
+    return Fail(kExitCantCreat, "a report " + report->uuid + " is already in " + outbox->path);
   OutboxWriter writer(outbox->path);
   Status s = writer.CheckSpace(attachments, report->json.size(), *margin);
   if (s) s = writer.PlaceAttachments(report->uuid, attachments);

@@ -95,6 +95,8 @@ def main():
     ]
     with open(os.path.join(src, "k.json"), "w") as f:
         json.dump({"kind": "job"}, f)
+    cases.append(("report already there", ["--uuid", uuid, report, "--attach", cam], 73,
+                  "already in"))
     for what, args, code, text in cases:
         r = agent.cli("submit", *args)
         check(r.returncode == code and text in r.stderr and r.stdout == "",
