@@ -119,6 +119,7 @@ void ReadGlobals(ConfigReader& root, AgentConfig& c) {
   ReadUpload(root, c);
   ReadMonitoring(root, c);
   ReadOutboxes(root, c);
+  ReadWatchers(root, c);
 }
 
 // The smaller of 5 s and 4/5 of the interval (at least 1 ms).
@@ -356,6 +357,7 @@ std::string RenderEffectiveConfig(const AgentConfig& c) {
   out += RenderUpload(c);
   out += RenderMonitoring(c);
   out += RenderOutboxes(c);
+  out += RenderWatchers(c);
   for (size_t i = 0; i < c.sources.size(); ++i) out += RenderSource(c, i);
   return out;
 }

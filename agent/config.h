@@ -13,6 +13,7 @@
 #include "agent/archive/mqtt_source_config.h"
 #include "agent/monitor_config.h"
 #include "agent/outbox/outbox_config.h"
+#include "agent/outbox/runs_config.h"
 #include "config/reader.h"
 #include "config/toml_file.h"
 #include "platform/result.h"
@@ -85,7 +86,8 @@ struct AgentConfig {
   MetricsConfig metrics;  // [metrics]
 
   std::vector<SourceConfig> sources;
-  std::vector<OutboxConfig> outboxes;  // [[outbox]]
+  std::vector<OutboxConfig> outboxes;           // [[outbox]]
+  std::vector<RunsWatcherConfig> run_watchers;  // [[watcher]] type = "runs"
 };
 
 // The directory of drop-in files beside `path`: DIR/conf.d for DIR/granary.toml.

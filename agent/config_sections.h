@@ -48,4 +48,8 @@ std::string RenderMetrics(const MetricsConfig& metrics);
 void ReadOutboxes(ConfigReader& root, AgentConfig& config);
 std::string RenderOutboxes(const AgentConfig& config);
 
+// [[watcher]] (config_watcher.cpp): after the outboxes, which watchers write into.
+void ReadWatchers(ConfigReader& root, AgentConfig& config);
+std::string RenderWatchers(const AgentConfig& config);
+
 }  // namespace granary::config_detail

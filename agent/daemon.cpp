@@ -11,6 +11,7 @@
 #include "agent/config_watch.h"
 #include "agent/health.h"
 #include "agent/monitor.h"
+#include "agent/outbox/run_watchers.h"
 #include "agent/status.h"
 #include "agent/status_file.h"
 #include "agent/upload/worker.h"
@@ -122,6 +123,7 @@ class Daemon {
     }
     if (!OpenBuffer() || !StartScheduler()) return 1;
     StartUploader(std::move(*credentials));
+    StartRunWatchers();
     monitor_ = std::make_unique<Monitor>(env_, config_);
     log::Notice("granary {} started: device {}, {} sources, state in {}", GRANARY_VERSION,
                 config_.device, config_.sources.size(), config_.state_dir);
@@ -148,6 +150,7 @@ class Daemon {
     log::Notice("stopping: finishing the current batch{}",
                 config_.seal_on_stop ? " and sealing" : "");
     monitor_->Stopping();
+    run_watchers_.reset();
     StopSources();
     SealAndUpload();
     StopUploader();
@@ -209,6 +212,11 @@ class Daemon {
     } else {
       log::Info("stopping: every sealed segment is uploaded");
     }
+  }
+
+  void StartRunWatchers() {
+    run_watchers_ = std::make_unique<RunWatchers>(env_, config_);
+    run_watchers_->Start();
   }
 
   void StopUploader() {
@@ -306,6 +314,7 @@ class Daemon {
       return;
     }
     StopUploader();
+    run_watchers_.reset();
     StopSources();
     scheduler_.reset();
     bool reopen = BufferOptionsFrom(config_) != BufferOptionsFrom(*fresh);
@@ -330,6 +339,7 @@ class Daemon {
     }
     RetryParked("reload");
     StartUploader(credentials ? std::move(*credentials) : Credentials{});
+    StartRunWatchers();
     monitor_->Reconfigure(config_);
     if (config_.upload.credentials_file != watched_credentials) NewWatch();
     log::Notice("reloaded {}: {} sources", config_.path, config_.sources.size());
@@ -348,6 +358,7 @@ class Daemon {
     s.quota_bytes = config_.buffer.quota_max_bytes;
     if (scheduler_) s.sources = scheduler_->Stats();
     for (const auto& a : archivers_) s.archive.push_back(a->Stats());
+    if (run_watchers_) s.runs = run_watchers_->Stats();
     s.buffer = buffer_->Stats();
     s.uploads_enabled = config_.upload.enabled;
     s.uploads = uploader_ ? Accumulate(upload_base_, uploader_->Stats()) : upload_base_;
@@ -365,6 +376,7 @@ class Daemon {
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<std::unique_ptr<MqttArchiver>> archivers_;  // the mqtt sources
   std::unique_ptr<UploadWorker> uploader_;                // null when [upload] is absent
+  std::unique_ptr<RunWatchers> run_watchers_;             // [[watcher]] type = "runs"
   std::unique_ptr<Monitor> monitor_;                      // MQTT, metrics, systemd notify
   std::unique_ptr<ConfigWatch> watch_;                    // conf.d and the credentials file
   UploadStats upload_base_;                               // from workers replaced by reloads

@@ -18,6 +18,7 @@
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/enroll.h"
+#include "agent/outbox/submit_cli.h"
 #include "agent/service_access.h"
 #include "agent/status.h"
 #include "config/units.h"
@@ -211,6 +212,23 @@ int Main(int argc, char** argv) {
       ->required();
   enroll->add_option("--ca", enroll_options.ca_file, "CA certificate file (PEM) to trust");
 
+  CLI::App* submit = app.add_subcommand(
+      "submit",
+      "put a report and its attachments into an outbox and print its UUID; exit 0 ok, "
+      "65 invalid report or attachment name, 66 missing or unreadable file, 73 outbox full "
+      "or not writable, 78 config error (docs/runs.md)");
+  add_config(submit);
+  SubmitArgs submit_args;
+  submit->add_option("--outbox", submit_args.outbox, "the [[outbox]] (needed when several)");
+  submit->add_option("--kind", submit_args.kind,
+                     "the report's kind (default: its own, else the outbox's)");
+  submit->add_option("--uuid", submit_args.uuid,
+                     "the report's UUID (default: its own, else a new one)");
+  submit->add_option("--margin", submit_args.margin,
+                     "free space to leave on the outbox's filesystem (default 16MiB)");
+  submit->add_option("REPORT", submit_args.report, "the report, one JSON object")->required();
+  submit->add_option("--attach", submit_args.attach, "files to attach");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -258,6 +276,7 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (poll->parsed()) return CmdPoll(config, source_name);
+  if (submit->parsed()) return CmdSubmit(config, submit_args);
   if (archive_ls->parsed()) return CmdArchiveLs(env, config);
   if (archive_inspect->parsed()) return CmdArchiveInspect(env, config, inspect_id);
   if (replay->parsed()) return CmdReplay(env, config, replay_args);

@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "agent/outbox/runs_status.h"
 #include "config/units.h"
 #include "platform/handles.h"
 #include "platform/process.h"
@@ -258,6 +259,7 @@ std::string StatusJson(const AgentStatus& s) {
   AddU(o, "disk_free_bytes", s.disk_free_bytes);
   cJSON_AddItemToObject(o, "mqtt", MqttJson(s));
   if (!s.archive.empty()) cJSON_AddItemToObject(o, "archive", ArchiveJson(s.archive));
+  if (!s.runs.empty()) cJSON_AddItemToObject(o, "runs", RunsJson(s.runs));
   CjsonString text(cJSON_PrintUnformatted(o));
   return std::string(text.get()) + "\n";
 }
@@ -302,6 +304,7 @@ Result<AgentStatus> ParseStatusJson(const std::string& text) {
   s.disk_free_bytes = GetU(o, "disk_free_bytes");
   ParseMqtt(cJSON_GetObjectItemCaseSensitive(o, "mqtt"), s);
   ParseArchive(cJSON_GetObjectItemCaseSensitive(o, "archive"), s.archive);
+  ParseRunsJson(cJSON_GetObjectItemCaseSensitive(o, "runs"), s.runs);
   return s;
 }
 
@@ -407,6 +410,13 @@ Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool js
     if (!a.last_error.empty()) add("  last error {}: {}\n", Iso(a.last_error_ms), a.last_error);
   }
   for (const auto& [name, seq] : unlisted) add("source {}: last seq {}\n", name, seq);
+  for (const RunWatcherStats& w : s.runs) {
+    add("watcher {} (runs): {} submitted, {} with missing files{}\n", w.name, w.submitted,
+        w.missing, w.error.empty() ? "" : "; last error: " + w.error);
+    for (const RunInstrumentStats& i : w.instruments)
+      add("  {}: last seen {}, last submitted {}, {} waiting for files, {} decreases\n",
+          i.instrument, i.last_seen, i.last_submitted, i.pending, i.decreases);
+  }
   return out;
 }
 

@@ -45,6 +45,29 @@ const SourceStats* FindSource(const AgentStatus& s, const std::string& name) {
   return nullptr;
 }
 
+// A run counter that went down (run detection): reported, never resubmitted.
+void RunDecreaseEvents(const AgentStatus& before, const AgentStatus& after, int64_t ts_ms,
+                       std::vector<std::string>& out) {
+  for (const RunWatcherStats& w : after.runs) {
+    for (const RunInstrumentStats& i : w.instruments) {
+      uint64_t was = 0;
+      for (const RunWatcherStats& bw : before.runs) {
+        for (const RunInstrumentStats& bi : bw.instruments) {
+          if (bw.name == w.name && bi.instrument == i.instrument) was = bi.decreases;
+        }
+      }
+      if (i.decreases <= was) continue;
+      out.push_back(Event(after.device, ts_ms, "run_decrease")
+                        .Str("watcher", w.name)
+                        .Str("instrument", i.instrument)
+                        .Num("from", static_cast<double>(i.last_decrease_from))
+                        .Num("to", static_cast<double>(i.last_decrease_to))
+                        .Num("last_submitted", static_cast<double>(i.last_submitted))
+                        .Json());
+    }
+  }
+}
+
 }  // namespace
 
 std::string StartEventJson(const std::string& device, int64_t ts_ms, int64_t pid) {
@@ -125,6 +148,7 @@ std::vector<std::string> StatusEvents(const AgentStatus& before, const AgentStat
     out.push_back(
         Event(device, ts_ms, b1.paused ? "paused" : "resumed").Str("reason", "quota").Json());
   }
+  RunDecreaseEvents(before, after, ts_ms, out);
   return out;
 }
 

@@ -58,6 +58,24 @@ TEST(StatusEvents, NoneWhenNothingChanged) {
   EXPECT_TRUE(StatusEvents(s, s, 1).empty());
 }
 
+TEST(StatusEvents, RunDecrease) {
+  AgentStatus a = BaseStatus();
+  a.runs.push_back(RunWatcherStats{"merlin", 4, 0, "", {RunInstrumentStats{"MERLIN", 15, 15}}});
+  AgentStatus b = a;
+  RunInstrumentStats& i = b.runs[0].instruments[0];
+  i.last_seen = 12;
+  i.decreases = 1;
+  i.last_decrease_from = 15;
+  i.last_decrease_to = 12;
+  std::vector<std::string> events = StatusEvents(a, b, 1234);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].find(R"("type":"run_decrease","watcher":"merlin","instrument":"MERLIN",)"
+                           R"("from":15,"to":12,"last_submitted":15})"),
+            std::string::npos)
+      << events[0];
+  EXPECT_TRUE(StatusEvents(b, b, 1235).empty());
+}
+
 TEST(StatusEvents, UploadsDropsErrorsRecoveriesAndPause) {
   AgentStatus a = BaseStatus();
   AgentStatus b = a;
