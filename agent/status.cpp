@@ -258,6 +258,7 @@ std::string StatusJson(const AgentStatus& s) {
   AddU(o, "disk_free_bytes", s.disk_free_bytes);
   cJSON_AddItemToObject(o, "mqtt", MqttJson(s));
   if (!s.archive.empty()) cJSON_AddItemToObject(o, "archive", ArchiveJson(s.archive));
+  if (!s.outbox.empty()) cJSON_AddItemToObject(o, "outbox", OutboxJson(s.outbox));
   CjsonString text(cJSON_PrintUnformatted(o));
   return std::string(text.get()) + "\n";
 }
@@ -302,6 +303,7 @@ Result<AgentStatus> ParseStatusJson(const std::string& text) {
   s.disk_free_bytes = GetU(o, "disk_free_bytes");
   ParseMqtt(cJSON_GetObjectItemCaseSensitive(o, "mqtt"), s);
   ParseArchive(cJSON_GetObjectItemCaseSensitive(o, "archive"), s.archive);
+  s.outbox = ParseOutboxJson(cJSON_GetObjectItemCaseSensitive(o, "outbox"));
   return s;
 }
 
@@ -407,6 +409,7 @@ Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool js
     if (!a.last_error.empty()) add("  last error {}: {}\n", Iso(a.last_error_ms), a.last_error);
   }
   for (const auto& [name, seq] : unlisted) add("source {}: last seq {}\n", name, seq);
+  out += OutboxText(s.outbox);
   return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include "agent/archive/mqtt_source.h"
 #include "agent/mqtt_publisher.h"
+#include "agent/outbox/outbox_status.h"
 #include "agent/scheduler.h"
 #include "agent/upload/worker.h"
 #include "platform/result.h"
@@ -37,6 +38,7 @@ struct AgentStatus {
   std::string mqtt_broker;  // host:port
   MqttStats mqtt;
   std::vector<MqttSourceStats> archive;  // the mqtt sources
+  std::vector<OutboxStatus> outbox;      // the [[outbox]] directories
 };
 
 std::string StatusJson(const AgentStatus& status);
