@@ -55,7 +55,11 @@ OutboxWatcher::OutboxWatcher(Env& env, OutboxWatcherOptions options,
       options_(std::move(options)),
       catalog_(std::move(catalog)),
       watch_(std::move(watch)),
-      taker_(env_, options_.state_dir, *catalog_, options_.room) {
+      // Local copies count with the buffer's usage: the daemon's `room` knows only the latter.
+      taker_(env_, options_.state_dir, *catalog_, [this](uint64_t more) {
+        auto local = catalog_->LocalBytes();
+        return options_.room == nullptr || options_.room(more + (local ? *local : 0));
+      }) {
   for (const OutboxConfig& o : options_.outboxes) {
     OutboxStatus s;
     s.name = o.name;
@@ -78,7 +82,8 @@ std::optional<std::pair<size_t, std::string>> OutboxWatcher::Locate(const std::s
   return std::nullopt;
 }
 
-void OutboxWatcher::ScanDir(size_t outbox, const std::string& dir, const std::string& uuid) {
+void OutboxWatcher::ScanDir(size_t outbox, const std::string& dir, const std::string& uuid,
+                            bool ready) {
   if (Status s = watch_.Add(dir); !s) log::Warning("outbox: {}", s.error().message());
   auto names = env_.ListDir(dir);
   if (!names) {
@@ -89,15 +94,16 @@ void OutboxWatcher::ScanDir(size_t outbox, const std::string& dir, const std::st
     if (OutboxIgnores(options_.outboxes[outbox], name)) continue;
     const std::string path = dir + "/" + name;
     if (IsDir(path)) {
-      if (uuid.empty() && ValidUuid(name)) ScanDir(outbox, path, name);
+      if (uuid.empty() && ValidUuid(name)) ScanDir(outbox, path, name, /*ready=*/false);
       continue;
     }
-    Consider(outbox, path, uuid, /*ready=*/false);
+    Consider(outbox, path, uuid, ready);
   }
 }
 
 void OutboxWatcher::Rescan() {
-  for (size_t i = 0; i < options_.outboxes.size(); ++i) ScanDir(i, options_.outboxes[i].path, "");
+  for (size_t i = 0; i < options_.outboxes.size(); ++i)
+    ScanDir(i, options_.outboxes[i].path, "", false);
   milliseconds every = milliseconds::max();
   for (const OutboxConfig& o : options_.outboxes) every = std::min(every, o.rescan);
   next_rescan_ns_ = options_.outboxes.empty() ? 0 : env_.MonoNowNs() + every.count() * kMsNs;
@@ -120,7 +126,6 @@ void OutboxWatcher::Consider(size_t outbox, const std::string& path, const std::
 
 void OutboxWatcher::TakeDue() {
   const int64_t now = env_.MonoNowNs();
-  for (OutboxStatus& s : stats_) s.waiting_quota = s.waiting_quota_bytes = 0;
   for (auto it = candidates_.begin(); it != candidates_.end();) {
     Candidate& c = it->second;
     if (c.due_ns > now) {
@@ -146,10 +151,8 @@ void OutboxWatcher::TakeDue() {
         break;
       case TakeOutcome::kWaitQuota:
       case TakeOutcome::kChanged: {
-        if (r.outcome == TakeOutcome::kWaitQuota) {
-          ++st.waiting_quota;
-          if (auto id = IdentityOf(it->first); id) st.waiting_quota_bytes += id->size;
-        }
+        c.waiting_quota = r.outcome == TakeOutcome::kWaitQuota;
+        if (auto id = IdentityOf(it->first); id && c.waiting_quota) c.bytes = id->size;
         const milliseconds again = r.outcome == TakeOutcome::kWaitQuota ? kQuotaRecheck : o.settle;
         c.due_ns = now + again.count() * kMsNs;
         ++it;
@@ -179,11 +182,13 @@ bool OutboxWatcher::Poll() {
       rescan = true;
       continue;
     }
+    // A report's attachments renamed in whole (.<uuid>.incoming/ to <uuid>/) are complete.
+    const bool ready_dir = std::find(moved_in.begin(), moved_in.end(), path) != moved_in.end();
     for (size_t i = 0; i < options_.outboxes.size(); ++i) {
       const OutboxConfig& o = options_.outboxes[i];
       if (std::filesystem::path(path).parent_path() == o.path && ValidUuid(BaseName(path)) &&
           IsDir(path))
-        ScanDir(i, path, BaseName(path));  // a report's attachments, moved in whole
+        ScanDir(i, path, BaseName(path), ready_dir);
     }
     auto where = Locate(path);
     if (!where || IsDir(path)) continue;
@@ -243,6 +248,11 @@ void OutboxWatcher::SweepOrphans() {
 
 std::vector<OutboxStatus> OutboxWatcher::Stats() {
   std::vector<OutboxStatus> out = stats_;
+  for (const auto& [path, c] : candidates_) {
+    if (!c.waiting_quota) continue;
+    ++out[c.outbox].waiting_quota;
+    out[c.outbox].waiting_quota_bytes += c.bytes;
+  }
   auto counts = catalog_->Counts();
   if (!counts) return out;
   for (OutboxStatus& o : out) {

@@ -42,7 +42,8 @@ class OutboxWatcher {
   OutboxWatcher(Env& env, OutboxWatcherOptions options, std::unique_ptr<OutboxCatalog> catalog,
                 DirWatch watch);
   void Rescan();
-  void ScanDir(size_t outbox, const std::string& dir, const std::string& uuid);
+  // `ready`: the directory was renamed in whole, so its files are complete.
+  void ScanDir(size_t outbox, const std::string& dir, const std::string& uuid, bool ready);
   // `ready`: renamed in, so complete now.
   void Consider(size_t outbox, const std::string& path, const std::string& uuid, bool ready);
   void TakeDue();
@@ -55,6 +56,8 @@ class OutboxWatcher {
     size_t outbox = 0;
     std::string uuid;
     int64_t due_ns = 0;
+    bool waiting_quota = false;
+    uint64_t bytes = 0;  // when waiting for the quota
   };
 
   Env& env_;

@@ -105,7 +105,8 @@ rescan = "1s"
     standalone = rng.randbytes(5000)
     put(os.path.join(box, "trace.bin"), standalone)
     put(os.path.join(box, "bad.json"), b'{"kind": "error", "uuid": "not-a-uuid"}')
-    version = b'{"uuid": "%s", "firmware": "2.1"}' % uuid4(rng).encode()
+    version_uuid = uuid4(rng)
+    version = b'{"uuid": "%s", "firmware": "2.1"}' % version_uuid.encode()
     put(os.path.join(kept, "version.json"), version)
 
     objects = wait_objects(s3, len(expected) + 2, 40)
@@ -113,8 +114,8 @@ rescan = "1s"
         check_object(objects, key, body, kind, uuid, fmt)
     trace = [k for k in objects if k.endswith("/trace.bin")]
     check(len(trace) == 1 and objects[trace[0]][0] == standalone, f"standalone: {trace}")
-    vkeys = [k for k in objects if "/reports/version/" in k]
-    check(len(vkeys) == 1 and objects[vkeys[0]][0] == version, f"kept report: {vkeys}")
+    check_object(objects, f"{PREFIX}/h017/reports/version/{day}/{version_uuid}.json", version,
+                 "version", version_uuid, "report.json/1")
     check(len(objects) == len(expected) + 2, f"{len(objects)} objects: {sorted(objects)}")
 
     rejected = os.path.join(box, ".rejected")
