@@ -30,6 +30,7 @@ cJSON* OutboxJson(const std::vector<OutboxStatus>& outboxes) {
     AddU(j, "waiting_quota", o.waiting_quota);
     AddU(j, "waiting_quota_bytes", o.waiting_quota_bytes);
     cJSON_AddStringToObject(j, "last_error", o.last_error.c_str());
+    cJSON_AddStringToObject(j, "last_rejection", o.last_rejection.c_str());
     cJSON* kinds = cJSON_AddArrayToObject(j, "kinds");
     for (const OutboxKindStatus& k : o.kinds) {
       cJSON* kj = cJSON_CreateObject();
@@ -57,6 +58,7 @@ std::vector<OutboxStatus> ParseOutboxJson(const cJSON* array) {
     o.waiting_quota = GetU(j, "waiting_quota");
     o.waiting_quota_bytes = GetU(j, "waiting_quota_bytes");
     o.last_error = GetS(j, "last_error");
+    o.last_rejection = GetS(j, "last_rejection");
     const cJSON* kj = nullptr;
     cJSON_ArrayForEach(kj, cJSON_GetObjectItemCaseSensitive(j, "kinds")) {
       OutboxKindStatus k;

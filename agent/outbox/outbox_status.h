@@ -20,7 +20,8 @@ struct OutboxStatus {
   uint64_t taken = 0, rejected = 0;  // this run
   // Entries left in place because taking them would go over the quota, at the last look.
   uint64_t waiting_quota = 0, waiting_quota_bytes = 0;
-  std::string last_error;
+  std::string last_error;      // the last entry that could not be taken (it stays)
+  std::string last_rejection;  // "PATH: reason" of the last entry moved to .rejected/
   std::vector<OutboxKindStatus> kinds;
 };
 

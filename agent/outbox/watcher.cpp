@@ -145,6 +145,7 @@ void OutboxWatcher::TakeDue() {
         break;
       case TakeOutcome::kRejected:
         ++st.rejected;
+        st.last_rejection = it->first + ": " + r.detail;
         did_ = true;
         log::Error("outbox {}: rejected {}: {} (moved to {}/.rejected/)", o.name, it->first,
                    r.detail, o.path);
