@@ -47,8 +47,10 @@ struct UploadConfig {
   // tls_verify, proxy, connect_timeout, stall_timeout, max_bandwidth (max_send_bytes_per_s).
   S3Options s3;
   std::string prefix = "granary";
-  std::string key_template;      // default: agent/upload/object_key.h kDefaultKeyTemplate
-  std::string credentials_file;  // empty: the AWS_* environment variables
+  std::string key_template;         // default: agent/upload/object_key.h kDefaultKeyTemplate
+  std::string report_key_template;  // outbox reports; default kDefaultReportKeyTemplate
+  std::string file_key_template;    // outbox files; default kDefaultFileKeyTemplate
+  std::string credentials_file;     // empty: the AWS_* environment variables
   std::string profile = "default";
   std::chrono::milliseconds retry_min{1'000};
   std::chrono::milliseconds retry_max{300'000};

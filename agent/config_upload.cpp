@@ -36,6 +36,12 @@ void ReadUpload(ConfigReader& root, AgentConfig& c) {
     if (Status s = ValidateKeyTemplate(u.key_template); !s)
       r.Fail("key_template", s.error().message());
   }
+  u.report_key_template = r.String("report_key_template", kDefaultReportKeyTemplate);
+  if (Status s = ValidateOutboxKeyTemplate(u.report_key_template, /*file=*/false); !s)
+    r.Fail("report_key_template", s.error().message());
+  u.file_key_template = r.String("file_key_template", kDefaultFileKeyTemplate);
+  if (Status s = ValidateOutboxKeyTemplate(u.file_key_template, /*file=*/true); !s)
+    r.Fail("file_key_template", s.error().message());
   u.s3.path_style = r.Enum("addressing", "path", {"path", "virtual"}) == "path";
   u.credentials_file = r.String("credentials_file", "");
   u.profile = r.String("profile", d.profile);
@@ -92,14 +98,16 @@ std::string RenderUpload(const AgentConfig& c) {
       "addressing = {}\ncredentials_file = {}\nprofile = {}\nca_file = {}\ntls_verify = {}\n"
       "proxy = {}\nconnect_timeout = {}\nstall_timeout = {}\nmax_bandwidth = {}\n"
       "retry_min = {}\nretry_max = {}\npermanent_retry = {}\nkeep_uploaded = {}\n"
-      "stale_after = {}\npart_size = {}\nmultipart_max_age = {}\n",
+      "stale_after = {}\npart_size = {}\nmultipart_max_age = {}\nreport_key_template = {}\n"
+      "file_key_template = {}\n",
       TomlQuote(u.s3.endpoint), TomlQuote(u.s3.bucket), TomlQuote(u.s3.region), TomlQuote(u.prefix),
       TomlQuote(u.key_template), TomlQuote(u.s3.path_style ? "path" : "virtual"),
       TomlQuote(u.credentials_file), TomlQuote(u.profile), TomlQuote(u.s3.ca_file), u.s3.tls_verify,
       TomlQuote(MaskUserInfo(u.s3.proxy)), dur(u.s3.connect_timeout), dur(u.s3.stall_timeout),
       TomlQuote(FormatSize(u.s3.max_send_bytes_per_s)), dur(u.retry_min), dur(u.retry_max),
       dur(u.permanent_retry), dur(u.keep_uploaded), dur(u.stale_after),
-      TomlQuote(FormatSize(u.part_size)), dur(u.multipart_max_age));
+      TomlQuote(FormatSize(u.part_size)), dur(u.multipart_max_age),
+      TomlQuote(u.report_key_template), TomlQuote(u.file_key_template));
 }
 
 }  // namespace granary::config_detail

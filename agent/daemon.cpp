@@ -12,6 +12,7 @@
 #include "agent/health.h"
 #include "agent/monitor.h"
 #include "agent/outbox/run_watchers.h"
+#include "agent/outbox/watcher.h"
 #include "agent/status.h"
 #include "agent/status_file.h"
 #include "agent/upload/worker.h"
@@ -43,6 +44,8 @@ UploadOptions UploadOptionsFrom(const AgentConfig& c, Credentials credentials) {
   o.device = c.device;
   o.prefix = u.prefix;
   o.key_template = u.key_template;
+  o.report_key_template = u.report_key_template;
+  o.file_key_template = u.file_key_template;
   o.retry_min = u.retry_min;
   o.retry_max = u.retry_max;
   o.permanent_retry = u.permanent_retry;
@@ -58,6 +61,8 @@ UploadStats Accumulate(const UploadStats& before, const UploadStats& now) {
   t.uploaded_bytes += before.uploaded_bytes;
   t.failed += before.failed;
   t.tombstones += before.tombstones;
+  t.outbox_uploaded += before.outbox_uploaded;
+  t.outbox_uploaded_bytes += before.outbox_uploaded_bytes;
   if (now.last_ok_ms == 0) t.last_ok_ms = before.last_ok_ms;
   if (now.last_error_ms == 0) {
     t.last_error_ms = before.last_error_ms;
@@ -124,6 +129,7 @@ class Daemon {
     if (!OpenBuffer() || !StartScheduler()) return 1;
     StartUploader(std::move(*credentials));
     StartRunWatchers();
+    StartOutbox();
     monitor_ = std::make_unique<Monitor>(env_, config_);
     log::Notice("granary {} started: device {}, {} sources, state in {}", GRANARY_VERSION,
                 config_.device, config_.sources.size(), config_.state_dir);
@@ -134,12 +140,15 @@ class Daemon {
     // Asleep until a signal, a watched file changes (SIGIO) or the next status check.
     int64_t next_status_ns = env_.MonoNowNs() + kStatusCheck.count() * 1'000'000;
     for (;;) {
-      const int64_t left_ns = next_status_ns - env_.MonoNowNs();
+      int64_t wake_ns = next_status_ns;
+      if (outbox_ && outbox_->NextDueNs() != 0) wake_ns = std::min(wake_ns, outbox_->NextDueNs());
+      const int64_t left_ns = wake_ns - env_.MonoNowNs();
       int sig = left_ns > 0 ? WaitControlSignal(milliseconds(left_ns / 1'000'000 + 1)) : 0;
       if (sig == SIGTERM || sig == SIGINT) break;
       if (sig == SIGHUP) Reload();
       if (sig == SIGUSR1) Flush();
       bool changed = ApplyWatchedChanges();
+      if (outbox_) changed = outbox_->Poll() || changed;
       bool acted = (sig != 0 && sig != SIGIO) || changed;
       if (!acted && env_.MonoNowNs() < next_status_ns) continue;
       next_status_ns = env_.MonoNowNs() + kStatusCheck.count() * 1'000'000;
@@ -151,6 +160,7 @@ class Daemon {
                 config_.seal_on_stop ? " and sealing" : "");
     monitor_->Stopping();
     run_watchers_.reset();
+    outbox_.reset();
     StopSources();
     SealAndUpload();
     StopUploader();
@@ -217,6 +227,29 @@ class Daemon {
   void StartRunWatchers() {
     run_watchers_ = std::make_unique<RunWatchers>(env_, config_);
     run_watchers_->Start();
+  }
+
+  // The outboxes take on the main thread, between signals (agent/outbox/watcher.h).
+  void StartOutbox() {
+    outbox_.reset();
+    if (config_.outboxes.empty()) return;
+    OutboxWatcherOptions o;
+    o.state_dir = config_.state_dir;
+    o.outboxes = config_.outboxes;
+    o.keep_uploaded = config_.upload.keep_uploaded;
+    // Files count toward the quota but never evict readings: they wait in place instead.
+    o.room = [this](uint64_t more) {
+      return buffer_->Stats().usage_bytes + more <= config_.buffer.quota_max_bytes;
+    };
+    o.taken = [this] {
+      if (uploader_) uploader_->Kick();
+    };
+    auto watcher = OutboxWatcher::Start(env_, std::move(o));
+    if (!watcher) {
+      log::Error("outbox: {}", watcher.error().message());
+      return;
+    }
+    outbox_ = std::move(*watcher);
   }
 
   void StopUploader() {
@@ -340,6 +373,7 @@ class Daemon {
     RetryParked("reload");
     StartUploader(credentials ? std::move(*credentials) : Credentials{});
     StartRunWatchers();
+    StartOutbox();
     monitor_->Reconfigure(config_);
     if (config_.upload.credentials_file != watched_credentials) NewWatch();
     log::Notice("reloaded {}: {} sources", config_.path, config_.sources.size());
@@ -359,6 +393,7 @@ class Daemon {
     if (scheduler_) s.sources = scheduler_->Stats();
     for (const auto& a : archivers_) s.archive.push_back(a->Stats());
     if (run_watchers_) s.runs = run_watchers_->Stats();
+    if (outbox_) s.outbox = outbox_->Stats();
     s.buffer = buffer_->Stats();
     s.uploads_enabled = config_.upload.enabled;
     s.uploads = uploader_ ? Accumulate(upload_base_, uploader_->Stats()) : upload_base_;
@@ -378,6 +413,7 @@ class Daemon {
   std::unique_ptr<UploadWorker> uploader_;                // null when [upload] is absent
   std::unique_ptr<RunWatchers> run_watchers_;             // [[watcher]] type = "runs"
   std::unique_ptr<Monitor> monitor_;                      // MQTT, metrics, systemd notify
+  std::unique_ptr<OutboxWatcher> outbox_;                 // null without [[outbox]]
   std::unique_ptr<ConfigWatch> watch_;                    // conf.d and the credentials file
   UploadStats upload_base_;                               // from workers replaced by reloads
   StatusFile status_file_{env_};

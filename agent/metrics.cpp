@@ -35,6 +35,8 @@ std::string SourceLabel(const std::string& name) {
   return "{source=" + PrometheusLabel(name) + "}";
 }
 
+void OutboxMetrics(Exposition& e, const std::vector<OutboxStatus>& outboxes);
+
 }  // namespace
 
 std::string PrometheusLabel(const std::string& value) {
@@ -129,6 +131,8 @@ std::string PrometheusText(const AgentStatus& s, const MqttStats* mqtt) {
   e.Family("source_last_seq", "gauge", "The last seq committed per source.");
   for (const auto& [name, seq] : b.last_seq) e.Sample(D(seq), SourceLabel(name));
 
+  if (!s.outbox.empty()) OutboxMetrics(e, s.outbox);
+
   if (mqtt != nullptr) {
     e.One("mqtt_connected", "gauge", "1 while a broker session is up.", mqtt->connected ? 1 : 0);
     e.One("mqtt_connects_total", "counter", "Broker sessions established.", D(mqtt->connects));
@@ -142,5 +146,34 @@ std::string PrometheusText(const AgentStatus& s, const MqttStats* mqtt) {
   }
   return e.Take();
 }
+
+namespace {
+
+// Per outbox (docs/outbox.md); the pending ones also per kind.
+void OutboxMetrics(Exposition& e, const std::vector<OutboxStatus>& outboxes) {
+  auto label = [](const OutboxStatus& o) { return "{outbox=" + PrometheusLabel(o.name) + "}"; };
+  e.Family("outbox_taken_total", "counter", "Reports and files taken from the outbox this run.");
+  for (const OutboxStatus& o : outboxes) e.Sample(D(o.taken), label(o));
+  e.Family("outbox_rejected_total", "counter", "Entries moved to the outbox's .rejected/.");
+  for (const OutboxStatus& o : outboxes) e.Sample(D(o.rejected), label(o));
+  e.Family("outbox_waiting_quota", "gauge", "Entries left in place because the quota is full.");
+  for (const OutboxStatus& o : outboxes) e.Sample(D(o.waiting_quota), label(o));
+  e.Family("outbox_pending", "gauge", "Taken entries waiting for upload.");
+  for (const OutboxStatus& o : outboxes) {
+    for (const OutboxKindStatus& k : o.kinds) {
+      e.Sample(D(k.pending),
+               "{outbox=" + PrometheusLabel(o.name) + ",kind=" + PrometheusLabel(k.kind) + "}");
+    }
+  }
+  e.Family("outbox_pending_bytes", "gauge", "Bytes of taken entries waiting for upload.");
+  for (const OutboxStatus& o : outboxes) {
+    for (const OutboxKindStatus& k : o.kinds) {
+      e.Sample(D(k.pending_bytes),
+               "{outbox=" + PrometheusLabel(o.name) + ",kind=" + PrometheusLabel(k.kind) + "}");
+    }
+  }
+}
+
+}  // namespace
 
 }  // namespace granary

@@ -260,6 +260,7 @@ std::string StatusJson(const AgentStatus& s) {
   cJSON_AddItemToObject(o, "mqtt", MqttJson(s));
   if (!s.archive.empty()) cJSON_AddItemToObject(o, "archive", ArchiveJson(s.archive));
   if (!s.runs.empty()) cJSON_AddItemToObject(o, "runs", RunsJson(s.runs));
+  if (!s.outbox.empty()) cJSON_AddItemToObject(o, "outbox", OutboxJson(s.outbox));
   CjsonString text(cJSON_PrintUnformatted(o));
   return std::string(text.get()) + "\n";
 }
@@ -305,6 +306,7 @@ Result<AgentStatus> ParseStatusJson(const std::string& text) {
   ParseMqtt(cJSON_GetObjectItemCaseSensitive(o, "mqtt"), s);
   ParseArchive(cJSON_GetObjectItemCaseSensitive(o, "archive"), s.archive);
   ParseRunsJson(cJSON_GetObjectItemCaseSensitive(o, "runs"), s.runs);
+  s.outbox = ParseOutboxJson(cJSON_GetObjectItemCaseSensitive(o, "outbox"));
   return s;
 }
 
@@ -417,6 +419,7 @@ Result<std::string> RenderStatus(Env& env, const std::string& state_dir, bool js
       add("  {}: last seen {}, last submitted {}, {} waiting for files, {} decreases\n",
           i.instrument, i.last_seen, i.last_submitted, i.pending, i.decreases);
   }
+  out += OutboxText(s.outbox);
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "agent/archive/mqtt_source.h"
 #include "agent/mqtt_publisher.h"
 #include "agent/outbox/run_watcher.h"
+#include "agent/outbox/outbox_status.h"
 #include "agent/scheduler.h"
 #include "agent/upload/worker.h"
 #include "platform/result.h"
@@ -39,6 +40,7 @@ struct AgentStatus {
   MqttStats mqtt;
   std::vector<MqttSourceStats> archive;  // the mqtt sources
   std::vector<RunWatcherStats> runs;     // [[watcher]] type = "runs"
+  std::vector<OutboxStatus> outbox;      // the [[outbox]] directories
 };
 
 std::string StatusJson(const AgentStatus& status);

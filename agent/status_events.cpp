@@ -2,6 +2,8 @@
 
 #include <cjson/cJSON.h>
 
+#include <algorithm>
+
 #include "agent/health.h"
 #include "platform/handles.h"
 
@@ -149,6 +151,25 @@ std::vector<std::string> StatusEvents(const AgentStatus& before, const AgentStat
         Event(device, ts_ms, b1.paused ? "paused" : "resumed").Str("reason", "quota").Json());
   }
   RunDecreaseEvents(before, after, ts_ms, out);
+  for (const OutboxStatus& o1 : after.outbox) {
+    auto o0 = std::find_if(before.outbox.begin(), before.outbox.end(),
+                           [&](const OutboxStatus& o) { return o.name == o1.name; });
+    const OutboxStatus none;
+    const OutboxStatus& was = o0 != before.outbox.end() ? *o0 : none;
+    if (double n = Delta(was.rejected, o1.rejected); n > 0) {
+      out.push_back(Event(device, ts_ms, "outbox_rejected")
+                        .Str("outbox", o1.name)
+                        .Num("entries", n)
+                        .Str("message", o1.last_rejection)
+                        .Json());
+    }
+    if ((o1.waiting_quota > 0) != (was.waiting_quota > 0)) {
+      out.push_back(Event(device, ts_ms, o1.waiting_quota > 0 ? "paused" : "resumed")
+                        .Str("reason", "quota")
+                        .Str("outbox", o1.name)
+                        .Json());
+    }
+  }
   return out;
 }
 

@@ -39,7 +39,7 @@ Status DirWatch::SignalOnChange() {
   return Status::Ok();
 }
 
-std::vector<std::string> DirWatch::Changed() {
+std::vector<std::string> DirWatch::Changed(std::vector<std::string>* moved_in) {
   std::vector<std::string> changed;
   alignas(inotify_event) char buf[16384];
   for (int reads = 0; reads < 64; ++reads) {  // bounded: a storm is picked up next call
@@ -56,6 +56,7 @@ std::vector<std::string> DirWatch::Changed() {
       if (dir == dirs_.end()) continue;
       std::string path = ev->len > 0 ? dir->second + "/" + ev->name : dir->second;
       if (ev->mask & IN_IGNORED) dirs_.erase(dir);  // the directory is gone
+      if (moved_in != nullptr && (ev->mask & IN_MOVED_TO) && ev->len > 0) moved_in->push_back(path);
       if (std::find(changed.begin(), changed.end(), path) == changed.end())
         changed.push_back(std::move(path));
     }

@@ -21,7 +21,9 @@ class DirWatch {
   // "DIR/NAME" of every entry changed since the last call, in event order, each once;
   // "DIR" itself when the directory was deleted or moved; "" when the kernel dropped events
   // (its queue overflowed), so anything watched may have changed. Empty when nothing did.
-  std::vector<std::string> Changed();
+  // `moved_in`, when given, also gets the paths renamed into a watched directory: those are
+  // complete (a producer renames a finished file in), unlike a file merely closed.
+  std::vector<std::string> Changed(std::vector<std::string>* moved_in = nullptr);
   // Asks the kernel to send this process SIGIO whenever an event is ready (O_ASYNC), so a
   // caller that blocks SIGIO and waits in sigtimedwait learns of a change without polling.
   // Only for a process that blocks SIGIO in every thread: its default action kills.

@@ -90,6 +90,34 @@ CREATE TABLE multipart_parts(
   etag TEXT NOT NULL,
   md5 TEXT NOT NULL,
   PRIMARY KEY(key, number)) WITHOUT ROWID;
+-- Reports and files taken from the outboxes (docs/outbox.md). A row is committed after the
+-- local copy is durable and before the original goes: the original's identity is what
+-- keeps a restart from taking it twice.
+CREATE TABLE outbox(
+  id INTEGER PRIMARY KEY,
+  outbox TEXT NOT NULL,           -- the [[outbox]] name
+  uuid TEXT NOT NULL,             -- the report's, or a standalone file's own
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,             -- a file's name; "{uuid}.json" for a report
+  role TEXT NOT NULL,             -- report | file
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  md5 TEXT NOT NULL,
+  local TEXT NOT NULL UNIQUE,     -- the copy under {state_dir}/outbox/
+  original TEXT NOT NULL,         -- the producer's path
+  orig_size INTEGER NOT NULL,
+  orig_mtime_ns INTEGER NOT NULL,
+  orig_inode INTEGER NOT NULL,
+  taken_at INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending',  -- pending | uploaded
+  uploaded_at INTEGER,
+  local_removed INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  UNIQUE(role, uuid, name));
+CREATE INDEX outbox_state ON outbox(state, next_attempt_at);
+CREATE INDEX outbox_original ON outbox(original, orig_inode);
 )sql",
 };
 

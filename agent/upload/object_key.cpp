@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 #include <regex>
 #include <string_view>
+#include <vector>
 
 #include "platform/time.h"
 
@@ -32,7 +34,58 @@ std::string CollapseSlashes(const std::string& text) {
   return clean;
 }
 
+// The template with each known placeholder replaced by its value.
+std::string Fill(const std::string& t, const std::map<std::string, std::string>& values) {
+  std::string out;
+  for (size_t i = 0; i < t.size(); ++i) {
+    size_t close = t[i] == '{' ? t.find('}', i) : std::string::npos;
+    if (close == std::string::npos) {
+      out += t[i];
+      continue;
+    }
+    auto it = values.find(t.substr(i + 1, close - i - 1));
+    out += it == values.end() ? t.substr(i, close - i + 1) : it->second;
+    i = close;
+  }
+  return CollapseSlashes(out);
+}
+
 }  // namespace
+
+Status ValidateOutboxKeyTemplate(const std::string& t, bool file) {
+  const std::vector<std::string> known = {"prefix", "device", "kind", "yyyy",
+                                          "mm",     "dd",     "uuid", "name"};
+  bool has_uuid = false, has_name = false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '}') return Error("unmatched '}' in key template");
+    if (t[i] != '{') continue;
+    size_t close = t.find('}', i);
+    if (close == std::string::npos) return Error("unclosed '{' in key template");
+    std::string name = t.substr(i + 1, close - i - 1);
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      return Error("unknown placeholder {" + name +
+                   "} in key template (known: prefix, device, kind, yyyy, mm, dd, uuid, name)");
+    }
+    has_uuid |= name == "uuid";
+    has_name |= name == "name";
+    i = close;
+  }
+  if (!has_uuid) return Error("key template must contain {uuid} so keys stay unique");
+  if (file && !has_name) return Error("file key template must contain {name}");
+  return Status::Ok();
+}
+
+std::string RenderOutboxKey(const std::string& t, const OutboxKeyFields& f) {
+  const std::tm tm = UtcCalendar(f.taken_ms);
+  return Fill(t, {{"prefix", f.prefix},
+                  {"device", f.device},
+                  {"kind", f.kind},
+                  {"yyyy", fmt::format("{:04}", tm.tm_year + 1900)},
+                  {"mm", fmt::format("{:02}", tm.tm_mon + 1)},
+                  {"dd", fmt::format("{:02}", tm.tm_mday)},
+                  {"uuid", f.uuid},
+                  {"name", f.name}});
+}
 
 Status ValidateKeyTemplate(const std::string& t) {
   bool has_first_seq = false;
@@ -68,18 +121,7 @@ std::string RenderKey(const std::string& t, const KeyFields& f) {
       {"last_seq", std::to_string(f.last_seq)},
       {"ext", f.ext},
   };
-  std::string out;
-  for (size_t i = 0; i < t.size(); ++i) {
-    size_t close = t[i] == '{' ? t.find('}', i) : std::string::npos;
-    if (close == std::string::npos) {
-      out += t[i];
-      continue;
-    }
-    auto it = values.find(t.substr(i + 1, close - i - 1));
-    out += it == values.end() ? t.substr(i, close - i + 1) : it->second;
-    i = close;
-  }
-  return CollapseSlashes(out);
+  return Fill(t, values);
 }
 
 std::string RenderKeyPrefix(const std::string& t, const KeyFields& f) {

@@ -35,4 +35,19 @@ std::string RenderKeyPrefix(const std::string& key_template, const KeyFields& fi
 std::optional<int64_t> KeyHourMs(const std::string& key_template, const KeyFields& fields,
                                  const std::string& key);
 
+// Keys of reports and files taken from an outbox (docs/outbox.md). Placeholders: {prefix}
+// {device} {kind} {yyyy} {mm} {dd} (the UTC day it was taken) {uuid} {name}.
+inline constexpr const char* kDefaultReportKeyTemplate =
+    "{prefix}/{device}/reports/{kind}/{yyyy}/{mm}/{dd}/{uuid}.json";
+inline constexpr const char* kDefaultFileKeyTemplate = "{prefix}/{device}/files/{uuid}/{name}";
+
+struct OutboxKeyFields {
+  std::string prefix, device, kind, uuid, name;
+  int64_t taken_ms = 0;
+};
+
+// Checks placeholders, that {uuid} is present and, for a `file` template, {name}.
+Status ValidateOutboxKeyTemplate(const std::string& key_template, bool file);
+std::string RenderOutboxKey(const std::string& key_template, const OutboxKeyFields& fields);
+
 }  // namespace granary

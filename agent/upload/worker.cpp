@@ -105,6 +105,39 @@ std::string UploadWorker::KeyFor(const SegmentRecord& s) const {
   return RenderKey(options_.key_template, f);
 }
 
+std::string UploadWorker::KeyFor(const OutboxEntry& e) const {
+  const OutboxKeyFields f{options_.prefix, options_.device, e.kind, e.uuid, e.name, e.taken_at};
+  return RenderOutboxKey(
+      e.role == "report" ? options_.report_key_template : options_.file_key_template, f);
+}
+
+void UploadWorker::Kick() {
+  std::lock_guard<std::mutex> lock(mu_);
+  kicked_ = true;
+  cv_.notify_all();
+}
+
+std::optional<OutboxEntry> UploadWorker::NextOutboxDue(int64_t now_ms, int64_t* earliest_ms) {
+  if (!outbox_) {
+    auto opened = OutboxCatalog::Open(env_, state_dir_);
+    if (!opened) {
+      NoteCatalog(opened.error());
+      return std::nullopt;
+    }
+    outbox_ = std::move(*opened);
+  }
+  auto next = outbox_->NextDue(now_ms);
+  if (!next) {
+    NoteCatalog(next.error());
+    return std::nullopt;
+  }
+  if (!next->has_value()) {
+    auto earliest = outbox_->EarliestAttempt();
+    if (earliest) *earliest_ms = *earliest;
+  }
+  return *next;
+}
+
 void UploadWorker::NoteFailure(const std::string& error, bool permanent) {
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.failed;
@@ -125,6 +158,7 @@ void UploadWorker::UnparkAfterSuccess() {
   // not fix parked (credentials, bucket, policy) may well be fixed too.
   parked_ = false;
   tombstones_due_ms_ = 0;
+  if (outbox_) (void)outbox_->RetryAllNow();
   if (Status s = buffer_.RetryUploadsNow(); !s) {
     log::Warning("uploader: {}", s.error().message());
   } else {
@@ -175,8 +209,18 @@ void UploadWorker::Run() {
       continue;
     }
     NoteCatalog(listed);
+    int64_t outbox_earliest = 0;
+    if (!next->has_value()) {
+      if (auto entry = NextOutboxDue(now, &outbox_earliest); entry) {
+        milliseconds pause = UploadOneFile(*entry);
+        if (pause.count() > 0 && !WaitFor(pause)) return;
+        continue;
+      }
+    }
     if (!next->has_value()) {
       auto earliest = catalog->EarliestAttempt();
+      if (earliest && outbox_earliest > 0 && (*earliest == 0 || outbox_earliest < *earliest))
+        *earliest = outbox_earliest;
       milliseconds wait = earliest ? kIdleWait : kIdlePoll;
       if (earliest && *earliest > now) wait = std::min(wait, milliseconds(*earliest - now));
       if (tombstones_due_ms_ > now) wait = std::min(wait, milliseconds(tombstones_due_ms_ - now));
@@ -243,6 +287,57 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
         BackoffDelay(attempt_++, options_.retry_min, options_.retry_max, v.retry_after, rng_);
     log::Warning("uploader: {} (retry in {} ms)", error, delay.count());
     (void)buffer_.MarkUploadFailed(seg.id, error, now + delay.count());
+    return delay;
+  }
+}
+
+milliseconds UploadWorker::UploadOneFile(const OutboxEntry& e) {
+  const std::string key = KeyFor(e);
+  const std::string path = state_dir_ + "/outbox/" + e.local;
+  const sigv4::Headers metadata = {
+      {"x-amz-meta-granary-device", options_.device},
+      {"x-amz-meta-granary-sha256", e.sha256_hex},
+      {"x-amz-meta-granary-format", e.role == "report" ? "report.json/1" : "file/1"},
+      {"x-amz-meta-granary-kind", e.kind},
+      {"x-amz-meta-granary-uuid", e.uuid},
+  };
+  for (int skew_tries = 0;; ++skew_tries) {
+    auto result = client_.PutObject(key, path, e.size, e.md5_hex, e.sha256_hex, metadata);
+    Verdict v = JudgeUpload(result, e.md5_hex);
+    if (v.outcome == Outcome::kStored) {
+      if (Status s = outbox_->MarkUploaded(e.id, env_.WallNowMs()); !s)
+        log::Error("uploader: stored {} but could not record it: {}", key, s.error().message());
+      attempt_ = 0;
+      log::Info("uploaded {} ({} {}, {} bytes)", key, e.role, e.uuid, e.size);
+      UnparkAfterSuccess();
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.outbox_uploaded;
+      stats_.outbox_uploaded_bytes += e.size;
+      stats_.last_ok_ms = env_.WallNowMs();
+      return milliseconds{0};
+    }
+    std::string error = ErrorText(key, result, v);
+    if (v.outcome == Outcome::kSkewed && skew_tries == 0 && v.server_time_ms > 0) {
+      int64_t offset = v.server_time_ms - env_.WallNowMs();
+      client_.SetClockOffset(offset);
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.clock_offset_ms = offset;
+      continue;
+    }
+    if (cancel_) return milliseconds{0};  // shutting down: not a failure of the entry
+    NoteFailure(error, v.outcome == Outcome::kPermanent);
+    const int64_t now = env_.WallNowMs();
+    if (v.outcome == Outcome::kPermanent) {
+      log::Error("uploader: {} (not retryable; next try in {} s; the {} is kept)", error,
+                 options_.permanent_retry.count() / 1000, e.role);
+      parked_ = parked_ || v.account;
+      (void)outbox_->MarkFailed(e.id, error, now + options_.permanent_retry.count());
+      return milliseconds{0};
+    }
+    milliseconds delay =
+        BackoffDelay(attempt_++, options_.retry_min, options_.retry_max, v.retry_after, rng_);
+    log::Warning("uploader: {} (retry in {} ms)", error, delay.count());
+    (void)outbox_->MarkFailed(e.id, error, now + delay.count());
     return delay;
   }
 }

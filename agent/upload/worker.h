@@ -11,7 +11,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -21,6 +23,7 @@
 #include "s3/s3_client.h"
 #include "storage/buffer.h"
 #include "storage/catalog.h"
+#include "storage/catalog_outbox.h"
 
 namespace granary {
 
@@ -30,6 +33,7 @@ struct UploadOptions {
   std::string device;
   std::string prefix;
   std::string key_template;
+  std::string report_key_template, file_key_template;  // outbox entries
   std::chrono::milliseconds retry_min{1000};
   std::chrono::milliseconds retry_max{300'000};
   std::chrono::milliseconds permanent_retry{300'000};
@@ -44,6 +48,8 @@ struct UploadStats {
   uint64_t uploaded_bytes = 0;
   uint64_t failed = 0;  // attempts that failed this run
   uint64_t tombstones = 0;
+  uint64_t outbox_uploaded = 0;  // reports and files stored and verified this run
+  uint64_t outbox_uploaded_bytes = 0;
   int64_t last_ok_ms = 0;
   int64_t last_error_ms = 0;
   std::string last_error;
@@ -67,6 +73,9 @@ class UploadWorker {
   UploadStats Stats() const;
   // The object key of a segment, for tests and tools.
   std::string KeyFor(const SegmentRecord& segment) const;
+  std::string KeyFor(const OutboxEntry& entry) const;
+  // New outbox entries to upload (the outbox watcher took some).
+  void Kick();
 
  private:
   void Run();
@@ -78,6 +87,11 @@ class UploadWorker {
   Status UploadTombstones(SegmentCatalog& catalog);
   // One attempt at `seg`; returns how long to wait before the next attempt of anything.
   std::chrono::milliseconds UploadOne(const SegmentRecord& seg);
+  // One attempt at a report or file from an outbox, streamed from its local copy by a
+  // single PUT. Every outbox entry goes through here.
+  std::chrono::milliseconds UploadOneFile(const OutboxEntry& entry);
+  // The outbox entry due now, after every segment and tombstone; none on a catalog error.
+  std::optional<OutboxEntry> NextOutboxDue(int64_t now_ms, int64_t* earliest_ms);
   void NoteFailure(const std::string& error, bool permanent);
   static std::string ErrorText(const std::string& key, const Result<S3Response>& result,
                                const Verdict& v);
@@ -89,8 +103,9 @@ class UploadWorker {
   Buffer& buffer_;
   const std::string state_dir_;
   const UploadOptions options_;
-  std::atomic<bool> cancel_{false};  // aborts a transfer in flight at Stop()
-  S3Client client_;                  // worker thread only
+  std::unique_ptr<OutboxCatalog> outbox_;  // opened on first use
+  std::atomic<bool> cancel_{false};        // aborts a transfer in flight at Stop()
+  S3Client client_;                        // worker thread only
   std::thread thread_;
   std::mt19937_64 rng_;
   int attempt_ = 0;                // consecutive retryable failures

@@ -113,6 +113,33 @@ TEST(StatusEvents, UploadsDropsErrorsRecoveriesAndPause) {
   EXPECT_EQ(events[1], R"({"device":"h017","ts":5,"type":"resumed","reason":"quota"})");
 }
 
+TEST(StatusEvents, OutboxRejectionsAndQuotaWaits) {
+  AgentStatus a = BaseStatus();
+  OutboxStatus box;
+  box.name = "jobs";
+  a.outbox.push_back(box);
+  AgentStatus b = a;
+  b.outbox[0].rejected = 1;
+  b.outbox[0].last_rejection = "/box/bad.json: not valid JSON";
+  b.outbox[0].waiting_quota = 2;
+  std::vector<std::string> events = StatusEvents(a, b, 1234);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(
+      events[0],
+      R"({"device":"h017","ts":1234,"type":"outbox_rejected","outbox":"jobs","entries":1,"message":"/box/bad.json: not valid JSON"})");
+  EXPECT_EQ(events[1],
+            R"({"device":"h017","ts":1234,"type":"paused","reason":"quota","outbox":"jobs"})");
+  b.outbox[0].waiting_quota = 0;
+  events = StatusEvents(a, b, 1234);
+  ASSERT_EQ(events.size(), 1u);  // rejected still counts against `a`
+  AgentStatus c = b;
+  c.outbox[0].waiting_quota = 1;
+  events = StatusEvents(c, b, 1234);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0],
+            R"({"device":"h017","ts":1234,"type":"resumed","reason":"quota","outbox":"jobs"})");
+}
+
 TEST(Metrics, TextHasHelpTypeAndLabelledSamples) {
   AgentStatus s = BaseStatus();
   s.sources[0].polls = 42;
@@ -135,6 +162,22 @@ TEST(Metrics, TextHasHelpTypeAndLabelledSamples) {
   EXPECT_NE(text.find("granary_mqtt_connected 1\n"), std::string::npos);
   EXPECT_NE(text.find("granary_mqtt_connects_total 3\n"), std::string::npos);
   EXPECT_EQ(PrometheusText(s, nullptr).find("mqtt"), std::string::npos);
+  EXPECT_EQ(text.find("outbox"), std::string::npos);
+  OutboxStatus box;
+  box.name = "jobs";
+  box.taken = 7;
+  box.waiting_quota = 1;
+  box.kinds.push_back({"error", 2, 300, 5, 0});
+  s.outbox.push_back(box);
+  const std::string with_outbox = PrometheusText(s, nullptr);
+  EXPECT_NE(with_outbox.find("granary_outbox_taken_total{outbox=\"jobs\"} 7\n"), std::string::npos)
+      << with_outbox;
+  EXPECT_NE(with_outbox.find("granary_outbox_waiting_quota{outbox=\"jobs\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(with_outbox.find("granary_outbox_pending{outbox=\"jobs\",kind=\"error\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(with_outbox.find("granary_outbox_pending_bytes{outbox=\"jobs\",kind=\"error\"} 300\n"),
+            std::string::npos);
   // Every line is a comment or "name[{labels}] value".
   size_t start = 0;
   while (start < text.size()) {
