@@ -9,8 +9,8 @@
 
 #include "agent/archive/mqtt_source.h"
 #include "agent/mqtt_publisher.h"
-#include "agent/outbox/run_watcher.h"
 #include "agent/outbox/outbox_status.h"
+#include "agent/outbox/run_watcher.h"
 #include "agent/scheduler.h"
 #include "agent/upload/worker.h"
 #include "platform/result.h"

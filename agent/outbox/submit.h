@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/outbox/uuid.h"
 #include "platform/result.h"
 
 namespace granary {
@@ -21,9 +22,6 @@ inline constexpr int kExitCantCreat = 73;  // the outbox is full or cannot be wr
 
 // `[A-Za-z0-9][A-Za-z0-9._-]{0,199}`: an attachment's name, the last part of its key.
 bool ValidFileName(std::string_view name);
-// RFC 4122 text, lowercase, 36 characters.
-bool ValidUuid(std::string_view text);
-std::string NewUuid();  // version 4, random
 
 // A file to attach, inspected (a readable regular file) and hashed.
 struct Attachment {

@@ -1,6 +1,5 @@
 // Checking and completing a report before it goes into an outbox.
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,26 +93,6 @@ bool ValidFileName(std::string_view name) {
                      [](char c) { return AlnumAscii(c) || c == '.' || c == '_' || c == '-'; });
 }
 
-bool ValidUuid(std::string_view text) {
-  if (text.size() != 36) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
-std::string NewUuid() {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) std::abort();  // OpenSSL's generator cannot fail once seeded
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  std::string hex = HexEncode(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-         hex.substr(16, 4) + "-" + hex.substr(20);
-}
-
 Result<Attachment> InspectAttachment(const std::string& path, std::string name) {
   Attachment a;
   a.path = path;
@@ -165,7 +144,7 @@ Result<PreparedReport> PrepareReport(const ReportRequest& request,
   PreparedReport out;
   if (!request.uuid.empty() && !own_uuid.empty() && request.uuid != own_uuid)
     return Error("--uuid " + request.uuid + " contradicts the report's uuid " + own_uuid);
-  out.uuid = !request.uuid.empty() ? request.uuid : !own_uuid.empty() ? own_uuid : NewUuid();
+  out.uuid = !request.uuid.empty() ? request.uuid : !own_uuid.empty() ? own_uuid : NewUuidV4();
   if (!ValidUuid(out.uuid))
     return Error("uuid \"" + out.uuid + "\" is not an RFC 4122 UUID in lowercase");
   if (!request.kind.empty() && !own_kind.empty() && request.kind != own_kind)

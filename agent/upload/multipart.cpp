@@ -22,11 +22,11 @@ namespace {
 constexpr size_t kReadChunk = 256 * 1024;
 constexpr std::string_view kShaHeader = "x-amz-meta-granary-sha256";
 
-Result<FileIdentity> StatFile(const std::string& path) {
+Result<FileStamp> StatFile(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return Error::FromErrno("stat " + path);
   if (!S_ISREG(st.st_mode)) return Error("upload " + path + ": not a regular file");
-  FileIdentity id;
+  FileStamp id;
   id.size = static_cast<uint64_t>(st.st_size);
   id.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
   id.inode = static_cast<uint64_t>(st.st_ino);
@@ -124,7 +124,7 @@ class FileUpload {
   SegmentCatalog& catalog_;
   const LocalObject& object_;
   const MultipartOptions& options_;
-  FileIdentity file_;
+  FileStamp file_;
   std::string sha256_;  // the whole file's
   std::optional<MultipartRecord> record_;
   std::map<uint32_t, S3Part> unclaimed_;
@@ -141,7 +141,7 @@ sigv4::Headers FileUpload::Metadata() const {
 }
 
 FileUploadResult FileUpload::Run() {
-  Result<FileIdentity> id = StatFile(object_.path);
+  Result<FileStamp> id = StatFile(object_.path);
   if (!id) return Local(id.error(), /*permanent=*/true);
   file_ = *id;
   if (file_.size != object_.size) {
@@ -404,7 +404,7 @@ bool FileUpload::AlreadyStored(const std::vector<MultipartPartRecord>& parts) {
 
 FileUpload::Step FileUpload::Complete() {
   // The bytes sent must still be the file's: a change while parts went out starts over.
-  Result<FileIdentity> now = StatFile(object_.path);
+  Result<FileStamp> now = StatFile(object_.path);
   if (!now) return Local(now.error(), /*permanent=*/true);
   if (!(*now == file_)) {
     if (Status s = AbortAndForget(record_->upload_id, "the file changed while it was sent"); !s) {

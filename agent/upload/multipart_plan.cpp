@@ -22,7 +22,7 @@ uint64_t PartLength(uint32_t number, uint64_t size, uint64_t part_size) {
   return offset >= size ? 0 : std::min(part_size, size - offset);
 }
 
-std::string WhyStartOver(const MultipartRecord& r, const std::string& path, const FileIdentity& now,
+std::string WhyStartOver(const MultipartRecord& r, const std::string& path, const FileStamp& now,
                          const std::string& sha256_hex, uint64_t part_size, int64_t now_ms,
                          std::chrono::milliseconds max_age) {
   if (r.path != path) return fmt::format("it was for {}, not {}", r.path, path);

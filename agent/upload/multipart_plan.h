@@ -18,12 +18,12 @@ namespace granary {
 inline constexpr uint64_t kMinPartSize = 5ULL << 20;
 inline constexpr uint32_t kMaxParts = 10000;
 
-// What identifies the bytes of a local file without reading it.
-struct FileIdentity {
+// What identifies the bytes of a local file without reading it (its path aside).
+struct FileStamp {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   uint64_t inode = 0;
-  bool operator==(const FileIdentity&) const = default;
+  bool operator==(const FileStamp&) const = default;
 };
 
 uint32_t PartCount(uint64_t size, uint64_t part_size);
@@ -33,7 +33,7 @@ uint64_t PartLength(uint32_t number, uint64_t size, uint64_t part_size);
 
 // Why the persisted upload `r` must be aborted and started over for the file `now` and
 // whole-file hash `sha256_hex` (empty: unknown, not compared), or "" when it may resume.
-std::string WhyStartOver(const MultipartRecord& r, const std::string& path, const FileIdentity& now,
+std::string WhyStartOver(const MultipartRecord& r, const std::string& path, const FileStamp& now,
                          const std::string& sha256_hex, uint64_t part_size, int64_t now_ms,
                          std::chrono::milliseconds max_age);
 

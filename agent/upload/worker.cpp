@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <utility>
 
+#include "agent/upload/multipart.h"
 #include "agent/upload/object_key.h"
 #include "agent/upload/retry.h"
 #include "platform/crypto.h"
@@ -262,14 +264,7 @@ milliseconds UploadWorker::UploadOne(const SegmentRecord& seg) {
       return milliseconds{0};
     }
     std::string error = ErrorText(key, result, v);
-    if (v.outcome == Outcome::kSkewed && skew_tries == 0 && v.server_time_ms > 0) {
-      int64_t offset = v.server_time_ms - env_.WallNowMs();
-      client_.SetClockOffset(offset);
-      log::Warning("uploader: server clock differs by {} ms; signing with its time", offset);
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.clock_offset_ms = offset;
-      continue;
-    }
+    if (v.outcome == Outcome::kSkewed && skew_tries == 0 && LearnClock(v)) continue;
     if (cancel_) return milliseconds{0};  // shutting down: not a failure of the segment
     NoteFailure(error, v.outcome == Outcome::kPermanent);
     int64_t now = env_.WallNowMs();
@@ -301,45 +296,88 @@ milliseconds UploadWorker::UploadOneFile(const OutboxEntry& e) {
       {"x-amz-meta-granary-kind", e.kind},
       {"x-amz-meta-granary-uuid", e.uuid},
   };
+  if (e.size > options_.part_size) return UploadLargeFile(e, key, path, metadata);
   for (int skew_tries = 0;; ++skew_tries) {
     auto result = client_.PutObject(key, path, e.size, e.md5_hex, e.sha256_hex, metadata);
     Verdict v = JudgeUpload(result, e.md5_hex);
-    if (v.outcome == Outcome::kStored) {
-      if (Status s = outbox_->MarkUploaded(e.id, env_.WallNowMs()); !s)
-        log::Error("uploader: stored {} but could not record it: {}", key, s.error().message());
-      attempt_ = 0;
-      log::Info("uploaded {} ({} {}, {} bytes)", key, e.role, e.uuid, e.size);
-      UnparkAfterSuccess();
-      std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.outbox_uploaded;
-      stats_.outbox_uploaded_bytes += e.size;
-      stats_.last_ok_ms = env_.WallNowMs();
-      return milliseconds{0};
-    }
-    std::string error = ErrorText(key, result, v);
-    if (v.outcome == Outcome::kSkewed && skew_tries == 0 && v.server_time_ms > 0) {
-      int64_t offset = v.server_time_ms - env_.WallNowMs();
-      client_.SetClockOffset(offset);
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.clock_offset_ms = offset;
-      continue;
-    }
-    if (cancel_) return milliseconds{0};  // shutting down: not a failure of the entry
-    NoteFailure(error, v.outcome == Outcome::kPermanent);
-    const int64_t now = env_.WallNowMs();
-    if (v.outcome == Outcome::kPermanent) {
-      log::Error("uploader: {} (not retryable; next try in {} s; the {} is kept)", error,
-                 options_.permanent_retry.count() / 1000, e.role);
-      parked_ = parked_ || v.account;
-      (void)outbox_->MarkFailed(e.id, error, now + options_.permanent_retry.count());
-      return milliseconds{0};
-    }
-    milliseconds delay =
-        BackoffDelay(attempt_++, options_.retry_min, options_.retry_max, v.retry_after, rng_);
-    log::Warning("uploader: {} (retry in {} ms)", error, delay.count());
-    (void)outbox_->MarkFailed(e.id, error, now + delay.count());
-    return delay;
+    if (v.outcome == Outcome::kSkewed && skew_tries == 0 && LearnClock(v)) continue;
+    return FileOutcome(e, key, v, ErrorText(key, result, v));
   }
+}
+
+milliseconds UploadWorker::UploadLargeFile(const OutboxEntry& e, const std::string& key,
+                                           const std::string& path,
+                                           const sigv4::Headers& metadata) {
+  if (!uploads_) {
+    auto opened = SegmentCatalog::OpenForUploads(env_, state_dir_);
+    if (!opened) {
+      NoteCatalog(opened.error());
+      return kIdlePoll;
+    }
+    uploads_ = std::move(*opened);
+  }
+  MultipartOptions o;
+  o.part_size = options_.part_size;
+  o.max_age = options_.multipart_max_age;
+  o.cancel = &cancel_;
+  // Segments and reports reported meanwhile go first; the first part always goes, so a
+  // steady stream of new work cannot stall the file.
+  bool first = true;
+  o.should_yield = [this, &first] {
+    if (std::exchange(first, false)) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    return kicked_;
+  };
+  for (int skew_tries = 0;; ++skew_tries) {
+    FileUploadResult r = UploadFile(env_, client_, *uploads_,
+                                    LocalObject{key, path, e.size, e.sha256_hex, metadata}, o);
+    if (r.status == FileUploadStatus::kPaused) return milliseconds{0};
+    Verdict v = r.verdict;
+    if (r.status == FileUploadStatus::kDone) v.outcome = Outcome::kStored;
+    if (v.outcome == Outcome::kSkewed && skew_tries == 0 && LearnClock(v)) continue;
+    return FileOutcome(e, key, v, v.error);
+  }
+}
+
+bool UploadWorker::LearnClock(const Verdict& v) {
+  if (v.server_time_ms <= 0) return false;
+  int64_t offset = v.server_time_ms - env_.WallNowMs();
+  client_.SetClockOffset(offset);
+  log::Warning("uploader: server clock differs by {} ms; signing with its time", offset);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.clock_offset_ms = offset;
+  return true;
+}
+
+milliseconds UploadWorker::FileOutcome(const OutboxEntry& e, const std::string& key,
+                                       const Verdict& v, const std::string& error) {
+  if (v.outcome == Outcome::kStored) {
+    if (Status s = outbox_->MarkUploaded(e.id, env_.WallNowMs()); !s)
+      log::Error("uploader: stored {} but could not record it: {}", key, s.error().message());
+    attempt_ = 0;
+    log::Info("uploaded {} ({} {}, {} bytes)", key, e.role, e.uuid, e.size);
+    UnparkAfterSuccess();
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.outbox_uploaded;
+    stats_.outbox_uploaded_bytes += e.size;
+    stats_.last_ok_ms = env_.WallNowMs();
+    return milliseconds{0};
+  }
+  if (cancel_) return milliseconds{0};  // shutting down: not a failure of the entry
+  NoteFailure(error, v.outcome == Outcome::kPermanent);
+  const int64_t now = env_.WallNowMs();
+  if (v.outcome == Outcome::kPermanent) {
+    log::Error("uploader: {} (not retryable; next try in {} s; the {} is kept)", error,
+               options_.permanent_retry.count() / 1000, e.role);
+    parked_ = parked_ || v.account;
+    (void)outbox_->MarkFailed(e.id, error, now + options_.permanent_retry.count());
+    return milliseconds{0};
+  }
+  milliseconds delay =
+      BackoffDelay(attempt_++, options_.retry_min, options_.retry_max, v.retry_after, rng_);
+  log::Warning("uploader: {} (retry in {} ms)", error, delay.count());
+  (void)outbox_->MarkFailed(e.id, error, now + delay.count());
+  return delay;
 }
 
 Status UploadWorker::UploadTombstones(SegmentCatalog& catalog) {

@@ -87,9 +87,20 @@ class UploadWorker {
   Status UploadTombstones(SegmentCatalog& catalog);
   // One attempt at `seg`; returns how long to wait before the next attempt of anything.
   std::chrono::milliseconds UploadOne(const SegmentRecord& seg);
-  // One attempt at a report or file from an outbox, streamed from its local copy by a
-  // single PUT. Every outbox entry goes through here.
+  // One attempt at a report or file from an outbox, streamed from its local copy: by a
+  // single PUT, or, larger than [upload] part_size, by a resumable multipart upload
+  // (agent/upload/multipart.h) that stops between parts when a segment or report is due.
+  // Every outbox entry goes through here.
   std::chrono::milliseconds UploadOneFile(const OutboxEntry& entry);
+  std::chrono::milliseconds UploadLargeFile(const OutboxEntry& entry, const std::string& key,
+                                            const std::string& path,
+                                            const sigv4::Headers& metadata);
+  // The outcome of an attempt at `entry`: recorded, and how long to wait before the next.
+  std::chrono::milliseconds FileOutcome(const OutboxEntry& entry, const std::string& key,
+                                        const Verdict& v, const std::string& error);
+  // After RequestTimeTooSkewed: sign with the server's clock from now on; false when the
+  // answer carried no time.
+  bool LearnClock(const Verdict& v);
   // The outbox entry due now, after every segment and tombstone; none on a catalog error.
   std::optional<OutboxEntry> NextOutboxDue(int64_t now_ms, int64_t* earliest_ms);
   void NoteFailure(const std::string& error, bool permanent);
@@ -103,9 +114,10 @@ class UploadWorker {
   Buffer& buffer_;
   const std::string state_dir_;
   const UploadOptions options_;
-  std::unique_ptr<OutboxCatalog> outbox_;  // opened on first use
-  std::atomic<bool> cancel_{false};        // aborts a transfer in flight at Stop()
-  S3Client client_;                        // worker thread only
+  std::unique_ptr<OutboxCatalog> outbox_;    // opened on first use
+  std::unique_ptr<SegmentCatalog> uploads_;  // multipart state; opened on first use
+  std::atomic<bool> cancel_{false};          // aborts a transfer in flight at Stop()
+  S3Client client_;                          // worker thread only
   std::thread thread_;
   std::mt19937_64 rng_;
   int attempt_ = 0;                // consecutive retryable failures

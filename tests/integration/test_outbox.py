@@ -1,5 +1,5 @@
 """Outboxes end to end with the real agent and Swift + s3api: reports of three kinds and
-files from 0 bytes to 3 MiB, attachments placed before their report and after it, each
+files from 0 bytes to 3 MiB (and an 11 MiB one by multipart upload), attachments placed before their report and after it, each
 uploaded once under the contract's key with its metadata and SHA-256; a bad report moved
 aside with its reason; after = "keep" not taken again across a restart; over the quota,
 entries wait in place, readings are not evicted and status says so."""
@@ -65,7 +65,7 @@ def check_object(objects, key, body, kind, uuid, fmt):
 def end_to_end(s3, rng):
     box = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"granary-outbox-{os.getpid()}")
     kept = box + "-kept"
-    agent = Agent(upload_config(s3.endpoint, s3.bucket, prefix=PREFIX) + f"""
+    agent = Agent(upload_config(s3.endpoint, s3.bucket, prefix=PREFIX, extra='part_size = "5MiB"') + f"""
 [[outbox]]
 name = "jobs"
 path = "{box}"
@@ -102,7 +102,7 @@ rescan = "1s"
                                                                      "report.json/1")
         for n, b in files.items():
             expected[f"{PREFIX}/h017/files/{uuid}/{n}"] = (b, "job", uuid, "file/1")
-    standalone = rng.randbytes(5000)
+    standalone = rng.randbytes((11 << 20) + 5)  # over part_size: a multipart upload of 3 parts
     put(os.path.join(box, "trace.bin"), standalone)
     put(os.path.join(box, "bad.json"), b'{"kind": "error", "uuid": "not-a-uuid"}')
     version_uuid = uuid4(rng)
@@ -114,6 +114,11 @@ rescan = "1s"
         check_object(objects, key, body, kind, uuid, fmt)
     trace = [k for k in objects if k.endswith("/trace.bin")]
     check(len(trace) == 1 and objects[trace[0]][0] == standalone, f"standalone: {trace}")
+    check(objects[trace[0]][2].endswith("-3"), f"standalone went in 3 parts: {objects[trace[0]][2]}")
+    check(objects[trace[0]][1].get("granary-sha256") == hashlib.sha256(standalone).hexdigest(),
+          f"standalone metadata {objects[trace[0]][1]}")
+    left_uploads = agent.db("SELECT count(*) FROM multipart_uploads")[0][0]
+    check(left_uploads == 0, f"{left_uploads} multipart uploads left in the catalog")
     check_object(objects, f"{PREFIX}/h017/reports/version/{day}/{version_uuid}.json", version,
                  "version", version_uuid, "report.json/1")
     check(len(objects) == len(expected) + 2, f"{len(objects)} objects: {sorted(objects)}")

@@ -3,7 +3,8 @@ reports of runs 11..14 in the outbox although the agent is killed (SIGKILL at th
 between a report's rename and its mark) and restarted in the middle; a second crash after a
 run is marked pending but before its rename; a decrease is counted and logged and submits
 nothing; a run's late file is attached once it appears and stops growing; a file that never
-appears gives a report with missing_files after file_timeout."""
+appears gives a report with missing_files after file_timeout. The agent's own outbox takes
+each report and attachment into its catalog exactly once."""
 import json
 import os
 import signal
@@ -56,6 +57,7 @@ interval = "1s"
 [[outbox]]
 name = "runs"
 path = "{outbox}"
+after = "keep"
 [[watcher]]
 name = "merlin"
 type = "runs"
@@ -126,7 +128,10 @@ file_timeout = "3s"
 
     # Run 16's file comes late: the report waits for it and carries it.
     set_counter(counter, 16)
-    time.sleep(1.5)
+    # Seen by a poll (interval 1s) and shown by the next status rewrite (interval 1s).
+    # file_timeout is 3 s from detection, so only a short look for an early submission.
+    wait_until("run 16 waiting for its file", lambda: watcher(agent)["pending"] == 1, 10)
+    time.sleep(0.5)
     check(16 not in reports(outbox), "run 16 submitted before its file")
     check(watcher(agent)["pending"] == 1, f"status {watcher(agent)}")
     data_file(data, 16, size=5000)
@@ -144,6 +149,14 @@ file_timeout = "3s"
           "files" not in body and took >= 2.5, f"run 17 after {took:.1f} s: {body}")
     print(f"late file attached; missing file reported after {took:.1f} s")
     wait_until("status", lambda: watcher(agent)["last_submitted"] == 17, 5)
+
+    # The outbox (after = "keep", so the reports above stay readable) took each report and
+    # attachment exactly once: runs 11..17, and the files of 11..16.
+    def taken():
+        return dict(agent.db("SELECT role, count(*) FROM outbox GROUP BY role"))
+    wait_until("the outbox took every report", lambda: taken().get("report") == 7, 10)
+    time.sleep(1)
+    check(taken() == {"report": 7, "file": 6}, f"taken by the outbox: {taken()}")
     agent.stop()
     check(sorted(reports(outbox)) == list(range(11, 18)), f"end: {sorted(reports(outbox))}")
     print("PASS")

@@ -51,12 +51,12 @@ MultipartRecord Persisted() {
 
 TEST(MultipartPlan, ResumesOnlyTheSameUnchangedFileWithinItsAge) {
   MultipartRecord r = Persisted();
-  FileIdentity same{r.size, r.mtime_ns, r.inode};
+  FileStamp same{r.size, r.mtime_ns, r.inode};
   const milliseconds day(86'400'000);
   EXPECT_EQ(WhyStartOver(r, r.path, same, r.sha256_hex, r.part_size, r.created_at + 1000, day), "");
   EXPECT_EQ(WhyStartOver(r, r.path, same, "", r.part_size, r.created_at + 1000, day), "")
       << "an unknown hash is not a change";
-  auto why = [&](const std::string& path, FileIdentity id, const std::string& sha, uint64_t part,
+  auto why = [&](const std::string& path, FileStamp id, const std::string& sha, uint64_t part,
                  int64_t now) { return WhyStartOver(r, path, id, sha, part, now, day); };
   EXPECT_NE(why("/outbox/other.bin", same, "", r.part_size, r.created_at).find("other.bin"),
             std::string::npos);

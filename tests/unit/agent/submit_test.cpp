@@ -49,9 +49,9 @@ TEST(PrepareReport, Refusals) {
       error({R"({"uuid":"0F8FAD5B-D9CB-469F-A165-70867728950E"})", "", "", "k"}).find("lowercase"),
       std::string::npos);
   EXPECT_NE(error({R"({"kind":"a"})", "b", "", "k"}).find("contradicts"), std::string::npos);
-  EXPECT_NE(
-      error({R"({"uuid":")" + std::string(kUuid) + "\"}", "", NewUuid(), "k"}).find("contradicts"),
-      std::string::npos);
+  EXPECT_NE(error({R"({"uuid":")" + std::string(kUuid) + "\"}", "", NewUuidV4(), "k"})
+                .find("contradicts"),
+            std::string::npos);
   EXPECT_NE(error({R"({"kind":"Bad"})", "", "", "k"}).find("kind"), std::string::npos);
   EXPECT_NE(error({R"({"files":{}})", "", "", "k"}, {Cam()}).find("array"), std::string::npos);
   EXPECT_NE(error({"{}", "", "", "k"}, {Cam(), Cam()}).find("two attachments"), std::string::npos);
