@@ -155,6 +155,8 @@ Result<std::unique_ptr<SegmentCatalog>> SegmentCatalog::OpenForUploads(
     Env& env, const std::string& state_dir) {
   auto db = sql::Open(env, BufferDbPath(state_dir), /*read_only=*/false);
   if (!db) return db.error();
+  // Only the buffer's writer may checkpoint and remove the WAL (see sql::Open).
+  sqlite3_db_config(db->get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   (void)sql::Exec(db->get(), "PRAGMA cache_size=16");
   auto c = std::make_unique<SegmentCatalog>(env, db->get(), SegmentsDir(state_dir));
   c->owned_ = std::move(*db);

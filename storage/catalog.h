@@ -91,6 +91,35 @@ struct MultipartRecord {
   std::vector<MultipartPartRecord> parts;
 };
 
+// What identifies a producer's file between two looks at it (and across restarts).
+struct FileIdentity {
+  std::string path;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t inode = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+// A report or file taken from an [[outbox]] (docs/outbox.md).
+struct OutboxEntry {
+  int64_t id = 0;
+  std::string outbox, uuid, kind, name;
+  std::string role;   // report | file
+  std::string local;  // file name under {state_dir}/outbox/
+  uint64_t size = 0;
+  std::string sha256_hex, md5_hex;
+  FileIdentity original;
+  int64_t taken_at = 0;
+  int64_t attempts = 0;
+};
+
+// Outbox entries per outbox and kind, for status.
+struct OutboxCount {
+  std::string outbox, kind;
+  uint64_t pending = 0, pending_bytes = 0, uploaded = 0;
+  int64_t oldest_pending_ms = 0;  // when the oldest waiting entry was taken; 0: none
+};
+
 class SegmentCatalog {
  public:
   // The writer's catalog over its read-write connection `db` (not owned).
@@ -100,9 +129,9 @@ class SegmentCatalog {
                                                               const std::string& state_dir);
   ~SegmentCatalog();
 
-  // A read-write catalog on a connection of its own, for the upload thread: it writes only
-  // the multipart tables, which that thread alone owns (SQLite's busy timeout orders its
-  // short transactions with the writer's).
+  // A read-write catalog on a connection of its own, for the upload thread and the outbox
+  // watcher: they write only the multipart and outbox tables, never in a transaction with
+  // readings (SQLite's busy timeout orders their short transactions with the writer's).
   static Result<std::unique_ptr<SegmentCatalog>> OpenForUploads(Env& env,
                                                                 const std::string& state_dir);
 
@@ -153,12 +182,38 @@ class SegmentCatalog {
   // The upload completed or was aborted: it and its parts go.
   Status EndMultipart(const std::string& key);
 
+  // The outbox table (catalog_outbox.cpp), on a catalog of OpenForUploads: the outbox
+  // watcher (main thread) takes entries, the upload worker marks them sent.
+  // The entry taken from exactly this file (path, size, mtime, inode), if any.
+  Result<std::optional<OutboxEntry>> FindTaken(const FileIdentity& original);
+  // The entry with this role, uuid and name, if any.
+  Result<std::optional<OutboxEntry>> FindOutboxEntry(const std::string& role,
+                                                     const std::string& uuid,
+                                                     const std::string& name);
+  Status InsertOutboxEntry(const OutboxEntry& e);
+  // The next entry due at `now_ms`: reports before files, oldest first.
+  Result<std::optional<OutboxEntry>> NextOutboxDue(int64_t now_ms);
+  // When the earliest waiting entry becomes due; 0 when none waits.
+  Result<int64_t> EarliestOutboxAttempt();
+  Status MarkOutboxUploaded(int64_t id, int64_t now_ms);
+  Status MarkOutboxFailed(int64_t id, const std::string& error, int64_t next_attempt_ms);
+  Status RetryOutboxNow();
+  // Uploaded entries whose local copy is still there, uploaded before `cutoff_ms`.
+  Result<std::vector<OutboxEntry>> OutboxUploadedBefore(int64_t cutoff_ms, int limit);
+  Status MarkOutboxLocalRemoved(int64_t id);
+  // Local copies that should be on disk (pending, or uploaded and kept).
+  Result<std::vector<std::string>> OutboxLiveLocals();
+  Result<uint64_t> OutboxLocalBytes();
+  Result<std::vector<OutboxCount>> OutboxCounts();
+
  private:
   // The statement numbered `which` (catalog.cpp's list), prepared on first use: a
   // read-only catalog never prepares a write.
   Result<sqlite3_stmt*> Get(int which);
   Status InTransaction(const std::function<Status()>& body);
   Result<std::vector<std::string>> Files(int which);
+  Result<std::vector<OutboxEntry>> OutboxEntries(const std::string& where,
+                                                 const std::function<void(sqlite3_stmt*)>& bind);
   Result<sqlite3_stmt*> GetMultipart(int which);  // catalog_multipart.cpp's list
   Status EndMultipartIn(const std::string& key);  // (txn)
 

@@ -104,7 +104,7 @@ Result<FileIdentity> IdentityOf(const std::string& path) {
   return id;
 }
 
-OutboxTaker::OutboxTaker(Env& env, std::string state_dir, OutboxCatalog& catalog,
+OutboxTaker::OutboxTaker(Env& env, std::string state_dir, SegmentCatalog& catalog,
                          std::function<bool(uint64_t)> room)
     : env_(env), state_dir_(std::move(state_dir)), catalog_(catalog), room_(std::move(room)) {}
 
@@ -233,7 +233,7 @@ TakeResult OutboxTaker::Finish(const OutboxConfig& outbox, OutboxEntry e,
                                const std::string& local) {
   TakeResult r;
   const std::string path = e.original.path;
-  auto same = catalog_.Find(e.role, e.uuid, e.name);
+  auto same = catalog_.FindOutboxEntry(e.role, e.uuid, e.name);
   if (!same) {
     (void)::unlink(local.c_str());
     r.detail = same.error().message();
@@ -252,7 +252,7 @@ TakeResult OutboxTaker::Finish(const OutboxConfig& outbox, OutboxEntry e,
     r.outcome = TakeOutcome::kAlreadyTaken;
     return r;
   }
-  if (Status s = catalog_.Insert(e); !s) {
+  if (Status s = catalog_.InsertOutboxEntry(e); !s) {
     (void)::unlink(local.c_str());
     r.detail = s.error().message();
     return r;

@@ -10,7 +10,7 @@
 
 #include "agent/outbox/outbox_config.h"
 #include "platform/env.h"
-#include "storage/catalog_outbox.h"
+#include "storage/catalog.h"
 
 namespace granary {
 
@@ -37,7 +37,7 @@ Result<FileIdentity> IdentityOf(const std::string& path);
 class OutboxTaker {
  public:
   // `room(bytes)`: whether the quota leaves room for `bytes` more.
-  OutboxTaker(Env& env, std::string state_dir, OutboxCatalog& catalog,
+  OutboxTaker(Env& env, std::string state_dir, SegmentCatalog& catalog,
               std::function<bool(uint64_t)> room);
 
   // Takes `path`: a top-level entry of `outbox` (`report_uuid` empty) or an attachment in
@@ -54,7 +54,7 @@ class OutboxTaker {
 
   Env& env_;
   const std::string state_dir_;
-  OutboxCatalog& catalog_;
+  SegmentCatalog& catalog_;
   std::function<bool(uint64_t)> room_;
 };
 

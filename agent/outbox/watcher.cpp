@@ -36,7 +36,7 @@ Result<std::unique_ptr<OutboxWatcher>> OutboxWatcher::Start(Env& env,
     if (::mkdir(o.path.c_str(), 0750) != 0 && errno != EEXIST)
       return Error::FromErrno("outbox " + o.name + ": create " + o.path);
   }
-  auto catalog = OutboxCatalog::Open(env, options.state_dir);
+  auto catalog = SegmentCatalog::OpenForUploads(env, options.state_dir);
   if (!catalog) return catalog.error();
   auto watch = DirWatch::Open();
   if (!watch) return watch.error();
@@ -50,14 +50,14 @@ Result<std::unique_ptr<OutboxWatcher>> OutboxWatcher::Start(Env& env,
 }
 
 OutboxWatcher::OutboxWatcher(Env& env, OutboxWatcherOptions options,
-                             std::unique_ptr<OutboxCatalog> catalog, DirWatch watch)
+                             std::unique_ptr<SegmentCatalog> catalog, DirWatch watch)
     : env_(env),
       options_(std::move(options)),
       catalog_(std::move(catalog)),
       watch_(std::move(watch)),
       // Local copies count with the buffer's usage: the daemon's `room` knows only the latter.
       taker_(env_, options_.state_dir, *catalog_, [this](uint64_t more) {
-        auto local = catalog_->LocalBytes();
+        auto local = catalog_->OutboxLocalBytes();
         return options_.room == nullptr || options_.room(more + (local ? *local : 0));
       }) {
   for (const OutboxConfig& o : options_.outboxes) {
@@ -213,11 +213,12 @@ int64_t OutboxWatcher::NextDueNs() const {
 
 void OutboxWatcher::RemoveUploadedCopies() {
   if (options_.keep_uploaded.count() < 0) return;
-  auto done = catalog_->UploadedBefore(env_.WallNowMs() - options_.keep_uploaded.count(), 1000);
+  auto done =
+      catalog_->OutboxUploadedBefore(env_.WallNowMs() - options_.keep_uploaded.count(), 1000);
   if (!done) return;
   for (const OutboxEntry& e : *done) {
     // The record first: a copy the catalog still lists must exist.
-    if (!catalog_->MarkLocalRemoved(e.id)) continue;
+    if (!catalog_->MarkOutboxLocalRemoved(e.id)) continue;
     (void)env_.RemoveFile(OutboxCopiesDir(options_.state_dir) + "/" + e.local);
   }
 }
@@ -227,7 +228,7 @@ void OutboxWatcher::RemoveUploadedCopies() {
 // left is a copy whose original went meanwhile: kept aside, never deleted.
 void OutboxWatcher::SweepOrphans() {
   const std::string dir = OutboxCopiesDir(options_.state_dir);
-  auto live = catalog_->LiveLocals();
+  auto live = catalog_->OutboxLiveLocals();
   auto names = env_.ListDir(dir);
   if (!live || !names) return;
   std::sort(live->begin(), live->end());
@@ -254,7 +255,7 @@ std::vector<OutboxStatus> OutboxWatcher::Stats() {
     ++out[c.outbox].waiting_quota;
     out[c.outbox].waiting_quota_bytes += c.bytes;
   }
-  auto counts = catalog_->Counts();
+  auto counts = catalog_->OutboxCounts();
   if (!counts) return out;
   for (OutboxStatus& o : out) {
     for (const OutboxCount& c : *counts) {

@@ -16,7 +16,7 @@
 #include "agent/outbox/take.h"
 #include "platform/dir_watch.h"
 #include "platform/env.h"
-#include "storage/catalog_outbox.h"
+#include "storage/catalog.h"
 
 namespace granary {
 
@@ -39,7 +39,7 @@ class OutboxWatcher {
   std::vector<OutboxStatus> Stats();
 
  private:
-  OutboxWatcher(Env& env, OutboxWatcherOptions options, std::unique_ptr<OutboxCatalog> catalog,
+  OutboxWatcher(Env& env, OutboxWatcherOptions options, std::unique_ptr<SegmentCatalog> catalog,
                 DirWatch watch);
   void Rescan();
   // `ready`: the directory was renamed in whole, so its files are complete.
@@ -62,7 +62,7 @@ class OutboxWatcher {
 
   Env& env_;
   OutboxWatcherOptions options_;
-  std::unique_ptr<OutboxCatalog> catalog_;
+  std::unique_ptr<SegmentCatalog> catalog_;
   DirWatch watch_;
   OutboxTaker taker_;
   std::map<std::string, Candidate> candidates_;  // path ->

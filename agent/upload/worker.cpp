@@ -121,20 +121,20 @@ void UploadWorker::Kick() {
 
 std::optional<OutboxEntry> UploadWorker::NextOutboxDue(int64_t now_ms, int64_t* earliest_ms) {
   if (!outbox_) {
-    auto opened = OutboxCatalog::Open(env_, state_dir_);
+    auto opened = SegmentCatalog::OpenForUploads(env_, state_dir_);
     if (!opened) {
       NoteCatalog(opened.error());
       return std::nullopt;
     }
     outbox_ = std::move(*opened);
   }
-  auto next = outbox_->NextDue(now_ms);
+  auto next = outbox_->NextOutboxDue(now_ms);
   if (!next) {
     NoteCatalog(next.error());
     return std::nullopt;
   }
   if (!next->has_value()) {
-    auto earliest = outbox_->EarliestAttempt();
+    auto earliest = outbox_->EarliestOutboxAttempt();
     if (earliest) *earliest_ms = *earliest;
   }
   return *next;
@@ -160,7 +160,7 @@ void UploadWorker::UnparkAfterSuccess() {
   // not fix parked (credentials, bucket, policy) may well be fixed too.
   parked_ = false;
   tombstones_due_ms_ = 0;
-  if (outbox_) (void)outbox_->RetryAllNow();
+  if (outbox_) (void)outbox_->RetryOutboxNow();
   if (Status s = buffer_.RetryUploadsNow(); !s) {
     log::Warning("uploader: {}", s.error().message());
   } else {
@@ -308,14 +308,6 @@ milliseconds UploadWorker::UploadOneFile(const OutboxEntry& e) {
 milliseconds UploadWorker::UploadLargeFile(const OutboxEntry& e, const std::string& key,
                                            const std::string& path,
                                            const sigv4::Headers& metadata) {
-  if (!uploads_) {
-    auto opened = SegmentCatalog::OpenForUploads(env_, state_dir_);
-    if (!opened) {
-      NoteCatalog(opened.error());
-      return kIdlePoll;
-    }
-    uploads_ = std::move(*opened);
-  }
   MultipartOptions o;
   o.part_size = options_.part_size;
   o.max_age = options_.multipart_max_age;
@@ -329,7 +321,7 @@ milliseconds UploadWorker::UploadLargeFile(const OutboxEntry& e, const std::stri
     return kicked_;
   };
   for (int skew_tries = 0;; ++skew_tries) {
-    FileUploadResult r = UploadFile(env_, client_, *uploads_,
+    FileUploadResult r = UploadFile(env_, client_, *outbox_,
                                     LocalObject{key, path, e.size, e.sha256_hex, metadata}, o);
     if (r.status == FileUploadStatus::kPaused) return milliseconds{0};
     Verdict v = r.verdict;
@@ -352,7 +344,7 @@ bool UploadWorker::LearnClock(const Verdict& v) {
 milliseconds UploadWorker::FileOutcome(const OutboxEntry& e, const std::string& key,
                                        const Verdict& v, const std::string& error) {
   if (v.outcome == Outcome::kStored) {
-    if (Status s = outbox_->MarkUploaded(e.id, env_.WallNowMs()); !s)
+    if (Status s = outbox_->MarkOutboxUploaded(e.id, env_.WallNowMs()); !s)
       log::Error("uploader: stored {} but could not record it: {}", key, s.error().message());
     attempt_ = 0;
     log::Info("uploaded {} ({} {}, {} bytes)", key, e.role, e.uuid, e.size);
@@ -370,13 +362,13 @@ milliseconds UploadWorker::FileOutcome(const OutboxEntry& e, const std::string& 
     log::Error("uploader: {} (not retryable; next try in {} s; the {} is kept)", error,
                options_.permanent_retry.count() / 1000, e.role);
     parked_ = parked_ || v.account;
-    (void)outbox_->MarkFailed(e.id, error, now + options_.permanent_retry.count());
+    (void)outbox_->MarkOutboxFailed(e.id, error, now + options_.permanent_retry.count());
     return milliseconds{0};
   }
   milliseconds delay =
       BackoffDelay(attempt_++, options_.retry_min, options_.retry_max, v.retry_after, rng_);
   log::Warning("uploader: {} (retry in {} ms)", error, delay.count());
-  (void)outbox_->MarkFailed(e.id, error, now + delay.count());
+  (void)outbox_->MarkOutboxFailed(e.id, error, now + delay.count());
   return delay;
 }
 

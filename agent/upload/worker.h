@@ -23,7 +23,6 @@
 #include "s3/s3_client.h"
 #include "storage/buffer.h"
 #include "storage/catalog.h"
-#include "storage/catalog_outbox.h"
 
 namespace granary {
 
@@ -114,10 +113,11 @@ class UploadWorker {
   Buffer& buffer_;
   const std::string state_dir_;
   const UploadOptions options_;
-  std::unique_ptr<OutboxCatalog> outbox_;    // opened on first use
-  std::unique_ptr<SegmentCatalog> uploads_;  // multipart state; opened on first use
-  std::atomic<bool> cancel_{false};          // aborts a transfer in flight at Stop()
-  S3Client client_;                          // worker thread only
+  // Read-write, on a connection of its own: outbox entries and multipart state. Opened
+  // when the outbox is first read, so before any file is uploaded.
+  std::unique_ptr<SegmentCatalog> outbox_;
+  std::atomic<bool> cancel_{false};  // aborts a transfer in flight at Stop()
+  S3Client client_;                  // worker thread only
   std::thread thread_;
   std::mt19937_64 rng_;
   int attempt_ = 0;                // consecutive retryable failures

@@ -13,7 +13,8 @@ Checked:
   check_layers.py SOURCE_DIR BUILD_DIR     the layering checks (the ctest "layering")
   check_layers.py --catalog-only-sql SOURCE_DIR
       no agent-side file outside storage/catalog* and storage/schema.cpp holds SQL on the
-      buffer's segments, drops or counters tables (only the catalog may touch them)
+      buffer's segments, drops, counters, outbox or multipart tables (only the catalog may
+      touch them)
 """
 import os
 import re
@@ -118,7 +119,7 @@ def check_receiver_link_line(build_dir):
     return [f"granary-receiver links {lib}" for lib in bad]
 
 
-CATALOG_SQL = re.compile(r"\b(FROM|INTO|UPDATE|JOIN|TABLE)\s+(segments|drops|counters)\b",
+CATALOG_SQL = re.compile(r"\b(FROM|INTO|UPDATE|JOIN|TABLE)\s+(segments|drops|counters|outbox|multipart_uploads|multipart_parts)\b",
                          re.IGNORECASE)
 
 

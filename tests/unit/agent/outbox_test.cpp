@@ -12,7 +12,7 @@
 #include "agent/upload/object_key.h"
 #include "platform/crypto.h"
 #include "storage/buffer.h"
-#include "storage/catalog_outbox.h"
+#include "storage/catalog.h"
 #include "tests/support/test_util.h"
 
 namespace granary {
@@ -124,7 +124,7 @@ class OutboxTakeTest : public ::testing::Test {
     ASSERT_TRUE(buffer) << buffer.error().message();
     (*buffer)->Stop(false);
     fs::create_directories(OutboxCopiesDir(state_));
-    auto c = OutboxCatalog::Open(env_, state_);
+    auto c = SegmentCatalog::OpenForUploads(env_, state_);
     ASSERT_TRUE(c) << c.error().message();
     catalog_ = std::move(*c);
     taker_ = std::make_unique<OutboxTaker>(env_, state_, *catalog_,
@@ -134,7 +134,7 @@ class OutboxTakeTest : public ::testing::Test {
   Env& env_ = Env::Default();
   TempDir dir_;
   std::string state_, box_;
-  std::unique_ptr<OutboxCatalog> catalog_;
+  std::unique_ptr<SegmentCatalog> catalog_;
   std::unique_ptr<OutboxTaker> taker_;
   uint64_t room_ = 1 << 30;
 };
@@ -149,16 +149,16 @@ TEST_F(OutboxTakeTest, TakesAFileRecordsItAndRemovesTheOriginal) {
   EXPECT_EQ(r.entry.role, "file");
   EXPECT_EQ(r.entry.kind, "job");
   EXPECT_TRUE(ValidUuid(r.entry.uuid));
-  auto due = catalog_->NextDue(INT64_MAX);
+  auto due = catalog_->NextOutboxDue(INT64_MAX);
   ASSERT_TRUE(due && due->has_value());
   EXPECT_EQ((*due)->sha256_hex, Sha256Hex("pixels"));
   EXPECT_EQ((*due)->md5_hex, Md5Hex("pixels"));
   EXPECT_EQ((*due)->size, 6u);
-  ASSERT_TRUE(catalog_->MarkUploaded((*due)->id, 5));
-  due = catalog_->NextDue(INT64_MAX);
+  ASSERT_TRUE(catalog_->MarkOutboxUploaded((*due)->id, 5));
+  due = catalog_->NextOutboxDue(INT64_MAX);
   ASSERT_TRUE(due);
   EXPECT_FALSE(due->has_value());
-  auto counts = catalog_->Counts();
+  auto counts = catalog_->OutboxCounts();
   ASSERT_TRUE(counts && counts->size() == 1);
   EXPECT_EQ((*counts)[0].uploaded, 1u);
   EXPECT_EQ((*counts)[0].pending, 0u);
@@ -171,12 +171,12 @@ TEST_F(OutboxTakeTest, ReportsGoBeforeFilesAndAttachmentsKeepTheirUuid) {
   Write(box_ + "/r.json", std::string(R"({"uuid":")") + kUuid + R"(","kind":"error"})");
   ASSERT_EQ(taker_->Take(o, box_ + "/" + kUuid + "/log.txt", kUuid).outcome, TakeOutcome::kTaken);
   ASSERT_EQ(taker_->Take(o, box_ + "/r.json", "").outcome, TakeOutcome::kTaken);
-  auto due = catalog_->NextDue(INT64_MAX);
+  auto due = catalog_->NextOutboxDue(INT64_MAX);
   ASSERT_TRUE(due && due->has_value());
   EXPECT_EQ((*due)->role, "report");
   EXPECT_EQ((*due)->name, std::string(kUuid) + ".json");
   EXPECT_EQ((*due)->kind, "error");
-  auto file = catalog_->Find("file", kUuid, "log.txt");
+  auto file = catalog_->FindOutboxEntry("file", kUuid, "log.txt");
   ASSERT_TRUE(file && file->has_value());
   EXPECT_EQ((*file)->kind, "job");
 }
@@ -188,7 +188,7 @@ TEST_F(OutboxTakeTest, KeepDoesNotTakeTheSameFileTwice) {
   ASSERT_EQ(taker_->Take(o, box_ + "/a.bin", "").outcome, TakeOutcome::kTaken);
   EXPECT_TRUE(fs::exists(box_ + "/a.bin"));
   EXPECT_EQ(taker_->Take(o, box_ + "/a.bin", "").outcome, TakeOutcome::kAlreadyTaken);
-  auto counts = catalog_->Counts();
+  auto counts = catalog_->OutboxCounts();
   ASSERT_TRUE(counts && counts->size() == 1);
   EXPECT_EQ((*counts)[0].pending, 1u);
 }
@@ -203,7 +203,7 @@ TEST_F(OutboxTakeTest, RecordedButNotRemovedIsNotTakenTwice) {
   const OutboxConfig o = Outbox(box_);
   EXPECT_EQ(taker_->Take(o, box_ + "/a.bin", "").outcome, TakeOutcome::kAlreadyTaken);
   EXPECT_FALSE(fs::exists(box_ + "/a.bin"));
-  auto counts = catalog_->Counts();
+  auto counts = catalog_->OutboxCounts();
   ASSERT_TRUE(counts && counts->size() == 1);
   EXPECT_EQ((*counts)[0].pending, 1u);
 }
