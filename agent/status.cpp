@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "agent/json_fields.h"
 #include "agent/outbox/runs_status.h"
 #include "config/units.h"
 #include "platform/handles.h"
@@ -17,27 +18,7 @@
 namespace granary {
 namespace {
 
-void AddU(cJSON* o, const char* k, uint64_t v) {
-  cJSON_AddNumberToObject(o, k, static_cast<double>(v));
-}
-void AddI(cJSON* o, const char* k, int64_t v) {
-  cJSON_AddNumberToObject(o, k, static_cast<double>(v));
-}
-uint64_t GetU(const cJSON* o, const char* k) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsNumber(v) ? static_cast<uint64_t>(v->valuedouble) : 0;
-}
-int64_t GetI(const cJSON* o, const char* k) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsNumber(v) ? static_cast<int64_t>(v->valuedouble) : 0;
-}
-std::string GetS(const cJSON* o, const char* k) {
-  const char* s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-  return s ? s : "";
-}
-bool GetB(const cJSON* o, const char* k) {
-  return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
+using namespace json_fields;
 
 std::string Iso(int64_t ms) { return ms <= 0 ? "never" : FormatIso8601(ms); }
 

@@ -2,22 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "agent/json_fields.h"
+
 namespace granary {
-namespace {
 
-void AddU(cJSON* o, const char* name, uint64_t v) {
-  cJSON_AddNumberToObject(o, name, static_cast<double>(v));
-}
-uint64_t GetU(const cJSON* o, const char* name) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsNumber(v) && v->valuedouble > 0 ? static_cast<uint64_t>(v->valuedouble) : 0;
-}
-std::string GetS(const cJSON* o, const char* name) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-}  // namespace
+using namespace json_fields;
 
 cJSON* OutboxJson(const std::vector<OutboxStatus>& outboxes) {
   cJSON* a = cJSON_CreateArray();

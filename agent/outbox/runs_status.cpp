@@ -2,22 +2,11 @@
 
 #include <string>
 
+#include "agent/json_fields.h"
+
 namespace granary {
-namespace {
 
-void AddU(cJSON* o, const char* key, uint64_t v) {
-  cJSON_AddNumberToObject(o, key, static_cast<double>(v));
-}
-uint64_t GetU(const cJSON* o, const char* key) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsNumber(v) && v->valuedouble > 0 ? static_cast<uint64_t>(v->valuedouble) : 0;
-}
-std::string GetS(const cJSON* o, const char* key) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsString(v) && v->valuestring != nullptr ? v->valuestring : "";
-}
-
-}  // namespace
+using namespace json_fields;
 
 cJSON* RunsJson(const std::vector<RunWatcherStats>& all) {
   cJSON* list = cJSON_CreateArray();
