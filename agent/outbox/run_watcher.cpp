@@ -133,12 +133,12 @@ void RunWatcher::Observe(const std::string& instrument, uint64_t current) {
   if (d.decreased) {
     RunInstrumentStats& st = StatsFor(instrument);
     ++st.decreases;
-    st.last_decrease_from = *state.last_seen;
+    st.last_decrease_from = d.seen_before;
     st.last_decrease_to = current;
     log::Warning(
         "watcher {}: the run number of {} went down from {} to {}; nothing is "
         "resubmitted (the last submitted run is {})",
-        config_.name, instrument, *state.last_seen, current, state.last_submitted);
+        config_.name, instrument, d.seen_before, current, state.last_submitted);
   }
   if (d.too_far) {
     log::Error(

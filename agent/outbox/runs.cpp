@@ -130,7 +130,10 @@ RunDecision DecideRuns(std::optional<uint64_t> last_submitted, std::optional<uin
     last_submitted = d.baseline;
   }
   d.baseline = *last_submitted;
-  if (last_seen && current < *last_seen) d.decreased = true;
+  // The first reading after a restart compares with the durable mark, so a counter reset
+  // while the agent was down is reported too.
+  d.seen_before = last_seen.value_or(*last_submitted);
+  if (!d.first_start && current < d.seen_before) d.decreased = true;
   if (current > *last_submitted) {
     d.first = *last_submitted + 1;
     d.last = current;

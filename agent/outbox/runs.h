@@ -36,12 +36,13 @@ std::optional<uint64_t> HighestRunEntry(const std::vector<std::string>& names,
                                         const CounterPattern& pattern);
 
 // What one reading of the counter means, given the last run submitted (nullopt: none
-// recorded yet) and the last value seen.
+// recorded yet) and the last value seen (nullopt: none since the start, so the mark counts).
 struct RunDecision {
   bool first_start = false;  // no mark: the mark becomes `baseline`
   uint64_t baseline = 0;
   uint64_t first = 0, last = 0;  // runs to submit: first..last, none when first > last
   bool decreased = false;        // below the last value seen: an event, nothing submitted
+  uint64_t seen_before = 0;      // what `decreased` compared with
   bool too_far = false;          // a jump past kMaxRunJump: an event, the mark moves on
   bool Submits() const { return first <= last && !too_far; }
 };

@@ -84,6 +84,13 @@ TEST(RunRange, DecreaseAndResetSubmitNothing) {
   EXPECT_EQ(past.last, 16u);
   // After a restart the mark is the last value known; a lower counter is a decrease.
   EXPECT_TRUE(DecideRuns(14, 14, 3, std::nullopt).decreased);
+  // The first reading after a restart, before any value is seen, compares with the mark.
+  RunDecision restarted = DecideRuns(14, std::nullopt, 12, std::nullopt);
+  EXPECT_TRUE(restarted.decreased);
+  EXPECT_EQ(restarted.seen_before, 14u);
+  EXPECT_FALSE(restarted.Submits());
+  EXPECT_FALSE(DecideRuns(14, std::nullopt, 14, std::nullopt).decreased);
+  EXPECT_FALSE(DecideRuns(std::nullopt, std::nullopt, 3, std::nullopt).decreased);
 }
 
 TEST(RunRange, FirstStartRecordsWithoutSubmittingThePast) {
