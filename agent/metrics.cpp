@@ -36,6 +36,7 @@ std::string SourceLabel(const std::string& name) {
 }
 
 void OutboxMetrics(Exposition& e, const std::vector<OutboxStatus>& outboxes);
+void RunsMetrics(Exposition& e, const std::vector<RunWatcherStats>& watchers);
 
 }  // namespace
 
@@ -132,6 +133,7 @@ std::string PrometheusText(const AgentStatus& s, const MqttStats* mqtt) {
   for (const auto& [name, seq] : b.last_seq) e.Sample(D(seq), SourceLabel(name));
 
   if (!s.outbox.empty()) OutboxMetrics(e, s.outbox);
+  if (!s.runs.empty()) RunsMetrics(e, s.runs);
 
   if (mqtt != nullptr) {
     e.One("mqtt_connected", "gauge", "1 while a broker session is up.", mqtt->connected ? 1 : 0);
@@ -172,6 +174,35 @@ void OutboxMetrics(Exposition& e, const std::vector<OutboxStatus>& outboxes) {
                "{outbox=" + PrometheusLabel(o.name) + ",kind=" + PrometheusLabel(k.kind) + "}");
     }
   }
+}
+
+// Per run watcher (docs/runs.md); the run numbers also per instrument.
+void RunsMetrics(Exposition& e, const std::vector<RunWatcherStats>& watchers) {
+  auto label = [](const RunWatcherStats& w) { return "{watcher=" + PrometheusLabel(w.name) + "}"; };
+  auto instrument = [](const RunWatcherStats& w, const RunInstrumentStats& i) {
+    return "{watcher=" + PrometheusLabel(w.name) + ",instrument=" + PrometheusLabel(i.instrument) +
+           "}";
+  };
+  e.Family("runs_submitted_total", "counter", "Run reports submitted this run.");
+  for (const RunWatcherStats& w : watchers) e.Sample(D(w.submitted), label(w));
+  e.Family("runs_missing_files_total", "counter",
+           "Run reports submitted with files missing after file_timeout.");
+  for (const RunWatcherStats& w : watchers) e.Sample(D(w.missing), label(w));
+  e.Family("runs_watcher_error", "gauge", "1 while the watcher cannot read its counter or write.");
+  for (const RunWatcherStats& w : watchers) e.Sample(w.error.empty() ? 0 : 1, label(w));
+  e.Family("runs_last_seen", "gauge", "The run number last read from the counter.");
+  for (const RunWatcherStats& w : watchers)
+    for (const RunInstrumentStats& i : w.instruments) e.Sample(D(i.last_seen), instrument(w, i));
+  e.Family("runs_last_submitted", "gauge", "The last run submitted (durable).");
+  for (const RunWatcherStats& w : watchers)
+    for (const RunInstrumentStats& i : w.instruments)
+      e.Sample(D(i.last_submitted), instrument(w, i));
+  e.Family("runs_pending", "gauge", "Runs detected and waiting for their files.");
+  for (const RunWatcherStats& w : watchers)
+    for (const RunInstrumentStats& i : w.instruments) e.Sample(D(i.pending), instrument(w, i));
+  e.Family("runs_decreases_total", "counter", "Times the run number went down this run.");
+  for (const RunWatcherStats& w : watchers)
+    for (const RunInstrumentStats& i : w.instruments) e.Sample(D(i.decreases), instrument(w, i));
 }
 
 }  // namespace

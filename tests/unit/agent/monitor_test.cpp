@@ -178,6 +178,31 @@ TEST(Metrics, TextHasHelpTypeAndLabelledSamples) {
             std::string::npos);
   EXPECT_NE(with_outbox.find("granary_outbox_pending_bytes{outbox=\"jobs\",kind=\"error\"} 300\n"),
             std::string::npos);
+  EXPECT_EQ(with_outbox.find("granary_runs_"), std::string::npos);
+  RunWatcherStats runs;
+  runs.name = "merlin";
+  runs.submitted = 4;
+  runs.missing = 1;
+  runs.error = "cannot read lastruns.txt";
+  RunInstrumentStats merlin;
+  merlin.instrument = "MERLIN";
+  merlin.last_seen = 14;
+  merlin.last_submitted = 13;
+  merlin.pending = 1;
+  merlin.decreases = 2;
+  runs.instruments.push_back(merlin);
+  s.runs.push_back(runs);
+  const std::string with_runs = PrometheusText(s, nullptr);
+  for (const char* line :
+       {"granary_runs_submitted_total{watcher=\"merlin\"} 4\n",
+        "granary_runs_missing_files_total{watcher=\"merlin\"} 1\n",
+        "granary_runs_watcher_error{watcher=\"merlin\"} 1\n",
+        "granary_runs_last_seen{watcher=\"merlin\",instrument=\"MERLIN\"} 14\n",
+        "granary_runs_last_submitted{watcher=\"merlin\",instrument=\"MERLIN\"} 13\n",
+        "granary_runs_pending{watcher=\"merlin\",instrument=\"MERLIN\"} 1\n",
+        "granary_runs_decreases_total{watcher=\"merlin\",instrument=\"MERLIN\"} 2\n"}) {
+    EXPECT_NE(with_runs.find(line), std::string::npos) << line << with_runs;
+  }
   // Every line is a comment or "name[{labels}] value".
   size_t start = 0;
   while (start < text.size()) {
