@@ -94,11 +94,34 @@ void OutboxWatcher::ScanDir(size_t outbox, const std::string& dir, const std::st
     if (OutboxIgnores(options_.outboxes[outbox], name)) continue;
     const std::string path = dir + "/" + name;
     if (IsDir(path)) {
-      if (uuid.empty() && ValidUuid(name)) ScanDir(outbox, path, name, /*ready=*/false);
+      if (!uuid.empty()) continue;  // attachments are one level deep
+      if (ValidUuid(name)) {
+        ScanDir(outbox, path, name, /*ready=*/false);
+        RemoveIfSpent(outbox, path);
+      } else if (foreign_dirs_.insert(path).second) {
+        log::Warning(
+            "outbox {}: {} is not named by a report's UUID: nothing in it is taken "
+            "(docs/outbox.md)",
+            options_.outboxes[outbox].name, path);
+      }
       continue;
     }
     Consider(outbox, path, uuid, ready);
   }
+}
+
+// With after = "delete" an attachment directory empties as its files are taken. It goes
+// once it stayed empty for a rescan interval, so a producer that makes the directory before
+// moving files into it has that long; rmdir(2) never removes a directory with anything in it.
+void OutboxWatcher::RemoveIfSpent(size_t outbox, const std::string& dir) {
+  const OutboxConfig& o = options_.outboxes[outbox];
+  if (!o.delete_after) return;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) return;
+  const int64_t mtime_ms =
+      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / kMsNs;
+  if (env_.WallNowMs() - mtime_ms < o.rescan.count()) return;
+  if (::rmdir(dir.c_str()) == 0) log::Info("outbox {}: removed the empty {}", o.name, dir);
 }
 
 void OutboxWatcher::Rescan() {

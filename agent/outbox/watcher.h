@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,8 @@ class OutboxWatcher {
   void Rescan();
   // `ready`: the directory was renamed in whole, so its files are complete.
   void ScanDir(size_t outbox, const std::string& dir, const std::string& uuid, bool ready);
+  // Removes a report's attachment directory that stayed empty (after = "delete").
+  void RemoveIfSpent(size_t outbox, const std::string& dir);
   // `ready`: renamed in, so complete now.
   void Consider(size_t outbox, const std::string& path, const std::string& uuid, bool ready);
   void TakeDue();
@@ -67,6 +70,7 @@ class OutboxWatcher {
   OutboxTaker taker_;
   std::map<std::string, Candidate> candidates_;  // path ->
   std::vector<OutboxStatus> stats_;              // per outbox, in config order
+  std::set<std::string> foreign_dirs_;           // sub-directories not named by a UUID, logged
   int64_t next_rescan_ns_ = 0;
   bool did_ = false;
 };

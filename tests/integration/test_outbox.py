@@ -1,7 +1,8 @@
 """Outboxes end to end with the real agent and Swift + s3api: reports of three kinds and
 files from 0 bytes to 3 MiB (and an 11 MiB one by multipart upload), attachments placed before their report and after it, each
-uploaded once under the contract's key with its metadata and SHA-256; a bad report moved
-aside with its reason; after = "keep" not taken again across a restart; over the quota,
+uploaded once under the contract's key with its metadata and SHA-256; emptied attachment
+directories removed, a directory not named by a UUID left alone and logged once; a bad
+report moved aside with its reason; after = "keep" not taken again across a restart; over the quota,
 entries wait in place, readings are not evicted and status says so."""
 import hashlib
 import json
@@ -70,6 +71,7 @@ def end_to_end(s3, rng):
 name = "jobs"
 path = "{box}"
 kind = "job"
+rescan = "1s"
 
 [[outbox]]
 name = "versions"
@@ -105,6 +107,9 @@ rescan = "1s"
     standalone = rng.randbytes((11 << 20) + 5)  # over part_size: a multipart upload of 3 parts
     put(os.path.join(box, "trace.bin"), standalone)
     put(os.path.join(box, "bad.json"), b'{"kind": "error", "uuid": "not-a-uuid"}')
+    # Not a UUID: its files are not taken, and the agent says so once.
+    os.makedirs(os.path.join(box, "notes"))
+    put(os.path.join(box, "notes", "readme.txt"), b"not for upload")
     version_uuid = uuid4(rng)
     version = b'{"uuid": "%s", "firmware": "2.1"}' % version_uuid.encode()
     put(os.path.join(kept, "version.json"), version)
@@ -127,11 +132,17 @@ rescan = "1s"
     check(os.path.exists(os.path.join(rejected, "bad.json")), "bad report moved aside")
     with open(os.path.join(rejected, "bad.json.reason")) as f:
         check("uuid" in f.read(), "reason names the uuid")
-    left = sorted(n for n in os.listdir(box) if not n.startswith("."))
+    left = sorted(n for n in os.listdir(box) if not n.startswith(".") and n != "notes")
     check(all(os.listdir(os.path.join(box, n)) == [] for n in left), f"originals left: {left}")
     check(os.path.exists(os.path.join(kept, "version.json")), "after = keep leaves the original")
 
     time.sleep(2.5)
+    # Emptied attachment directories go once they stayed empty for a rescan interval.
+    left = sorted(n for n in os.listdir(box) if not n.startswith("."))
+    check(left == ["notes"], f"left in the outbox: {left}")
+    check(os.listdir(os.path.join(box, "notes")) == ["readme.txt"], "notes/ untouched")
+    warned = agent.read_log().count("notes is not named by a report's UUID")
+    check(warned == 1, f"the foreign directory logged {warned} times")
     status = agent.status()["outbox"]
     jobs = next(o for o in status if o["name"] == "jobs")
     check(jobs["rejected"] == 1 and jobs["taken"] == len(expected) + 1, f"status {jobs}")
