@@ -650,6 +650,9 @@ class SqlIndex final : public Index {
 
   Result<size_t> CheckAttachments(int64_t due_ms, int64_t now_ms) override {
     std::lock_guard<std::mutex> lock(mu_);
+    auto due = reports_.AttachmentsDue(due_ms);
+    if (!due) return due.error();
+    if (!*due) return size_t{0};
     size_t events = 0;
     auto r = Transaction("attachments", [&]() -> Result<RecordResult> {
       auto n = reports_.CheckAttachments(due_ms, now_ms);

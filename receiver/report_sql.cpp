@@ -209,6 +209,16 @@ Result<std::optional<PendingValidation>> ReportSql::DecideValidation(const std::
   return std::optional<PendingValidation>(std::move(v));
 }
 
+Result<bool> ReportSql::AttachmentsDue(int64_t due_ms) {
+  for (const char* sql : {"SELECT 1 FROM reports WHERE checked = 0 AND time_ms <= ? LIMIT 1",
+                          "SELECT 1 FROM files WHERE checked = 0 AND stored_ms <= ? LIMIT 1"}) {
+    auto rows = db_.Query(sql, {due_ms});
+    if (!rows) return rows.error();
+    if (!rows->empty()) return true;
+  }
+  return false;
+}
+
 Result<size_t> ReportSql::CheckAttachments(int64_t due_ms, int64_t now_ms) {
   size_t events = 0;
   auto reports = db_.Query(

@@ -31,6 +31,9 @@ class ReportSql {
   Result<std::optional<PendingValidation>> DecideValidation(const std::string& request_id,
                                                             bool accept, const std::string& reason,
                                                             int64_t now_ms);
+  // Whether CheckAttachments has anything to look at: a read, so that an idle receiver does
+  // not take the write lock every second for nothing.
+  Result<bool> AttachmentsDue(int64_t due_ms);
   Result<size_t> CheckAttachments(int64_t due_ms, int64_t now_ms);
   Result<std::vector<KindCount>> KindCounts();
 
