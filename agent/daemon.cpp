@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <thread>
 
 #include "agent/archive/mqtt_source.h"
@@ -30,7 +32,7 @@ using std::chrono::milliseconds;
 // Drop-in and credentials changes do not wait for it: they arrive as SIGIO.
 constexpr milliseconds kStatusCheck{2000};
 // Free heap beyond this since the last trim goes back to the kernel (see TrimAfterLargeFrees).
-constexpr size_t kTrimAbove = 256 << 10;
+constexpr size_t kTrimAbove = 128 << 10;
 constexpr milliseconds kSchedulerStopWait{1500};
 // How long a stop waits for what its final seal made to upload (while uploads succeed).
 constexpr milliseconds kStopUploadWait{5000};
@@ -87,15 +89,18 @@ void WarnAboutDefaults(const AgentConfig& c) {
   }
 }
 
-// Rebuilding the status frees what the last one used; glibc keeps pages freed between live
-// chunks mapped (~150 KiB with 100 sources) unless asked. Asking costs a walk of the heap,
-// so only when that much is free again, not on every pass.
+// Rebuilding the status, recording a seal, an upload: each frees memory that glibc keeps
+// mapped between live chunks unless asked. The next use of that memory touches the same
+// pages again, so the free total alone cannot tell whether any of it is resident; what
+// can is how far it rose above its lowest point since the last trim. Asking costs a walk
+// of the heap, so only when that much came free, not on every pass.
 void TrimAfterLargeFrees() {
-  static size_t after_last_trim = 0;
+  static size_t low = SIZE_MAX;
   const size_t free_now = mallinfo2().fordblks;
-  if (free_now < after_last_trim + kTrimAbove) return;
+  low = std::min(low, free_now);
+  if (free_now < low + kTrimAbove) return;
   malloc_trim(0);
-  after_last_trim = mallinfo2().fordblks;
+  low = mallinfo2().fordblks;
 }
 
 class Daemon {

@@ -1,6 +1,7 @@
 #include "platform/process.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -49,6 +50,25 @@ pid_t PidLock::Holder(const std::string& path) {
   pid_t pid = 0;
   if (n > 0) std::from_chars(buf, buf + n, pid);
   return pid;
+}
+
+void TuneMalloc() {
+  // glibc gives each thread that allocates an arena of its own (up to 8 per core); with a
+  // thread per blocking source (file, exec, eagle ...) that would be most of the private
+  // memory. Two arenas are plenty: the threads mostly sleep.
+  mallopt(M_ARENA_MAX, 2);
+  // A block of 64 KiB or more is mapped on its own and unmapped when freed: zlib's window
+  // and hash tables for a seal (256 KiB), libcurl's upload buffer, a big batch. In an
+  // arena they would stay resident between uses, a seal or an upload a minute apart, since
+  // the next use re-touches the same freed pages and malloc_trim never sees the heap grow.
+  mallopt(M_MMAP_THRESHOLD, 64 << 10);
+}
+
+void BoundThreadStacks(size_t bytes) {
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return;
+  if (pthread_attr_setstacksize(&attr, bytes) == 0) (void)pthread_setattr_default_np(&attr);
+  pthread_attr_destroy(&attr);
 }
 
 void NameThisThread(const std::string& name) {

@@ -276,7 +276,13 @@ Status BufferImpl::RecordSealed() {
     }
   }
   unrecorded_.erase(unrecorded_.begin(), unrecorded_.begin() + static_cast<long>(done));
-  if (done > 0) NotifyUploadWork();  // committed: the uploader's next read sees them
+  if (done > 0) {
+    NotifyUploadWork();  // committed: the uploader's next read sees them
+    // The sealed readings' pages are free now and later commits write elsewhere: at a seal
+    // a minute the cache would hold a minute of them in private memory. Commits re-read
+    // the few pages they append to from the OS's cache.
+    store_.ReleaseCache();
+  }
   return result;
 }
 
