@@ -122,15 +122,19 @@ void UploadWorker::Kick() {
   cv_.notify_all();
 }
 
-std::optional<OutboxEntry> UploadWorker::NextOutboxDue(int64_t now_ms, int64_t* earliest_ms) {
-  if (!outbox_) {
-    auto opened = SegmentCatalog::OpenForUploads(env_, state_dir_);
-    if (!opened) {
-      NoteCatalog(opened.error());
-      return std::nullopt;
-    }
-    outbox_ = std::move(*opened);
+bool UploadWorker::OpenOutboxCatalog() {
+  if (outbox_) return true;
+  auto opened = SegmentCatalog::OpenForUploads(env_, state_dir_);
+  if (!opened) {
+    NoteCatalog(opened.error());
+    return false;
   }
+  outbox_ = std::move(*opened);
+  return true;
+}
+
+std::optional<OutboxEntry> UploadWorker::NextOutboxDue(int64_t now_ms, int64_t* earliest_ms) {
+  if (!OpenOutboxCatalog()) return std::nullopt;
   auto next = outbox_->NextOutboxDue(now_ms);
   if (!next) {
     NoteCatalog(next.error());
@@ -163,7 +167,7 @@ void UploadWorker::UnparkAfterSuccess() {
   // not fix parked (credentials, bucket, policy) may well be fixed too.
   parked_ = false;
   tombstones_due_ms_ = 0;
-  if (outbox_) (void)outbox_->RetryOutboxNow();
+  if (OpenOutboxCatalog()) (void)outbox_->RetryOutboxNow();
   if (Status s = buffer_.RetryUploadsNow(); !s) {
     log::Warning("uploader: {}", s.error().message());
   } else {
