@@ -89,18 +89,15 @@ void WarnAboutDefaults(const AgentConfig& c) {
   }
 }
 
-// Rebuilding the status, recording a seal, an upload: each frees memory that glibc keeps
-// mapped between live chunks unless asked. The next use of that memory touches the same
-// pages again, so the free total alone cannot tell whether any of it is resident; what
-// can is how far it rose above its lowest point since the last trim. Asking costs a walk
-// of the heap, so only when that much came free, not on every pass.
+// Rebuilding the status allocates and frees the same few hundred KiB every check (with
+// 100 sources); glibc keeps freed pages mapped between live chunks unless asked, so
+// without a trim the private memory is the high-water mark of that churn. The free total
+// cannot tell which of it is still resident (the next rebuild touches the same pages
+// again), so every check that finds this much free asks; a trim costs a walk of the bins
+// and an madvise per free run of pages, tens of µs.
 void TrimAfterLargeFrees() {
-  static size_t low = SIZE_MAX;
-  const size_t free_now = mallinfo2().fordblks;
-  low = std::min(low, free_now);
-  if (free_now < low + kTrimAbove) return;
+  if (mallinfo2().fordblks < kTrimAbove) return;
   malloc_trim(0);
-  low = mallinfo2().fordblks;
 }
 
 class Daemon {

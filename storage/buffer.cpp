@@ -276,13 +276,7 @@ Status BufferImpl::RecordSealed() {
     }
   }
   unrecorded_.erase(unrecorded_.begin(), unrecorded_.begin() + static_cast<long>(done));
-  if (done > 0) {
-    NotifyUploadWork();  // committed: the uploader's next read sees them
-    // The sealed readings' pages are free now and later commits write elsewhere: at a seal
-    // a minute the cache would hold a minute of them in private memory. Commits re-read
-    // the few pages they append to from the OS's cache.
-    store_.ReleaseCache();
-  }
+  if (done > 0) NotifyUploadWork();  // committed: the uploader's next read sees them
   return result;
 }
 
@@ -297,6 +291,11 @@ void BufferImpl::Run() {
     Upkeep(w, p);
     AnswerFlush(w, p, flush_committed);
     if (p.stopping && StopFinished(w, p, drained)) break;
+    // Caught up: what the cache holds was just written and is read again only by a seal
+    // (through its own connection). At a poll a second it would fill with a minute of
+    // readings, 256 KiB of private memory; the next commit re-reads the few pages it
+    // appends to from the OS's cache. A busy writer is never drained and keeps its cache.
+    if (drained) store_.ReleaseCache();
   }
   RunCommands();
   std::lock_guard<std::mutex> lock(mu_);
