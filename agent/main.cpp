@@ -309,8 +309,8 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   granary::TuneMalloc();
-  // The deepest thread reaches about 60 KiB in a Release build (docs/benchmarks.md
-  // measures each); sanitizer builds use two to three times that.
+  // Threads reach 12-20 KiB of stack in a Release build (docs/benchmarks.md measures
+  // each); sanitizer builds use two to three times that, and libcurl's resolver more.
   granary::BoundThreadStacks(512 << 10);
   // A SIGTERM that arrives while `run` is still loading its config must be a clean stop,
   // not death by the default action: block it from the first instruction.
