@@ -45,8 +45,8 @@ t1=$(date +%s.%N)
 cpu=$(echo "scale=3; 100 * (($u1 + $s1) - ($u0 + $s0)) / $ticks / ($t1 - $t0)" | bc)
 "$build/agent/granary" status -c "$work/granary.toml" --json > "$work/status.json"
 polls=$(/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sum(s['polls'] for s in d['sources']), sum(s['errors'] for s in d['sources']))" "$work/status.json")
-printf '%-40s %s\n' "peak total RSS" "$((max_rss / 1024)).$(((max_rss % 1024) * 10 / 1024)) MiB"
-printf '%-40s %s\n' "peak private RSS (RssAnon)" "$((max_anon / 1024)).$(((max_anon % 1024) * 100 / 1024)) MiB"
+printf '%-40s %s\n' "peak total RSS" "$(awk -v k="$max_rss" 'BEGIN {printf "%.1f", k / 1024}') MiB"
+printf '%-40s %s\n' "peak private RSS (RssAnon)" "$(awk -v k="$max_anon" 'BEGIN {printf "%.2f", k / 1024}') MiB (target <= 2.8)"
 printf '%-40s %s\n' "CPU (% of one core)" "$cpu %"
 printf '%-40s %s\n' "polls, errors (whole run)" "$polls"
 kill "$agent"; wait "$agent" || true  # the floor gets the sensor and the cores to itself
