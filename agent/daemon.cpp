@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <thread>
 
 #include "agent/archive/mqtt_source.h"
@@ -30,7 +32,7 @@ using std::chrono::milliseconds;
 // Drop-in and credentials changes do not wait for it: they arrive as SIGIO.
 constexpr milliseconds kStatusCheck{2000};
 // Free heap beyond this since the last trim goes back to the kernel (see TrimAfterLargeFrees).
-constexpr size_t kTrimAbove = 256 << 10;
+constexpr size_t kTrimAbove = 128 << 10;
 constexpr milliseconds kSchedulerStopWait{1500};
 // How long a stop waits for what its final seal made to upload (while uploads succeed).
 constexpr milliseconds kStopUploadWait{5000};
@@ -87,15 +89,15 @@ void WarnAboutDefaults(const AgentConfig& c) {
   }
 }
 
-// Rebuilding the status frees what the last one used; glibc keeps pages freed between live
-// chunks mapped (~150 KiB with 100 sources) unless asked. Asking costs a walk of the heap,
-// so only when that much is free again, not on every pass.
+// Rebuilding the status allocates and frees the same few hundred KiB every check (with
+// 100 sources); glibc keeps freed pages mapped between live chunks unless asked, so
+// without a trim the private memory is the high-water mark of that churn. The free total
+// cannot tell which of it is still resident (the next rebuild touches the same pages
+// again), so every check that finds this much free asks; a trim costs a walk of the bins
+// and an madvise per free run of pages, tens of µs.
 void TrimAfterLargeFrees() {
-  static size_t after_last_trim = 0;
-  const size_t free_now = mallinfo2().fordblks;
-  if (free_now < after_last_trim + kTrimAbove) return;
+  if (mallinfo2().fordblks < kTrimAbove) return;
   malloc_trim(0);
-  after_last_trim = mallinfo2().fordblks;
 }
 
 class Daemon {

@@ -1,7 +1,6 @@
 // The `granary` command line: run the agent, or inspect and test its configuration and
 // state. Every command that takes -c validates the whole config first (exit 78 on error).
 #include <curl/curl.h>
-#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
@@ -309,10 +308,10 @@ int Main(int argc, char** argv) {
 }  // namespace granary
 
 int main(int argc, char** argv) {
-  // glibc gives each thread that allocates an arena of its own (up to 8 per core); with a
-  // thread per blocking source (file, exec, eagle ...) that would be most of the agent's
-  // private memory. Two arenas are plenty: the threads mostly sleep.
-  mallopt(M_ARENA_MAX, 2);
+  granary::TuneMalloc();
+  // Threads reach 12-20 KiB of stack in a Release build (docs/benchmarks.md measures
+  // each); sanitizer builds use two to three times that, and libcurl's resolver more.
+  granary::BoundThreadStacks(512 << 10);
   // A SIGTERM that arrives while `run` is still loading its config must be a clean stop,
   // not death by the default action: block it from the first instruction.
   if (argc > 1 && std::string_view(argv[1]) == "run") granary::BlockControlSignals();

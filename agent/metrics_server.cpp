@@ -22,7 +22,7 @@ constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 struct MetricsServer::Impl {
   MhdDaemon daemon;
   std::mutex mu;
-  std::string text;  // guarded by mu
+  std::function<std::string()> render;  // guarded by mu
   int port = 0;
 
   static MHD_Result Reply(MHD_Connection* connection, unsigned status, const std::string& body) {
@@ -41,12 +41,12 @@ struct MetricsServer::Impl {
     }
     if (std::strcmp(url, "/metrics") != 0)
       return Reply(connection, MHD_HTTP_NOT_FOUND, "try /metrics\n");
-    std::string text;
+    std::function<std::string()> render;
     {
       std::lock_guard<std::mutex> lock(self->mu);
-      text = self->text;
+      render = self->render;
     }
-    return Reply(connection, MHD_HTTP_OK, text);
+    return Reply(connection, MHD_HTTP_OK, render ? render() : std::string());
   }
 };
 
@@ -69,9 +69,13 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(int port) {
 MetricsServer::MetricsServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MetricsServer::~MetricsServer() = default;
 
-void MetricsServer::Set(std::string text) {
+void MetricsServer::Set(std::function<std::string()> render) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->text = std::move(text);
+  impl_->render = std::move(render);
+}
+
+void MetricsServer::Set(std::string text) {
+  Set([text = std::move(text)] { return text; });
 }
 
 int MetricsServer::port() const { return impl_->port; }

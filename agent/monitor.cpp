@@ -101,16 +101,17 @@ void Monitor::Stopping() {
   if (mqtt_) mqtt_->PublishEvent(StopEventJson(config_.device, env_.WallNowMs(), "signal"));
 }
 
-void Monitor::WriteMetrics(const AgentStatus& s) {
+void Monitor::WriteMetricsFile(const AgentStatus& s) {
+  if (config_.metrics.textfile.empty()) return;
   std::string text = PrometheusText(s, mqtt_ ? &s.mqtt : nullptr);
-  if (!config_.metrics.textfile.empty()) {
-    Status w = WriteFileAtomically(env_, config_.metrics.textfile, text, /*durable=*/false);
-    // Logged once per distinct error: a missing directory would otherwise log every period.
-    std::string error = w ? "" : w.error().message();
-    if (!error.empty() && error != last_metrics_error_) log::Warning("metrics: {}", error);
-    last_metrics_error_ = error;
-  }
-  if (metrics_) metrics_->Set(std::move(text));
+  // Nothing in the text moves with the clock alone: an unchanged text is not written again.
+  if (text == last_metrics_text_) return;
+  Status w = WriteFileAtomically(env_, config_.metrics.textfile, text, /*durable=*/false);
+  // Logged once per distinct error: a missing directory would otherwise log every period.
+  std::string error = w ? "" : w.error().message();
+  if (!error.empty() && error != last_metrics_error_) log::Warning("metrics: {}", error);
+  last_metrics_error_ = error;
+  last_metrics_text_ = w ? std::move(text) : std::string();
 }
 
 void Monitor::Report(const AgentStatus& s, const std::string& json, int64_t last_progress_ns) {
@@ -142,10 +143,8 @@ void Monitor::Report(const AgentStatus& s, const std::string& json, int64_t last
     }
   }
   if (due || changed || final) {
-    WriteMetrics(s);
+    WriteMetricsFile(s);
     last_published_ns_ = now_ns;
-  } else if (metrics_) {
-    metrics_->Set(PrometheusText(s, mqtt_ ? &s.mqtt : nullptr));
   }
 
   if (!final) {
@@ -157,7 +156,12 @@ void Monitor::Report(const AgentStatus& s, const std::string& json, int64_t last
       service::NotifyWatchdog();
     }
   }
-  previous_ = std::make_unique<AgentStatus>(s);
+  previous_ = std::make_shared<const AgentStatus>(s);
+  if (metrics_) {
+    metrics_->Set([snapshot = previous_, mqtt = mqtt_ != nullptr] {
+      return PrometheusText(*snapshot, mqtt ? &snapshot->mqtt : nullptr);
+    });
+  }
 }
 
 }  // namespace granary

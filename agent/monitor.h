@@ -1,7 +1,9 @@
 // Reports each status snapshot the daemon takes, to everyone who watches the agent:
 //   MQTT      retained status every [status].interval and on every change of state,
 //             events derived from what changed (agent/status_events.h)
-//   metrics   Prometheus text to [metrics].textfile and the optional 127.0.0.1 /metrics
+//   metrics   Prometheus text to [metrics].textfile when it changed (at most every
+//             [status].interval, at once on a change of state), and on the optional
+//             127.0.0.1 /metrics made from the last status when a scraper asks
 //   systemd   READY=1, a one-line STATUS=, and WATCHDOG=1 only while the scheduler makes
 //             progress (agent/watchdog.h), STOPPING=1
 // Driven from the daemon's main thread only; the MQTT network thread and the HTTP thread
@@ -46,15 +48,17 @@ class Monitor {
  private:
   void StartPublisher();
   void StartMetricsServer();
-  void WriteMetrics(const AgentStatus& status);
+  void WriteMetricsFile(const AgentStatus& status);
 
   Env& env_;
   AgentConfig config_;
   std::unique_ptr<MqttPublisher> mqtt_;     // null without [mqtt]
   std::unique_ptr<MetricsServer> metrics_;  // null without [metrics].listen_port
-  std::unique_ptr<AgentStatus> previous_;   // the last reported, for events and changes
-  int64_t last_published_ns_ = 0;           // monotonic; status to MQTT and the metrics file
+  // The last reported, for events and changes; /metrics renders it when asked.
+  std::shared_ptr<const AgentStatus> previous_;
+  int64_t last_published_ns_ = 0;  // monotonic; status to MQTT and the metrics file
   std::string last_metrics_error_;
+  std::string last_metrics_text_;  // the last written to [metrics].textfile
 };
 
 }  // namespace granary

@@ -23,8 +23,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// How long one mosquitto_loop call may block; bounds how late the thread sees Stop().
-constexpr int kLoopTimeoutMs = 250;
 constexpr int kQos = 1;
 // Broker acknowledgements remembered for Stop(), which waits for one of them.
 constexpr size_t kAckedMidsKept = 64;
@@ -228,8 +226,12 @@ struct MqttPublisher::Impl {
       uint64_t connects_before = Stats().connects;
       int rc = mosquitto_connect_async(mosq.get(), config.host.c_str(), config.EffectivePort(),
                                        static_cast<int>(config.keepalive.count()));
+      // Asleep until the socket has something, a publish or disconnect from another thread
+      // wakes the library's socket pair, or the keepalive is due (mosquitto_loop shortens
+      // the wait to its next PINGREQ itself): no wakeup while nothing happens.
+      const int wait_ms = static_cast<int>(std::chrono::milliseconds(config.keepalive).count());
       while (rc == MOSQ_ERR_SUCCESS) {
-        rc = mosquitto_loop(mosq.get(), kLoopTimeoutMs, 1);
+        rc = mosquitto_loop(mosq.get(), wait_ms, 1);
         std::lock_guard<std::mutex> lock(mu);
         if (abort || (stopping && !stats.connected)) return;
       }
@@ -352,6 +354,9 @@ void MqttPublisher::Stop(std::string final_status, milliseconds wait) {
     m.cv.wait_until(lock, deadline + milliseconds{500}, [&] { return !m.stats.connected; });
     m.abort = true;
   }
+  // Queuing a DISCONNECT writes the library's socket pair, which ends a loop still waiting
+  // (for a connect under way, or a broker that stopped reading) before its keepalive.
+  mosquitto_disconnect(m.mosq.get());
   m.thread.join();
 }
 

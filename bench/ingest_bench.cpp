@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "platform/handles.h"
+#include "platform/process.h"
 #include "platform/sqlite.h"
 #include "storage/buffer.h"
 #include "storage/segment_file.h"
@@ -157,7 +158,9 @@ double RawZlib(double& mb_per_s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  granary::sql::ConfigureLibrary();  // the raw figure runs under the agent's settings
+  // The raw figure runs under the agent's SQLite and malloc settings.
+  granary::TuneMalloc();
+  granary::sql::ConfigureLibrary();
   // "ingest_bench full" (or "normal") runs only the agent's sustained part, to profile it.
   if (argc == 2 && (std::string(argv[1]) == "full" || std::string(argv[1]) == "normal")) {
     std::printf("agent ingest, sync=%s\t%.0f\treadings/s\n", argv[1],

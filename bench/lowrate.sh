@@ -32,7 +32,7 @@ print(f\"{sys.argv[2]}: captured {b['captured']}, segments uploaded {u.get('uplo
     "$work/$1.status.json" "$1"
 }
 
-echo "== idle agent: one source every 10 s, no upload, ${seconds}s =="
+echo "== idle agent: one source every 10 s, no upload, ${seconds}s (load $(cut -d' ' -f1 /proc/loadavg)) =="
 cat > "$work/idle.toml" <<CONF
 device = "bench"
 state_dir = "$work/idle"
@@ -44,7 +44,7 @@ CONF
 run idle 5
 
 echo
-echo "== 100 readings/s (one poll a second, ~150-byte readings, sync full) to Swift + s3api, ${seconds}s =="
+echo "== 100 readings/s (one poll a second, ~150-byte readings, sync full) to Swift + s3api, ${seconds}s (load $(cut -d' ' -f1 /proc/loadavg)) =="
 line=$("$here/tests/sim/s3_server.sh" start "$work/s3" bench)
 eval "export $line"
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY

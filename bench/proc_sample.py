@@ -6,7 +6,9 @@ usage: proc_sample.py PID SECONDS LABEL [smaps]
 A wakeup is a context switch of one of its threads (voluntary: it slept and was woken;
 nonvoluntary: it was preempted), counted from /proc/PID/task/*/status at both ends of the
 interval. Memory is read at the end: RssAnon and VmRSS from status, Pss and Private_Dirty
-from smaps_rollup. Prints "LABEL: metric<TAB>value<TAB>unit" lines, then one line per thread;
+from smaps_rollup. Prints "LABEL: metric<TAB>value<TAB>unit" lines, then one line per thread
+with the KiB of its stack that is resident (the mapping holding the stack pointer that
+/proc/PID/task/TID/syscall shows; "?" for a thread running at that moment);
 with "smaps", then private dirty KiB per mapping name (anonymous mappings by their size,
 which tells thread stacks from malloc arenas), largest first.
 """
@@ -54,6 +56,34 @@ def private_dirty_by_mapping(pid):
     return sorted(((kib, n) for n, kib in out.items() if kib > 0), reverse=True)
 
 
+def mappings(pid):
+    """(low, high, private dirty KiB) of every mapping."""
+    out = []
+    for line in read(f"/proc/{pid}/smaps").splitlines():
+        head = line.split()
+        if "-" in head[0] and ":" not in head[0]:
+            lo, hi = (int(x, 16) for x in head[0].split("-"))
+            out.append([lo, hi, 0])
+        elif head[0] == "Private_Dirty:":
+            out[-1][2] = int(head[1])
+    return out
+
+
+def stack_kib(pid, tid, maps):
+    """Resident KiB of the mapping that holds the thread's stack pointer, or None."""
+    try:
+        fields = read(f"/proc/{pid}/task/{tid}/syscall").split()
+    except OSError:
+        return None
+    if len(fields) < 3:  # "running"
+        return None
+    sp = int(fields[-2], 16)
+    for lo, hi, kib in maps:
+        if lo <= sp < hi:
+            return kib
+    return None
+
+
 def cpu_ticks(pid):
     # Fields after the parenthesised name, which may itself hold spaces.
     rest = read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
@@ -82,11 +112,15 @@ def main():
         ("private dirty", f"{field(rollup, 'Private_Dirty') / 1024:.2f}", "MiB"),
         ("threads", f"{len(w1)}", ""),
         ("wakeups", f"{total:.2f}", "per second, all threads"),
+        ("load average", f"{os.getloadavg()[0]:.2f}", "at the end (other processes)"),
     ]
     for metric, value, unit in rows:
         print(f"{label}: {metric}\t{value}\t{unit}")
+    maps = mappings(pid)
     for tid, name, rate in per_thread:
-        print(f"{label}: thread {tid} ({name})\t{rate:.2f}\twakeups/s")
+        kib = stack_kib(pid, tid, maps)
+        stack = "?" if kib is None else str(kib)
+        print(f"{label}: thread {tid} ({name})\t{rate:.2f}\twakeups/s, stack {stack} KiB")
     if len(sys.argv) > 4 and sys.argv[4] == "smaps":
         for kib, name in private_dirty_by_mapping(pid):
             print(f"{label}: private dirty {name}\t{kib}\tKiB")

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include "platform/handles.h"
@@ -26,6 +27,15 @@ class PidLock {
   explicit PidLock(UniqueFd fd) : fd_(std::move(fd)) {}
   UniqueFd fd_;
 };
+
+// The agent's malloc settings, for it and for the benchmarks that stand for it (see
+// process.cpp). Call first thing in main, before any thread starts.
+void TuneMalloc();
+
+// The stack every thread created from now on gets (std::thread and the libraries' threads
+// alike), instead of the 8 MiB ulimit default. Only the depth a thread reaches is
+// resident; the bound keeps a runaway recursion from growing private memory unseen.
+void BoundThreadStacks(size_t bytes);
 
 // Names the calling thread (at most 15 bytes are kept), so top -H, /proc/PID/task/*/comm
 // and the footprint bench tell the threads apart.

@@ -44,6 +44,8 @@ S3Client::S3Client(Env& env, S3Options options, Credentials credentials)
 
 S3Client::~S3Client() = default;
 
+void S3Client::Idle() { curl_.reset(); }
+
 std::string S3Client::ObjectUrl(const std::string& key) const {
   // Built by appending: GCC 12 at -O3 mistakes `"/" + s` here for an overlapping memcpy.
   std::string path(1, '/');
@@ -62,6 +64,7 @@ std::string S3Client::ObjectUrl(const std::string& key) const {
 }
 
 Result<S3Response> S3Client::Perform(Call& call) {
+  if (!curl_) curl_.reset(curl_easy_init());  // after Idle()
   CURL* c = curl_.get();
   if (c == nullptr) return Error("curl_easy_init failed");
   curl_easy_reset(c);  // keeps the connection cache: keep-alive across requests

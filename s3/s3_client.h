@@ -119,6 +119,11 @@ class S3Client {
                                              const std::vector<S3Part>& parts);
   Result<S3Response> AbortMultipartUpload(const std::string& key, const std::string& upload_id);
 
+  // Closes the kept-alive connection and frees libcurl's handle and buffers; the next
+  // request opens them again. For a caller about to sleep for longer than a server keeps
+  // an idle connection anyway.
+  void Idle();
+
   // Signs as if the clock were `offset_ms` ahead (learned from the server's Date).
   void SetClockOffset(int64_t offset_ms) { clock_offset_ms_ = offset_ms; }
   int64_t clock_offset_ms() const { return clock_offset_ms_; }

@@ -26,6 +26,7 @@ constexpr milliseconds kMaxBackoff{5000};
 // uploaded files past keep_uploaded: both deadlines are an hour by default, so an idle
 // writer need not wake more often than this.
 constexpr milliseconds kUpkeepEvery{10'000};
+constexpr milliseconds kCacheReleaseEvery{1'000};
 
 class BufferImpl final : public Buffer {
  public:
@@ -151,6 +152,7 @@ class BufferImpl final : public Buffer {
     bool stop_cut = false;
     uint64_t seen_ticket = 0, seal_errors_at_ticket = 0;
     Clock::time_point next_upkeep{};
+    Clock::time_point cache_released{};
   };
   // What one pass took from the shared state, and its last error.
   struct Pass {
@@ -291,6 +293,15 @@ void BufferImpl::Run() {
     Upkeep(w, p);
     AnswerFlush(w, p, flush_committed);
     if (p.stopping && StopFinished(w, p, drained)) break;
+    // Caught up: what the cache holds was just written and is read again only by a seal
+    // (through its own connection). At a poll a second it would fill with a minute of
+    // readings, 256 KiB of private memory; the next commit re-reads the few pages it
+    // appends to from the OS's cache. At most once a second, so a fast writer that
+    // catches up between batches keeps its cache.
+    if (drained && Clock::now() - w.cache_released >= kCacheReleaseEvery) {
+      store_.ReleaseCache();
+      w.cache_released = Clock::now();
+    }
   }
   RunCommands();
   std::lock_guard<std::mutex> lock(mu_);

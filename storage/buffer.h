@@ -40,6 +40,8 @@ struct BufferOptions {
   // How long Stop() keeps retrying a failing commit and waiting for seals under way.
   // Tests that fail the disk for good on purpose shorten it.
   std::chrono::milliseconds stop_grace{3000};
+  // How long a sealer thread waits for work before it ends (the next seal starts it).
+  std::chrono::milliseconds sealer_idle_end{10'000};
 
   bool operator==(const BufferOptions&) const = default;
 };

@@ -46,6 +46,8 @@ class BufferStore {
   std::vector<SealJob> TakeCuts();
   // Records a sealed file and deletes its readings, in one transaction.
   Status RecordSeal(const SealedFile& file);
+  // Drops the connection's cached pages (none is dirty between transactions).
+  void ReleaseCache();
   // Frees space when usage is over the quota; sets paused() under policy "pause".
   Status EnforceQuota();
 

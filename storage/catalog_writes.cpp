@@ -52,6 +52,8 @@ Status BufferStore::RecordSeal(const SealedFile& f) {
   return RefreshCatalogCounts();
 }
 
+void BufferStore::ReleaseCache() { sqlite3_db_release_memory(db_.get()); }
+
 Status BufferStore::MarkUploaded(int64_t segment_id) {
   if (Status s = catalog_->MarkUploaded(segment_id); !s) return s;
   if (options_.keep_uploaded.count() == 0) {

@@ -34,12 +34,16 @@ Status Sealer::Start() {
   // needs them).
   if (Status s = Connect(*workers_.front()); !s) return s;
   std::lock_guard<std::mutex> lock(mu_);
-  StartWorker();
+  StartWorker(0);
   return Status::Ok();
 }
 
-void Sealer::StartWorker() {
-  Worker* w = workers_[started_++].get();
+void Sealer::StartWorker(size_t i) {
+  Worker* w = workers_[i].get();
+  if (w->running || stop_) return;
+  // An ended thread released mu_ as its last act: joining it here cannot wait on us.
+  if (w->thread.joinable()) w->thread.join();
+  w->running = true;
   w->thread = std::thread([this, w] {
     NameThisThread("sealer");
     Run(*w);
@@ -65,7 +69,8 @@ void Sealer::Submit(std::vector<SealJob> jobs) {
   std::lock_guard<std::mutex> lock(mu_);
   outstanding_ += jobs.size();
   for (SealJob& j : jobs) jobs_.push_back(Slot{std::move(j), false, std::nullopt});
-  if (jobs_.size() > 1 && started_ > 0 && started_ < workers_.size() && !stop_) StartWorker();
+  // The second worker only while two segments wait.
+  for (size_t i = 0; i < workers_.size() && i < jobs_.size(); ++i) StartWorker(i);
   cv_.notify_all();
 }
 
@@ -125,16 +130,37 @@ void Sealer::Run(Worker& w) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (backoff.count() > 0) cv_.wait_for(lock, backoff, [&] { return stop_; });
-      cv_.wait(lock, [&] { return stop_ || NextUnclaimed() != nullptr; });
+      // Nothing to seal for options_.sealer_idle_end: the thread ends, its stack goes back
+      // to the kernel and it costs no wakeup until the next seal starts it again.
+      if (!cv_.wait_for(lock, options_.sealer_idle_end,
+                        [&] { return stop_ || NextUnclaimed() != nullptr; })) {
+        // Closed under mu_: a seal submitted from now on starts a new thread on `w`.
+        w.select_runs.reset();
+        w.db.reset();
+        w.running = false;
+        return;
+      }
       if (stop_) return;
       slot = NextUnclaimed();
       slot->claimed = true;
       job = slot->job;
     }
     auto sealed = SealOne(w, job);
-    // A seal reads its readings once, in order: the pages it cached are never read again,
-    // and at a seal a minute they would sit in private memory between seals.
-    if (w.db) sqlite3_db_release_memory(w.db.get());
+    bool more;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      more = NextUnclaimed() != nullptr;
+    }
+    // A seal reads its readings once, in order: the pages it cached are never read again.
+    // With no other segment waiting the connection goes too (its schema and statement
+    // would sit in private memory until the next seal, a minute or an hour away); the
+    // next seal opens it again.
+    if (!more) {
+      w.select_runs.reset();
+      w.db.reset();
+    } else if (w.db) {
+      sqlite3_db_release_memory(w.db.get());
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (sealed) {

@@ -70,6 +70,7 @@ class Sealer {
     SqliteDb db;  // read-only, this worker's thread only
     SqliteStmt select_runs;
     std::thread thread;
+    bool running = false;  // guarded by mu_; false once its thread has decided to end
   };
   struct Slot {
     SealJob job;
@@ -82,14 +83,18 @@ class Sealer {
   Result<SealedFile> SealOne(Worker& w, const SealJob& job);
   // REQUIRES: mu_ held.
   Slot* NextUnclaimed();
-  void StartWorker();
+  // Starts workers_[i]'s thread unless it runs (joining the one that ended). REQUIRES: mu_.
+  void StartWorker(size_t i);
   void ReleaseInOrder();
 
   Env& env_;
   const BufferOptions options_;
   const std::string segments_dir_;
   std::function<void()> wake_;
-  std::vector<std::unique_ptr<Worker>> workers_;  // fixed at Start; threads start lazily
+  // Fixed at Start. A thread starts when there is work for it and ends after
+  // options_.sealer_idle_end without any, so a device sealing once a minute has no sealer thread
+  // most of the time.
+  std::vector<std::unique_ptr<Worker>> workers_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -98,7 +103,6 @@ class Sealer {
   size_t outstanding_ = 0;
   uint64_t errors_ = 0;
   std::string last_error_;
-  size_t started_ = 0;  // workers whose thread runs
   bool stop_ = false;
 };
 

@@ -24,6 +24,9 @@ constexpr milliseconds kIdlePoll{1000};
 // With nothing due the worker sleeps until the Buffer reports new work, the earliest retry
 // is due or this long has passed: a safety net, not the way work is found.
 constexpr milliseconds kIdleWait{300'000};
+// A sleep at least this long lets go of the connection and the catalogs (servers close an
+// idle keep-alive connection after about this anyway).
+constexpr milliseconds kLetGoAfter{10'000};
 // The format and its version, from the catalog's format ("jsonl.gz", "bson.gz").
 std::string FormatVersion(const std::string& format) {
   return (format.empty() ? std::string("jsonl.gz") : format) + "/1";
@@ -119,15 +122,19 @@ void UploadWorker::Kick() {
   cv_.notify_all();
 }
 
-std::optional<OutboxEntry> UploadWorker::NextOutboxDue(int64_t now_ms, int64_t* earliest_ms) {
-  if (!outbox_) {
-    auto opened = SegmentCatalog::OpenForUploads(env_, state_dir_);
-    if (!opened) {
-      NoteCatalog(opened.error());
-      return std::nullopt;
-    }
-    outbox_ = std::move(*opened);
+bool UploadWorker::OpenOutboxCatalog() {
+  if (outbox_) return true;
+  auto opened = SegmentCatalog::OpenForUploads(env_, state_dir_);
+  if (!opened) {
+    NoteCatalog(opened.error());
+    return false;
   }
+  outbox_ = std::move(*opened);
+  return true;
+}
+
+std::optional<OutboxEntry> UploadWorker::NextOutboxDue(int64_t now_ms, int64_t* earliest_ms) {
+  if (!OpenOutboxCatalog()) return std::nullopt;
   auto next = outbox_->NextOutboxDue(now_ms);
   if (!next) {
     NoteCatalog(next.error());
@@ -160,7 +167,7 @@ void UploadWorker::UnparkAfterSuccess() {
   // not fix parked (credentials, bucket, policy) may well be fixed too.
   parked_ = false;
   tombstones_due_ms_ = 0;
-  if (outbox_) (void)outbox_->RetryOutboxNow();
+  if (OpenOutboxCatalog()) (void)outbox_->RetryOutboxNow();
   if (Status s = buffer_.RetryUploadsNow(); !s) {
     log::Warning("uploader: {}", s.error().message());
   } else {
@@ -226,6 +233,13 @@ void UploadWorker::Run() {
       milliseconds wait = earliest ? kIdleWait : kIdlePoll;
       if (earliest && *earliest > now) wait = std::min(wait, milliseconds(*earliest - now));
       if (tombstones_due_ms_ > now) wait = std::min(wait, milliseconds(tombstones_due_ms_ - now));
+      if (wait >= kLetGoAfter) {
+        // A long sleep: the connection to S3, libcurl's buffers and the catalogs' schemas
+        // would sit in private memory meanwhile; the next pass opens them again.
+        client_.Idle();
+        catalog.reset();
+        outbox_.reset();
+      }
       if (!WaitForWork(wait)) return;
       continue;
     }

@@ -101,6 +101,8 @@ class UploadWorker {
   // answer carried no time.
   bool LearnClock(const Verdict& v);
   // The outbox entry due now, after every segment and tombstone; none on a catalog error.
+  // Opens outbox_ unless it is open (it is let go before a long sleep); false on failure.
+  bool OpenOutboxCatalog();
   std::optional<OutboxEntry> NextOutboxDue(int64_t now_ms, int64_t* earliest_ms);
   void NoteFailure(const std::string& error, bool permanent);
   static std::string ErrorText(const std::string& key, const Result<S3Response>& result,

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -251,6 +252,23 @@ TEST(MetricsServer, ServesTheLatestTextOnLoopback) {
   EXPECT_EQ(Get("http://127.0.0.1:" + std::to_string(port) + "/other", &body), 404);
   // The same port twice: the second cannot listen.
   EXPECT_FALSE(MetricsServer::Start(port).ok());
+}
+
+// The text is made when a scraper asks, once per request, not when the status is taken.
+TEST(MetricsServer, RendersTheTextWhenAsked) {
+  auto server = MetricsServer::Start(0);
+  ASSERT_TRUE(server.ok()) << server.error().message();
+  const std::string url = "http://127.0.0.1:" + std::to_string((*server)->port()) + "/metrics";
+  std::atomic<int> renders{0};
+  (*server)->Set([&renders] { return "granary_renders " + std::to_string(++renders) + "\n"; });
+  EXPECT_EQ(renders.load(), 0);
+  std::string body;
+  EXPECT_EQ(Get(url, &body), 200);
+  EXPECT_EQ(body, "granary_renders 1\n");
+  body.clear();
+  EXPECT_EQ(Get(url, &body), 200);
+  EXPECT_EQ(body, "granary_renders 2\n");
+  (*server).reset();  // stops the server before `renders` goes
 }
 
 TEST(Watchdog, ProgressMustBeWithinTheLongestIntervalPlusTimeoutPlusSlack) {

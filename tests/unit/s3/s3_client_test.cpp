@@ -99,12 +99,17 @@ class OneShotServer {
   Captured captured_;
 };
 
-TEST(S3Client, SessionTokenIsSentAndSignedAndTheSignatureVerifies) {
-  OneShotServer server;
+S3Options OptionsFor(const OneShotServer& server) {
   S3Options o;
   o.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
   o.bucket = "fleet-bucket";
   o.region = "eu-west-1";
+  return o;
+}
+
+TEST(S3Client, SessionTokenIsSentAndSignedAndTheSignatureVerifies) {
+  OneShotServer server;
+  S3Options o = OptionsFor(server);
   Credentials creds{"ASIAEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
                     "FQoGZXIvYXdzEJr//token=="};
   S3Client client(Env::Default(), o, creds);
@@ -144,6 +149,19 @@ TEST(S3Client, SessionTokenIsSentAndSignedAndTheSignatureVerifies) {
   std::string sts = sigv4::StringToSign(c.headers["x-amz-date"], auth->scope, *creq);
   EXPECT_EQ(sigv4::Signature(creds.secret_key, auth->scope, sts), auth->signature);
   EXPECT_NE(sigv4::Signature("wrong-secret", auth->scope, sts), auth->signature);
+}
+
+// Idle() lets go of libcurl's handle; the next request makes a new one and goes out whole.
+TEST(S3Client, ARequestAfterIdleOpensANewHandle) {
+  OneShotServer server;
+  S3Client client(Env::Default(), OptionsFor(server), Credentials{"AKIDEXAMPLE", "secret", ""});
+  client.Idle();
+  auto r = client.PutObjectData("k", "after idle\n", {});
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server.Wait().body, "after idle\n");
+  client.Idle();
+  client.Idle();  // twice is harmless
 }
 
 }  // namespace

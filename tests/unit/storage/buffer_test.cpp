@@ -214,6 +214,33 @@ TEST_F(BufferTest, ASegmentSealedBeforeAnEarlierOneIsRecordedAfterIt) {
   ExpectContiguous(AllLines("m"), 1, 200);
 }
 
+// Threads of this process named `name` (/proc/self/task/*/comm).
+int ThreadsNamed(const std::string& name) {
+  int n = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (std::getline(comm, line) && line == name) ++n;
+  }
+  return n;
+}
+
+// An idle sealer thread ends, and the next seal starts one again.
+TEST_F(BufferTest, AnIdleSealerThreadEndsAndTheNextSealStartsIt) {
+  BufferOptions o = Options();
+  o.sealer_idle_end = milliseconds{100};
+  auto b = OpenBuffer(o);
+  ASSERT_EQ(b->Submit(Make("m", 10, kT0, 1), milliseconds{1000}), 10u);
+  ASSERT_TRUE(b->Flush().ok());
+  for (int i = 0; i < 300 && ThreadsNamed("sealer") > 0; ++i)
+    std::this_thread::sleep_for(milliseconds{10});
+  EXPECT_EQ(ThreadsNamed("sealer"), 0);
+  ASSERT_EQ(b->Submit(Make("m", 10, kT0 + 1000, 11), milliseconds{1000}), 10u);
+  ASSERT_TRUE(b->Flush().ok());
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM segments"), 2);
+  ExpectContiguous(AllLines("m"), 1, 20);
+}
+
 TEST_F(BufferTest, UnsyncedClockIsMarkedOnEachLine) {
   auto b = OpenBuffer(Options());
   auto v = Make("m", 2, 1000, 1, /*clock_ok=*/false);
