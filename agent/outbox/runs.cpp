@@ -171,11 +171,11 @@ Result<std::string> ExpandRunTemplate(std::string_view tmpl, std::string_view in
       int width = 0;
       auto [end, ec] = std::from_chars(field.data() + 5, field.data() + field.size(), width);
       if (ec != std::errc() || end != field.data() + field.size() || width < 1 || width > 20)
-        return Error("{" + std::string(field) + "}: the width must be 1 to 20");
+        return Error(fmt::format("{{{}}}: the width must be 1 to 20", field));
       out += fmt::format("{:0{}}", run, width);
     } else {
-      return Error("unknown field {" + std::string(field) +
-                   "} (known: {instrument}, {run}, {run:0N})");
+      return Error(
+          fmt::format("unknown field {{{}}} (known: {{instrument}}, {{run}}, {{run:0N}})", field));
     }
     i = close;
   }
