@@ -18,6 +18,11 @@ void Metrics::CountS3Error(const std::string& code) {
   ++s3_errors_[code];
 }
 
+void Metrics::CountMultipartRequest(const std::string& operation) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++multipart_requests_[operation];
+}
+
 std::string Metrics::Render(const std::string& extra) const {
   std::string out;
   auto counter = [&out](const char* name, const char* help, uint64_t v) {
@@ -89,6 +94,13 @@ std::string Metrics::Render(const std::string& extra) const {
       "# TYPE granary_receiver_s3_errors_total counter\n";
   for (const auto& [k, v] : s3_errors_) {
     out += fmt::format("granary_receiver_s3_errors_total{{code=\"{}\"}} {}\n", k, v);
+  }
+  out +=
+      "# HELP granary_receiver_multipart_requests_total Multipart requests by S3 operation, "
+      "counted when their headers are in (a part cut off mid-body counts).\n"
+      "# TYPE granary_receiver_multipart_requests_total counter\n";
+  for (const auto& [k, v] : multipart_requests_) {
+    out += fmt::format("granary_receiver_multipart_requests_total{{operation=\"{}\"}} {}\n", k, v);
   }
   out += extra;
   return out;

@@ -40,6 +40,8 @@ class Metrics {
   // Requests by method and status; errors by S3 code.
   void CountRequest(const std::string& method, int status);
   void CountS3Error(const std::string& code);
+  // Multipart requests by S3 operation (UploadPart, ...), once their headers are in.
+  void CountMultipartRequest(const std::string& operation);
   // The text exposition, with `extra` (index gauges) appended.
   std::string Render(const std::string& extra) const;
 
@@ -47,6 +49,7 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   std::map<std::string, uint64_t> s3_errors_;
+  std::map<std::string, uint64_t> multipart_requests_;
 };
 
 }  // namespace granary::receiver

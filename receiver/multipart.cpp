@@ -41,6 +41,17 @@ S3Error InternalError() {
 
 S3Reply ErrorReply(S3Error error) { return S3Reply{std::move(error), {}}; }
 
+// The S3 operation a multipart request asks for, the label /metrics counts it under.
+const char* OperationName(const std::string& method, bool on_bucket, bool has_id) {
+  if (on_bucket) return method == "GET" && !has_id ? "ListMultipartUploads" : "Other";
+  if (!has_id) return method == "POST" ? "CreateMultipartUpload" : "Other";
+  if (method == "PUT") return "UploadPart";
+  if (method == "GET") return "ListParts";
+  if (method == "DELETE") return "AbortMultipartUpload";
+  if (method == "POST") return "CompleteMultipartUpload";
+  return "Other";
+}
+
 }  // namespace
 
 bool IsMultipartRequest(const HttpRequest& request) {
@@ -88,6 +99,7 @@ std::optional<S3Reply> MultipartRequest::Start() {
   bool has_id = false;
   upload_id_ = QueryParam(request_.raw_query, "uploadId", &has_id);
   const std::string& m = request_.method;
+  ctx_.metrics.CountMultipartRequest(OperationName(m, target_.key.empty(), has_id));
   if (target_.key.empty()) {
     if (m == "GET" && !has_id) return ListUploads();
     return ErrorReply(

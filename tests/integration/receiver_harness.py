@@ -32,6 +32,13 @@ def receiver_config(data_dir, index="sqlite", extra="", devices=DEVICES, listen=
     return body
 
 
+def real_s3_config(endpoint, bucket, access_key, secret_key, event_token, region="us-east-1"):
+    """The [s3] section of a receiver in real-S3 mode, told of objects by event notifications."""
+    return (f'[s3]\nendpoint = "{endpoint}"\nregion = "{region}"\nbucket = "{bucket}"\n'
+            f'access_key = "{access_key}"\nsecret_key = "{secret_key}"\n'
+            f'event_token = "{event_token}"\n')
+
+
 class Receiver:
     def __init__(self, workdir=None, index="sqlite", extra="", data_dir=None, config_body=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="granary-recv-")

@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 
 from harness import check
-from receiver_harness import DEVICES, Receiver, boto3_client, segment
+from receiver_harness import DEVICES, Receiver, boto3_client, real_s3_config, segment
 
 EVENT_TOKEN = "event-token-0123456789abcdef"
 
@@ -39,14 +39,7 @@ def records(keys, bucket="granary"):
 def main():
     upstream = Receiver().start()
     ak, sk = DEVICES["h017"]
-    r = Receiver(extra=f"""
-[s3]
-endpoint = "{upstream.endpoint}"
-bucket = "granary"
-access_key = "{ak}"
-secret_key = "{sk}"
-event_token = "{EVENT_TOKEN}"
-""").start()
+    r = Receiver(extra=real_s3_config(upstream.endpoint, "granary", ak, sk, EVENT_TOKEN)).start()
     try:
         s3 = boto3_client(upstream.endpoint)
         keys, bodies = [], {}
