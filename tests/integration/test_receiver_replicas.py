@@ -5,16 +5,20 @@ replica is killed with -9 and restarted. Afterwards: every segment is indexed ex
 `verify` is clean against the bucket, the bucket's accepted/ and the index name the same
 objects, nothing is left in quarantine or under uploads/, and the readings API answers the
 same bytes from either replica."""
+import hashlib
 import os
 import random
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
 
 from balancer import Balancer
 from harness import Agent, check
-from receiver_harness import (DEVICES, Postgres, Receiver, boto3_client, free_port,
-                              run_receivers, segment)
+from receiver_harness import (DEVICES, READER_TOKEN, Postgres, Receiver, boto3_client,
+                              free_port, run_receivers, segment)
 from s3peer import S3Server
 from test_receiver_agent import drain, upload_config
 
@@ -30,7 +34,7 @@ rate = 400
 """
 
 BOTO3_SEGMENTS = 30
-BIG_LINES = 12000  # random hex readings: a segment of about 7 MiB, sent in 5 MiB parts
+BIG_LINES = 24000  # random hex readings: a segment of about 8.5 MB, sent in two 5 MiB parts
 
 
 def store_section(s3):
@@ -81,8 +85,8 @@ def boto3_puts(endpoint):
 
 
 def boto3_multipart(endpoint, rng, workdir):
-    """One multipart upload in 5 MiB parts, which haproxy's round robin sends to both
-    replicas: begun on one, continued and completed on the other."""
+    """One multipart upload in 5 MiB parts, whose requests haproxy's round robin spreads over
+    both replicas: begun on one, continued and completed on either."""
     from boto3.s3.transfer import TransferConfig
     s3 = boto3_client(endpoint, device="h018")
     key, body, meta = big_segment(rng)
@@ -93,6 +97,27 @@ def boto3_multipart(endpoint, rng, workdir):
                             max_concurrency=1, use_threads=False)
     s3.upload_file(path, "granary", key, ExtraArgs={"Metadata": meta}, Config=config)
     return key, body
+
+
+def put_file(endpoint, rng):
+    """A 3 MiB file (file/1) of h017, for ranged reads."""
+    rid = str(uuid.uuid4())
+    blob = rng.randbytes(3 << 20)
+    meta = {"granary-format": "file/1", "granary-uuid": rid,
+            "granary-sha256": hashlib.sha256(blob).hexdigest()}
+    boto3_client(endpoint).put_object(Bucket="granary", Key=f"granary/h017/files/{rid}/blob.bin",
+                                      Body=blob, Metadata=meta)
+    return rid, blob
+
+
+def http_get(r, path, headers):
+    req = urllib.request.Request(r.endpoint + path,
+                                 headers=dict(headers, Authorization=f"Bearer {READER_TOKEN}"))
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
 
 
 def main():
@@ -152,6 +177,7 @@ def run(rng, pg, s3, r1, r2, balancer, agent, upload):
     t.join(timeout=60)
     check(not t.is_alive() and not errors, f"boto3 PUTs: {errors or 'still running'}")
     big_key, body = boto3_multipart(balancer.endpoint, rng, r1.dir)
+    rid, blob = put_file(balancer.endpoint, rng)
     drain(agent, upload, 60)
 
     # Every segment indexed exactly once.
@@ -198,15 +224,33 @@ def run(rng, pg, s3, r1, r2, balancer, agent, upload):
     served = b1.count(b"\n")
     check(served == last, f"{served} readings served for {last}")
     client = boto3_client(balancer.endpoint, device="h018")
-    got = client.get_object(Bucket="granary", Key=big_key)["Body"].read()
-    check(got == body, "GET of the multipart object through the balancer differs")
+    got = client.get_object(Bucket="granary", Key=big_key)
+    check(got["ETag"].strip('"').endswith("-2"), f"not a 2-part upload: ETag {got['ETag']}")
+    check(got["Body"].read() == body, "GET of the multipart object through the balancer differs")
+    completed = [r for r in (r1, r2) if "completed: 2 part(s)" in r.read_log()]
+    check(len(completed) == 1, f"the multipart Complete was logged by {len(completed)} replicas")
+    # A range is one ranged GET from the bucket; the whole file comes through the cache.
+    for r in (r1, r2):
+        status, h, got = http_get(r, f"/api/v1/files/{rid}/blob.bin",
+                                  {"Range": "bytes=1000000-1999999"})
+        check(status == 206 and got == blob[1000000:2000000] and
+              h.get("Content-Range") == f"bytes 1000000-1999999/{len(blob)}",
+              f"ranged file GET: {status} {h.get('Content-Range')} {len(got)} bytes")
+        status, _, got = http_get(r, f"/api/v1/files/{rid}/blob.bin", {})
+        check(status == 200 and got == blob, f"file GET: {status}, {len(got)} bytes")
+    # Swift's s3api refuses conditional PUTs: each replica must have found out at start and
+    # fallen back on the index's ownership of keys.
+    for r in (r1, r2):
+        check("does not support conditional PUTs" in r.read_log(),
+              "a replica did not report that Swift refuses If-None-Match")
 
     r1.stop()
     v = r1.cli("verify")
     check(v.returncode == 0 and " 0 missing, 0 with other bytes, 0 not indexed" in v.stdout,
           f"verify: {v.stdout}\n{v.stderr}")
     print(f"receiver_replicas: {last} agent readings in {uploaded} segments, {BOTO3_SEGMENTS} "
-          f"boto3 segments and a {len(body)}-byte multipart segment; {len(accepted)} objects; "
+          f"boto3 segments, a {len(body)}-byte multipart segment and a 3 MiB file; "
+          f"{len(accepted)} objects; "
           f"{time.time() - started:.1f} s")
 
 
