@@ -108,7 +108,15 @@ Status S3Store::PutFile(const std::string& object_key, const std::string& path,
                         const ObjectMeta& meta, bool conditional, S3Response* response) const {
   sigv4::Headers headers{{kShaHeader, meta.sha256_hex}};
   if (conditional) headers.emplace_back("if-none-match", "*");
-  auto r = Borrow()->PutObject(object_key, path, meta.size, meta.md5_hex, meta.sha256_hex, headers);
+  std::string md5_hex = meta.md5_hex;
+  if (md5_hex.size() != 32) {
+    // A completed multipart upload's md5_hex is its S3 ETag ("md5-N"); Content-MD5 needs
+    // the bytes' own.
+    auto digest = DigestFile(path);
+    if (!digest) return digest.error();
+    md5_hex = digest->md5_hex;
+  }
+  auto r = Borrow()->PutObject(object_key, path, meta.size, md5_hex, meta.sha256_hex, headers);
   if (!r) return r.error();
   *response = std::move(*r);
   return Status::Ok();

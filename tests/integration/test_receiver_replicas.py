@@ -141,10 +141,11 @@ def main():
         agent = Agent(SOURCES + upload, device="h017")
         run_receivers([r1, r2],
                       lambda: run(rng, pg, s3, r1, r2, balancer, agent, upload), "receiver_replicas")
-    except SystemExit:
+    except BaseException:  # a failed check, or a client's exception
         if agent is not None:
             print(agent.read_log()[-3000:], file=sys.stderr)
-        print(r2.read_log()[-3000:], file=sys.stderr)
+        for r in (r1, r2):
+            print(r.read_log()[-3000:], file=sys.stderr)
         raise
     finally:
         if agent is not None and agent.proc:
