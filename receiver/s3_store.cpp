@@ -124,27 +124,29 @@ Status S3Store::PutFile(const std::string& object_key, const std::string& path,
 
 Status S3Store::Place(const std::string& id, const ObjectMeta& meta) {
   const std::string key = AcceptedKey(meta.bucket, meta.key);
-  auto same_bytes = [&]() -> Status {
-    auto present = AcceptedSha256(meta.bucket, meta.key);
-    if (!present) return present.error();
-    if (*present == meta.sha256_hex) return Status::Ok();
-    return Error(fmt::format("{} holds other bytes (sha256 {}); not replaced", key, *present));
+  auto compare = [&](const std::string& present) -> Status {
+    if (present == meta.sha256_hex) return Status::Ok();
+    return Error(fmt::format("{} holds other bytes (sha256 {}); not replaced", key, present));
   };
   S3Response r;
   if (!no_conditional_.load()) {
     if (Status s = PutFile(key, QuarantineBodyPath(id), meta, true, &r); !s) return s;
     if (r.ok()) return Status::Ok();
-    if (r.status == 412) return same_bytes();  // the key is taken: ours only if same bytes
+    if (r.status == 412) {  // the key is taken: ours only if the same bytes
+      auto present = AcceptedSha256(meta.bucket, meta.key);
+      if (!present) return present.error();
+      return compare(*present);
+    }
     if (r.status != 501 && r.error_code != "NotImplemented") return Refused("PUT " + key, r);
     no_conditional_ = true;
     log::Notice("[store] {} does not support conditional PUTs; the index owns each key",
                 settings_.endpoint);
   }
-  // Without a conditional PUT the index owns the key: the pipeline asked it first, and
-  // bytes present now (another replica's) are never written over.
+  // Without a conditional PUT, bytes present under the key (another replica's) are never
+  // written over, and the index's unique (bucket, key) decides whose upload the key is.
   auto present = AcceptedSha256(meta.bucket, meta.key);
   if (!present) return present.error();
-  if (!present->empty()) return same_bytes();
+  if (!present->empty()) return compare(*present);
   if (Status s = PutFile(key, QuarantineBodyPath(id), meta, false, &r); !s) return s;
   return r.ok() ? Status::Ok() : Status(Refused("PUT " + key, r));
 }
