@@ -1,6 +1,8 @@
 """The fleet simulator (fleet_sim.py) against 1 receiver, then 2, behind haproxy, over one
-PostgreSQL: today's filesystem store, the replicas sharing one data_dir (docs/receiver.md,
-"Operations"). Each run gets a fresh database and data_dir; the segments are generated once.
+PostgreSQL: the filesystem store, the replicas sharing one data_dir (docs/receiver.md,
+"Operations"), or with BENCH_FLEET_STORE=s3 the S3 store on Swift+s3api, each replica with
+a data_dir of its own. Each run gets a fresh database, data_dir and bucket prefixes; the
+segments are generated once.
 Prints each run's figures, then the per-segment costs and the 2-vs-1 scaling factor.
 
 usage: fleet_bench.py BUILD_DIR   (bench/fleet.sh; the peers come from tests/integration)"""
@@ -22,13 +24,23 @@ HOURS = int(os.environ.get("BENCH_FLEET_HOURS", "12"))
 SPEED = os.environ.get("BENCH_FLEET_SPEED", "3600")
 MAX_SECONDS = os.environ.get("BENCH_FLEET_SECONDS", "45")
 HERD = ["--herd"] if os.environ.get("BENCH_FLEET_HERD") else []
+STORE = os.environ.get("BENCH_FLEET_STORE", "filesystem")
 
 
-def receiver_config(data_dir, pg_url):
+def receiver_config(data_dir, pg_url, store=""):
     # Behind a balancer every client is 127.0.0.1: the per-address limit would count the
     # whole fleet as one client (docs/receiver.md, `http.per_ip_limit`).
     return (f'data_dir = "{data_dir}"\nlisten = "127.0.0.1:0"\nindex = "{pg_url}"\n'
-            '[http]\nper_ip_limit = 0\n')
+            f'[http]\nper_ip_limit = 0\n{store}')
+
+
+def store_section(s3, run_name, work):
+    """[store] on the bucket, under prefixes of this run; one registry key for the replicas."""
+    return (f'[store]\ntype = "s3"\nendpoint = "{s3.endpoint}"\nregion = "{s3.region}"\n'
+            f'bucket = "{s3.bucket}"\naccess_key = "{s3.access_key}"\nsecret_key = "{s3.secret_key}"\n'
+            + "".join(f'{k}_prefix = "{run_name}/{k}/"\n'
+                      for k in ("accepted", "rejected", "conflicts", "uploads"))
+            + f'[registry]\nkey_file = "{os.path.join(work, run_name + ".key")}"\n')
 
 
 def postmaster_pid(pg):
@@ -36,13 +48,17 @@ def postmaster_pid(pg):
         return int(f.readline())
 
 
-def run(build, work, pg, replicas, segments_dir):
+def run(build, work, pg, replicas, segments_dir, s3=None):
     db = f"fleet{replicas}"
     pg.query(f"CREATE DATABASE {db}")
     url = pg.url.rsplit("/", 1)[0] + "/" + db
-    data = os.path.join(work, f"data{replicas}")
-    receivers = [Receiver(workdir=os.path.join(work, f"r{replicas}-{i}"), data_dir=data,
-                          config_body=receiver_config(data, url)) for i in range(replicas)]
+    store = store_section(s3, db, work) if s3 else ""
+
+    def data(i):  # shared by the replicas, unless the store is a bucket
+        return os.path.join(work, f"data{replicas}" + (f"-{i}" if s3 else ""))
+
+    receivers = [Receiver(workdir=os.path.join(work, f"r{replicas}-{i}"), data_dir=data(i),
+                          config_body=receiver_config(data(i), url, store)) for i in range(replicas)]
     balancer = None
     try:
         # The first start creates the schema and the registry key; the others share both.
@@ -56,7 +72,8 @@ def run(build, work, pg, replicas, segments_dir):
                 "--speed", SPEED, "--max-seconds", MAX_SECONDS, "--segments-dir", segments_dir,
                 "--balancer-pid", str(balancer.pid()), "--postmaster-pid", str(postmaster_pid(pg)),
                 "--pg-url", url, "--psql", os.path.join(Postgres.BIN, "psql"),
-                "--label", f"{replicas} receiver{'s' if replicas > 1 else ''} behind haproxy", "--json", out, *HERD]
+                "--label", f"{replicas} receiver{'s' if replicas > 1 else ''} behind haproxy, {STORE} store",
+                "--json", out, *HERD]
         for r in receivers:
             argv += ["--receiver-pid", str(r.proc.pid)]
         sim = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
@@ -86,11 +103,17 @@ def main():
     build = os.path.abspath(sys.argv[1])
     work = tempfile.mkdtemp(prefix="granary-fleet-bench-")
     pg = Postgres()
+    s3 = None
     try:
+        if STORE == "s3":
+            from s3peer import S3Server
+            s3 = S3Server(bucket="fleet-bench")
         segments = os.path.join(work, "segments")
-        one = run(build, work, pg, 1, segments)
-        two = run(build, work, pg, 2, segments)
+        one = run(build, work, pg, 1, segments, s3)
+        two = run(build, work, pg, 2, segments, s3)
     finally:
+        if s3:
+            s3.stop()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(pg.dir, ignore_errors=True)

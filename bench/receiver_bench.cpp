@@ -19,6 +19,7 @@
 #include "platform/gzip_lines.h"
 #include "platform/handles.h"
 #include "receiver/context.h"
+#include "receiver/fs_store.h"
 #include "s3/s3_client.h"
 #include "storage/segment_file.h"
 
@@ -104,7 +105,7 @@ int main(int argc, char** argv) {
   ReceiverConfig config;
   config.data_dir = work + "/receiver";
   config.devices = {{"bench", "AKIDBENCH", "bench-secret"}};
-  auto store = ObjectStore::Open(env, config.data_dir);
+  auto store = FilesystemStore::Open(env, config.data_dir);
   auto index = OpenIndex(env, config);
   if (!store || !index) {
     std::fprintf(stderr, "receiver_bench: %s\n",

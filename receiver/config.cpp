@@ -115,6 +115,60 @@ void ReadUpstream(ConfigReader& root, ReceiverConfig& c) {
   s3->Finish();
 }
 
+void ReadStore(ConfigReader& root, ReceiverConfig& c) {
+  std::optional<ConfigReader> r = root.Table("store");
+  if (!r) return;
+  StoreSettings& st = c.store;
+  st.type = r->Enum("type", st.type, {"filesystem", "s3"});
+  st.quarantine_max_bytes =
+      r->Size("quarantine_max_bytes", st.type == "s3" ? 4ull << 30 : 0, st.type == "s3" ? 1 : 0);
+  if (st.type == "filesystem") {
+    r->Finish();
+    return;
+  }
+  st.endpoint = r->RequiredString("endpoint");
+  st.region = r->String("region", st.region);
+  st.bucket = r->RequiredString("bucket");
+  // In this file like [[device]] keys, or in an AWS-style credentials file.
+  st.access_key = r->String("access_key", "");
+  st.secret_key = r->SecretString("secret_key", "");
+  st.credentials_file = r->String("credentials_file", "");
+  st.profile = r->String("profile", st.profile);
+  if (st.access_key.empty() == st.credentials_file.empty()) {
+    r->Fail("credentials_file", "give either access_key and secret_key or credentials_file");
+  } else if (!st.access_key.empty() && st.secret_key.empty()) {
+    r->Fail("secret_key", "access_key needs secret_key");
+  }
+  st.tls_verify = r->Bool("tls_verify", st.tls_verify);
+  for (auto [name, value] : {std::pair{"accepted_prefix", &st.accepted_prefix},
+                             std::pair{"rejected_prefix", &st.rejected_prefix},
+                             std::pair{"conflicts_prefix", &st.conflicts_prefix},
+                             std::pair{"uploads_prefix", &st.uploads_prefix}}) {
+    *value = r->String(name, *value);
+    if (value->starts_with('/') || value->find("..") != std::string::npos) {
+      r->Fail(name, "must not start with '/' nor contain \"..\"");
+    }
+  }
+  // One area must not lie inside another: verify would count evidence or parts as unindexed.
+  const std::string* prefixes[] = {&st.accepted_prefix, &st.rejected_prefix, &st.conflicts_prefix,
+                                   &st.uploads_prefix};
+  bool nested = false;
+  for (const std::string* a : prefixes) {
+    for (const std::string* b : prefixes) nested = nested || (a != b && b->starts_with(*a));
+  }
+  if (nested) {
+    r->Fail("accepted_prefix",
+            "the accepted, rejected, conflicts and uploads prefixes must differ and none may "
+            "begin with another");
+  }
+  st.cache_max_bytes = r->Size("cache_max_bytes", st.cache_max_bytes, 0);
+  if (!st.endpoint.empty() && st.endpoint.rfind("http://", 0) != 0 &&
+      st.endpoint.rfind("https://", 0) != 0) {
+    r->Fail("endpoint", "must start with http:// or https://");
+  }
+  r->Finish();
+}
+
 void ReadMqtt(ConfigReader& root, ReceiverConfig& c) {
   std::optional<ConfigReader> mqtt = root.Table("mqtt");
   if (!mqtt) return;
@@ -255,6 +309,7 @@ Result<ReceiverConfig> LoadReceiverConfig(const std::string& path) {
   ReadDevices(root, c);
   ReadReaders(root, c);
   ReadUpstream(root, c);
+  ReadStore(root, c);
   ReadMqtt(root, c);
   ReadMultipart(root, c);
   ReadKinds(root, c);

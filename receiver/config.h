@@ -49,6 +49,27 @@ struct UpstreamS3 {
   std::string event_token;  // bearer token the notifier sends to POST /v1/events/s3
 };
 
+// [store]: where accepted, rejected and conflicting bytes are kept (docs/receiver.md
+// "Object store"). Quarantine is always local scratch under data_dir.
+struct StoreSettings {
+  std::string type = "filesystem";  // or "s3": a bucket, shared by replicas
+  std::string endpoint;
+  std::string region = "us-east-1";
+  std::string bucket;
+  std::string access_key, secret_key;  // or:
+  std::string credentials_file;        // AWS-style INI, mode 0600 or 0400
+  std::string profile;                 // "": default
+  bool tls_verify = true;
+  std::string accepted_prefix = "accepted/";
+  std::string rejected_prefix = "rejected/";
+  std::string conflicts_prefix = "conflicts/";
+  std::string uploads_prefix = "uploads/";  // multipart parts, shared by replicas
+  // Bodies waiting in quarantine/; over this, new uploads are refused until it drains.
+  // 0: none (the filesystem default); 4 GiB with s3, where quarantine is only scratch.
+  uint64_t quarantine_max_bytes = 0;
+  uint64_t cache_max_bytes = 256ull << 20;  // {data_dir}/cache: copies of accepted objects
+};
+
 // [mqtt]: fleet health in, "segment available" out. Absent: no MQTT.
 struct MqttSettings {
   bool enabled = false;
@@ -129,6 +150,7 @@ struct ReceiverConfig {
   std::vector<DeviceKey> devices;  // [[device]] entries; the registry adds its own
   std::vector<ReaderToken> readers;
   UpstreamS3 upstream;
+  StoreSettings store;
   MqttSettings mqtt;
   MultipartSettings multipart;
   std::vector<KindSettings> kinds;

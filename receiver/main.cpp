@@ -28,6 +28,7 @@
 #include "receiver/reindex.h"
 #include "receiver/report_validation.h"
 #include "receiver/restore.h"
+#include "receiver/store_open.h"
 #include "receiver/upstream.h"
 
 namespace granary::receiver {
@@ -113,7 +114,7 @@ void Reload(Env& env, const ReceiverConfig& running, ReceiverContext& context,
 int Run(const ReceiverConfig& config, bool allow_stale_index) {
   BlockControlSignals();
   Env& env = ProcessEnv();
-  auto store = ObjectStore::Open(env, config.data_dir);
+  auto store = OpenObjectStore(env, config);
   if (!store) {
     log::Error("object store: {}", store.error().message());
     return 1;
@@ -123,7 +124,10 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
     log::Error("index: {}", index.error().message());
     return 1;
   }
-  auto behind = IndexBehindStore(**index, **store);
+  // A shared bucket holds other replicas' uploads between their PUT and their commit, and
+  // listing it all at each start does not scale: `verify` finds unindexed objects there.
+  auto behind = config.store.type == "s3" ? Result<std::string>(std::string())
+                                          : IndexBehindStore(**index, **store);
   if (!behind) {
     log::Error("index: {}", behind.error().message());
     return 1;
@@ -265,7 +269,7 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
 bool OpenOffline(const ReceiverConfig& config, std::unique_ptr<ObjectStore>* store,
                  std::unique_ptr<Index>* index) {
   Env& env = ProcessEnv();
-  auto s = ObjectStore::Open(env, config.data_dir);
+  auto s = OpenObjectStore(env, config);
   if (!s) {
     std::fprintf(stderr, "object store: %s\n", s.error().message().c_str());
     return false;

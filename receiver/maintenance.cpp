@@ -61,8 +61,8 @@ Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store,
   for (const ObjectRow& o : *objects) {
     ++report.objects_checked;
     indexed.emplace(o.bucket, o.key);
-    std::string path = store.AcceptedPath(o.bucket, o.key);
-    auto digest = DigestFile(path);
+    auto file = store.OpenAccepted(o.bucket, o.key);
+    auto digest = file ? DigestFile(file->path) : Result<StreamDigests>(file.error());
     if (!digest) {
       report.missing.push_back(o.bucket + "/" + o.key);
     } else if (digest->sha256_hex != o.sha256_hex || digest->bytes != o.size) {
@@ -92,7 +92,9 @@ Result<VerifyReport> VerifyStore(Index& index, const ObjectStore& store,
     report.messages_checked += rows->size();
     for (std::string& p : *problems) report.message_mismatch.push_back(std::move(p));
   }
-  for (const auto& [bucket, key] : store.ListAccepted()) {
+  auto accepted = store.ListAccepted();
+  if (!accepted) return accepted.error();
+  for (const auto& [bucket, key] : *accepted) {
     ++report.files_checked;
     if (!indexed.count({bucket, key})) report.unindexed.push_back(bucket + "/" + key);
   }

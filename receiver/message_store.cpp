@@ -33,8 +33,9 @@ Result<std::vector<std::string>> WalkSegmentMessages(
     const std::vector<MessageRow>& rows, uint32_t max_document_bytes,
     const std::function<void(const MessageRow&, std::string_view document)>& visit) {
   archive::SegmentReader reader(max_document_bytes, kMaxRawBytes);
-  std::string path = store.AcceptedPath(bucket, key);
-  if (Status s = reader.OpenGzip(path); !s) return s.error();
+  auto file = store.OpenAccepted(bucket, key);
+  if (!file) return file.error();
+  if (Status s = reader.OpenGzip(file->path); !s) return s.error();
   std::vector<std::string> problems;
   auto problem = [&](const MessageRow& row, const std::string& why) {
     problems.push_back(

@@ -247,13 +247,18 @@ S3Reply MultipartRequest::FinishPart() {
   row.sha256_hex = digest->sha256_hex;
   row.path = path.substr(ctx_.store.data_dir().size() + 1);
   row.uploaded_ms = ctx_.env.WallNowMs();
+  // Kept before it is listed, so a listed part is readable by any replica.
+  if (Status s = ctx_.store.KeepUploadPart(row.path); !s) {
+    (void)ctx_.env.RemoveFile(path);
+    return Internal("keep part " + std::to_string(part_number_), s.error());
+  }
   auto put = ctx_.uploads->PutPart(upload_id_, row);
   if (!put || !put->has_value()) {
-    (void)ctx_.env.RemoveFile(path);  // not listed: nothing refers to it
+    (void)ctx_.store.RemoveUploadPart(row.path);  // not listed: nothing refers to it
     if (!put) return Internal("record part", put.error());
     return ErrorReply(NoSuchUpload());  // aborted, expired or completed meanwhile
   }
-  if (!(*put)->empty()) (void)ctx_.env.RemoveFile(ctx_.store.data_dir() + "/" + **put);
+  if (!(*put)->empty()) (void)ctx_.store.RemoveUploadPart(**put);
   ctx_.metrics.multipart_parts += 1;
   S3Reply r = Ok(200);
   r.response.headers.emplace_back("ETag", "\"" + row.md5_hex + "\"");
@@ -395,23 +400,18 @@ Result<std::string> MultipartRequest::Concatenate(const std::vector<PartRow>& pa
                                                   ObjectMeta& meta) {
   auto writer = ctx_.store.NewQuarantine();
   if (!writer) return writer.error();
-  std::string buf(1 << 20, '\0');
   for (const PartRow& p : parts) {
-    std::string path = ctx_.store.data_dir() + "/" + p.path;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return Error::FromErrno("open part " + std::to_string(p.number));
     uint64_t read_bytes = 0;
-    for (;;) {
-      ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Error::FromErrno("read part " + std::to_string(p.number));
-      if (n == 0) break;
-      read_bytes += static_cast<uint64_t>(n);
-      Status s = (*writer)->Append(std::string_view(buf.data(), static_cast<size_t>(n)));
-      if (!s) return s.error();
-    }
+    Status written;
+    Status s = ctx_.store.ReadUploadPart(p.path, [&](std::string_view chunk) {
+      read_bytes += chunk.size();
+      written = (*writer)->Append(chunk);
+      return written.ok();
+    });
+    if (!s) return s.error().Wrap("part " + std::to_string(p.number));
+    if (!written) return written.error();
     if (read_bytes != p.size) {
-      return Error(fmt::format("part {} has {} bytes on disk, {} when it was received", p.number,
+      return Error(fmt::format("part {} has {} bytes stored, {} when it was received", p.number,
                                read_bytes, p.size));
     }
   }

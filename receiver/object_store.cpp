@@ -1,6 +1,7 @@
 #include "receiver/object_store.h"
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -20,25 +21,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Unique across processes sharing the store and across restarts: time, pid, counter, random.
-std::string NewId(Env& env) {
-  static std::atomic<uint64_t> counter{0};
-  static const uint64_t salt = std::random_device{}();
-  return fmt::format("{:013d}-{}-{}-{:08x}", env.WallNowMs(), ::getpid(), counter.fetch_add(1),
-                     static_cast<uint32_t>(salt));
-}
-
 std::string JsonString(const cJSON* obj, const char* name) {
   const cJSON* item = cJSON_GetObjectItemCaseSensitive(obj, name);
   return cJSON_IsString(item) ? item->valuestring : "";
 }
 
-std::string Dirname(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
 }  // namespace
+
+std::string NewStoreId(Env& env) {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t salt = std::random_device{}();
+  return fmt::format("{:013d}-{}-{}-{:08x}", env.WallNowMs(), ::getpid(), counter.fetch_add(1),
+                     static_cast<uint32_t>(salt));
+}
 
 std::string ObjectMeta::UserMetadata(const std::string& lower_name) const {
   for (const auto& [n, v] : user_metadata) {
@@ -133,12 +128,12 @@ Result<StreamDigests> QuarantineWriter::Finish() {
   return digest_.Finish();
 }
 
-Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(Env& env, const std::string& data_dir) {
-  for (const char* sub : {"quarantine", "accepted", "rejected", "conflicts"}) {
-    Status s = env.CreateDirs(data_dir + "/" + sub);
-    if (!s) return s.error();
-  }
-  return std::unique_ptr<ObjectStore>(new ObjectStore(env, data_dir));
+Status ObjectStore::CreateQuarantine(Env& env, const std::string& data_dir) {
+  return env.CreateDirs(data_dir + "/quarantine");
+}
+
+std::string ObjectStore::QuarantineSidecarPath(const std::string& id) const {
+  return dir_ + "/quarantine/" + id + ".json";
 }
 
 std::string ObjectStore::QuarantineBodyPath(const std::string& id) const {
@@ -150,16 +145,20 @@ bool ObjectStore::QuarantineBodyExists(const std::string& id) const {
   return fs::exists(QuarantineBodyPath(id), ec);
 }
 
-std::string ObjectStore::AcceptedPath(const std::string& bucket, const std::string& key) const {
-  return dir_ + "/accepted/" + bucket + "/" + key;
-}
-
-std::string ObjectStore::RejectedPath(const std::string& id, bool conflict) const {
-  return dir_ + (conflict ? "/conflicts/" : "/rejected/") + id + ".body";
-}
-
 Result<std::unique_ptr<QuarantineWriter>> ObjectStore::NewQuarantine() {
-  std::string id = NewId(env_);
+  if (quarantine_max_bytes_ > 0) {
+    uint64_t used = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_ + "/quarantine", ec)) {
+      if (entry.is_regular_file(ec)) used += entry.file_size(ec);
+    }
+    if (used >= quarantine_max_bytes_) {
+      return Error(fmt::format("quarantine holds {} bytes, at quarantine_max_bytes ({})", used,
+                               quarantine_max_bytes_),
+                   ENOSPC);
+    }
+  }
+  std::string id = NewStoreId(env_);
   std::string path = QuarantineBodyPath(id);
   auto file = env_.NewWritableFile(path);
   if (!file) return file.error();
@@ -176,7 +175,7 @@ Result<std::unique_ptr<QuarantineWriter>> ObjectStore::NewUploadPart(const std::
   Status s = env_.CreateDirs(dir);
   if (!s) return s.error();
   // A part sent again gets a new name: the one the index lists stays until it is replaced.
-  std::string id = fmt::format("{:05d}-{}", part_number, NewId(env_));
+  std::string id = fmt::format("{:05d}-{}", part_number, NewStoreId(env_));
   std::string path = dir + "/" + id + ".part";
   auto file = env_.NewWritableFile(path);
   if (!file) return file.error();
@@ -187,6 +186,32 @@ Status ObjectStore::RemoveUploadDir(const std::string& upload_id) {
   std::error_code ec;
   fs::remove_all(dir_ + "/" + UploadDir(upload_id), ec);
   if (ec) return Error("remove " + UploadDir(upload_id) + ": " + ec.message());
+  return Status::Ok();
+}
+
+Status ObjectStore::KeepUploadPart(const std::string& rel) {
+  (void)rel;
+  return Status::Ok();
+}
+
+Status ObjectStore::ReadUploadPart(const std::string& rel,
+                                   const std::function<bool(std::string_view)>& sink) const {
+  std::string path = dir_ + "/" + rel;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Error::FromErrno("open " + rel);
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::FromErrno("read " + rel);
+    if (n == 0 || !sink(std::string_view(buf.data(), static_cast<size_t>(n)))) break;
+  }
+  return Status::Ok();
+}
+
+Status ObjectStore::RemoveUploadPart(const std::string& rel) {
+  Status s = env_.RemoveFile(dir_ + "/" + rel);
+  if (!s && s.error().sys_errno() != ENOENT) return s;
   return Status::Ok();
 }
 
@@ -203,7 +228,7 @@ Status ObjectStore::SealQuarantine(const std::string& id, const ObjectMeta& meta
   // Not fsynced: until the answer the client keeps its copy and retries, so a sidecar lost
   // in a power cut costs nothing (its body is then an orphan, removed later). The body
   // itself was fsynced by Finish().
-  return WriteFileAtomically(env_, dir_ + "/quarantine/" + id + ".json", meta.ToJson(), false);
+  return WriteFileAtomically(env_, QuarantineSidecarPath(id), meta.ToJson(), false);
 }
 
 std::vector<std::string> ObjectStore::SealedQuarantine(int64_t orphan_age_ms) {
@@ -216,7 +241,7 @@ std::vector<std::string> ObjectStore::SealedQuarantine(int64_t orphan_age_ms) {
       ids.push_back(name.substr(0, name.size() - 5));
     } else if (name.ends_with(".body")) {
       std::string id = name.substr(0, name.size() - 5);
-      if (fs::exists(dir_ + "/quarantine/" + id + ".json", ec)) continue;
+      if (fs::exists(QuarantineSidecarPath(id), ec)) continue;
       auto mtime = fs::last_write_time(entry.path(), ec);
       auto age = fs::file_time_type::clock::now() - mtime;
       if (!ec &&
@@ -231,7 +256,7 @@ std::vector<std::string> ObjectStore::SealedQuarantine(int64_t orphan_age_ms) {
 }
 
 Result<ObjectMeta> ObjectStore::ReadQuarantineMeta(const std::string& id) {
-  std::string path = dir_ + "/quarantine/" + id + ".json";
+  std::string path = QuarantineSidecarPath(id);
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::FromErrno("open " + path);
   std::stringstream s;
@@ -241,35 +266,11 @@ Result<ObjectMeta> ObjectStore::ReadQuarantineMeta(const std::string& id) {
   return meta;
 }
 
-Status ObjectStore::Place(const std::string& id, const ObjectMeta& meta) {
-  std::string to = AcceptedPath(meta.bucket, meta.key);
-  std::string dir = Dirname(to);
-  Status s = env_.CreateDirs(dir);
-  if (!s) return s;
-  // link() fails on an existing name where rename() would silently replace it.
-  if (::link(QuarantineBodyPath(id).c_str(), to.c_str()) != 0) {
-    if (errno != EEXIST) return Error::FromErrno("link " + to);
-    auto present = DigestFile(to);
-    if (!present) return present.error();
-    if (present->sha256_hex != meta.sha256_hex) {
-      return Error(to + " holds other bytes (sha256 " + present->sha256_hex + "); not replaced");
-    }
-  }
-  return env_.SyncDir(dir);  // the new name is durable before the client hears 200
-}
-
-Status ObjectStore::Unplace(const ObjectMeta& meta) {
-  std::string path = AcceptedPath(meta.bucket, meta.key);
-  Status s = env_.RemoveFile(path);
-  if (!s && s.error().sys_errno() != ENOENT) return s;  // a concurrent twin removed it
-  return env_.SyncDir(Dirname(path));
-}
-
 Status ObjectStore::DropQuarantine(const std::string& id) {
   Status s = env_.RemoveFile(QuarantineBodyPath(id));
   if (!s) return s;
   // A sidecar that survives a power cut is harmless: recovery finds its body gone.
-  return env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
+  return env_.RemoveFile(QuarantineSidecarPath(id));
 }
 
 Status ObjectStore::Accept(const std::string& id, const ObjectMeta& meta) {
@@ -278,45 +279,16 @@ Status ObjectStore::Accept(const std::string& id, const ObjectMeta& meta) {
   return DropQuarantine(id);
 }
 
-Status ObjectStore::Reject(const std::string& id, ObjectMeta meta, bool conflict) {
-  std::string body_to = RejectedPath(id, conflict);
-  std::string json_to = body_to.substr(0, body_to.size() - 5) + ".json";
-  Status s = WriteFileAtomically(env_, json_to, meta.ToJson(), false);
-  if (!s) return s;
-  s = env_.RenameFile(QuarantineBodyPath(id), body_to);
-  if (!s) return s;
-  s = env_.SyncDir(Dirname(body_to));
-  if (!s) return s;
-  return env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
-}
-
 Status ObjectStore::Discard(const std::string& id) {
   (void)env_.RemoveFile(QuarantineBodyPath(id));
-  Status s = env_.RemoveFile(dir_ + "/quarantine/" + id + ".json");
+  Status s = env_.RemoveFile(QuarantineSidecarPath(id));
   if (!s && s.error().sys_errno() != ENOENT) return s;
   return Status::Ok();
 }
 
 bool ObjectStore::AcceptedExists(const std::string& bucket, const std::string& key) const {
-  std::error_code ec;
-  return fs::is_regular_file(AcceptedPath(bucket, key), ec);
-}
-
-std::string ObjectStore::PathClash(const std::string& bucket, const std::string& key) const {
-  std::error_code ec;
-  std::string path = AcceptedPath(bucket, key);
-  if (fs::is_directory(path, ec)) return "other keys lie under it";
-  std::string root = dir_ + "/accepted/" + bucket;
-  for (size_t slash = path.rfind('/'); slash != std::string::npos && slash > root.size();
-       slash = path.rfind('/', slash - 1)) {
-    std::string parent = path.substr(0, slash);
-    // One stat per parent: a concurrent upload may create it between two calls, and a
-    // directory seen as "missing" then "present" must not read as a clashing file.
-    fs::file_status st = fs::status(parent, ec);
-    if (fs::is_directory(st)) break;  // and so are its own parents
-    if (fs::exists(st)) return "the key " + parent.substr(root.size() + 1) + " is a prefix of it";
-  }
-  return "";
+  auto sha = AcceptedSha256(bucket, key);
+  return sha && !sha->empty();
 }
 
 Status ObjectStore::CheckWritable(uint64_t min_free_bytes) const {
@@ -336,23 +308,6 @@ Status ObjectStore::CheckWritable(uint64_t min_free_bytes) const {
   ::unlink(probe.c_str());
   if (!wrote) return Error::FromErrno("write in " + dir_ + "/quarantine", err);
   return Status::Ok();
-}
-
-std::vector<std::pair<std::string, std::string>> ObjectStore::ListAccepted() const {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::error_code ec;
-  fs::path root = dir_ + "/accepted";
-  for (const auto& bucket : fs::directory_iterator(root, ec)) {
-    if (!bucket.is_directory()) continue;
-    for (auto it = fs::recursive_directory_iterator(bucket.path(), ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (!it->is_regular_file()) continue;
-      out.emplace_back(bucket.path().filename().string(),
-                       fs::relative(it->path(), bucket.path(), ec).string());
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 Result<StreamDigests> DigestFile(const std::string& path) {

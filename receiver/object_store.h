@@ -1,19 +1,20 @@
-// The filesystem object store under the data dir:
+// The object store. Quarantine is always local, under the data dir:
 //   quarantine/{id}.body  an incoming body, streamed and hashed as it arrives
 //   quarantine/{id}.json  written once the body is complete (and fsynced) and its digests
 //                         checked: from then on the object survives a process crash and
 //                         is re-run through the pipeline at startup (a power cut may lose
 //                         the sidecar: the client, not yet answered, sends again)
+//   quarantine/uploads/{upload id}/{part}-{id}.part  parts of a multipart upload in progress
+//                         (the index lists them; not accepted data until Complete)
+// The backing store (fs_store.h: under the data dir; s3_store.h: in a bucket) holds
 //   accepted/{bucket}/{key}          bodies that passed validation (the index says so)
 //   rejected/{id}.body, {id}.json    failed validation; the .json holds the reason
 //   conflicts/{id}.body, {id}.json   same key as accepted data, different bytes
-//   quarantine/uploads/{upload id}/{part}-{id}.part  parts of a multipart upload in progress
-//                         (the index lists them; not accepted data until Complete)
-// Several receiver processes may share one store: ids are unique per process and moves
-// are renames within one filesystem.
+// Ids are unique across processes, so several receivers may share one backing store.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,12 +72,23 @@ class QuarantineWriter {
   bool finished_ = false;
 };
 
+// An accepted object's bytes as a local file. `pin` keeps a cached copy from being evicted
+// while it is opened; an open descriptor stays valid after that.
+struct AcceptedFile {
+  std::string path;
+  std::shared_ptr<void> pin;
+};
+
+// Where bodies wait (a local quarantine directory, the same for every store) and where
+// accepted, rejected and conflicting bytes end up (the backing store: a directory tree
+// or an S3 bucket, see fs_store.h and s3_store.h).
 class ObjectStore {
  public:
-  // Creates the directories when missing.
-  static Result<std::unique_ptr<ObjectStore>> Open(Env& env, const std::string& data_dir);
+  virtual ~ObjectStore() = default;
 
+  // Refused once the bodies waiting in quarantine/ reach the limit (LimitQuarantine).
   Result<std::unique_ptr<QuarantineWriter>> NewQuarantine();
+  void LimitQuarantine(uint64_t max_bytes) { quarantine_max_bytes_ = max_bytes; }
   // Makes a finished body recoverable: writes {id}.json durably.
   Status SealQuarantine(const std::string& id, const ObjectMeta& meta);
   // Sealed quarantine entries (ids), oldest first. Unsealed bodies older than
@@ -85,20 +97,10 @@ class ObjectStore {
   Result<ObjectMeta> ReadQuarantineMeta(const std::string& id);
   std::string QuarantineBodyPath(const std::string& id) const;
   bool QuarantineBodyExists(const std::string& id) const;
-
-  // Links the body at accepted/{bucket}/{key}, durably, keeping the quarantine entry. Never
-  // replaces a file there: accepted bytes are immutable whatever the index says (a file
-  // with the same SHA-256 is kept; one with other bytes is an error).
-  Status Place(const std::string& id, const ObjectMeta& meta);
-  // Removes a placed file the index then refused (the quarantine entry holds the same
-  // bytes, and goes to conflicts/ or away as the refusal says). A missing file is fine.
-  Status Unplace(const ObjectMeta& meta);
   // Removes a quarantine entry once its bytes are placed and indexed, or already stored.
   Status DropQuarantine(const std::string& id);
   // Place() then DropQuarantine().
   Status Accept(const std::string& id, const ObjectMeta& meta);
-  // Moves body and sidecar (with `reason`) to rejected/ or conflicts/.
-  Status Reject(const std::string& id, ObjectMeta meta, bool conflict);
   // Removes a quarantine entry, whatever is left of it (a re-PUT, a refused request).
   Status Discard(const std::string& id);
 
@@ -107,29 +109,70 @@ class ObjectStore {
                                                           int part_number);
   // quarantine/uploads/{upload_id} relative to the data dir.
   static std::string UploadDir(const std::string& upload_id);
+  // A finished, checked part at `rel` (under UploadDir) is kept where every replica can read
+  // it: on a filesystem it stays; in a bucket it is copied there and the local file goes.
+  virtual Status KeepUploadPart(const std::string& rel);
+  // The bytes of a kept part, to `sink` (which returns false to stop).
+  virtual Status ReadUploadPart(const std::string& rel,
+                                const std::function<bool(std::string_view)>& sink) const;
+  // A part replaced by a later one of the same number; a missing one is fine.
+  virtual Status RemoveUploadPart(const std::string& rel);
   // Removes an upload's directory and every part in it; a missing one is fine.
-  Status RemoveUploadDir(const std::string& upload_id);
+  virtual Status RemoveUploadDir(const std::string& upload_id);
   // The upload ids that have a directory.
   std::vector<std::string> UploadDirs() const;
-
-  std::string AcceptedPath(const std::string& bucket, const std::string& key) const;
-  std::string RejectedPath(const std::string& id, bool conflict) const;
-  bool AcceptedExists(const std::string& bucket, const std::string& key) const;
-  // Why accepted/{bucket}/{key} cannot be a file ("" when it can): it is a directory (another
-  // key lies under it) or one of its parents is a file (another key is its prefix).
-  std::string PathClash(const std::string& bucket, const std::string& key) const;
-  // Every accepted object as bucket/key, for verify.
-  std::vector<std::pair<std::string, std::string>> ListAccepted() const;
+  // The local directory holding quarantine/.
   const std::string& data_dir() const { return dir_; }
+
+  // Stores the quarantine body `id` as the accepted object, durably, keeping the quarantine
+  // entry. Never replaces stored bytes: accepted bytes are immutable whatever the index says
+  // (the same SHA-256 is kept; other bytes are an error).
+  virtual Status Place(const std::string& id, const ObjectMeta& meta) = 0;
+  // Removes a placed object the index then refused (the quarantine entry holds the same
+  // bytes, and goes to conflicts/ or away as the refusal says). A missing one is fine.
+  virtual Status Unplace(const ObjectMeta& meta) = 0;
+  // Moves body and sidecar (with `reason`) to rejected/ or conflicts/.
+  virtual Status Reject(const std::string& id, ObjectMeta meta, bool conflict) = 0;
+  // Where Reject() keeps the body of quarantine entry `id` (the index records it).
+  virtual std::string RejectedPath(const std::string& id, bool conflict) const = 0;
+  // Whether evidence recorded at `where` (a RejectedPath) is still kept.
+  virtual bool EvidenceExists(const std::string& where) const = 0;
+
+  // The SHA-256 of the bytes stored under the key, "" when there are none.
+  virtual Result<std::string> AcceptedSha256(const std::string& bucket,
+                                             const std::string& key) const = 0;
+  bool AcceptedExists(const std::string& bucket, const std::string& key) const;
+  // The accepted bytes as a local file to open (a missing object fails on open, or here).
+  virtual Result<AcceptedFile> OpenAccepted(const std::string& bucket,
+                                            const std::string& key) const = 0;
+  // Bytes [first, last] of an accepted object; `sink` returns false to stop.
+  virtual Status ReadRange(const std::string& bucket, const std::string& key, uint64_t first,
+                           uint64_t last,
+                           const std::function<bool(std::string_view)>& sink) const = 0;
+  // Whether OpenAccepted() copies the bytes first (ranges are then read with ReadRange).
+  virtual bool Remote() const = 0;
+  // Why the key cannot be stored ("" when it can): on a filesystem, another key lies under
+  // it or is its prefix.
+  virtual std::string PathClash(const std::string& bucket, const std::string& key) const = 0;
+  // Every accepted object as bucket/key, for verify.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> ListAccepted() const = 0;
   // Whether a body could be received now: a file can be created in quarantine/ and the
   // filesystem has at least `min_free_bytes` free for unprivileged writers.
-  Status CheckWritable(uint64_t min_free_bytes) const;
+  virtual Status CheckWritable(uint64_t min_free_bytes) const;
 
- private:
+ protected:
   ObjectStore(Env& env, std::string dir) : env_(env), dir_(std::move(dir)) {}
+  // Creates quarantine/ when missing.
+  static Status CreateQuarantine(Env& env, const std::string& data_dir);
+  std::string QuarantineSidecarPath(const std::string& id) const;
+
   Env& env_;
   std::string dir_;
+  uint64_t quarantine_max_bytes_ = 0;  // 0: none
 };
+
+// Unique across processes sharing a store and across restarts: time, pid, counter, random.
+std::string NewStoreId(Env& env);
 
 // SHA-256 and MD5 of a file's bytes.
 Result<StreamDigests> DigestFile(const std::string& path);

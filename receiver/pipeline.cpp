@@ -94,8 +94,7 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
     auto kept_at = index_.RecordRejection(device, meta, conflict, reason, ours, now_ms);
     if (!kept_at) return kept_at.error();
     Status s;
-    std::error_code ec;
-    if (*kept_at != ours && std::filesystem::exists(*kept_at, ec)) {
+    if (*kept_at != ours && store_.EvidenceExists(*kept_at)) {
       // These bytes under this key are evidence already: a client retrying a rejected
       // upload must not fill the disk with copies.
       s = store_.Discard(id);
@@ -103,7 +102,8 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
       ObjectMeta kept = meta;
       kept.reason = reason;
       s = store_.Reject(id, kept, conflict);
-      if (s) KeepEvidenceCap(ours);
+      // evidence_max_bytes caps the local folders; a bucket's evidence is never removed.
+      if (s && !store_.Remote()) KeepEvidenceCap(ours);
     }
     if (!s) return s.error();
     (conflict ? metrics_.objects_conflict : metrics_.objects_rejected) += 1;
@@ -135,12 +135,7 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
   if (!clash.empty()) return refuse_name(clash);
   // Another upload's bytes under the key (the index may not list them): a conflict.
   // The SHA-256 of the file accepted/ holds under the key ("" when none).
-  auto present_sha = [&]() -> Result<std::string> {
-    if (!store_.AcceptedExists(meta.bucket, meta.key)) return std::string();
-    auto present = DigestFile(store_.AcceptedPath(meta.bucket, meta.key));
-    if (!present) return present.error();
-    return present->sha256_hex;
-  };
+  auto present_sha = [&]() { return store_.AcceptedSha256(meta.bucket, meta.key); };
   auto other_bytes = [&]() -> Result<std::optional<std::string>> {
     auto sha = present_sha();
     if (!sha) return sha.error();

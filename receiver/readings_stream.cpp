@@ -43,7 +43,8 @@ bool ReadingsStream::NextLine(std::string* out) {
       if (next_segment_ >= segments_.size()) return false;
       const SegmentRow& s = segments_[next_segment_++];
       reader_ = std::make_unique<GzipLineReader>(max_line_bytes_, 1ull << 30);
-      Status st = reader_->Open(store_.AcceptedPath(s.bucket, s.key));
+      auto file = store_.OpenAccepted(s.bucket, s.key);
+      Status st = file ? reader_->Open(file->path) : Status(file.error());
       if (!st) {
         log::Error("readings: {}", st.error().message());
         error_ = true;

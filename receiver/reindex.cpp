@@ -63,7 +63,9 @@ Result<std::string> IndexBehindStore(Index& index, ObjectStore& store) {
   }
   size_t unindexed = 0;
   std::string first;
-  for (const auto& file : store.ListAccepted()) {
+  auto accepted = store.ListAccepted();
+  if (!accepted) return accepted.error();
+  for (const auto& file : *accepted) {
     if (indexed.count(file)) continue;
     if (unindexed++ == 0) first = file.first + "/" + file.second;
   }
@@ -77,9 +79,13 @@ Result<std::string> IndexBehindStore(Index& index, ObjectStore& store) {
 Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,
                               const ReceiverConfig& config) {
   ReindexReport report;
-  for (const auto& [bucket, key] : store.ListAccepted()) {
+  auto accepted = store.ListAccepted();
+  if (!accepted) return accepted.error();
+  for (const auto& [bucket, key] : *accepted) {
     ++report.files;
-    std::string path = store.AcceptedPath(bucket, key);
+    auto file = store.OpenAccepted(bucket, key);
+    if (!file) return file.error();
+    const std::string& path = file->path;
     // Named, not the bindings: a lambda may not capture a structured binding before C++20's
     // later fixes (clang 14 refuses it).
     const std::string where = bucket + "/" + key;

@@ -61,6 +61,28 @@ cJSON* AttachmentJson(const std::string& name, const ReportAttachment* listed,
   return obj;
 }
 
+// A range of a remote object up to this size is one ranged GET into memory; a larger one,
+// or the whole object, is read from the bounded cache's copy.
+constexpr uint64_t kMaxRangeInMemory = 8ull << 20;
+
+Status DownloadBody(const ObjectStore& store, const std::string& bucket, const std::string& key,
+                    uint64_t size, const std::optional<ByteRange>& part, HttpResponse* r) {
+  if (part && store.Remote() && part->last - part->first < kMaxRangeInMemory) {
+    return store.ReadRange(bucket, key, part->first, part->last, [r](std::string_view chunk) {
+      r->body.append(chunk);
+      return true;
+    });
+  }
+  auto file = store.OpenAccepted(bucket, key);
+  if (!file) return file.error();
+  int fd = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error::FromErrno("open " + file->path);
+  r->fd = fd;
+  r->fd_offset = part ? part->first : 0;
+  r->fd_size = part ? part->last - part->first + 1 : size;
+  return Status::Ok();
+}
+
 // Stored bytes: never rendered as a page of this origin, always a download.
 HttpResponse Download(ReceiverContext& ctx, const std::string& bucket, const std::string& key,
                       uint64_t size, const std::string& name, const std::string& content_type,
@@ -72,17 +94,12 @@ HttpResponse Download(ReceiverContext& ctx, const std::string& bucket, const std
     r.headers.emplace_back("Content-Range", fmt::format("bytes */{}", size));
     return r;
   }
-  std::string path = ctx.store.AcceptedPath(bucket, key);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    log::Error("indexed object {}/{} has no file: {}", bucket, key, std::strerror(errno));
-    return JsonError(500, "the object's bytes are missing; run verify");
-  }
   HttpResponse r;
   r.status = part ? 206 : 200;
-  r.fd = fd;
-  r.fd_offset = part ? part->first : 0;
-  r.fd_size = part ? part->last - part->first + 1 : size;
+  if (Status s = DownloadBody(ctx.store, bucket, key, size, part, &r); !s) {
+    log::Error("indexed object {}/{}: {}", bucket, key, s.error().message());
+    return JsonError(500, "the object's bytes are missing; run verify");
+  }
   r.headers.emplace_back("Content-Type", content_type);
   r.headers.emplace_back("Accept-Ranges", "bytes");
   if (part) {

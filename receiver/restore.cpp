@@ -36,9 +36,9 @@ class StreamCursor {
     if (reader_ == nullptr || open_bucket_ != row.bucket || open_key_ != row.key ||
         (have_ && doc_.offset > row.offset)) {
       reader_ = std::make_unique<archive::SegmentReader>(max_document, kMaxRawBytes);
-      if (Status s = reader_->OpenGzip(store.AcceptedPath(row.bucket, row.key)); !s) {
-        return s.error().Wrap(where);
-      }
+      auto file = store.OpenAccepted(row.bucket, row.key);
+      if (!file) return file.error().Wrap(where);
+      if (Status s = reader_->OpenGzip(file->path); !s) return s.error().Wrap(where);
       open_bucket_ = row.bucket;
       open_key_ = row.key;
       have_ = reader_->Next(&doc_);

@@ -314,10 +314,11 @@ class S3Exchange final : public HttpExchange {
     if (!row->has_value())
       return Fail(MakeS3Error("NoSuchKey", "The specified key does not exist."));
     const ObjectRow& o = **row;
-    std::string path = ctx_.store.AcceptedPath(bucket_, key_);
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    auto file = ctx_.store.OpenAccepted(bucket_, key_);
+    int fd = file ? ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0) {
-      log::Error("indexed object {}/{} has no file: {}", bucket_, key_, std::strerror(errno));
+      log::Error("indexed object {}/{} has no file: {}", bucket_, key_,
+                 file ? std::strerror(errno) : file.error().message());
       return Fail(MakeS3Error("InternalError", "The object's bytes are missing; run verify."));
     }
     HttpResponse r = Plain(200);

@@ -86,7 +86,9 @@ Status Scan(const ScanJob& job, size_t begin, size_t end, SeriesBuckets* buckets
   for (size_t i = begin; i < end; ++i) {
     const SegmentRow& s = job.segments[i];
     GzipLineReader reader(job.max_line_bytes, 1ull << 30);
-    if (Status st = reader.Open(job.store.AcceptedPath(s.bucket, s.key)); !st) return st;
+    auto file = job.store.OpenAccepted(s.bucket, s.key);
+    if (!file) return file.error();
+    if (Status st = reader.Open(file->path); !st) return st;
     std::string_view line;
     while (reader.Next(&line)) {
       CjsonPtr obj(cJSON_ParseWithLength(line.data(), line.size()));

@@ -251,6 +251,23 @@ Result<S3Response> S3Client::GetObject(const std::string& key,
   return Perform(call);
 }
 
+Result<S3Response> S3Client::GetObjectRange(const std::string& key, uint64_t first, uint64_t last,
+                                            const std::function<bool(std::string_view)>& sink) {
+  Call call;
+  call.method = "GET";
+  call.key = key;
+  call.extra.emplace_back("range", fmt::format("bytes={}-{}", first, last));
+  call.sink = &sink;
+  return Perform(call);
+}
+
+Result<S3Response> S3Client::DeleteObject(const std::string& key) {
+  Call call;
+  call.method = "DELETE";
+  call.key = key;
+  return Perform(call);
+}
+
 Result<S3Response> S3Client::HeadObject(const std::string& key) {
   Call call;
   call.method = "HEAD";

@@ -90,6 +90,10 @@ class S3Client {
   // Streams the body to `sink`; the sink returns false to abort.
   Result<S3Response> GetObject(const std::string& key,
                                const std::function<bool(std::string_view)>& sink);
+  // Bytes [first, last] of the object (a 206 answer), streamed to `sink`.
+  Result<S3Response> GetObjectRange(const std::string& key, uint64_t first, uint64_t last,
+                                    const std::function<bool(std::string_view)>& sink);
+  Result<S3Response> DeleteObject(const std::string& key);
   // One ListObjectsV2 page of the keys under `prefix` (`token`: the previous page's
   // NextContinuationToken, empty for the first). A success body is parsed, never truncated.
   Result<S3ListPage> ListObjects(const std::string& prefix, const std::string& token);

@@ -75,6 +75,43 @@ TEST_F(ReceiverConfigTest, MultipartSection) {
       << bad.error().message();
 }
 
+TEST_F(ReceiverConfigTest, StoreSection) {
+  auto d = Load("data_dir = \"/srv/r\"\n");
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  EXPECT_EQ(d->store.type, "filesystem");  // the single-node default, unchanged
+  EXPECT_EQ(d->store.quarantine_max_bytes, 0u);
+  auto c = Load(
+      "data_dir = \"/srv/r\"\n[store]\ntype = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\n"
+      "bucket = \"fleet\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\n"
+      "cache_max_bytes = \"8MiB\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->store.type, "s3");
+  EXPECT_EQ(c->store.region, "us-east-1");
+  EXPECT_EQ(c->store.accepted_prefix, "accepted/");
+  EXPECT_EQ(c->store.rejected_prefix, "rejected/");
+  EXPECT_EQ(c->store.conflicts_prefix, "conflicts/");
+  EXPECT_EQ(c->store.uploads_prefix, "uploads/");
+  EXPECT_EQ(c->store.quarantine_max_bytes, 4ull << 30);
+  EXPECT_EQ(c->store.cache_max_bytes, 8ull << 20);
+  auto bad = Load(
+      "data_dir = \"/srv/r\"\n"         // 1
+      "[store]\ntype = \"s3\"\n"        // 2-3
+      "endpoint = \"ftp://x\"\n"        // 4
+      "accepted_prefix = \"a/\"\n"      // 5
+      "rejected_prefix = \"a/r/\"\n");  // 6
+  ASSERT_FALSE(bad.ok());
+  for (const char* want :
+       {":2: store.bucket: missing required key", ":4: store.endpoint: must start with http",
+        ":5: store.accepted_prefix: the accepted, rejected",
+        "store.credentials_file: give either access_key and secret_key or credentials_file"}) {
+    EXPECT_NE(bad.error().message().find(want), std::string::npos) << bad.error().message();
+  }
+  auto kind = Load("data_dir = \"/srv/r\"\n[store]\ntype = \"nfs\"\n");
+  ASSERT_FALSE(kind.ok());
+  EXPECT_NE(kind.error().message().find(":3: store.type:"), std::string::npos)
+      << kind.error().message();
+}
+
 TEST_F(ReceiverConfigTest, ReportKinds) {
   auto c = Load(
       "data_dir = \"/srv/r\"\n[mqtt]\nport = 1883\n[reports]\nattachment_grace = \"5m\"\n"

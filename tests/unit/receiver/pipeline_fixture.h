@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "receiver/fs_store.h"
 #include "receiver/index.h"
 #include "receiver/pipeline.h"
 #include "receiver_test_util.h"
@@ -17,7 +18,7 @@ class PipelineFixture : public ::testing::Test {
  protected:
   PipelineFixture() {
     config_.data_dir = dir_.path();
-    store_ = std::move(*ObjectStore::Open(Env::Default(), dir_.path()));
+    store_ = std::move(*FilesystemStore::Open(Env::Default(), dir_.path()));
     OpenIndexAndPipeline();
   }
   void OpenIndexAndPipeline() {
@@ -44,7 +45,7 @@ class PipelineFixture : public ::testing::Test {
   granary::testing::TempDir dir_;
   ReceiverConfig config_;
   Metrics metrics_;
-  std::unique_ptr<ObjectStore> store_;
+  std::unique_ptr<FilesystemStore> store_;
   std::unique_ptr<Index> index_;
   std::unique_ptr<Pipeline> pipeline_;
 };
