@@ -138,6 +138,9 @@ def run(agent, receiver, box, rng):
     key, got, meta = object_sha256(receiver)
     check(got == want, f"{key}: SHA-256 {got}, the file's is {want}")
     check(meta.get("granary-sha256") == want, f"{key}: metadata {meta}")
+    # Completed in the receiver's second life, whose counters start at 0: indexed once.
+    indexed = receiver.metric("granary_receiver_files_indexed_total")
+    check(indexed == 1, f"the file indexed {indexed} times")
     # Each kill cuts at most the part in flight, which goes again; so may the part the
     # receiver's kill cut. A stored part whose answer the kill lost is adopted, not re-sent.
     resent = final["requests"] - PARTS
