@@ -14,14 +14,34 @@
 namespace granary {
 namespace {
 
-const char* const kNames[] = {"prefix", "device", "source",    "yyyy",     "mm",
-                              "dd",     "hh",     "first_seq", "last_seq", "ext"};
+const std::vector<std::string> kSegmentNames = {"prefix", "device", "source",    "yyyy",     "mm",
+                                                "dd",     "hh",     "first_seq", "last_seq", "ext"};
+const std::vector<std::string> kOutboxNames = {"prefix", "device", "kind", "yyyy",
+                                               "mm",     "dd",     "uuid", "name"};
 
-bool Known(const std::string& name) {
-  for (const char* n : kNames) {
-    if (name == n) return true;
+// The placeholders a key template uses, in order; an error for an unmatched brace or a name
+// not in `known`.
+Result<std::vector<std::string>> Placeholders(const std::string& t,
+                                              const std::vector<std::string>& known) {
+  std::vector<std::string> used;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '}') return Error("unmatched '}' in key template");
+    if (t[i] != '{') continue;
+    size_t close = t.find('}', i);
+    if (close == std::string::npos) return Error("unclosed '{' in key template");
+    std::string name = t.substr(i + 1, close - i - 1);
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      return Error(fmt::format("unknown placeholder {{{}}} in key template (known: {})", name,
+                               fmt::join(known, ", ")));
+    }
+    used.push_back(std::move(name));
+    i = close;
   }
-  return false;
+  return used;
+}
+
+bool Uses(const std::vector<std::string>& used, const char* name) {
+  return std::find(used.begin(), used.end(), name) != used.end();
 }
 
 // Drops empty path segments, as an empty {prefix} leaves them: no leading or double slash.
@@ -53,25 +73,10 @@ std::string Fill(const std::string& t, const std::map<std::string, std::string>&
 }  // namespace
 
 Status ValidateOutboxKeyTemplate(const std::string& t, bool file) {
-  const std::vector<std::string> known = {"prefix", "device", "kind", "yyyy",
-                                          "mm",     "dd",     "uuid", "name"};
-  bool has_uuid = false, has_name = false;
-  for (size_t i = 0; i < t.size(); ++i) {
-    if (t[i] == '}') return Error("unmatched '}' in key template");
-    if (t[i] != '{') continue;
-    size_t close = t.find('}', i);
-    if (close == std::string::npos) return Error("unclosed '{' in key template");
-    std::string name = t.substr(i + 1, close - i - 1);
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      return Error("unknown placeholder {" + name +
-                   "} in key template (known: prefix, device, kind, yyyy, mm, dd, uuid, name)");
-    }
-    has_uuid |= name == "uuid";
-    has_name |= name == "name";
-    i = close;
-  }
-  if (!has_uuid) return Error("key template must contain {uuid} so keys stay unique");
-  if (file && !has_name) return Error("file key template must contain {name}");
+  auto used = Placeholders(t, kOutboxNames);
+  if (!used) return used.error();
+  if (!Uses(*used, "uuid")) return Error("key template must contain {uuid} so keys stay unique");
+  if (file && !Uses(*used, "name")) return Error("file key template must contain {name}");
   return Status::Ok();
 }
 
@@ -88,22 +93,10 @@ std::string RenderOutboxKey(const std::string& t, const OutboxKeyFields& f) {
 }
 
 Status ValidateKeyTemplate(const std::string& t) {
-  bool has_first_seq = false;
-  for (size_t i = 0; i < t.size(); ++i) {
-    if (t[i] == '}') return Error("unmatched '}' in key template");
-    if (t[i] != '{') continue;
-    size_t close = t.find('}', i);
-    if (close == std::string::npos) return Error("unclosed '{' in key template");
-    std::string name = t.substr(i + 1, close - i - 1);
-    if (!Known(name)) {
-      return Error("unknown placeholder {" + name +
-                   "} in key template (known: prefix, device, source, yyyy, mm, dd, hh, "
-                   "first_seq, last_seq, ext)");
-    }
-    has_first_seq |= name == "first_seq";
-    i = close;
-  }
-  if (!has_first_seq) return Error("key template must contain {first_seq} so keys stay unique");
+  auto used = Placeholders(t, kSegmentNames);
+  if (!used) return used.error();
+  if (!Uses(*used, "first_seq"))
+    return Error("key template must contain {first_seq} so keys stay unique");
   return Status::Ok();
 }
 

@@ -108,6 +108,11 @@ TEST(OutboxKeys, DefaultTemplatesAndValidation) {
   EXPECT_FALSE(ValidateOutboxKeyTemplate("{prefix}/{uuid}", true));         // no name
   EXPECT_FALSE(ValidateOutboxKeyTemplate("{prefix}/{uuid}/{seq}", false));  // unknown
   EXPECT_FALSE(ValidateOutboxKeyTemplate("{prefix/{uuid}", false));
+  EXPECT_EQ(ValidateOutboxKeyTemplate("{prefix}/{uuid}/{seq}", false).error().message(),
+            "unknown placeholder {seq} in key template (known: prefix, device, kind, yyyy, mm, "
+            "dd, uuid, name)");
+  EXPECT_EQ(ValidateOutboxKeyTemplate("{prefix}/{uuid}", true).error().message(),
+            "file key template must contain {name}");
 }
 
 class OutboxTakeTest : public ::testing::Test {

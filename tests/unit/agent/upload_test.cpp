@@ -20,6 +20,11 @@ TEST(ObjectKey, DefaultTemplateMatchesTheDesign) {
   EXPECT_FALSE(ValidateKeyTemplate("{device}/{source}.gz").ok());  // no {first_seq}
   EXPECT_FALSE(ValidateKeyTemplate("{device}/{nope}/{first_seq}").ok());
   EXPECT_FALSE(ValidateKeyTemplate("{device/{first_seq}").ok());
+  EXPECT_EQ(ValidateKeyTemplate("{device}/{nope}/{first_seq}").error().message(),
+            "unknown placeholder {nope} in key template (known: prefix, device, source, yyyy, "
+            "mm, dd, hh, first_seq, last_seq, ext)");
+  EXPECT_EQ(ValidateKeyTemplate("{device}.gz").error().message(),
+            "key template must contain {first_seq} so keys stay unique");
 }
 
 TEST(ObjectKey, ListPrefixAndHourReadBackFromAKey) {
