@@ -76,8 +76,4 @@ HttpResponse EnrollAnswer(ReceiverContext& context, const std::string& body,
 // The receiver's router: API paths to the API, everything else to S3.
 Router MakeRouter(ReceiverContext& context);
 
-// A key S3 would take that is also safe as a relative path: no empty, "." or ".."
-// segment, no leading '/', no NUL or control bytes, at most 1024 bytes and 255 per segment.
-S3Error CheckObjectKey(const std::string& key);
-
 }  // namespace granary::receiver

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "platform/time.h"
-#include "receiver/context.h"
+#include "receiver/key_check.h"
 #include "receiver/request_auth.h"
 #include "s3/sigv4.h"
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "receiver/context.h"
+#include "receiver/key_check.h"
 #include "receiver/s3_error.h"
 #include "receiver/s3_events.h"
 
