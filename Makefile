@@ -25,18 +25,19 @@ build: deps
 SOURCES = $(shell git ls-files '*.cpp' '*.h')
 
 # ctest runs two tests at a time (the "lanes" of tests/lanes.json, tests/CMakeLists.txt) beside
-# the package test's niced build. The fuzz targets build beside them too, under nice, and run
-# after.
+# the package test's niced build. The fuzz targets build and then run beside them too, under
+# nice; their figures are printed at the end.
 test: DEPS = test
 test: build
-	@nice -n 19 $(MAKE) --no-print-directory fuzz-build > $(BUILD)/fuzz-build.log 2>&1 & fuzz=$$!; \
-	echo "fuzz targets are building in the background (log: $(BUILD)/fuzz-build.log)"; \
+	@(nice -n 19 $(MAKE) --no-print-directory fuzz-build && \
+	  nice -n 19 scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)) > $(BUILD)/fuzz.log 2>&1 & \
+	fuzz=$$!; echo "fuzz targets build and run in the background (log: $(BUILD)/fuzz.log)"; \
 	rc=0; (cd $(BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 3 \
 	    --resource-spec-file $(CURDIR)/tests/lanes.json) || rc=$$?; \
-	if ! wait $$fuzz; then cat $(BUILD)/fuzz-build.log; echo "fuzz build failed"; exit 1; fi; \
+	if ! wait $$fuzz; then tail -100 $(BUILD)/fuzz.log; echo "fuzzing failed"; exit 1; fi; \
+	grep -E '^(fuzz: |  fuzz_)' $(BUILD)/fuzz.log; \
 	[ $$rc -eq 0 ] || exit $$rc
-	scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 # Libfuzzer targets, each run for a bounded time; longer runs: make fuzz FUZZ_SECONDS=600
 fuzz: fuzz-build
