@@ -162,6 +162,9 @@ std::string ObjectMeta::ToJson() const {
   cJSON_AddStringToObject(obj.get(), "content_type", content_type.c_str());
   cJSON_AddNumberToObject(obj.get(), "received_ms", static_cast<double>(received_ms));
   if (!reason.empty()) cJSON_AddStringToObject(obj.get(), "reason", reason.c_str());
+  if (!in_place_etag.empty()) {
+    cJSON_AddStringToObject(obj.get(), "in_place_etag", in_place_etag.c_str());
+  }
   cJSON* md = cJSON_AddObjectToObject(obj.get(), "metadata");
   for (const auto& [n, v] : user_metadata) cJSON_AddStringToObject(md, n.c_str(), v.c_str());
   CjsonString text(cJSON_PrintUnformatted(obj.get()));
@@ -179,6 +182,7 @@ Result<ObjectMeta> ObjectMeta::FromJson(std::string_view json) {
   m.sha256_hex = JsonString(obj.get(), "sha256");
   m.content_type = JsonString(obj.get(), "content_type");
   m.reason = JsonString(obj.get(), "reason");
+  m.in_place_etag = JsonString(obj.get(), "in_place_etag");
   const cJSON* size = cJSON_GetObjectItemCaseSensitive(obj.get(), "size");
   const cJSON* received = cJSON_GetObjectItemCaseSensitive(obj.get(), "received_ms");
   m.size = cJSON_IsNumber(size) ? static_cast<uint64_t>(size->valuedouble) : 0;

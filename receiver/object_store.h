@@ -39,6 +39,9 @@ struct ObjectMeta {
   sigv4::Headers user_metadata;  // x-amz-meta-* with the prefix removed, names lowercased
   int64_t received_ms = 0;
   std::string reason;  // rejected/conflict only
+  // Real-S3 mode in place: the source's ETag of these bytes, which stay in the source
+  // bucket under bucket/key and are never copied ("" for every other object).
+  std::string in_place_etag;
 
   std::string UserMetadata(const std::string& lower_name) const;
   std::string ToJson() const;
