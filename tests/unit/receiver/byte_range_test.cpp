@@ -1,13 +1,18 @@
 // Byte ranges as the files API and the S3 GET read them, and the ranged reader of a remote
 // object: bounded windows, exact bytes across window edges, a changed ETag or a short answer
-// refused.
+// refused; a response body streamed from it or sent from a local file's descriptor; the
+// scratch copy the validator reads, removed afterwards.
 #include "receiver/byte_range.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include "receiver/s3_reader.h"
+#include "tests/support/test_util.h"
 
 namespace granary::receiver {
 namespace {
@@ -152,6 +157,71 @@ TEST(S3RangeReaderTest, RefusesChangedOrShortBytes) {
   auto end = short_reader.ReadAt(object.bytes.size(), buf, sizeof buf);
   ASSERT_TRUE(end.ok());
   EXPECT_EQ(*end, 0u);  // past the end: nothing, and no request
+}
+
+TEST(SetObjectBodyTest, StreamsARemoteRangeInWindows) {
+  FakeObject object;
+  object.bytes = Pattern(S3RangeReader::kWindow + S3RangeReader::kWindow / 2);
+  HttpResponse r;
+  const ByteRange range{100, object.bytes.size() - 100};
+  SetObjectBody(
+      std::make_unique<S3RangeReader>("o", object.bytes.size(), object.etag, object.Getter()),
+      range, &r);
+  ASSERT_TRUE(r.stream);
+  ASSERT_TRUE(r.stream_length);
+  EXPECT_EQ(*r.stream_length, range.last - range.first + 1);
+  std::string got;
+  char buf[65536];
+  for (long n; (n = r.stream(buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(got, object.bytes.substr(range.first, range.last - range.first + 1));
+  EXPECT_EQ(object.calls, 2);
+  EXPECT_LE(object.largest, S3RangeReader::kWindow);
+  object.etag = "\"e2\"";  // a new read of a replaced object stops, cut short
+  HttpResponse again;
+  SetObjectBody(
+      std::make_unique<S3RangeReader>("o", object.bytes.size(), "\"e1\"", object.Getter()),
+      std::nullopt, &again);
+  EXPECT_EQ(again.stream(buf, sizeof buf), -1);
+}
+
+TEST(SetObjectBodyTest, SendsALocalFileByDescriptor) {
+  granary::testing::TempDir dir;
+  const std::string path = dir.path() + "/object";
+  std::ofstream(path, std::ios::binary) << Pattern(1000);
+  auto reader = OpenFileReader(path);
+  ASSERT_TRUE(reader.ok()) << reader.error().message();
+  HttpResponse r;
+  SetObjectBody(std::move(*reader), ByteRange{10, 19}, &r);
+  ASSERT_GE(r.fd, 0);
+  EXPECT_EQ(r.fd_offset, 10u);
+  EXPECT_EQ(r.fd_size, 10u);
+  ::close(r.fd);
+}
+
+TEST(LocalCopyTest, ARemoteObjectIsCopiedToScratchAndRemoved) {
+  granary::testing::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/quarantine");
+  FakeObject object;
+  object.bytes = Pattern(S3RangeReader::kWindow + 5);
+  std::string path;
+  {
+    auto copy = LocalCopy::Make(
+        Env::Default(), dir.path(),
+        std::make_unique<S3RangeReader>("o", object.bytes.size(), object.etag, object.Getter()));
+    ASSERT_TRUE(copy.ok()) << copy.error().message();
+    path = (*copy)->path();
+    EXPECT_TRUE(path.ends_with(".scratch"));
+    std::ifstream in(path, std::ios::binary);
+    std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got, object.bytes);
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+  object.cut = 10;  // a failed copy leaves nothing either
+  auto failed = LocalCopy::Make(
+      Env::Default(), dir.path(),
+      std::make_unique<S3RangeReader>("o", object.bytes.size(), object.etag, object.Getter()));
+  EXPECT_FALSE(failed.ok());
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/quarantine"));
 }
 
 }  // namespace
