@@ -21,6 +21,7 @@ Status S3RangeReader::Fetch(uint64_t first) {
   if (first >= hint_first_ && first <= hint_last_) last = std::min(last, hint_last_);
   const uint64_t want = last - first + 1;
   window_.clear();
+  window_.reserve(want);  // not grown by doubling past the window
   window_first_ = first;
   bool too_long = false;
   const std::function<bool(std::string_view)> sink = [&](std::string_view piece) {
