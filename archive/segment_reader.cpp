@@ -12,6 +12,11 @@ Status SegmentReader::OpenGzip(const std::string& path) {
   return status_ = gzip_.Open(path);
 }
 
+Status SegmentReader::OpenGzip(GzipLineReader::Source source, const std::string& name) {
+  from_memory_ = false;
+  return status_ = gzip_.Open(std::move(source), name);
+}
+
 void SegmentReader::OpenMemory(std::string_view decompressed) {
   from_memory_ = true;
   memory_ = decompressed;

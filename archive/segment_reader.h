@@ -24,6 +24,8 @@ class SegmentReader {
 
   // A gzip file (strict: truncation, trailing garbage or a bomb is an error).
   Status OpenGzip(const std::string& path);
+  // The same, with the compressed bytes pulled from `source` (GzipLineReader::Source).
+  Status OpenGzip(GzipLineReader::Source source, const std::string& name);
   // Decompressed bytes held by the caller, who keeps them alive while reading.
   void OpenMemory(std::string_view decompressed);
 

@@ -23,6 +23,13 @@ Status GzipLineReader::Open(const std::string& path) {
   return Status::Ok();
 }
 
+Status GzipLineReader::Open(Source source, const std::string& name) {
+  path_ = name;
+  if (!inflater_.ok()) return status_ = Error("zlib init failed");
+  source_ = std::move(source);
+  return Status::Ok();
+}
+
 bool GzipLineReader::Fill() {
   z_stream* zs = inflater_.get();
   // Drop consumed output, keeping the partial line.
@@ -32,12 +39,22 @@ bool GzipLineReader::Fill() {
   while (out_.size() == before) {
     if (zs->avail_in == 0 && !eof_in_) {
       in_.resize(kInChunk);
-      size_t n = std::fread(in_.data(), 1, kInChunk, file_);
-      if (n == 0) {
-        if (std::ferror(file_)) {
+      size_t n = 0;
+      if (source_) {
+        auto got = source_(in_.data(), kInChunk);
+        if (!got) {
+          status_ = got.error().Wrap("read " + path_);
+          return false;
+        }
+        n = *got;
+      } else {
+        n = std::fread(in_.data(), 1, kInChunk, file_);
+        if (n == 0 && std::ferror(file_)) {
           status_ = Error::FromErrno("read " + path_);
           return false;
         }
+      }
+      if (n == 0) {
         eof_in_ = true;
       } else {
         zs->next_in = reinterpret_cast<Bytef*>(in_.data());

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,6 +25,10 @@ class GzipLineReader {
   GzipLineReader& operator=(const GzipLineReader&) = delete;
 
   Status Open(const std::string& path);
+  // Compressed bytes pulled from `source` (up to `max` into `buf`; 0 at the end) rather than
+  // a file: an object streamed from elsewhere. `name` is for errors.
+  using Source = std::function<Result<size_t>(char* buf, size_t max)>;
+  Status Open(Source source, const std::string& name);
   // The next line without its '\n'; false at the end or on error (see status()). The view
   // is valid until the next call. A last line without '\n' is returned too.
   bool Next(std::string_view* line);
@@ -49,6 +54,7 @@ class GzipLineReader {
 
   uint64_t max_line_bytes_, max_raw_bytes_;
   std::FILE* file_ = nullptr;
+  Source source_;
   Inflater inflater_;
   std::string in_, out_;
   size_t out_pos_ = 0;

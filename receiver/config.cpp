@@ -106,6 +106,7 @@ void ReadUpstream(ConfigReader& root, ReceiverConfig& c) {
   u.secret_key = s3->SecretString("secret_key", "");
   if (u.secret_key.empty()) s3->Fail("secret_key", "missing required key");
   u.tls_verify = s3->Bool("tls_verify", true);
+  u.mode = s3->Enum("mode", u.mode, {"copy", "in_place"});
   u.event_token = s3->SecretString("event_token", "");
   if (u.event_token.size() < 16) s3->Fail("event_token", "must be at least 16 characters");
   if (!u.endpoint.empty() && u.endpoint.rfind("http://", 0) != 0 &&

@@ -47,6 +47,9 @@ struct UpstreamS3 {
   std::string secret_key;
   bool tls_verify = true;
   std::string event_token;  // bearer token the notifier sends to POST /v1/events/s3
+  // "copy": accepted objects are copied into [store]; "in_place": validated from a scratch
+  // copy, then indexed where they lie and never copied (in_place_store.h).
+  std::string mode = "copy";
 };
 
 // [store]: where accepted, rejected and conflicting bytes are kept (docs/receiver.md

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 
 namespace granary::receiver {
 namespace {
@@ -84,28 +83,9 @@ Result<std::string> FilesystemStore::AcceptedSha256(const std::string& bucket,
   return present->sha256_hex;
 }
 
-Result<AcceptedFile> FilesystemStore::OpenAccepted(const std::string& bucket,
-                                                   const std::string& key) const {
-  return AcceptedFile{AcceptedPath(bucket, key), nullptr};
-}
-
-Status FilesystemStore::ReadRange(const std::string& bucket, const std::string& key, uint64_t first,
-                                  uint64_t last,
-                                  const std::function<bool(std::string_view)>& sink) const {
-  std::string path = AcceptedPath(bucket, key);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::FromErrno("open " + path);
-  in.seekg(static_cast<std::streamoff>(first));
-  char buf[65536];
-  for (uint64_t left = last - first + 1; left > 0 && in;) {
-    in.read(buf, static_cast<std::streamsize>(std::min<uint64_t>(left, sizeof buf)));
-    auto n = static_cast<size_t>(in.gcount());
-    if (n == 0) break;
-    left -= n;
-    if (!sink(std::string_view(buf, n))) break;
-  }
-  if (in.bad()) return Error::FromErrno("read " + path);
-  return Status::Ok();
+Result<std::unique_ptr<ObjectReader>> FilesystemStore::OpenReader(const std::string& bucket,
+                                                                  const std::string& key) const {
+  return OpenFileReader(AcceptedPath(bucket, key));
 }
 
 bool FilesystemStore::EvidenceExists(const std::string& where) const {

@@ -22,10 +22,8 @@ class FilesystemStore final : public ObjectStore {
   bool EvidenceExists(const std::string& where) const override;
   Result<std::string> AcceptedSha256(const std::string& bucket,
                                      const std::string& key) const override;
-  Result<AcceptedFile> OpenAccepted(const std::string& bucket,
-                                    const std::string& key) const override;
-  Status ReadRange(const std::string& bucket, const std::string& key, uint64_t first, uint64_t last,
-                   const std::function<bool(std::string_view)>& sink) const override;
+  Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& bucket,
+                                                   const std::string& key) const override;
   bool Remote() const override { return false; }
   std::string PathClash(const std::string& bucket, const std::string& key) const override;
   Result<std::vector<std::pair<std::string, std::string>>> ListAccepted() const override;

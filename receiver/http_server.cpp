@@ -51,7 +51,8 @@ void StreamFree(void* cls) { delete static_cast<Stream*>(cls); }
 MHD_Result Queue(MHD_Connection* connection, HttpResponse&& r) {
   MhdResponse response;
   if (r.stream) {
-    response.reset(MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, &StreamReader,
+    response.reset(MHD_create_response_from_callback(r.stream_length.value_or(MHD_SIZE_UNKNOWN),
+                                                     64 * 1024, &StreamReader,
                                                      new Stream{std::move(r.stream)}, &StreamFree));
   } else if (r.fd >= 0) {
     response.reset(MHD_create_response_from_fd_at_offset64(r.fd_size, r.fd, r.fd_offset));

@@ -38,6 +38,8 @@ struct HttpResponse {
   // A streamed body of unknown length instead: fills `buf` with up to `max` bytes and
   // returns how many; 0 is the end; -1 an error (the connection is closed).
   std::function<long(char* buf, size_t max)> stream;
+  // The stream's length when known (sent as Content-Length; a range, an object).
+  std::optional<uint64_t> stream_length;
   // Ask the client to close the connection after this response (errors before the body
   // was read).
   bool close = false;

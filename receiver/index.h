@@ -34,6 +34,13 @@ struct ObjectRow {
   int64_t stored_ms = 0;
 };
 
+// Where an object indexed in place (real-S3 mode, [s3] mode = "in_place") lies: `key` in the
+// source bucket `bucket`, whose bytes had `etag` (as the source answers it) and `sha256_hex`.
+struct InPlaceRow {
+  std::string bucket, key, etag, sha256_hex;
+  uint64_t size = 0;
+};
+
 struct SegmentRow {
   std::string bucket, key, device, source, clock, content_sha256, sha256_hex;
   uint64_t first_seq = 0, last_seq = 0, count = 0, size = 0;
@@ -172,6 +179,16 @@ class Index {
                                                      const std::string& prefix,
                                                      const std::string& start_after, int limit) = 0;
   virtual Result<std::vector<ObjectRow>> AllObjects() = 0;
+
+  // In-place locations (in_place_store.h). Record keeps the first bytes recorded under a
+  // key (a row with the same SHA-256 takes the new ETag) and returns the row now held.
+  virtual Result<InPlaceRow> RecordInPlace(const InPlaceRow& row) = 0;
+  virtual Result<std::optional<InPlaceRow>> FindInPlace(const std::string& bucket,
+                                                        const std::string& key) = 0;
+  // Removes the location of bytes the index then refused (never of indexed ones).
+  virtual Status ForgetInPlace(const std::string& bucket, const std::string& key,
+                               const std::string& sha256_hex) = 0;
+  virtual Result<std::vector<InPlaceRow>> AllInPlace() = 0;
 
   virtual Result<std::vector<DeviceRow>> Devices() = 0;
   virtual Result<std::optional<DeviceRow>> Device(const std::string& device) = 0;

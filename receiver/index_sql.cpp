@@ -14,9 +14,10 @@ namespace {
 
 // 2: messages (archive segments). 3: multipart_uploads and multipart_parts (the state of
 // multipart uploads in progress, receiver/upload_table.h); reports, report_files, files
-// and validations. Every table is CREATE IF NOT EXISTS, so opening an older index adds
-// what it lacks and raises the version.
-constexpr int kSchemaVersion = 3;
+// and validations. 4: in_place (objects indexed where they lie, in_place_store.h). Every
+// table is CREATE IF NOT EXISTS, so opening an older index adds what it lacks and raises
+// the version.
+constexpr int kSchemaVersion = 4;
 
 // {ID} is the dialect's auto-numbered primary key, {JSON} its JSON type.
 constexpr const char* kSchema = R"(
@@ -88,6 +89,9 @@ CREATE TABLE IF NOT EXISTS validations (
   request_id TEXT PRIMARY KEY, what TEXT NOT NULL, kind TEXT NOT NULL, uuid TEXT NOT NULL,
   name TEXT NOT NULL, device TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
   sha256 TEXT NOT NULL, size BIGINT NOT NULL, tries BIGINT NOT NULL, next_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS in_place (
+  bucket TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, sha256 TEXT NOT NULL,
+  size BIGINT NOT NULL, PRIMARY KEY (bucket, key));
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS health_probe (at_ms BIGINT NOT NULL);
 )";
@@ -344,6 +348,47 @@ class SqlIndex final : public Index {
     if (!rows) return rows.error();
     std::vector<ObjectRow> out;
     for (const SqlRow& r : *rows) out.push_back(ToObject(r));
+    return out;
+  }
+
+  Result<InPlaceRow> RecordInPlace(const InPlaceRow& row) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // One statement: two replicas recording one key agree on whose bytes it holds.
+    Status s = db_->Exec(
+        "INSERT INTO in_place (bucket, key, etag, sha256, size) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (bucket, key) DO UPDATE SET etag = excluded.etag "
+        "WHERE in_place.sha256 = excluded.sha256",
+        {row.bucket, row.key, row.etag, row.sha256_hex, I(row.size)});
+    if (!s) return s.error();
+    auto held = InPlaceLocked(row.bucket, row.key);
+    if (!held) return held.error();
+    if (!*held) return Error("in_place: " + row.bucket + "/" + row.key + " vanished");
+    return **held;
+  }
+
+  Result<std::optional<InPlaceRow>> FindInPlace(const std::string& bucket,
+                                                const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InPlaceLocked(bucket, key);
+  }
+
+  Status ForgetInPlace(const std::string& bucket, const std::string& key,
+                       const std::string& sha256_hex) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return db_->Exec("DELETE FROM in_place WHERE bucket = ? AND key = ? AND sha256 = ?",
+                     {bucket, key, sha256_hex});
+  }
+
+  Result<std::vector<InPlaceRow>> AllInPlace() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto rows =
+        db_->Query("SELECT bucket, key, etag, sha256, size FROM in_place ORDER BY bucket, key");
+    if (!rows) return rows.error();
+    std::vector<InPlaceRow> out;
+    for (const SqlRow& r : *rows) {
+      out.push_back(
+          InPlaceRow{r.Text(0), r.Text(1), r.Text(2), r.Text(3), static_cast<uint64_t>(r.Int(4))});
+    }
     return out;
   }
 
@@ -704,6 +749,18 @@ class SqlIndex final : public Index {
     if (!rows) return rows.error();
     if (rows->empty()) return std::optional<ObjectRow>();
     return std::optional<ObjectRow>(ToObject(rows->front()));
+  }
+
+  Result<std::optional<InPlaceRow>> InPlaceLocked(const std::string& bucket,
+                                                  const std::string& key) {
+    auto rows = db_->Query(
+        "SELECT bucket, key, etag, sha256, size FROM in_place WHERE bucket = ? AND key = ?",
+        {bucket, key});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<InPlaceRow>();
+    const SqlRow& r = rows->front();
+    return std::optional<InPlaceRow>(
+        InPlaceRow{r.Text(0), r.Text(1), r.Text(2), r.Text(3), static_cast<uint64_t>(r.Int(4))});
   }
 
   Status InsertObject(const ObjectRow& o) {

@@ -22,6 +22,7 @@
 #include "receiver/device_cli.h"
 #include "receiver/device_keys.h"
 #include "receiver/fleet_mqtt.h"
+#include "receiver/in_place_store.h"
 #include "receiver/maintenance.h"
 #include "receiver/multipart.h"
 #include "receiver/pipeline.h"
@@ -124,6 +125,7 @@ int Run(const ReceiverConfig& config, bool allow_stale_index) {
     log::Error("index: {}", index.error().message());
     return 1;
   }
+  *store = WithInPlace(env, config, std::move(*store), **index);
   // A shared bucket holds other replicas' uploads between their PUT and their commit, and
   // listing it all at each start does not scale: `verify` finds unindexed objects there.
   auto behind = config.store.type == "s3" ? Result<std::string>(std::string())
@@ -279,7 +281,7 @@ bool OpenOffline(const ReceiverConfig& config, std::unique_ptr<ObjectStore>* sto
     std::fprintf(stderr, "index: %s\n", i.error().message().c_str());
     return false;
   }
-  *store = std::move(*s);
+  *store = WithInPlace(env, config, std::move(*s), **i);
   *index = std::move(*i);
   return true;
 }

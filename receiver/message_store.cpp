@@ -33,9 +33,10 @@ Result<std::vector<std::string>> WalkSegmentMessages(
     const std::vector<MessageRow>& rows, uint32_t max_document_bytes,
     const std::function<void(const MessageRow&, std::string_view document)>& visit) {
   archive::SegmentReader reader(max_document_bytes, kMaxRawBytes);
-  auto file = store.OpenAccepted(bucket, key);
-  if (!file) return file.error();
-  if (Status s = reader.OpenGzip(file->path); !s) return s.error();
+  auto object = store.OpenReader(bucket, key);
+  if (!object) return object.error();
+  if (Status s = reader.OpenGzip(SequentialSource(std::move(*object)), bucket + "/" + key); !s)
+    return s.error();
   std::vector<std::string> problems;
   auto problem = [&](const MessageRow& row, const std::string& why) {
     problems.push_back(

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -26,7 +27,97 @@ std::string JsonString(const cJSON* obj, const char* name) {
   return cJSON_IsString(item) ? item->valuestring : "";
 }
 
+// Pieces handed to a sink: large enough for few calls, small enough to stay bounded.
+constexpr size_t kPiece = 256 * 1024;
+
+class FileReader final : public ObjectReader {
+ public:
+  FileReader(UniqueFd fd, uint64_t size, std::string path, std::shared_ptr<void> pin)
+      : ObjectReader(size), fd_(std::move(fd)), path_(std::move(path)), pin_(std::move(pin)) {}
+
+  Result<size_t> ReadAt(uint64_t offset, char* buf, size_t n) override {
+    if (offset >= size_) return size_t{0};
+    n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
+    for (;;) {
+      ssize_t got = ::pread(fd_.get(), buf, n, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return Error::FromErrno("read " + path_);
+      return static_cast<size_t>(got);
+    }
+  }
+  std::string LocalPath() const override { return path_; }
+
+ private:
+  UniqueFd fd_;
+  std::string path_;
+  std::shared_ptr<void> pin_;
+};
+
 }  // namespace
+
+Status ObjectReader::ReadRange(uint64_t first, uint64_t last,
+                               const std::function<bool(std::string_view)>& sink) {
+  if (first > last || last >= size_) return Status::Ok();
+  WillRead(first, last);
+  std::string buf(static_cast<size_t>(std::min<uint64_t>(kPiece, last - first + 1)), '\0');
+  for (uint64_t at = first; at <= last;) {
+    auto n =
+        ReadAt(at, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), last - at + 1)));
+    if (!n) return n.error();
+    if (*n == 0) return Error(fmt::format("the object ends at byte {}, before {}", at, last + 1));
+    at += *n;
+    if (!sink(std::string_view(buf.data(), *n))) break;
+  }
+  return Status::Ok();
+}
+
+GzipLineReader::Source SequentialSource(std::shared_ptr<ObjectReader> reader) {
+  reader->WillRead(0, reader->size() == 0 ? 0 : reader->size() - 1);
+  return [reader = std::move(reader), at = uint64_t{0}](char* buf,
+                                                        size_t max) mutable -> Result<size_t> {
+    auto n = reader->ReadAt(at, buf, max);
+    if (n) at += *n;
+    return n;
+  };
+}
+
+Result<std::unique_ptr<ObjectReader>> OpenFileReader(const std::string& path,
+                                                     std::shared_ptr<void> pin) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Error::FromErrno("open " + path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Error::FromErrno("stat " + path);
+  return std::unique_ptr<ObjectReader>(
+      new FileReader(std::move(fd), static_cast<uint64_t>(st.st_size), path, std::move(pin)));
+}
+
+Result<std::unique_ptr<LocalCopy>> LocalCopy::Make(Env& env, const std::string& data_dir,
+                                                   std::unique_ptr<ObjectReader> reader) {
+  std::string own = reader->LocalPath();
+  if (!own.empty()) {
+    return std::unique_ptr<LocalCopy>(new LocalCopy(env, std::move(reader), own, false));
+  }
+  std::string path = data_dir + "/quarantine/" + NewStoreId(env) + ".scratch";
+  auto file = env.NewWritableFile(path);
+  if (!file) return file.error();
+  // Owned from here, so a failed copy is removed too.
+  std::unique_ptr<LocalCopy> copy(new LocalCopy(env, nullptr, path, true));
+  Status write;
+  Status read = reader->size() == 0
+                    ? Status::Ok()
+                    : reader->ReadRange(0, reader->size() - 1, [&](std::string_view piece) {
+                        write = (*file)->Append(piece);
+                        return write.ok();
+                      });
+  if (!read) return read.error();
+  if (!write) return write.error();
+  if (Status s = (*file)->Close(); !s) return s.error();
+  return copy;
+}
+
+LocalCopy::~LocalCopy() {
+  if (scratch_) (void)env_.RemoveFile(path_);
+}
 
 std::string NewStoreId(Env& env) {
   static std::atomic<uint64_t> counter{0};
@@ -71,6 +162,9 @@ std::string ObjectMeta::ToJson() const {
   cJSON_AddStringToObject(obj.get(), "content_type", content_type.c_str());
   cJSON_AddNumberToObject(obj.get(), "received_ms", static_cast<double>(received_ms));
   if (!reason.empty()) cJSON_AddStringToObject(obj.get(), "reason", reason.c_str());
+  if (!in_place_etag.empty()) {
+    cJSON_AddStringToObject(obj.get(), "in_place_etag", in_place_etag.c_str());
+  }
   cJSON* md = cJSON_AddObjectToObject(obj.get(), "metadata");
   for (const auto& [n, v] : user_metadata) cJSON_AddStringToObject(md, n.c_str(), v.c_str());
   CjsonString text(cJSON_PrintUnformatted(obj.get()));
@@ -88,6 +182,7 @@ Result<ObjectMeta> ObjectMeta::FromJson(std::string_view json) {
   m.sha256_hex = JsonString(obj.get(), "sha256");
   m.content_type = JsonString(obj.get(), "content_type");
   m.reason = JsonString(obj.get(), "reason");
+  m.in_place_etag = JsonString(obj.get(), "in_place_etag");
   const cJSON* size = cJSON_GetObjectItemCaseSensitive(obj.get(), "size");
   const cJSON* received = cJSON_GetObjectItemCaseSensitive(obj.get(), "received_ms");
   m.size = cJSON_IsNumber(size) ? static_cast<uint64_t>(size->valuedouble) : 0;
@@ -239,9 +334,10 @@ std::vector<std::string> ObjectStore::SealedQuarantine(int64_t orphan_age_ms) {
     std::string name = entry.path().filename().string();
     if (name.ends_with(".json")) {
       ids.push_back(name.substr(0, name.size() - 5));
-    } else if (name.ends_with(".body")) {
-      std::string id = name.substr(0, name.size() - 5);
-      if (fs::exists(QuarantineSidecarPath(id), ec)) continue;
+    } else if (name.ends_with(".body") || name.ends_with(".scratch")) {
+      // A body without its sidecar, or a LocalCopy a crash left behind.
+      std::string id = name.substr(0, name.rfind('.'));
+      if (name.ends_with(".body") && fs::exists(QuarantineSidecarPath(id), ec)) continue;
       auto mtime = fs::last_write_time(entry.path(), ec);
       auto age = fs::file_time_type::clock::now() - mtime;
       if (!ec &&
@@ -308,6 +404,21 @@ Status ObjectStore::CheckWritable(uint64_t min_free_bytes) const {
   ::unlink(probe.c_str());
   if (!wrote) return Error::FromErrno("write in " + dir_ + "/quarantine", err);
   return Status::Ok();
+}
+
+Result<StreamDigests> DigestObject(const ObjectStore& store, const std::string& bucket,
+                                   const std::string& key) {
+  auto reader = store.OpenReader(bucket, key);
+  if (!reader) return reader.error();
+  StreamHasher digest;
+  if ((*reader)->size() > 0) {
+    Status s = (*reader)->ReadRange(0, (*reader)->size() - 1, [&](std::string_view piece) {
+      digest.Update(piece);
+      return true;
+    });
+    if (!s) return s.error();
+  }
+  return digest.Finish();
 }
 
 Result<StreamDigests> DigestFile(const std::string& path) {

@@ -21,6 +21,7 @@
 
 #include "platform/crypto.h"
 #include "platform/env.h"
+#include "platform/gzip_lines.h"
 #include "platform/result.h"
 #include "s3/sigv4.h"
 
@@ -38,6 +39,9 @@ struct ObjectMeta {
   sigv4::Headers user_metadata;  // x-amz-meta-* with the prefix removed, names lowercased
   int64_t received_ms = 0;
   std::string reason;  // rejected/conflict only
+  // Real-S3 mode in place: the source's ETag of these bytes, which stay in the source
+  // bucket under bucket/key and are never copied ("" for every other object).
+  std::string in_place_etag;
 
   std::string UserMetadata(const std::string& lower_name) const;
   std::string ToJson() const;
@@ -79,6 +83,59 @@ struct AcceptedFile {
   std::shared_ptr<void> pin;
 };
 
+// An accepted object's bytes, read at any offset without holding them whole: a local file
+// (pread) or a remote object (ranged GETs of a bounded window, s3_reader.h). Not
+// thread-safe; one reader per request.
+class ObjectReader {
+ public:
+  virtual ~ObjectReader() = default;
+  uint64_t size() const { return size_; }
+  // Up to `n` bytes from `offset`; fewer only at the end, 0 at or past it. Bytes that
+  // changed under the reader (another ETag) are an error, never a mix.
+  virtual Result<size_t> ReadAt(uint64_t offset, char* buf, size_t n) = 0;
+  // The reads to come lie in [first, last]: a remote reader fetches no more than that.
+  virtual void WillRead(uint64_t first, uint64_t last) {
+    (void)first;
+    (void)last;
+  }
+  // A local file holding exactly these bytes (while the reader lives), so a server can send
+  // them without copying and a validator can read them; "" when there is none.
+  virtual std::string LocalPath() const { return ""; }
+  // Bytes [first, last] in pieces to `sink` (false stops).
+  Status ReadRange(uint64_t first, uint64_t last,
+                   const std::function<bool(std::string_view)>& sink);
+
+ protected:
+  explicit ObjectReader(uint64_t size) : size_(size) {}
+  uint64_t size_;
+};
+
+// The bytes of `reader` from the start, in order, for GzipLineReader::Open and friends.
+GzipLineReader::Source SequentialSource(std::shared_ptr<ObjectReader> reader);
+// A reader of the local file at `path`; `pin` is held as long as the reader.
+Result<std::unique_ptr<ObjectReader>> OpenFileReader(const std::string& path,
+                                                     std::shared_ptr<void> pin = nullptr);
+// An object's bytes as a local file, for code that reads files (the validator): the
+// reader's own file when it has one, else a scratch copy in {data_dir}/quarantine/ (named
+// {id}.scratch, neither a body nor a sidecar) removed when this goes.
+class LocalCopy {
+ public:
+  static Result<std::unique_ptr<LocalCopy>> Make(Env& env, const std::string& data_dir,
+                                                 std::unique_ptr<ObjectReader> reader);
+  ~LocalCopy();
+  LocalCopy(const LocalCopy&) = delete;
+  LocalCopy& operator=(const LocalCopy&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  LocalCopy(Env& env, std::unique_ptr<ObjectReader> reader, std::string path, bool scratch)
+      : env_(env), reader_(std::move(reader)), path_(std::move(path)), scratch_(scratch) {}
+  Env& env_;
+  std::unique_ptr<ObjectReader> reader_;
+  std::string path_;
+  bool scratch_;
+};
+
 // Where bodies wait (a local quarantine directory, the same for every store) and where
 // accepted, rejected and conflicting bytes end up (the backing store: a directory tree
 // or an S3 bucket, see fs_store.h and s3_store.h).
@@ -92,7 +149,7 @@ class ObjectStore {
   // Makes a finished body recoverable: writes {id}.json durably.
   Status SealQuarantine(const std::string& id, const ObjectMeta& meta);
   // Sealed quarantine entries (ids), oldest first. Unsealed bodies older than
-  // `orphan_age_ms` (a crash mid-upload) are removed.
+  // `orphan_age_ms` (a crash mid-upload) and scratch copies as old are removed.
   std::vector<std::string> SealedQuarantine(int64_t orphan_age_ms);
   Result<ObjectMeta> ReadQuarantineMeta(const std::string& id);
   std::string QuarantineBodyPath(const std::string& id) const;
@@ -142,14 +199,10 @@ class ObjectStore {
   virtual Result<std::string> AcceptedSha256(const std::string& bucket,
                                              const std::string& key) const = 0;
   bool AcceptedExists(const std::string& bucket, const std::string& key) const;
-  // The accepted bytes as a local file to open (a missing object fails on open, or here).
-  virtual Result<AcceptedFile> OpenAccepted(const std::string& bucket,
-                                            const std::string& key) const = 0;
-  // Bytes [first, last] of an accepted object; `sink` returns false to stop.
-  virtual Status ReadRange(const std::string& bucket, const std::string& key, uint64_t first,
-                           uint64_t last,
-                           const std::function<bool(std::string_view)>& sink) const = 0;
-  // Whether OpenAccepted() copies the bytes first (ranges are then read with ReadRange).
+  // A reader of the accepted bytes; a missing object is an error here.
+  virtual Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& bucket,
+                                                           const std::string& key) const = 0;
+  // Whether the backing store is remote (an S3 bucket).
   virtual bool Remote() const = 0;
   // Why the key cannot be stored ("" when it can): on a filesystem, another key lies under
   // it or is its prefix.
@@ -174,6 +227,9 @@ class ObjectStore {
 // Unique across processes sharing a store and across restarts: time, pid, counter, random.
 std::string NewStoreId(Env& env);
 
+// SHA-256 and MD5 of an accepted object's bytes, read through OpenReader.
+Result<StreamDigests> DigestObject(const ObjectStore& store, const std::string& bucket,
+                                   const std::string& key);
 // SHA-256 and MD5 of a file's bytes.
 Result<StreamDigests> DigestFile(const std::string& path);
 

@@ -131,7 +131,8 @@ Result<PipelineResult> Pipeline::Process(const std::string& id, const ObjectMeta
   if (!v.ok) return set_aside(false, v.reason);
   // The store is checked as well as the index: an index behind the store (restored, lost)
   // must not let a key's bytes be replaced or a key land where it cannot be a file.
-  std::string clash = store_.PathClash(meta.bucket, meta.key);
+  // An object indexed in place is no path of the store's.
+  std::string clash = meta.in_place_etag.empty() ? store_.PathClash(meta.bucket, meta.key) : "";
   if (!clash.empty()) return refuse_name(clash);
   // Another upload's bytes under the key (the index may not list them): a conflict.
   // The SHA-256 of the file accepted/ holds under the key ("" when none).

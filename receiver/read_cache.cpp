@@ -51,6 +51,13 @@ void ReadCache::EvictLocked() {
   }
 }
 
+std::optional<AcceptedFile> ReadCache::Find(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  return PinLocked(name, it->second);
+}
+
 Result<AcceptedFile> ReadCache::Get(const std::string& name,
                                     const std::function<Status(const std::string& path)>& fetch) {
   std::string path;

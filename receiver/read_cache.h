@@ -1,5 +1,6 @@
-// A small bounded cache of accepted objects fetched from a remote store, as local files
-// for the readers (gzip segments, report bodies, downloads). Accepted bytes never change,
+// A small bounded cache of small accepted objects fetched from a remote store, as local
+// files for the readers (segments read again and again by the dashboard); larger objects are
+// streamed in ranged GETs instead (s3_reader.h). Accepted bytes never change,
 // so a cached copy is never stale. Least recently used copies go first; a pinned one (a
 // reader is opening it) stays until its pin is released.
 #pragma once
@@ -8,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "receiver/object_store.h"
@@ -22,6 +24,8 @@ class ReadCache {
   // The cached copy of `name`; when missing, `fetch` writes it to the path it is given.
   Result<AcceptedFile> Get(const std::string& name,
                            const std::function<Status(const std::string& path)>& fetch);
+  // The cached copy of `name`, pinned, when there is one.
+  std::optional<AcceptedFile> Find(const std::string& name);
   uint64_t bytes() const;
 
  private:

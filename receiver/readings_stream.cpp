@@ -43,8 +43,10 @@ bool ReadingsStream::NextLine(std::string* out) {
       if (next_segment_ >= segments_.size()) return false;
       const SegmentRow& s = segments_[next_segment_++];
       reader_ = std::make_unique<GzipLineReader>(max_line_bytes_, 1ull << 30);
-      auto file = store_.OpenAccepted(s.bucket, s.key);
-      Status st = file ? reader_->Open(file->path) : Status(file.error());
+      auto object = store_.OpenReader(s.bucket, s.key);
+      Status st = object
+                      ? reader_->Open(SequentialSource(std::move(*object)), s.bucket + "/" + s.key)
+                      : Status(object.error());
       if (!st) {
         log::Error("readings: {}", st.error().message());
         error_ = true;

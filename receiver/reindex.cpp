@@ -83,9 +83,11 @@ Result<ReindexReport> Reindex(Env& env, Index& index, const ObjectStore& store,
   if (!accepted) return accepted.error();
   for (const auto& [bucket, key] : *accepted) {
     ++report.files;
-    auto file = store.OpenAccepted(bucket, key);
+    auto reader = store.OpenReader(bucket, key);
+    if (!reader) return reader.error();
+    auto file = LocalCopy::Make(env, store.data_dir(), std::move(*reader));
     if (!file) return file.error();
-    const std::string& path = file->path;
+    const std::string& path = (*file)->path();
     // Named, not the bindings: a lambda may not capture a structured binding before C++20's
     // later fixes (clang 14 refuses it).
     const std::string where = bucket + "/" + key;

@@ -1,8 +1,6 @@
 #include "receiver/reports_api.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,6 +11,7 @@
 #include "platform/log.h"
 #include "platform/strings.h"
 #include "receiver/api_json.h"
+#include "receiver/byte_range.h"
 
 namespace granary::receiver {
 namespace {
@@ -61,28 +60,6 @@ cJSON* AttachmentJson(const std::string& name, const ReportAttachment* listed,
   return obj;
 }
 
-// A range of a remote object up to this size is one ranged GET into memory; a larger one,
-// or the whole object, is read from the bounded cache's copy.
-constexpr uint64_t kMaxRangeInMemory = 8ull << 20;
-
-Status DownloadBody(const ObjectStore& store, const std::string& bucket, const std::string& key,
-                    uint64_t size, const std::optional<ByteRange>& part, HttpResponse* r) {
-  if (part && store.Remote() && part->last - part->first < kMaxRangeInMemory) {
-    return store.ReadRange(bucket, key, part->first, part->last, [r](std::string_view chunk) {
-      r->body.append(chunk);
-      return true;
-    });
-  }
-  auto file = store.OpenAccepted(bucket, key);
-  if (!file) return file.error();
-  int fd = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::FromErrno("open " + file->path);
-  r->fd = fd;
-  r->fd_offset = part ? part->first : 0;
-  r->fd_size = part ? part->last - part->first + 1 : size;
-  return Status::Ok();
-}
-
 // Stored bytes: never rendered as a page of this origin, always a download.
 HttpResponse Download(ReceiverContext& ctx, const std::string& bucket, const std::string& key,
                       uint64_t size, const std::string& name, const std::string& content_type,
@@ -94,12 +71,14 @@ HttpResponse Download(ReceiverContext& ctx, const std::string& bucket, const std
     r.headers.emplace_back("Content-Range", fmt::format("bytes */{}", size));
     return r;
   }
-  HttpResponse r;
-  r.status = part ? 206 : 200;
-  if (Status s = DownloadBody(ctx.store, bucket, key, size, part, &r); !s) {
-    log::Error("indexed object {}/{}: {}", bucket, key, s.error().message());
+  auto reader = ctx.store.OpenReader(bucket, key);
+  if (!reader) {
+    log::Error("indexed object {}/{}: {}", bucket, key, reader.error().message());
     return JsonError(500, "the object's bytes are missing; run verify");
   }
+  HttpResponse r;
+  r.status = part ? 206 : 200;
+  SetObjectBody(std::move(*reader), part, &r);
   r.headers.emplace_back("Content-Type", content_type);
   r.headers.emplace_back("Accept-Ranges", "bytes");
   if (part) {
@@ -159,32 +138,6 @@ HttpResponse One(ReceiverContext& ctx, const ReportRow& report) {
 }
 
 }  // namespace
-
-std::optional<ByteRange> ParseRange(const std::string& header, uint64_t size, bool* unsatisfiable) {
-  *unsatisfiable = false;
-  constexpr std::string_view kUnit = "bytes=";
-  if (!header.starts_with(kUnit) || header.find(',') != std::string::npos) return std::nullopt;
-  std::string spec = header.substr(kUnit.size());
-  size_t dash = spec.find('-');
-  if (dash == std::string::npos) return std::nullopt;
-  std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  auto first = ParseDecimal<uint64_t>(a);
-  auto last = ParseDecimal<uint64_t>(b);
-  if (a.empty()) {  // the last N bytes
-    if (!last || *last == 0) return std::nullopt;
-    if (size == 0) {
-      *unsatisfiable = true;
-      return std::nullopt;
-    }
-    return ByteRange{size - std::min(*last, size), size - 1};
-  }
-  if (!first || (!b.empty() && (!last || *last < *first))) return std::nullopt;
-  if (*first >= size) {
-    *unsatisfiable = true;
-    return std::nullopt;
-  }
-  return ByteRange{*first, b.empty() ? size - 1 : std::min(*last, size - 1)};
-}
 
 HttpResponse ReportsAnswer(ReceiverContext& ctx, const std::string& path,
                            const std::string& raw_query) {

@@ -18,12 +18,4 @@ HttpResponse ReportsAnswer(ReceiverContext& ctx, const std::string& path,
 // `path` starts with /api/v1/files/; `range` is the request's Range header ("" when none).
 HttpResponse FileAnswer(ReceiverContext& ctx, const std::string& path, const std::string& range);
 
-// A single "bytes=" range of a `size`-byte body as [first, last]; nullopt when the header is
-// absent, malformed or names several ranges (the whole body is sent). `unsatisfiable` is set
-// when it starts past the end.
-struct ByteRange {
-  uint64_t first = 0, last = 0;
-};
-std::optional<ByteRange> ParseRange(const std::string& header, uint64_t size, bool* unsatisfiable);
-
 }  // namespace granary::receiver

@@ -36,9 +36,12 @@ class StreamCursor {
     if (reader_ == nullptr || open_bucket_ != row.bucket || open_key_ != row.key ||
         (have_ && doc_.offset > row.offset)) {
       reader_ = std::make_unique<archive::SegmentReader>(max_document, kMaxRawBytes);
-      auto file = store.OpenAccepted(row.bucket, row.key);
-      if (!file) return file.error().Wrap(where);
-      if (Status s = reader_->OpenGzip(file->path); !s) return s.error().Wrap(where);
+      auto object = store.OpenReader(row.bucket, row.key);
+      if (!object) return object.error().Wrap(where);
+      if (Status s =
+              reader_->OpenGzip(SequentialSource(std::move(*object)), row.bucket + "/" + row.key);
+          !s)
+        return s.error().Wrap(where);
       open_bucket_ = row.bucket;
       open_key_ = row.key;
       have_ = reader_->Next(&doc_);

@@ -1,7 +1,6 @@
 // The S3-compatible endpoint. Authentication happens on the headers, before any body is
 // read; a PUT body streams into quarantine while MD5 and SHA-256 are computed; the answer
 // comes after validation and indexing, so a 200 means "indexed" (or "already indexed").
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include "platform/strings.h"
 #include "platform/time.h"
 #include "platform/utf8.h"
+#include "receiver/byte_range.h"
 #include "receiver/context.h"
 #include "receiver/key_check.h"
 #include "receiver/multipart.h"
@@ -315,21 +315,38 @@ class S3Exchange final : public HttpExchange {
     if (!row->has_value())
       return Fail(MakeS3Error("NoSuchKey", "The specified key does not exist."));
     const ObjectRow& o = **row;
-    auto file = ctx_.store.OpenAccepted(bucket_, key_);
-    int fd = file ? ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
-    if (fd < 0) {
-      log::Error("indexed object {}/{} has no file: {}", bucket_, key_,
-                 file ? std::strerror(errno) : file.error().message());
-      return Fail(MakeS3Error("InternalError", "The object's bytes are missing; run verify."));
+    bool unsatisfiable = false;
+    std::optional<ByteRange> part = ParseRange(request_.Header("range"), o.size, &unsatisfiable);
+    if (unsatisfiable) {
+      std::optional<HttpResponse> r =
+          Fail(MakeS3Error("InvalidRange", fmt::format("The requested range is not satisfiable "
+                                                       "(the object has {} bytes)",
+                                                       o.size)));
+      r->headers.emplace_back("Content-Range", fmt::format("bytes */{}", o.size));
+      return r;
     }
-    HttpResponse r = Plain(200);
-    r.fd = fd;
-    r.fd_size = o.size;
+    HttpResponse r = Plain(part ? 206 : 200);
+    if (request_.method == "HEAD") {
+      // Only the length is sent: the bytes are not fetched.
+      r.stream_length = part ? part->last - part->first + 1 : o.size;
+      r.stream = [](char*, size_t) { return -1L; };
+    } else {
+      auto reader = ctx_.store.OpenReader(bucket_, key_);
+      if (!reader) {
+        log::Error("indexed object {}/{}: {}", bucket_, key_, reader.error().message());
+        return Fail(MakeS3Error("InternalError", "The object's bytes are missing; run verify."));
+      }
+      SetObjectBody(std::move(*reader), part, &r);
+    }
+    if (part) {
+      r.headers.emplace_back("Content-Range",
+                             fmt::format("bytes {}-{}/{}", part->first, part->last, o.size));
+    }
     r.headers.emplace_back("ETag", "\"" + o.md5_hex + "\"");
     r.headers.emplace_back("Last-Modified", FormatHttpDate(o.stored_ms));
     r.headers.emplace_back("Content-Type",
                            o.content_type.empty() ? "binary/octet-stream" : o.content_type);
-    r.headers.emplace_back("Accept-Ranges", "none");
+    r.headers.emplace_back("Accept-Ranges", "bytes");
     for (const auto& [n, v] : ObjectMeta::UserMetadataFromJson(o.metadata_json)) {
       r.headers.emplace_back("x-amz-meta-" + n, v);
     }

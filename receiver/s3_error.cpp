@@ -34,6 +34,7 @@ constexpr std::array kStatuses = {
     CodeStatus{"NoSuchBucket", 404},
     CodeStatus{"NoSuchUpload", 404},
     CodeStatus{"MethodNotAllowed", 405},
+    CodeStatus{"InvalidRange", 416},
     CodeStatus{"NotImplemented", 501},
     CodeStatus{"InternalError", 500},
     CodeStatus{"ServiceUnavailable", 503},

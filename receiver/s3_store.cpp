@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "platform/log.h"
+#include "platform/strings.h"
+#include "receiver/s3_reader.h"
 
 namespace granary::receiver {
 namespace {
@@ -206,32 +208,46 @@ Result<std::string> S3Store::AcceptedSha256(const std::string& bucket,
   return digest.Finish().sha256_hex;
 }
 
-Result<AcceptedFile> S3Store::OpenAccepted(const std::string& bucket,
-                                           const std::string& key) const {
-  const std::string object_key = AcceptedKey(bucket, key);
-  return cache_->Get(object_key, [&](const std::string& path) -> Status {
-    auto file = env_.NewWritableFile(path);
-    if (!file) return file.error();
-    Status write;
-    const std::function<bool(std::string_view)> sink = [&](std::string_view chunk) {
-      write = (*file)->Append(chunk);
-      return write.ok();
-    };
-    auto r = Borrow()->GetObject(object_key, sink);
-    if (!r) return r.error();
-    if (!write) return write;
-    if (!r->ok()) return Refused("GET " + object_key, *r);
-    return (*file)->Close();
-  });
+uint64_t S3Store::small_object_bytes() const {
+  return std::min<uint64_t>(1ull << 20, settings_.cache_max_bytes / 8);
 }
 
-Status S3Store::ReadRange(const std::string& bucket, const std::string& key, uint64_t first,
-                          uint64_t last, const std::function<bool(std::string_view)>& sink) const {
+Result<std::unique_ptr<ObjectReader>> S3Store::OpenReader(const std::string& bucket,
+                                                          const std::string& key) const {
   const std::string object_key = AcceptedKey(bucket, key);
-  auto r = Borrow()->GetObjectRange(object_key, first, last, sink);
-  if (!r) return r.error();
-  if (!r->ok()) return Refused("GET " + object_key, *r);
-  return Status::Ok();
+  // Accepted bytes never change, so a cached copy is never stale.
+  if (std::optional<AcceptedFile> hit = cache_->Find(object_key)) {
+    return OpenFileReader(hit->path, std::move(hit->pin));
+  }
+  auto head = Borrow()->HeadObject(object_key);
+  if (!head) return head.error().Wrap("HEAD " + object_key);
+  if (!head->ok()) return Refused("HEAD " + object_key, *head);
+  auto size = ParseDecimal<uint64_t>(head->Header("content-length"));
+  if (!size) return Error("HEAD " + object_key + ": no Content-Length");
+  if (*size <= small_object_bytes()) {
+    auto file = cache_->Get(object_key, [&](const std::string& path) -> Status {
+      auto file = env_.NewWritableFile(path);
+      if (!file) return file.error();
+      Status write;
+      const std::function<bool(std::string_view)> sink = [&](std::string_view chunk) {
+        write = (*file)->Append(chunk);
+        return write.ok();
+      };
+      auto r = Borrow()->GetObject(object_key, sink);
+      if (!r) return r.error();
+      if (!write) return write;
+      if (!r->ok()) return Refused("GET " + object_key, *r);
+      return (*file)->Close();
+    });
+    if (!file) return file.error();
+    return OpenFileReader(file->path, std::move(file->pin));
+  }
+  auto get = [this, object_key](uint64_t first, uint64_t last,
+                                const std::function<bool(std::string_view)>& sink) {
+    return Borrow()->GetObjectRange(object_key, first, last, sink);
+  };
+  return std::unique_ptr<ObjectReader>(
+      new S3RangeReader(object_key, *size, head->Header("etag"), std::move(get)));
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> S3Store::ListAccepted() const {

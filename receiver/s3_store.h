@@ -2,7 +2,7 @@
 // receivers: an upload is validated from local quarantine, then PUT to
 // {accepted_prefix}{bucket}/{key}; rejected and conflicting bodies go, with their JSON
 // sidecars, to {rejected_prefix} and {conflicts_prefix}. Nothing accepted stays local but
-// the bounded read cache.
+// the bounded cache of small objects; larger ones are read in ranged GETs.
 //
 // Immutability: every accepted PUT carries If-None-Match: *, so a service that supports it
 // refuses to replace a key (412). A service that answers 501 NotImplemented (Swift's s3api
@@ -38,10 +38,10 @@ class S3Store final : public ObjectStore {
   bool EvidenceExists(const std::string& where) const override;
   Result<std::string> AcceptedSha256(const std::string& bucket,
                                      const std::string& key) const override;
-  Result<AcceptedFile> OpenAccepted(const std::string& bucket,
-                                    const std::string& key) const override;
-  Status ReadRange(const std::string& bucket, const std::string& key, uint64_t first, uint64_t last,
-                   const std::function<bool(std::string_view)>& sink) const override;
+  // A small object (at most small_object_bytes()) is read from the bounded cache, fetched
+  // whole on a miss; a larger one streams through ranged GETs (s3_reader.h).
+  Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& bucket,
+                                                   const std::string& key) const override;
   bool Remote() const override { return true; }
   std::string PathClash(const std::string&, const std::string&) const override { return ""; }
   Result<std::vector<std::pair<std::string, std::string>>> ListAccepted() const override;
@@ -51,6 +51,8 @@ class S3Store final : public ObjectStore {
   Status RemoveUploadPart(const std::string& rel) override;
   Status RemoveUploadDir(const std::string& upload_id) override;
 
+  // Objects up to this size are cached whole: min(1 MiB, cache_max_bytes / 8).
+  uint64_t small_object_bytes() const;
   // Whether the service refused a conditional PUT as not implemented.
   bool conditional_put_unsupported() const { return no_conditional_.load(); }
 

@@ -86,9 +86,10 @@ Status Scan(const ScanJob& job, size_t begin, size_t end, SeriesBuckets* buckets
   for (size_t i = begin; i < end; ++i) {
     const SegmentRow& s = job.segments[i];
     GzipLineReader reader(job.max_line_bytes, 1ull << 30);
-    auto file = job.store.OpenAccepted(s.bucket, s.key);
-    if (!file) return file.error();
-    if (Status st = reader.Open(file->path); !st) return st;
+    auto object = job.store.OpenReader(s.bucket, s.key);
+    if (!object) return object.error();
+    if (Status st = reader.Open(SequentialSource(std::move(*object)), s.bucket + "/" + s.key); !st)
+      return st;
     std::string_view line;
     while (reader.Next(&line)) {
       CjsonPtr obj(cJSON_ParseWithLength(line.data(), line.size()));

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "receiver/in_place_store.h"
+
 namespace granary::receiver {
 
 UpstreamFetcher::UpstreamFetcher(ReceiverContext& context, const UpstreamS3& upstream)
@@ -66,11 +68,15 @@ Result<PipelineResult> UpstreamFetcher::Fetch(const S3EventRecord& record) {
   for (const auto& [name, value] : response->headers) {
     if (name.starts_with("x-amz-meta-")) meta.user_metadata.emplace_back(name.substr(11), value);
   }
-  std::string etag = response->Header("etag");
-  etag.erase(std::remove(etag.begin(), etag.end(), '"'), etag.end());
+  std::string etag = BareEtag(response->Header("etag"));
   if (!etag.empty() && etag.find('-') == std::string::npos && etag != digest->md5_hex) {
     return Error(fmt::format("fetch {}: body MD5 {} differs from ETag {}", record.key,
                              digest->md5_hex, etag));
+  }
+  // Validated from this scratch copy; the bytes that count stay where they are.
+  if (upstream_.mode == "in_place") {
+    if (etag.empty()) return Error("fetch " + record.key + ": no ETag to index it in place by");
+    meta.in_place_etag = etag;
   }
   std::string id = (*writer)->id();
   Status s = ctx_.store.SealQuarantine(id, meta);

@@ -219,6 +219,38 @@ def s3_error_code(fn):
         return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
+def boto3_ranged(client, key, bucket="granary"):
+    """A get(range) for check_ranges through boto3's get_object(Range=...)."""
+    from botocore.exceptions import ClientError
+
+    def get(byte_range):
+        try:
+            o = client.get_object(Bucket=bucket, Key=key, Range=byte_range)
+            return (o["ResponseMetadata"]["HTTPStatusCode"], o.get("ContentRange"),
+                    o.get("AcceptRanges"), o["Body"].read())
+        except ClientError as e:
+            return (e.response["ResponseMetadata"]["HTTPStatusCode"],
+                    e.response["ResponseMetadata"]["HTTPHeaders"].get("content-range"),
+                    e.response["Error"]["Code"], b"")
+    return get
+
+
+def check_ranges(label, body, get):
+    """`bytes=a-b`, `a-`, `-n` and a last byte past the end answer 206 with the right bytes and
+    Content-Range; a range starting at the end answers 416 with `bytes */size`. `get(range)`
+    returns (status, Content-Range, Accept-Ranges or the error code, bytes)."""
+    n = len(body)
+    for spec, a, b in ((f"bytes=10-{n // 2}", 10, n // 2), (f"bytes={n - 7}-", n - 7, n - 1),
+                       ("bytes=-5", n - 5, n - 1), (f"bytes={n // 3}-{4 * n}", n // 3, n - 1)):
+        status, content_range, accept, got = get(spec)
+        check(status == 206 and content_range == f"bytes {a}-{b}/{n}" and accept == "bytes" and
+              got == body[a:b + 1], f"{label} {spec}: {status} {content_range} {accept}, "
+                                    f"{len(got)} bytes (want {b - a + 1})")
+    status, content_range, code, _ = get(f"bytes={n}-")
+    check(status == 416 and content_range == f"bytes */{n}" and code == "InvalidRange",
+          f"{label} bytes={n}-: {status} {content_range} {code}")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

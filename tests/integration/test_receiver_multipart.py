@@ -21,7 +21,8 @@ import time
 
 from harness import check
 from receiver_harness import (CLEAN_AWS_ENV, DEVICES, Postgres, Receiver, boto3_client,
-                              receiver_config, run_receivers, s3_error_code)
+                              boto3_ranged, check_ranges, receiver_config, run_receivers,
+                              s3_error_code)
 
 MiB = 1 << 20
 LIMITS = '[multipart]\nmax_part_bytes = "8MiB"\nmax_upload_bytes = "56MiB"\n'
@@ -82,6 +83,7 @@ def test_boto3_upload_file(r, tmp):
     check(got["Metadata"] == meta, f"boto3: metadata {got['Metadata']}")
     head = s3.head_object(Bucket="granary", Key=key)
     check(head["ContentLength"] == len(body), f"HEAD length {head['ContentLength']}")
+    check_ranges("boto3 ranged GET of a multipart object", body, boto3_ranged(s3, key))
     listed = s3.list_objects_v2(Bucket="granary", Prefix="granary/h017/boto3/")["Contents"]
     check(len(listed) == 1 and listed[0]["ETag"] == got["ETag"], f"listing {listed}")
     cov = r.coverage("h017", "boto3")

@@ -4,7 +4,9 @@ whose parts haproxy spreads over both replicas) upload through the balancer whil
 replica is killed with -9 and restarted. Afterwards: every segment is indexed exactly once,
 `verify` is clean against the bucket, the bucket's accepted/ and the index name the same
 objects, nothing is left in quarantine or under uploads/, and the readings API answers the
-same bytes from either replica."""
+same bytes from either replica. Whole and ranged GETs of objects larger than the read cache
+stream from the bucket through either replica, byte-identical, and no replica's cache
+directory ever holds more than cache_max_bytes."""
 import hashlib
 import os
 import random
@@ -18,7 +20,7 @@ import uuid
 from balancer import Balancer
 from harness import Agent, check
 from receiver_harness import (DEVICES, READER_TOKEN, Postgres, Receiver, boto3_client,
-                              free_port, run_receivers, segment)
+                              boto3_ranged, check_ranges, free_port, run_receivers, segment)
 from s3peer import S3Server
 from test_receiver_agent import drain, upload_config
 
@@ -48,6 +50,38 @@ access_key = "{s3.access_key}"
 secret_key = "{s3.secret_key}"
 cache_max_bytes = "4MiB"
 """
+
+
+CACHE_MAX_BYTES = 4 << 20
+
+
+class CacheSampler:
+    """The size of each replica's {data_dir}/cache, sampled every 10 ms until stop()."""
+
+    def __init__(self, replicas):
+        self.dirs = [os.path.join(r.data, "cache") for r in replicas]
+        self.peak = 0
+        self.largest_file = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.wait(0.01):
+            for d in self.dirs:
+                sizes = []
+                for name in os.listdir(d):
+                    try:
+                        sizes.append(os.path.getsize(os.path.join(d, name)))
+                    except FileNotFoundError:  # evicted meanwhile
+                        pass
+                self.peak = max(self.peak, sum(sizes))
+                self.largest_file = max([self.largest_file] + sizes)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.peak, self.largest_file
 
 
 def replica(pg, s3):
@@ -216,6 +250,8 @@ def run(rng, pg, s3, r1, r2, balancer, agent, upload):
         check(left == [], f"{r.data}: sealed quarantine entries left: {left}")
         check(not os.path.exists(os.path.join(r.data, "accepted")), "a local accepted/ exists")
 
+    # Reads stream from the bucket; only small objects are cached, within cache_max_bytes.
+    sampler = CacheSampler([r1, r2])
     # Either replica answers the readings API with the same bytes.
     path = "/api/v1/devices/h017/readings?source=synth"
     s1, b1 = r1.api(path, raw=True)
@@ -230,7 +266,15 @@ def run(rng, pg, s3, r1, r2, balancer, agent, upload):
     check(got["Body"].read() == body, "GET of the multipart object through the balancer differs")
     completed = [r for r in (r1, r2) if "completed: 2 part(s)" in r.read_log()]
     check(len(completed) == 1, f"the multipart Complete was logged by {len(completed)} replicas")
-    # A range is one ranged GET from the bucket; the whole file comes through the cache.
+    # Whole and ranged reads of objects larger than the cache (the 8.5 MB segment) or than
+    # what it keeps whole (the 3 MiB file) stream in ranged GETs: through the balancer and from
+    # each replica, by the S3 API and the files API.
+    check_ranges("balancer", body, boto3_ranged(client, big_key))
+    for r in (r1, r2):
+        direct = boto3_client(r.endpoint, device="h018")
+        check_ranges(f"replica {r.endpoint}", body, boto3_ranged(direct, big_key))
+        check(direct.get_object(Bucket="granary", Key=big_key)["Body"].read() == body,
+              f"GET of the multipart object from {r.endpoint} differs")
     for r in (r1, r2):
         status, h, got = http_get(r, f"/api/v1/files/{rid}/blob.bin",
                                   {"Range": "bytes=1000000-1999999"})
@@ -239,6 +283,9 @@ def run(rng, pg, s3, r1, r2, balancer, agent, upload):
               f"ranged file GET: {status} {h.get('Content-Range')} {len(got)} bytes")
         status, _, got = http_get(r, f"/api/v1/files/{rid}/blob.bin", {})
         check(status == 200 and got == blob, f"file GET: {status}, {len(got)} bytes")
+    peak, largest = sampler.stop()
+    check(0 < peak <= CACHE_MAX_BYTES, f"a cache dir peaked at {peak} bytes, bound {CACHE_MAX_BYTES}")
+    check(largest <= CACHE_MAX_BYTES // 8, f"a {largest}-byte object was cached whole")
     # Swift's s3api refuses conditional PUTs: each replica must have found out at start and
     # fallen back on the index's ownership of keys.
     for r in (r1, r2):
@@ -251,7 +298,7 @@ def run(rng, pg, s3, r1, r2, balancer, agent, upload):
           f"verify: {v.stdout}\n{v.stderr}")
     print(f"receiver_replicas: {last} agent readings in {uploaded} segments, {BOTO3_SEGMENTS} "
           f"boto3 segments, a {len(body)}-byte multipart segment and a 3 MiB file; "
-          f"{len(accepted)} objects; "
+          f"{len(accepted)} objects; cache peak {peak} bytes; "
           f"{time.time() - started:.1f} s")
 
 

@@ -15,8 +15,8 @@ import subprocess
 import sys
 
 from harness import check
-from receiver_harness import (CLEAN_AWS_ENV, DEVICES, Receiver, boto3_client, s3_error_code,
-                              segment, segment_lines)
+from receiver_harness import (CLEAN_AWS_ENV, DEVICES, Receiver, boto3_client, boto3_ranged,
+                              check_ranges, s3_error_code, segment, segment_lines)
 
 
 def test_boto3(r):
@@ -30,6 +30,7 @@ def test_boto3(r):
     check(got["Metadata"] == meta, f"metadata {got['Metadata']}")
     head = s3.head_object(Bucket="granary", Key=key)
     check(head["ContentLength"] == len(body), f"HEAD length {head['ContentLength']}")
+    check_ranges("boto3 get_object(Range)", body, boto3_ranged(s3, key))
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="granary", Prefix="granary/h017/")["Contents"]]
     check(keys == [key], f"listing {keys}")
     # Same key, same bytes: a no-op that still answers 200 with the ETag.
@@ -157,6 +158,19 @@ def test_awscli(r, tmp):
                          capture_output=True, text=True, env=env, timeout=120)
     check(get.returncode == 0, f"aws get-object: {get.stderr}")
     check(open(out, "rb").read() == body, "awscli GET bytes differ")
+    n = len(body)
+    for spec, a, b in (("bytes=3-40", 3, 40), (f"bytes={n - 9}-", n - 9, n - 1),
+                       ("bytes=-6", n - 6, n - 1)):
+        got = subprocess.run(aws + ["get-object", "--bucket", "granary", "--key", key, "--range",
+                                    spec, out], capture_output=True, text=True, env=env, timeout=120)
+        check(got.returncode == 0 and f'"ContentRange": "bytes {a}-{b}/{n}"' in got.stdout and
+              open(out, "rb").read() == body[a:b + 1], f"aws get-object --range {spec}: "
+                                                       f"{got.stdout} {got.stderr}")
+    past = subprocess.run(aws + ["get-object", "--bucket", "granary", "--key", key, "--range",
+                                 f"bytes={n}-", out], capture_output=True, text=True, env=env,
+                          timeout=120)
+    check(past.returncode != 0 and "InvalidRange" in past.stderr,
+          f"aws get-object --range past the end: {past.stdout} {past.stderr}")
     ls = subprocess.run(aws + ["list-objects-v2", "--bucket", "granary", "--prefix", "granary/h017/awscli/"],
                         capture_output=True, text=True, env=env, timeout=120)
     check(ls.returncode == 0 and key in ls.stdout, f"aws list: {ls.stdout} {ls.stderr}")

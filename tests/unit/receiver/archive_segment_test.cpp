@@ -227,8 +227,8 @@ TEST_F(MessageIndexTest, MessagesAreIndexedOnceByIdAndPaged) {
 }
 
 // An index written before archive segments (schema 1, no messages table) gains the table
-// (and the multipart tables of schema 3) and the current version when opened, and indexes
-// messages from then on.
+// (and the multipart tables of schema 3, in_place of schema 4) and the current version when
+// opened, and indexes messages from then on.
 TEST_F(MessageIndexTest, SchemaOneIndexIsUpgradedOnOpen) {
   index_.reset();
   sqlite3* db = nullptr;
@@ -250,9 +250,11 @@ TEST_F(MessageIndexTest, SchemaOneIndexIsUpgradedOnOpen) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);  // 3: reports and files
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 4);  // 4: in_place
   sqlite3_finalize(stmt);
   EXPECT_EQ(sqlite3_exec(db, "SELECT count(*) FROM multipart_parts", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, "SELECT count(*) FROM in_place", nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
 }

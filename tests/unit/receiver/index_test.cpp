@@ -169,6 +169,27 @@ TEST_F(IndexTest, ListObjectsByPrefixInKeyOrder) {
   EXPECT_TRUE(index_->ListObjects("granary", "granary/h018/", "", 10)->empty());
 }
 
+// A key's in-place location keeps its first bytes: the same bytes under a new ETag update the
+// ETag, other bytes leave the row as it was; only a refused row's own bytes remove it.
+TEST_F(IndexTest, InPlaceKeepsTheFirstBytesOfAKey) {
+  const std::string a(64, 'a'), b(64, 'b');
+  auto first = index_->RecordInPlace({"src", "k", "e1", a, 10});
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  EXPECT_EQ(first->etag, "e1");
+  auto same = index_->RecordInPlace({"src", "k", "e2", a, 10});
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->etag, "e2");
+  auto other = index_->RecordInPlace({"src", "k", "e3", b, 11});
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->sha256_hex, a);
+  EXPECT_EQ(other->etag, "e2");
+  ASSERT_TRUE(index_->ForgetInPlace("src", "k", b).ok());
+  EXPECT_TRUE(index_->FindInPlace("src", "k")->has_value());
+  ASSERT_TRUE(index_->ForgetInPlace("src", "k", a).ok());
+  EXPECT_FALSE(index_->FindInPlace("src", "k")->has_value());
+  EXPECT_TRUE(index_->AllInPlace()->empty());
+}
+
 TEST(FindGapsTest, SplitsHolesByTombstones) {
   std::vector<SeqRange> ranges = {{5, 10}, {20, 30}};
   std::vector<std::pair<SeqRange, std::string>> tomb = {{{12, 14}, "quota"}, {{40, 45}, "quota"}};

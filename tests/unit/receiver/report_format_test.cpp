@@ -1,10 +1,8 @@
 // Report keys and bodies: each malformed part is refused with a reason naming it; a good
-// report gives the facts the index needs. Byte ranges as the files API reads them.
+// report gives the facts the index needs.
 #include "receiver/report_format.h"
 
 #include <gtest/gtest.h>
-
-#include "receiver/reports_api.h"
 
 namespace granary::receiver {
 namespace {
@@ -73,25 +71,6 @@ TEST(ReportFormatTest, BadReportsSayWhy) {
     std::string why = CheckReportJson(c.body, kUuid, "error", &facts);
     EXPECT_NE(why.find(c.reason), std::string::npos) << c.body << " -> " << why;
   }
-}
-
-TEST(ReportFormatTest, Ranges) {
-  bool past = false;
-  auto r = ParseRange("bytes=10-19", 100, &past);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->first, 10u);
-  EXPECT_EQ(r->last, 19u);
-  r = ParseRange("bytes=-5", 100, &past);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->first, 95u);
-  r = ParseRange("bytes=90-500", 100, &past);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->last, 99u);
-  EXPECT_FALSE(ParseRange("bytes=0-1,5-6", 100, &past));  // several: the whole body
-  EXPECT_FALSE(ParseRange("bytes=5-1", 100, &past));
-  EXPECT_FALSE(past);
-  EXPECT_FALSE(ParseRange("bytes=100-", 100, &past));
-  EXPECT_TRUE(past);
 }
 
 }  // namespace
