@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string_view>
 #include <thread>
@@ -130,11 +131,13 @@ int CmdFlush(Env& env, const AgentConfig& config, milliseconds timeout) {
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{
+  // On the heap so that `run` can free it: its option tables would otherwise stay allocated
+  // for the daemon's whole life.
+  auto app = std::make_unique<CLI::App>(
       "granary: captures readings from field devices and delivers them to S3, exactly once",
-      "granary"};
-  app.set_version_flag("--version", std::string("granary ") + GRANARY_VERSION);
-  app.require_subcommand(1);
+      "granary");
+  app->set_version_flag("--version", std::string("granary ") + GRANARY_VERSION);
+  app->require_subcommand(1);
   std::string config_path = DefaultConfigPath();
   auto add_config = [&](CLI::App* cmd) {
     cmd->add_option("-c,--config", config_path,
@@ -142,9 +145,9 @@ int Main(int argc, char** argv) {
   };
 
   CLI::App* run =
-      app.add_subcommand("run", "run the agent until SIGTERM (SIGHUP reloads, SIGUSR1 flushes)");
+      app->add_subcommand("run", "run the agent until SIGTERM (SIGHUP reloads, SIGUSR1 flushes)");
   add_config(run);
-  CLI::App* check = app.add_subcommand(
+  CLI::App* check = app->add_subcommand(
       "check-config", "validate the configuration and print it with defaults, secrets masked");
   add_config(check);
   std::string as_user;
@@ -152,24 +155,24 @@ int Main(int argc, char** argv) {
                     "also check that USER (the service's, granary) can read every file the "
                     "config names and write the state dir; as root with the default config, "
                     "granary is checked when it exists");
-  CLI::App* poll = app.add_subcommand("poll", "poll one source once and print its reading(s)");
+  CLI::App* poll = app->add_subcommand("poll", "poll one source once and print its reading(s)");
   add_config(poll);
   std::string source_name;
   poll->add_option("SOURCE", source_name, "source name")->required();
-  CLI::App* status = app.add_subcommand(
+  CLI::App* status = app->add_subcommand(
       "status", "show buffer, segments and sources; works with the daemon stopped");
   add_config(status);
   bool json = false;
   status->add_flag("--json", json, "print JSON (the status.json schema)");
   std::string state_dir;
   status->add_option("--state-dir", state_dir, "read this state dir instead of the config's");
-  CLI::App* flush = app.add_subcommand(
+  CLI::App* flush = app->add_subcommand(
       "flush", "seal every open segment now (asks the running daemon, or works offline)");
   add_config(flush);
   std::string flush_timeout = "60s";
   flush->add_option("--timeout", flush_timeout, "how long to wait for the daemon (default 60s)");
 
-  CLI::App* archive = app.add_subcommand(
+  CLI::App* archive = app->add_subcommand(
       "archive", "the archived MQTT messages held locally (segments/ and the buffer)");
   archive->require_subcommand(1);
   CLI::App* archive_ls =
@@ -179,7 +182,7 @@ int Main(int argc, char** argv) {
   add_config(archive_inspect);
   std::string inspect_id;
   archive_inspect->add_option("UUID", inspect_id, "the message's _id")->required();
-  CLI::App* replay = app.add_subcommand(
+  CLI::App* replay = app->add_subcommand(
       "replay", "republish archived messages to a broker, byte-exact and in order");
   add_config(replay);
   ReplayArgs replay_args;
@@ -202,7 +205,7 @@ int Main(int argc, char** argv) {
   replay->add_flag("--s3", replay_args.s3,
                    "read the uploaded segments from the [upload] bucket, not the state dir");
 
-  CLI::App* enroll = app.add_subcommand(
+  CLI::App* enroll = app->add_subcommand(
       "enroll", "fetch this device's S3 key from a receiver with a one-time token");
   add_config(enroll);
   EnrollOptions enroll_options;
@@ -211,7 +214,7 @@ int Main(int argc, char** argv) {
       ->required();
   enroll->add_option("--ca", enroll_options.ca_file, "CA certificate file (PEM) to trust");
 
-  CLI::App* submit = app.add_subcommand(
+  CLI::App* submit = app->add_subcommand(
       "submit",
       "put a report and its attachments into an outbox and print its UUID; exit 0 ok, "
       "65 invalid report or attachment name, 66 missing or unreadable file, 73 outbox full "
@@ -229,10 +232,10 @@ int Main(int argc, char** argv) {
   submit->add_option("--attach", submit_args.attach, "files to attach");
 
   try {
-    app.parse(argc, argv);
+    app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version end here with 0; anything else is a usage error, exit 2.
-    return app.exit(e) == 0 ? 0 : kExitUsage;
+    return app->exit(e) == 0 ? 0 : kExitUsage;
   }
   Env& env = ProcessEnv();
   if (enroll->parsed()) {  // before loading the config: it may not be complete yet
@@ -296,6 +299,7 @@ int Main(int argc, char** argv) {
     }
     return CmdFlush(env, config, *timeout);
   }
+  app.reset();  // the subcommand pointers above dangle from here on
   // run: signals must be blocked before any thread starts.
   BlockControlSignals();
   curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -1,5 +1,7 @@
 #include "agent/status_file.h"
 
+#include <functional>
+
 #include "platform/log.h"
 
 namespace granary {
@@ -21,15 +23,15 @@ std::string Timeless(AgentStatus s) {
 bool StatusFile::Write(const std::string& path, const AgentStatus& s, const std::string& json,
                        std::chrono::milliseconds every, bool force) {
   const int64_t now_ns = env_.MonoNowNs();
-  std::string timeless = Timeless(s);
+  const size_t timeless = std::hash<std::string>{}(Timeless(s));
   const bool stale = now_ns - last_write_ns_ >= std::chrono::nanoseconds(every).count();
-  if (!force && !stale && last_write_ns_ != 0 && timeless == last_) return false;
+  if (!force && !stale && last_write_ns_ != 0 && timeless == last_hash_) return false;
   Status w = WriteFileAtomically(env_, path, json, /*durable=*/false);
   if (!w) {
     log::Warning("status: {}", w.error().message());
     return false;  // tried again at the next check
   }
-  last_ = std::move(timeless);
+  last_hash_ = timeless;
   last_write_ns_ = now_ns;
   return true;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -24,7 +25,10 @@ class StatusFile {
 
  private:
   Env& env_;
-  std::string last_;  // the last document written, without its clock
+  // A hash of the last document written, without its clock: the document itself is tens
+  // of KiB with 100 sources, kept only to be compared. A collision delays a rewrite until
+  // `every` has passed, which is what an unchanged document gets anyway.
+  size_t last_hash_ = 0;
   int64_t last_write_ns_ = 0;
 };
 

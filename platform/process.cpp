@@ -53,13 +53,17 @@ pid_t PidLock::Holder(const std::string& path) {
 }
 
 void TuneMalloc() {
-  // glibc gives each thread that allocates an arena of its own (up to 8 per core); with a
-  // thread per blocking source (file, exec, eagle ...) that would be most of the private
-  // memory. Two arenas are plenty: the threads mostly sleep.
+  // One malloc arena for every thread. glibc would give each thread that allocates an arena
+  // of its own (up to 8 per core), and returns a non-main arena's free memory only from the
+  // top of its heap: with a second arena, what the sealer and the uploader freed stayed
+  // resident between seals (about 100-165 KiB of the low-rate bench's RssAnon, and 100 KiB
+  // with 100 HTTP sources). The threads mostly sleep, and each takes its small blocks from
+  // its own tcache without the arena's lock, so durable ingest was not measurably slower
+  // (docs/benchmarks.md).
   // (A fixed M_MMAP_THRESHOLD of 64 KiB, so that a seal's zlib state went back to the
   // kernel at once, cut durable ingest from 64% to 25% of raw SQLite: every batch's
   // blocks were mapped and unmapped, each unmap a TLB shootdown across the threads.)
-  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_ARENA_MAX, 1);
 }
 
 void BoundThreadStacks(size_t bytes) {
