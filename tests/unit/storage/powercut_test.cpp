@@ -232,8 +232,9 @@ void PowerCutRun::Verify(Buffer& b) {
   }
   // A seq no file or object holds must be in a recorded drop.
   std::vector<DropRecord> drops = Drops();
-  for (const auto& [source, last] : stats.last_seq) {
-    for (uint64_t seq = 1; seq <= last; ++seq) {
+  for (const auto& entry : stats.last_seq) {
+    const std::string& source = entry.first;
+    for (uint64_t seq = 1; seq <= entry.second; ++seq) {
       bool dropped = std::any_of(drops.begin(), drops.end(), [&](const DropRecord& d) {
         return d.source == source && d.first_seq <= seq && seq <= d.last_seq;
       });
