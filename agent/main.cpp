@@ -302,6 +302,7 @@ int Main(int argc, char** argv) {
   app.reset();  // the subcommand pointers above dangle from here on
   // run: signals must be blocked before any thread starts.
   BlockControlSignals();
+  ReleaseImplicitGnutls();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = RunDaemon(env, std::move(config));
   curl_global_cleanup();

@@ -5,6 +5,7 @@
 # same run; the agent's CPU and peak RSS; [buffer] sync "normal" and "full".
 # usage: bench/archive.sh BUILD_DIR
 set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
 build=$1
 messages=${BENCH_ARCHIVE_MESSAGES:-100000}
 work=$(mktemp -d)
@@ -67,7 +68,7 @@ client_id = "bench-$sync"
 filter = "bench/#"
 qos = 1
 EOF
-  "$build/agent/granary" run -c "$dir/granary.toml" 2> "$dir/agent.log" &
+  env $("$here/bench/unit_env.sh") "$build/agent/granary" run -c "$dir/granary.toml" 2> "$dir/agent.log" &
   local agent=$!
   pids+=("$agent")
   sleep 1.5

@@ -4,6 +4,7 @@
 # to a private mosquitto on loopback.
 # usage: bench/footprint.sh BUILD_DIR   (a Release build)
 set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
 build=$1
 work=$(mktemp -d)
 pids=()
@@ -28,7 +29,7 @@ name = "board"
 type = "synthetic"
 interval = "10s"
 CONF
-"$work/granary" run -c "$work/granary.toml" 2> "$work/agent.log" &
+env $("$here/bench/unit_env.sh") "$work/granary" run -c "$work/granary.toml" 2> "$work/agent.log" &
 agent=$!
 pids+=("$agent")
 connected=false

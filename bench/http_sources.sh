@@ -9,6 +9,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${BENCH_SECONDS:-60}
 sources=${BENCH_SOURCES:-100}
 
+echo "agent environment, from its systemd unit: $("$here/bench/unit_env.sh" | tr '\n' ' ')"
 echo "== agent with $sources http_json sources at 1 Hz for ${seconds}s (load $(cut -d' ' -f1 /proc/loadavg)) =="
 work=$(mktemp -d)
 pids=()
@@ -24,7 +25,7 @@ read -r port <&"${SENSOR[0]}"
     printf '[[source]]\nname = "s%d"\ntype = "http_json"\ninterval = "1s"\nurl = "http://127.0.0.1:%d/json"\n' "$i" "$port"
   done
 } > "$work/granary.toml"
-"$build/agent/granary" run -c "$work/granary.toml" 2> "$work/agent.log" &
+env $("$here/bench/unit_env.sh") "$build/agent/granary" run -c "$work/granary.toml" 2> "$work/agent.log" &
 agent=$!
 pids+=("$agent")
 sleep 5  # let it settle: threads started, connections open

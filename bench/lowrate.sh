@@ -20,7 +20,7 @@ trap cleanup EXIT
 
 # run NAME SETTLE_SECONDS: starts the agent on $work/NAME.toml, lets it settle, samples it.
 run() {
-  "$build/agent/granary" run -c "$work/$1.toml" 2> "$work/$1.log" &
+  env $("$here/bench/unit_env.sh") "$build/agent/granary" run -c "$work/$1.toml" 2> "$work/$1.log" &
   local agent=$!
   pids+=("$agent")
   sleep "$2"
@@ -32,6 +32,7 @@ print(f\"{sys.argv[2]}: captured {b['captured']}, segments uploaded {u.get('uplo
     "$work/$1.status.json" "$1"
 }
 
+echo "agent environment, from its systemd unit: $("$here/bench/unit_env.sh" | tr '\n' ' ')"
 echo "== idle agent: one source every 10 s, no upload, ${seconds}s (load $(cut -d' ' -f1 /proc/loadavg)) =="
 cat > "$work/idle.toml" <<CONF
 device = "bench"

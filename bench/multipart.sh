@@ -79,7 +79,7 @@ max_bytes = "$((mib * 2 + 1024))MiB"  # the copy of the file counts; the default
 name = "files"
 path = "$work/outbox"
 EOF
-"$build/agent/granary" run -c "$work/agent/granary.toml" 2> "$work/agent.log" &
+env $("$here/bench/unit_env.sh") "$build/agent/granary" run -c "$work/agent/granary.toml" 2> "$work/agent.log" &
 apid=$!
 for _ in $(seq 100); do [ -f "$state/status.json" ] && break; sleep 0.1; done
 ln "$work/big.bin" "$work/stage/big.bin"  # the outbox removes its name; big.bin stays for aws

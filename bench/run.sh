@@ -7,8 +7,9 @@ set -euo pipefail
 build=$1
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-echo "== ingest: ~150-byte readings in batches of 1,000, a 400,000 burst and a 2,000,000 sustained run =="
-"$build/bench/ingest_bench" | column -t -s $'\t'
+echo "== ingest: ~150-byte readings in batches of 1,000, a 400,000 burst and a 2,000,000 sustained run; then the durable run against raw SQLite in alternated pairs =="
+# Under the agent unit's malloc settings, the raw figures too.
+env $("$here/bench/unit_env.sh") "$build/bench/ingest_bench" | column -t -s $'\t'
 
 echo
 echo "== source decoding: CPU per EAGLE poll and per 500-sample Prometheus page, no network =="

@@ -1,5 +1,6 @@
 #include "platform/process.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -64,6 +65,21 @@ void TuneMalloc() {
   // kernel at once, cut durable ingest from 64% to 25% of raw SQLite: every batch's
   // blocks were mapped and unmapped, each unmap a TLB shootdown across the threads.)
   mallopt(M_ARENA_MAX, 1);
+}
+
+void ReleaseImplicitGnutls() {
+  // GnuTLS initialises itself from its constructor in every process that loads it (its ASN.1
+  // trees and tables, about 110 KiB of private memory), and the agent loads it only because
+  // Debian's libcurl links librtmp, which links GnuTLS. Nothing in the agent uses it: its
+  // TLS is libcurl's OpenSSL, and every curl handle allows http and https only. A library
+  // that needs GnuTLS later calls gnutls_global_init itself (libmicrohttpd does, when the
+  // metrics server loads it), which counts up from zero and initialises it again.
+  // Looked up rather than linked: the agent has no other reason to depend on GnuTLS.
+  using Deinit = void (*)();
+  auto deinit = reinterpret_cast<Deinit>(::dlsym(RTLD_DEFAULT, "gnutls_global_deinit"));
+  if (deinit == nullptr) return;
+  deinit();
+  (void)malloc_trim(0);  // the trees were freed in the middle of the heap
 }
 
 void BoundThreadStacks(size_t bytes) {

@@ -32,6 +32,10 @@ class PidLock {
 // process.cpp). Call first thing in main, before any thread starts.
 void TuneMalloc();
 
+// Gives back what GnuTLS's implicit initialisation holds (see process.cpp) in a process
+// that never uses GnuTLS. Call before any thread starts and before anything could use it.
+void ReleaseImplicitGnutls();
+
 // The stack every thread created from now on gets (std::thread and the libraries' threads
 // alike), instead of the 8 MiB ulimit default. Only the depth a thread reaches is
 // resident; the bound keeps a runaway recursion from growing private memory unseen.

@@ -130,6 +130,8 @@ def install_cycle(found):
         depends = run("dpkg-query", "-W", "-f=${Depends}", "granary").stdout
         check("libmosquitto1" in depends and "libsqlite3" in depends,
               f"Depends not from shlibs: {depends}")
+        # Loaded only when /metrics is served, so shlibs cannot see it (metrics_server.cpp).
+        check("libmicrohttpd12" in depends, f"Depends lacks libmicrohttpd12: {depends}")
         r = run("/usr/bin/granary-receiver", "--help")
         print("granary-receiver:", (r.stdout + r.stderr).strip().splitlines()[:1])
 
