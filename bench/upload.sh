@@ -15,7 +15,7 @@ echo "== upload catch-up: $count segments of ~1 MiB to a loopback S3 (Swift + s3
 line=$("$here/tests/sim/s3_server.sh" start "$work/s3" bench)
 eval "export $line"
 export S3_BUCKET=bench AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
-"$build/bench/upload_bench" "$work/state" "$count" 2> "$work/upload_bench.log" | column -t -s $'\t'
+env $("$here/bench/unit_env.sh") "$build/bench/upload_bench" "$work/state" "$count" 2> "$work/upload_bench.log" | column -t -s $'\t'
 
 # Raw curl: the same files, one process, one connection. curl splits -u at the first
 # colon and Swift's access keys contain one ("account:user"), so the key goes in a netrc.
