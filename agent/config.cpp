@@ -310,6 +310,28 @@ Result<std::vector<std::string>> ConfigFiles(const std::string& path) {
 
 }  // namespace
 
+Result<std::shared_ptr<const toml::table>> SourceSettings(const SourceConfig& source) {
+  if (source.settings) return source.settings;
+  try {
+    return std::make_shared<const toml::table>(
+        toml::parse(source.settings_text, std::string_view("source " + source.name)));
+  } catch (const toml::parse_error& e) {
+    return Error(
+        fmt::format("source {}: its kept settings do not parse: {}", source.name, e.description()));
+  }
+}
+
+void CompactSources(AgentConfig& config) {
+  for (SourceConfig& s : config.sources) {
+    if (!s.settings) continue;
+    std::ostringstream text;
+    text << toml::toml_formatter(*s.settings);
+    s.settings_text = std::move(text).str();
+    s.settings_text.shrink_to_fit();  // the stream's buffer grew by doubling
+    s.settings.reset();
+  }
+}
+
 Result<AgentConfig> LoadConfig(const std::string& path, const EnvLookup& env) {
   auto files = ConfigFiles(path);
   if (!files) return files.error();

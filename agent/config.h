@@ -31,8 +31,10 @@ struct SourceConfig {
   std::string type;  // a registered source type
   std::chrono::milliseconds interval{10'000};
   std::chrono::milliseconds timeout{5'000};  // <= interval
-  // The whole [[source]] table; the source type reads its own keys from it.
+  // The whole [[source]] table; the source type reads its own keys from it. Null once the
+  // daemon has compacted the config (CompactSources): `settings_text` holds it then.
   std::shared_ptr<const toml::table> settings;
+  std::string settings_text;
   // Set for type "mqtt": a subscriber, not polled (agent/archive/mqtt_source.h).
   std::shared_ptr<const MqttSourceConfig> mqtt;
 };
@@ -104,6 +106,15 @@ std::string ConfDir(const std::string& path);
 // syntax error: ...") and a file that cannot be read ("FILE: cannot open: <OS error>" or "FILE:
 // cannot read: ...", errno kept).
 Result<AgentConfig> LoadConfig(const std::string& path, const EnvLookup& env = GetEnv);
+
+// The source's [[source]] table: `settings`, or `settings_text` parsed again.
+Result<std::shared_ptr<const toml::table>> SourceSettings(const SourceConfig& source);
+
+// Keeps each source's table as TOML text and lets go of the parsed document, which keeps
+// every node with its file position (87 KiB with 100 sources, against 15 KiB of text).
+// The daemon calls it once its sources are built: only a reload that falls back to the
+// running configuration builds them again.
+void CompactSources(AgentConfig& config);
 
 // The effective configuration (defaults filled in, secrets as "***") as TOML text.
 // Validates the source-specific keys too, so it can only be called on a loaded config.

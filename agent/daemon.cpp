@@ -275,6 +275,7 @@ class Daemon {
                                                           config_.state_dir, *buffer_));
       archivers_.back()->Start();
     }
+    CompactSources(config_);  // the sources are built; only a reload's fallback reads it again
     return true;
   }
 
@@ -448,9 +449,11 @@ Result<std::unique_ptr<Scheduler>> BuildScheduler(Env& env, const AgentConfig& c
     if (sc.mqtt) continue;  // a subscriber: the daemon runs it (MqttArchiver)
     const SourceType* type = FindSourceType(sc.type);
     if (type == nullptr) return Error("source " + sc.name + ": unknown type " + sc.type);
+    auto settings = SourceSettings(sc);
+    if (!settings) return settings.error();
     auto diag = std::make_shared<ConfigDiagnostics>();
     diag->file = config.path;
-    ConfigReader reader(diag, *sc.settings, "source." + sc.name);
+    ConfigReader reader(diag, **settings, "source." + sc.name);
     std::unique_ptr<Source> source = type->create(reader);
     if (!source || !diag->errors.empty()) {
       return Error("source " + sc.name + ": " +

@@ -477,5 +477,45 @@ TEST_F(ConfigTest, RenderShowsEveryKeyAndMasksSecrets) {
   EXPECT_EQ(defaults.find("[[source]]"), std::string::npos);
 }
 
+// The daemon keeps its sources' tables as text once they are built; a reload that falls
+// back rebuilds them from it, so the text must parse to the very same tables.
+TEST_F(ConfigTest, CompactedSourcesParseBackToTheSameTables) {
+  AgentConfig loaded = Load(
+      "[[source]]\nname = \"h\"\ntype = \"http_json\"\ninterval = \"2s\"\n"
+      "url = \"http://127.0.0.1:8080/a?b=\\\"c\\\"&d=\u00e9\"\npassword = \"p#w'd\"\n"
+      "headers = [\"X-A: 1\", \"X-B: two words\"]\ntls_verify = false\n"
+      "[source.fields]\nkw = \"demand_kw\"\n\"odd key\" = \"x.y\"\n"
+      "[[source]]\nname = \"f\"\ntype = \"file\"\n"
+      "[[source.files]]\nname = \"t\"\npath = \"/sys/t\"\nscale = 0.001\n"
+      "[[source.files]]\nname = \"u\"\npath = \"/sys/u\"\nscale = -12.5e3\n"
+      "[[source]]\nname = \"s\"\ntype = \"synthetic\"\nrate = 7\npayload_bytes = 4096\n");
+  ASSERT_EQ(loaded.sources.size(), 3u);
+  AgentConfig compacted = loaded;
+  CompactSources(compacted);
+  for (size_t i = 0; i < loaded.sources.size(); ++i) {
+    const SourceConfig& s = compacted.sources[i];
+    EXPECT_EQ(s.settings, nullptr) << s.name;
+    EXPECT_FALSE(s.settings_text.empty()) << s.name;
+    Result<std::shared_ptr<const toml::table>> back = SourceSettings(s);
+    ASSERT_TRUE(back.ok()) << back.error().message();
+    EXPECT_EQ(**back, *loaded.sources[i].settings) << s.name << ":\n" << s.settings_text;
+  }
+  // A loaded config reads its tables as they are.
+  Result<std::shared_ptr<const toml::table>> same = SourceSettings(loaded.sources[0]);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->get(), loaded.sources[0].settings.get());
+}
+
+TEST_F(ConfigTest, KeptSourceTextThatDoesNotParseIsAnErrorNamingTheSource) {
+  SourceConfig s;
+  s.name = "broken";
+  s.settings_text = "url = \"unterminated\n";
+  Result<std::shared_ptr<const toml::table>> r = SourceSettings(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("source broken: its kept settings do not parse"),
+            std::string::npos)
+      << r.error().message();
+}
+
 }  // namespace
 }  // namespace granary
