@@ -1,6 +1,7 @@
 #include "receiver/byte_range.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 
@@ -33,6 +34,11 @@ std::optional<ByteRange> ParseRange(const std::string& header, uint64_t size, bo
     return std::nullopt;
   }
   return ByteRange{*first, b.empty() ? size - 1 : std::min(*last, size - 1)};
+}
+
+std::string ContentRange(std::optional<ByteRange> part, uint64_t size) {
+  if (!part) return fmt::format("bytes */{}", size);
+  return fmt::format("bytes {}-{}/{}", part->first, part->last, size);
 }
 
 void SetObjectBody(std::unique_ptr<ObjectReader> reader, std::optional<ByteRange> part,

@@ -22,6 +22,10 @@ struct ByteRange {
 // (it starts past the end, or asks the last bytes of an empty body): a 416.
 std::optional<ByteRange> ParseRange(const std::string& header, uint64_t size, bool* unsatisfiable);
 
+// The Content-Range value: "bytes FIRST-LAST/SIZE" for a part (206), "bytes */SIZE" for
+// none (416).
+std::string ContentRange(std::optional<ByteRange> part, uint64_t size);
+
 // Makes `reader`'s bytes [first, last] (all of them without a range) the body of `r`: a
 // local file is sent from its descriptor, a remote object streams in bounded windows as the
 // client takes it.

@@ -68,7 +68,7 @@ HttpResponse Download(ReceiverContext& ctx, const std::string& bucket, const std
   std::optional<ByteRange> part = ParseRange(range, size, &unsatisfiable);
   if (unsatisfiable) {
     HttpResponse r = JsonError(416, "the range starts past the end");
-    r.headers.emplace_back("Content-Range", fmt::format("bytes */{}", size));
+    r.headers.emplace_back("Content-Range", ContentRange(std::nullopt, size));
     return r;
   }
   auto reader = ctx.store.OpenReader(bucket, key);
@@ -81,10 +81,7 @@ HttpResponse Download(ReceiverContext& ctx, const std::string& bucket, const std
   SetObjectBody(std::move(*reader), part, &r);
   r.headers.emplace_back("Content-Type", content_type);
   r.headers.emplace_back("Accept-Ranges", "bytes");
-  if (part) {
-    r.headers.emplace_back("Content-Range",
-                           fmt::format("bytes {}-{}/{}", part->first, part->last, size));
-  }
+  if (part) r.headers.emplace_back("Content-Range", ContentRange(part, size));
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   r.headers.emplace_back("Content-Security-Policy", "sandbox");
   // Names are [A-Za-z0-9._-]: nothing to quote.

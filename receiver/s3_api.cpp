@@ -322,7 +322,7 @@ class S3Exchange final : public HttpExchange {
           Fail(MakeS3Error("InvalidRange", fmt::format("The requested range is not satisfiable "
                                                        "(the object has {} bytes)",
                                                        o.size)));
-      r->headers.emplace_back("Content-Range", fmt::format("bytes */{}", o.size));
+      r->headers.emplace_back("Content-Range", ContentRange(std::nullopt, o.size));
       return r;
     }
     HttpResponse r = Plain(part ? 206 : 200);
@@ -338,10 +338,7 @@ class S3Exchange final : public HttpExchange {
       }
       SetObjectBody(std::move(*reader), part, &r);
     }
-    if (part) {
-      r.headers.emplace_back("Content-Range",
-                             fmt::format("bytes {}-{}/{}", part->first, part->last, o.size));
-    }
+    if (part) r.headers.emplace_back("Content-Range", ContentRange(part, o.size));
     r.headers.emplace_back("ETag", "\"" + o.md5_hex + "\"");
     r.headers.emplace_back("Last-Modified", FormatHttpDate(o.stored_ms));
     r.headers.emplace_back("Content-Type",

@@ -224,5 +224,11 @@ TEST(LocalCopyTest, ARemoteObjectIsCopiedToScratchAndRemoved) {
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/quarantine"));
 }
 
+TEST(ByteRangeTest, ContentRangeNamesThePartOrOnlyTheSize) {
+  EXPECT_EQ(ContentRange(ByteRange{10, 19}, 100), "bytes 10-19/100");
+  EXPECT_EQ(ContentRange(ByteRange{0, 0}, 1), "bytes 0-0/1");
+  EXPECT_EQ(ContentRange(std::nullopt, 100), "bytes */100");
+}
+
 }  // namespace
 }  // namespace granary::receiver
