@@ -110,6 +110,12 @@ ObjectRow ToObject(const SqlRow& r) {
                    r.Text(6), r.Text(7), r.Int(8)};
 }
 
+constexpr const char* kInPlaceColumns = "bucket, key, etag, sha256, size";
+
+InPlaceRow ToInPlace(const SqlRow& r) {
+  return InPlaceRow{r.Text(0), r.Text(1), r.Text(2), r.Text(3), static_cast<uint64_t>(r.Int(4))};
+}
+
 DeviceRow ToDevice(const SqlRow& r) {
   DeviceRow d;
   d.device = r.Text(0);
@@ -354,11 +360,11 @@ class SqlIndex final : public Index {
   Result<InPlaceRow> RecordInPlace(const InPlaceRow& row) override {
     std::lock_guard<std::mutex> lock(mu_);
     // One statement: two replicas recording one key agree on whose bytes it holds.
-    Status s = db_->Exec(
-        "INSERT INTO in_place (bucket, key, etag, sha256, size) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (bucket, key) DO UPDATE SET etag = excluded.etag "
-        "WHERE in_place.sha256 = excluded.sha256",
-        {row.bucket, row.key, row.etag, row.sha256_hex, I(row.size)});
+    Status s = db_->Exec(fmt::format("INSERT INTO in_place ({}) VALUES (?, ?, ?, ?, ?) "
+                                     "ON CONFLICT (bucket, key) DO UPDATE SET etag = excluded.etag "
+                                     "WHERE in_place.sha256 = excluded.sha256",
+                                     kInPlaceColumns),
+                         {row.bucket, row.key, row.etag, row.sha256_hex, I(row.size)});
     if (!s) return s.error();
     auto held = InPlaceLocked(row.bucket, row.key);
     if (!held) return held.error();
@@ -382,13 +388,10 @@ class SqlIndex final : public Index {
   Result<std::vector<InPlaceRow>> AllInPlace() override {
     std::lock_guard<std::mutex> lock(mu_);
     auto rows =
-        db_->Query("SELECT bucket, key, etag, sha256, size FROM in_place ORDER BY bucket, key");
+        db_->Query(fmt::format("SELECT {} FROM in_place ORDER BY bucket, key", kInPlaceColumns));
     if (!rows) return rows.error();
     std::vector<InPlaceRow> out;
-    for (const SqlRow& r : *rows) {
-      out.push_back(
-          InPlaceRow{r.Text(0), r.Text(1), r.Text(2), r.Text(3), static_cast<uint64_t>(r.Int(4))});
-    }
+    for (const SqlRow& r : *rows) out.push_back(ToInPlace(r));
     return out;
   }
 
@@ -754,13 +757,11 @@ class SqlIndex final : public Index {
   Result<std::optional<InPlaceRow>> InPlaceLocked(const std::string& bucket,
                                                   const std::string& key) {
     auto rows = db_->Query(
-        "SELECT bucket, key, etag, sha256, size FROM in_place WHERE bucket = ? AND key = ?",
+        fmt::format("SELECT {} FROM in_place WHERE bucket = ? AND key = ?", kInPlaceColumns),
         {bucket, key});
     if (!rows) return rows.error();
     if (rows->empty()) return std::optional<InPlaceRow>();
-    const SqlRow& r = rows->front();
-    return std::optional<InPlaceRow>(
-        InPlaceRow{r.Text(0), r.Text(1), r.Text(2), r.Text(3), static_cast<uint64_t>(r.Int(4))});
+    return std::optional<InPlaceRow>(ToInPlace(rows->front()));
   }
 
   Status InsertObject(const ObjectRow& o) {
