@@ -71,6 +71,10 @@ Status ObjectReader::ReadRange(uint64_t first, uint64_t last,
   return Status::Ok();
 }
 
+Status ObjectReader::ReadAll(const std::function<bool(std::string_view)>& sink) {
+  return size_ == 0 ? Status::Ok() : ReadRange(0, size_ - 1, sink);
+}
+
 GzipLineReader::Source SequentialSource(std::shared_ptr<ObjectReader> reader) {
   reader->WillRead(0, reader->size() == 0 ? 0 : reader->size() - 1);
   return [reader = std::move(reader), at = uint64_t{0}](char* buf,
@@ -103,12 +107,10 @@ Result<std::unique_ptr<LocalCopy>> LocalCopy::Make(Env& env, const std::string& 
   // Owned from here, so a failed copy is removed too.
   std::unique_ptr<LocalCopy> copy(new LocalCopy(env, nullptr, path, true));
   Status write;
-  Status read = reader->size() == 0
-                    ? Status::Ok()
-                    : reader->ReadRange(0, reader->size() - 1, [&](std::string_view piece) {
-                        write = (*file)->Append(piece);
-                        return write.ok();
-                      });
+  Status read = reader->ReadAll([&](std::string_view piece) {
+    write = (*file)->Append(piece);
+    return write.ok();
+  });
   if (!read) return read.error();
   if (!write) return write.error();
   if (Status s = (*file)->Close(); !s) return s.error();
@@ -406,34 +408,31 @@ Status ObjectStore::CheckWritable(uint64_t min_free_bytes) const {
   return Status::Ok();
 }
 
+namespace {
+
+Result<StreamDigests> Digest(ObjectReader& reader) {
+  StreamHasher digest;
+  Status s = reader.ReadAll([&](std::string_view piece) {
+    digest.Update(piece);
+    return true;
+  });
+  if (!s) return s.error();
+  return digest.Finish();
+}
+
+}  // namespace
+
 Result<StreamDigests> DigestObject(const ObjectStore& store, const std::string& bucket,
                                    const std::string& key) {
   auto reader = store.OpenReader(bucket, key);
   if (!reader) return reader.error();
-  StreamHasher digest;
-  if ((*reader)->size() > 0) {
-    Status s = (*reader)->ReadRange(0, (*reader)->size() - 1, [&](std::string_view piece) {
-      digest.Update(piece);
-      return true;
-    });
-    if (!s) return s.error();
-  }
-  return digest.Finish();
+  return Digest(**reader);
 }
 
 Result<StreamDigests> DigestFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::FromErrno("open " + path);
-  StreamHasher digest;
-  char buf[65536];
-  while (in) {
-    in.read(buf, sizeof buf);
-    std::streamsize n = in.gcount();
-    if (n <= 0) break;
-    digest.Update(std::string_view(buf, static_cast<size_t>(n)));
-  }
-  if (in.bad()) return Error::FromErrno("read " + path);
-  return digest.Finish();
+  auto reader = OpenFileReader(path);
+  if (!reader) return reader.error();
+  return Digest(**reader);
 }
 
 }  // namespace granary::receiver

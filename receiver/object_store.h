@@ -104,6 +104,8 @@ class ObjectReader {
   // Bytes [first, last] in pieces to `sink` (false stops).
   Status ReadRange(uint64_t first, uint64_t last,
                    const std::function<bool(std::string_view)>& sink);
+  // Every byte, in pieces to `sink` (nothing for an empty object).
+  Status ReadAll(const std::function<bool(std::string_view)>& sink);
 
  protected:
   explicit ObjectReader(uint64_t size) : size_(size) {}
