@@ -13,7 +13,9 @@ the page body does not overflow. A screenshot of each page goes to $GRANARY_TEST
 import datetime
 import gzip
 import json
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -261,6 +263,25 @@ def check_chart(driver, receiver, device, source, field, range_label):
     return len(filled)
 
 
+@contextlib.contextmanager
+def frozen(agent, receiver, device):
+    """The live device's chart and the series API are read at two moments; an upload accepted
+    between them adds readings to a bucket the chart already drew. With the agent stopped and
+    the receiver's count of its readings unchanged for a second, both read the same index."""
+    os.kill(agent.proc.pid, signal.SIGSTOP)
+    try:
+        counts = []
+
+        def settled():
+            d = receiver.api(f"/api/v1/devices/{device}")[1]
+            counts.append(sorted((s["source"], s["readings"]) for s in d["sources"]))
+            return len(counts) >= 3 and counts[-1] == counts[-3]
+        wait_until(f"{device}'s readings to stop changing", settled, 15, step=0.5)
+        yield
+    finally:
+        os.kill(agent.proc.pid, signal.SIGCONT)
+
+
 def check_eagle(driver):
     wait_js(driver, "the EAGLE view", "const e = document.getElementById('eagle'); return e && e.dataset.ready === 'true'")
     counts = driver.execute_script("""
@@ -391,9 +412,10 @@ def main():
         screenshot(driver, "device-h018.png")
         check(not console_errors(driver), f"console errors on h018's page: {console_errors(driver)}")
 
-        open_device(driver, receiver, "h017")
-        check_eagle(driver)
-        live_points = check_chart(driver, receiver, "h017", "meter", "demand_kw", "1h")
+        with frozen(agent, receiver, "h017"):
+            open_device(driver, receiver, "h017")
+            check_eagle(driver)
+            live_points = check_chart(driver, receiver, "h017", "meter", "demand_kw", "1h")
         screenshot(driver, "device-h017.png")
         check(not console_errors(driver), f"console errors on h017's page: {console_errors(driver)}")
 
