@@ -189,7 +189,12 @@ int main(int argc, char** argv) {
   // The raw figure runs under the agent's SQLite and malloc settings.
   granary::TuneMalloc();
   granary::sql::ConfigureLibrary();
-  // "ingest_bench full" (or "normal") runs only the agent's sustained part, to profile it.
+  // "ingest_bench full" (or "normal") runs only the agent's sustained part, and
+  // "ingest_bench raw" only the raw insert of the same count, to profile either.
+  if (argc == 2 && std::string(argv[1]) == "raw") {
+    std::printf("raw SQLite insert, 2M\t%.0f\treadings/s\n", RawSqliteInsert(kSustained));
+    return 0;
+  }
   if (argc == 2 && (std::string(argv[1]) == "full" || std::string(argv[1]) == "normal")) {
     std::printf("agent ingest, sync=%s\t%.0f\treadings/s\n", argv[1],
                 AgentIngest(std::string(argv[1]) == "full", kSustained));

@@ -126,8 +126,9 @@ namespace granary {
 // the error fields are runtime-only and stay zero.
 Result<BufferStats> InspectBuffer(Env& env, const std::string& state_dir);
 
-// Calls `fn` with the stored bytes of each buffered run of `source` (its records
-// concatenated, seq order), read-only beside a running writer (WAL). Ok when there is no
+// Calls `fn` with the stored bytes of each buffered run of binary records of `source`
+// (its records concatenated, seq order), read-only beside a running writer (WAL). Runs of
+// JSON readings, stored compact, are not records and are left out. Ok when there is no
 // buffer yet.
 Status ForEachBufferedRun(Env& env, const std::string& state_dir, const std::string& source,
                           const std::function<void(std::string_view)>& fn);

@@ -6,6 +6,7 @@
 
 #include "platform/log.h"
 #include "platform/sqlite.h"
+#include "storage/run_codec.h"
 #include "storage/schema.h"
 #include "storage/segment_file.h"
 
@@ -154,7 +155,7 @@ Status BufferStore::PrepareStatements() {
   const Prep preps[] = {
       {&insert_reading_,
        "INSERT INTO readings(source_id, first_seq, last_seq, segment_seq, count, first_ts,"
-       " last_ts, unsynced, lines) VALUES(?,?,?,?,?,?,?,?,?)"},
+       " last_ts, unsynced, lines, encoding, rendered_bytes) VALUES(?,?,?,?,?,?,?,?,?,?,?)"},
       {&update_next_seq_, "UPDATE sources SET next_seq=? WHERE id=?"},
       {&insert_source_, "INSERT INTO sources(name, next_seq) VALUES(?, 1)"},
       {&delete_range_, "DELETE FROM readings WHERE source_id=? AND first_seq BETWEEN ? AND ?"},
@@ -170,7 +171,8 @@ Status BufferStore::PrepareStatements() {
 // The cut points live in memory only; the runs' segment_seq rebuilds them exactly.
 Status BufferStore::RebuildOpenSegment(SourceState& src) {
   auto stmt = sql::Prepare(db_.get(),
-                           "SELECT segment_seq, count(*), sum(count), sum(length(lines)),"
+                           "SELECT segment_seq, count(*), sum(count),"
+                           " sum(coalesce(rendered_bytes, length(lines))),"
                            " min(first_ts), max(last_ts), max(last_seq)"
                            " FROM readings WHERE source_id=? GROUP BY segment_seq"
                            " ORDER BY segment_seq");
@@ -242,11 +244,14 @@ Result<BufferStore::SourceState*> BufferStore::SourceFor(const std::string& name
   return &sources_.emplace(name, std::move(src)).first->second;
 }
 
-// Consecutive readings of one source inside one segment, rendered, waiting for insert.
+// Consecutive readings of one source inside one segment, of one encoding, waiting for
+// insert.
 struct BufferStore::Run {
   int64_t source_id = 0;
   uint64_t first_seq = 0, last_seq = 0, segment_seq = 0, count = 0, unsynced = 0;
   int64_t first_ts = 0, last_ts = 0;
+  RunEncoding encoding = RunEncoding::kRendered;
+  uint64_t rendered_bytes = 0;  // what the run seals to
   std::string lines;
 };
 
@@ -262,6 +267,8 @@ Status BufferStore::InsertRun(const Run& run) {
   sql::Bind(ins, 7, run.last_ts);
   sql::Bind(ins, 8, static_cast<int64_t>(run.unsynced));
   sqlite3_bind_blob(ins, 9, run.lines.data(), static_cast<int>(run.lines.size()), SQLITE_STATIC);
+  sql::Bind(ins, 10, static_cast<int64_t>(run.encoding));
+  sql::Bind(ins, 11, static_cast<int64_t>(run.rendered_bytes));
   return sql::StepDone(db_.get(), ins, "insert readings");
 }
 
@@ -298,26 +305,31 @@ Status BufferStore::Commit(const std::vector<Reading>& batch) {
     SourceState& s = **src;
     touched[s.id] = &s;
     Run& run = runs[s.id];
-    if (StartsNewSegment(s, r.ts_ms)) {
-      EndOpenSegment(s);
-      if (run.count > 0) {
-        if (Status st = InsertRun(run); !st) return fail(st.error());
-        run = Run();
-      }
+    const RunEncoding encoding = r.record.empty() ? RunEncoding::kCompact : RunEncoding::kRendered;
+    const bool new_segment = StartsNewSegment(s, r.ts_ms);
+    if (new_segment) EndOpenSegment(s);
+    if (run.count > 0 && (new_segment || run.encoding != encoding)) {
+      if (Status st = InsertRun(run); !st) return fail(st.error());
+      run = Run();
     }
     uint64_t seq = s.next_seq++;
-    size_t before = run.lines.size();
-    if (r.record.empty()) {
-      AppendJsonLine(run.lines, options_.device, s.name, seq, r.ts_ms, r.clock_ok, r.data_json);
+    uint64_t bytes = 0;
+    if (encoding == RunEncoding::kCompact) {
+      AppendCompactReading(run.lines, run.count == 0 ? r.ts_ms : run.last_ts, r.ts_ms, r.clock_ok,
+                           r.data_json);
+      bytes = JsonLineSize(options_.device, s.name, seq, r.ts_ms, r.clock_ok, r.data_json.size());
     } else {
       AppendRecord(run.lines, r.record, r.seq_offset, seq);
+      bytes = r.record.size();
     }
-    AddToOpenSegment(s, seq, r.ts_ms, run.lines.size() - before);
+    AddToOpenSegment(s, seq, r.ts_ms, bytes);
+    run.rendered_bytes += bytes;
     if (run.count == 0) {
       run.source_id = s.id;
       run.first_seq = seq;
       run.first_ts = r.ts_ms;
       run.segment_seq = s.open_first_seq;
+      run.encoding = encoding;
     }
     ++run.count;
     run.last_seq = seq;

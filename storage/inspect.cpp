@@ -60,7 +60,7 @@ Status ForEachBufferedRun(Env& env, const std::string& state_dir, const std::str
   if (!db) return db.error();
   auto runs = sql::Prepare(db->get(),
                            "SELECT r.lines FROM readings r JOIN sources s ON s.id = r.source_id"
-                           " WHERE s.name = ? ORDER BY r.first_seq");
+                           " WHERE s.name = ? AND r.encoding = 0 ORDER BY r.first_seq");
   if (!runs) return runs.error();
   sql::Bind(runs->get(), 1, std::string_view(source));
   int rc;

@@ -119,6 +119,16 @@ CREATE TABLE outbox(
 CREATE INDEX outbox_state ON outbox(state, next_attempt_at);
 CREATE INDEX outbox_original ON outbox(original, orig_inode);
 )sql",
+    // 2 -> 3
+    R"sql(
+-- JSON readings are stored compact (storage/run_codec.h): the rendered lines repeated the
+-- device, source and seq in every reading, 40% of what each fsync'd commit wrote. Runs
+-- written before keep their rendered lines (encoding 0) and seal as they are.
+ALTER TABLE readings ADD COLUMN encoding INTEGER NOT NULL DEFAULT 0;  -- 0 rendered, 1 compact
+-- The bytes the run seals to (a segment's size limit counts these); NULL in runs written
+-- before, whose lines are their own rendering.
+ALTER TABLE readings ADD COLUMN rendered_bytes INTEGER;
+)sql",
 };
 
 constexpr int kStepCount = static_cast<int>(sizeof(kSteps) / sizeof(kSteps[0]));

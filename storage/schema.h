@@ -7,7 +7,7 @@
 
 namespace granary::schema {
 
-inline constexpr int kVersion = 2;
+inline constexpr int kVersion = 3;
 
 // Brings the database to kVersion in one transaction per step. A database newer than
 // this binary is refused rather than guessed at.

@@ -8,6 +8,7 @@
 #include "platform/log.h"
 #include "platform/process.h"
 #include "platform/sqlite.h"
+#include "storage/run_codec.h"
 
 namespace granary {
 namespace {
@@ -55,7 +56,7 @@ Status Sealer::Connect(Worker& w) {
   auto db = sql::Open(env_, BufferDbPath(options_.state_dir), /*read_only=*/true);
   if (!db) return db.error();
   auto stmt = sql::Prepare(db->get(),
-                           "SELECT first_seq, count, first_ts, last_ts, unsynced, lines"
+                           "SELECT first_seq, count, first_ts, last_ts, unsynced, lines, encoding"
                            " FROM readings WHERE source_id=? AND first_seq BETWEEN ? AND ?"
                            " ORDER BY first_seq");
   if (!stmt) return stmt.error();
@@ -181,6 +182,27 @@ void Sealer::Run(Worker& w) {
   }
 }
 
+// Renders a compact run's lines into the writer a few KiB at a time, so a seal holds one
+// chunk beside the run SQLite read, never a second copy of the run.
+Status Sealer::AppendRendered(SegmentFileWriter& writer, const std::string& source,
+                              std::string_view run, sqlite3_stmt* row) {
+  constexpr size_t kChunk = 16 * 1024;
+  CompactRunReader reader(run, static_cast<uint64_t>(sqlite3_column_int64(row, 0)),
+                          sqlite3_column_int64(row, 2),
+                          static_cast<uint64_t>(sqlite3_column_int64(row, 1)));
+  std::string text;
+  CompactRunReader::Item r;
+  while (reader.Next(&r)) {
+    AppendJsonLine(text, options_.device, source, r.seq, r.ts_ms, r.clock_ok, r.data_json);
+    if (text.size() >= kChunk) {
+      if (Status s = writer.Append(text); !s) return s;
+      text.clear();
+    }
+  }
+  if (!reader.status()) return reader.status();
+  return writer.Append(text);
+}
+
 Result<SealedFile> Sealer::SealOne(Worker& w, const SealJob& job) {
   if (Status s = Connect(w); !s) {
     return s.error().Wrap(fmt::format("seal {}#{}", job.source, job.first_seq));
@@ -215,7 +237,10 @@ Result<SealedFile> Sealer::SealOne(Worker& w, const SealJob& job) {
     unsynced += static_cast<uint64_t>(sqlite3_column_int64(sel, 4));
     std::string_view lines(static_cast<const char*>(sqlite3_column_blob(sel, 5)),
                            static_cast<size_t>(sqlite3_column_bytes(sel, 5)));
-    if (Status s = writer.Append(lines); !s) return fail(s.error());
+    Status s = sqlite3_column_int64(sel, 6) == static_cast<int64_t>(RunEncoding::kCompact)
+                   ? AppendRendered(writer, job.source, lines, sel)
+                   : writer.Append(lines);
+    if (!s) return fail(s.error());
   }
   if (rc != SQLITE_DONE) return fail(sql::Fail(w.db.get(), "read readings"));
   if (out.count != job.last_seq - job.first_seq + 1) {

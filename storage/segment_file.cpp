@@ -12,6 +12,10 @@ namespace granary {
 namespace {
 
 constexpr size_t kOutChunk = 64 * 1024;
+constexpr std::string_view kUnsynced = R"("clock":"unsynced",)";
+constexpr std::string_view kData = R"("data":)";
+constexpr std::string_view kEnd = "}\n";
+constexpr char kLineHead[] = R"({{"device":"{}","source":"{}","seq":{},"ts":{},)";
 
 }  // namespace
 
@@ -60,12 +64,17 @@ bool ParseSegmentFileName(std::string_view name, std::string_view device, std::s
 
 void AppendJsonLine(std::string& out, std::string_view device, std::string_view source,
                     uint64_t seq, int64_t ts_ms, bool clock_ok, std::string_view data_json) {
-  fmt::format_to(std::back_inserter(out), R"({{"device":"{}","source":"{}","seq":{},"ts":{},)",
-                 device, source, seq, ts_ms);
-  if (!clock_ok) out += R"("clock":"unsynced",)";
-  out += R"("data":)";
+  fmt::format_to(std::back_inserter(out), kLineHead, device, source, seq, ts_ms);
+  if (!clock_ok) out += kUnsynced;
+  out += kData;
   out += data_json;
-  out += "}\n";
+  out += kEnd;
+}
+
+size_t JsonLineSize(std::string_view device, std::string_view source, uint64_t seq, int64_t ts_ms,
+                    bool clock_ok, size_t data_size) {
+  return fmt::formatted_size(kLineHead, device, source, seq, ts_ms) +
+         (clock_ok ? 0 : kUnsynced.size()) + kData.size() + data_size + kEnd.size();
 }
 
 SegmentFileWriter::SegmentFileWriter(Env& env, int level) : env_(env), deflater_(level) {}

@@ -50,6 +50,10 @@ void DigestBytes(std::string_view bytes, SegmentDigest& digest);
 void AppendJsonLine(std::string& out, std::string_view device, std::string_view source,
                     uint64_t seq, int64_t ts_ms, bool clock_ok, std::string_view data_json);
 
+// The size of the line AppendJsonLine would append, without rendering it.
+size_t JsonLineSize(std::string_view device, std::string_view source, uint64_t seq, int64_t ts_ms,
+                    bool clock_ok, size_t data_size);
+
 class SegmentFileWriter {
  public:
   // Not usable until Open() succeeded.
