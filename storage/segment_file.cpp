@@ -12,10 +12,15 @@ namespace granary {
 namespace {
 
 constexpr size_t kOutChunk = 64 * 1024;
-constexpr std::string_view kUnsynced = R"("clock":"unsynced",)";
-constexpr std::string_view kData = R"("data":)";
+// The pieces of a jsonl line, appended by hand: a format string is parsed on every call,
+// and a seal renders every reading it holds.
+constexpr std::string_view kDevice = R"({"device":")";
+constexpr std::string_view kSource = R"(","source":")";
+constexpr std::string_view kSeq = R"(","seq":)";
+constexpr std::string_view kTs = R"(,"ts":)";
+constexpr std::string_view kUnsynced = R"(,"clock":"unsynced")";
+constexpr std::string_view kData = R"(,"data":)";
 constexpr std::string_view kEnd = "}\n";
-constexpr char kLineHead[] = R"({{"device":"{}","source":"{}","seq":{},"ts":{},)";
 
 }  // namespace
 
@@ -64,7 +69,15 @@ bool ParseSegmentFileName(std::string_view name, std::string_view device, std::s
 
 void AppendJsonLine(std::string& out, std::string_view device, std::string_view source,
                     uint64_t seq, int64_t ts_ms, bool clock_ok, std::string_view data_json) {
-  fmt::format_to(std::back_inserter(out), kLineHead, device, source, seq, ts_ms);
+  const fmt::format_int seq_text(seq), ts_text(ts_ms);
+  out += kDevice;
+  out += device;
+  out += kSource;
+  out += source;
+  out += kSeq;
+  out.append(seq_text.data(), seq_text.size());
+  out += kTs;
+  out.append(ts_text.data(), ts_text.size());
   if (!clock_ok) out += kUnsynced;
   out += kData;
   out += data_json;
@@ -73,7 +86,8 @@ void AppendJsonLine(std::string& out, std::string_view device, std::string_view 
 
 size_t JsonLineSize(std::string_view device, std::string_view source, uint64_t seq, int64_t ts_ms,
                     bool clock_ok, size_t data_size) {
-  return fmt::formatted_size(kLineHead, device, source, seq, ts_ms) +
+  return kDevice.size() + device.size() + kSource.size() + source.size() + kSeq.size() +
+         fmt::format_int(seq).size() + kTs.size() + fmt::format_int(ts_ms).size() +
          (clock_ok ? 0 : kUnsynced.size()) + kData.size() + data_size + kEnd.size();
 }
 

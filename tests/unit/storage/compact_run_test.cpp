@@ -71,6 +71,12 @@ TEST(CompactRun, DamageIsAnError) {
 }
 
 TEST(CompactRun, LineSizeIsTheRenderedSize) {
+  std::string unsynced;
+  AppendJsonLine(unsynced, "h017", "meter", 9, -1, false, R"({"v":1.5})");
+  EXPECT_EQ(
+      unsynced,
+      R"({"device":"h017","source":"meter","seq":9,"ts":-1,"clock":"unsynced","data":{"v":1.5}})"
+      "\n");
   for (uint64_t seq :
        {uint64_t{1}, uint64_t{9}, uint64_t{10}, std::numeric_limits<uint64_t>::max()}) {
     for (int64_t ts : {int64_t{0}, int64_t{-1}, kT0, std::numeric_limits<int64_t>::min()}) {
