@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -25,6 +26,7 @@
 #include "platform/log.h"
 #include "platform/process.h"
 #include "platform/test_hooks.h"
+#include "storage/buffer.h"
 
 namespace granary {
 namespace {
@@ -130,6 +132,33 @@ int CmdFlush(Env& env, const AgentConfig& config, milliseconds timeout) {
   return 0;
 }
 
+// Prints the buffered readings of a buffer database as JSON Lines: what is captured but not
+// yet sealed, or what a database moved aside after a state loss still holds.
+int CmdBuffered(Env& env, const std::string& db_path, const std::string& device,
+                const std::string& source) {
+  uint64_t lines = 0, records = 0;
+  Status s = ForEachBufferedLine(
+      env, db_path, device, source,
+      [&](std::string_view text) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        lines += static_cast<uint64_t>(std::count(text.begin(), text.end(), '\n'));
+      },
+      &records);
+  std::fflush(stdout);
+  std::fprintf(stderr, "%s: %llu reading(s)", db_path.c_str(),
+               static_cast<unsigned long long>(lines));
+  if (records > 0) {
+    std::fprintf(stderr, ", and %llu archived message(s) (granary archive reads them)",
+                 static_cast<unsigned long long>(records));
+  }
+  std::fputc('\n', stderr);
+  if (!s) {
+    std::fprintf(stderr, "%s\n", s.error().message().c_str());
+    return 1;
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   // On the heap so that `run` can free it: its option tables would otherwise stay allocated
   // for the daemon's whole life.
@@ -166,6 +195,17 @@ int Main(int argc, char** argv) {
   status->add_flag("--json", json, "print JSON (the status.json schema)");
   std::string state_dir;
   status->add_option("--state-dir", state_dir, "read this state dir instead of the config's");
+  CLI::App* buffered = app->add_subcommand(
+      "buffered",
+      "print the readings captured but not yet sealed, as JSON Lines; --db reads a database "
+      "moved aside after a state loss");
+  add_config(buffered);
+  std::string buffered_db, buffered_device, buffered_source;
+  buffered->add_option("--db", buffered_db,
+                       "a buffer.db (default: the state dir's; e.g. corrupt-<ms>/buffer.db)");
+  buffered->add_option("--device", buffered_device,
+                       "the device name the lines carry (default: the config's)");
+  buffered->add_option("--source", buffered_source, "only this source");
   CLI::App* flush = app->add_subcommand(
       "flush", "seal every open segment now (asks the running daemon, or works offline)");
   add_config(flush);
@@ -253,6 +293,10 @@ int Main(int argc, char** argv) {
     return 0;
   }
 
+  if (buffered->parsed() && !buffered_db.empty() && !buffered_device.empty()) {
+    return CmdBuffered(env, buffered_db, buffered_device, buffered_source);
+  }
+
   AgentConfig config = LoadOrExit(config_path);
   log::SetMaxLevel(config.log_level);
   if (check->parsed()) {
@@ -282,6 +326,10 @@ int Main(int argc, char** argv) {
   if (archive_ls->parsed()) return CmdArchiveLs(env, config);
   if (archive_inspect->parsed()) return CmdArchiveInspect(env, config, inspect_id);
   if (replay->parsed()) return CmdReplay(env, config, replay_args);
+  if (buffered->parsed()) {
+    return CmdBuffered(env, buffered_db.empty() ? BufferDbPath(config.state_dir) : buffered_db,
+                       buffered_device.empty() ? config.device : buffered_device, buffered_source);
+  }
   if (status->parsed()) {
     auto text = RenderStatus(env, config.state_dir, json);
     if (!text) {

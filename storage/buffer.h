@@ -133,4 +133,14 @@ Result<BufferStats> InspectBuffer(Env& env, const std::string& state_dir);
 Status ForEachBufferedRun(Env& env, const std::string& state_dir, const std::string& source,
                           const std::function<void(std::string_view)>& fn);
 
+// Calls `fn` with the buffered JSON readings of the database at `db_path` (a state dir's,
+// or one moved aside to corrupt-<ms>/), each run rendered as the JSON Lines its segment
+// would hold: every source, or only `source` when it is not empty. Read-only. Binary
+// records are counted into *records, not rendered (`granary archive` reads them). A
+// damaged run renders what precedes the damage; the first damage is the error returned
+// after the rest was read.
+Status ForEachBufferedLine(Env& env, const std::string& db_path, std::string_view device,
+                           const std::string& source,
+                           const std::function<void(std::string_view)>& fn, uint64_t* records);
+
 }  // namespace granary

@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <functional>
@@ -6,6 +7,8 @@
 #include "storage/buffer.h"
 #include "storage/buffer_store.h"
 #include "storage/catalog.h"
+#include "storage/run_codec.h"
+#include "storage/segment_file.h"
 
 namespace granary {
 
@@ -70,6 +73,62 @@ Status ForEachBufferedRun(Env& env, const std::string& state_dir, const std::str
   }
   if (rc != SQLITE_DONE) return sql::Fail(db->get(), "read buffered runs of " + source);
   return Status::Ok();
+}
+
+}  // namespace granary
+
+namespace granary {
+
+Status ForEachBufferedLine(Env& env, const std::string& db_path, std::string_view device,
+                           const std::string& source,
+                           const std::function<void(std::string_view)>& fn, uint64_t* records) {
+  *records = 0;
+  if (!env.FileExists(db_path)) return Error("no buffer at " + db_path, ENOENT);
+  auto db = sql::Open(env, db_path, /*read_only=*/true);
+  if (!db) return db.error();
+  auto version = sql::QueryInt(db->get(), "PRAGMA user_version");
+  if (!version) return version.error();
+  // A database moved aside by an older granary has no encoding column: all its runs are
+  // rendered.
+  const char* encoding = *version >= 3 ? "r.encoding" : "0";
+  auto runs = sql::Prepare(
+      db->get(), fmt::format("SELECT s.name, r.first_seq, r.first_ts, r.count, r.lines, {}"
+                             " FROM readings r JOIN sources s ON s.id = r.source_id"
+                             " WHERE ?1 = '' OR s.name = ?1 ORDER BY s.name, r.first_seq",
+                             encoding));
+  if (!runs) return runs.error();
+  sqlite3_stmt* st = runs->get();
+  sql::Bind(st, 1, std::string_view(source));
+  Status first_damage;
+  std::string text;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const std::string name = sql::ColumnText(st, 0);
+    std::string_view run(static_cast<const char*>(sqlite3_column_blob(st, 4)),
+                         static_cast<size_t>(sqlite3_column_bytes(st, 4)));
+    const auto count = static_cast<uint64_t>(sqlite3_column_int64(st, 3));
+    if (sqlite3_column_int64(st, 5) != static_cast<int64_t>(RunEncoding::kCompact)) {
+      // Rendered JSON Lines begin with their device; a BSON record begins with its length,
+      // which could never be that large.
+      if (run.starts_with(R"({"device":)")) {
+        fn(run);
+      } else {
+        *records += count;
+      }
+      continue;
+    }
+    CompactRunReader reader(run, static_cast<uint64_t>(sqlite3_column_int64(st, 1)),
+                            sqlite3_column_int64(st, 2), count);
+    CompactRunReader::Item r;
+    text.clear();
+    while (reader.Next(&r)) {
+      AppendJsonLine(text, device, name, r.seq, r.ts_ms, r.clock_ok, r.data_json);
+    }
+    fn(text);
+    if (!reader.status() && first_damage) first_damage = reader.status().error().Wrap(name);
+  }
+  if (rc != SQLITE_DONE) return sql::Fail(db->get(), "read buffered runs");
+  return first_damage;
 }
 
 }  // namespace granary
