@@ -26,6 +26,18 @@ line = 'x' * 200
 sys.stdout.write((line + '\n') * int(sys.argv[1]))" "$messages" > "$work/lines"
 
 now() { date +%s.%N; }
+# Every wait for the messages is bounded (BENCH_ARCHIVE_TIMEOUT seconds, default 300): a
+# broker that lost messages ends the bench with what arrived, never hangs it.
+timeout_s=${BENCH_ARCHIVE_TIMEOUT:-300}
+# Runs in the $(...) of a measurement, so it ends that measurement's own process (PID)
+# itself: the parent's cleanup never saw it.
+gave_up() {  # WHAT GOT T0 PID
+  if (($(echo "$(now) - $3 > $timeout_s" | bc))); then
+    echo "archive bench: $1 had $2 of $messages messages after ${timeout_s}s; giving up" >&2
+    kill "$4" 2>/dev/null || true
+    exit 1
+  fi
+}
 publish() { mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -t bench/data -l < "$work/lines"; }
 
 raw() {
@@ -34,7 +46,11 @@ raw() {
   sleep 0.5
   local t0; t0=$(now)
   publish
-  while (($(wc -l < "$work/raw.txt") < messages)); do sleep 0.05; done
+  local got
+  while got=$(wc -l < "$work/raw.txt"); ((got < messages)); do
+    gave_up "mosquitto_sub" "$got" "$t0" "$sub"
+    sleep 0.05
+  done
   local t1; t1=$(now)
   kill "$sub"; wait "$sub" 2>/dev/null || true
   echo "scale=0; $messages / ($t1 - $t0)" | bc
@@ -68,7 +84,8 @@ client_id = "bench-$sync"
 filter = "bench/#"
 qos = 1
 EOF
-  env $("$here/bench/unit_env.sh") "$build/agent/granary" run -c "$dir/granary.toml" 2> "$dir/agent.log" &
+  env $("$here/bench/unit_env.sh") "$build/agent/granary" run -c "$dir/granary.toml" \
+    > "$dir/agent.log" 2>&1 &
   local agent=$!
   pids+=("$agent")
   sleep 1.5
@@ -78,7 +95,9 @@ EOF
   publish &
   local pub=$!
   local max_rss=0 rss
-  while (($(archived "$dir/state") < messages)); do
+  local got
+  while got=$(archived "$dir/state"); ((got < messages)); do
+    gave_up "the agent (sync $sync)" "$got" "$t0" "$agent"
     rss=$(awk '/^VmRSS/ {print $2}' "/proc/$agent/status")
     ((rss > max_rss)) && max_rss=$rss
     sleep 0.1
