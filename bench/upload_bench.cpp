@@ -55,12 +55,15 @@ const char* Need(const char* name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: upload_bench STATE_DIR COUNT\n");
+  // "again": the backlog of an earlier run, its segments marked sealed once more by the
+  // caller, uploaded again (bench/upload.sh alternates that with raw curl).
+  const bool again = argc == 4 && std::string(argv[3]) == "again";
+  if (argc != 3 && !again) {
+    std::fprintf(stderr, "usage: upload_bench STATE_DIR COUNT [again]\n");
     return 2;
   }
   const std::string state_dir = argv[1];
-  const int count = std::atoi(argv[2]);
+  const int count = again ? 0 : std::atoi(argv[2]);
   Env& env = Env::Default();
 
   BufferOptions bo;
@@ -102,9 +105,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   BufferStats before = (*buffer)->Stats();
-  std::printf("backlog built\t%.1f\ts (%llu segments, %.2f MiB each on average)\n",
-              Seconds(t_build), static_cast<unsigned long long>(before.segments_sealed),
-              before.pending_bytes / 1048576.0 / std::max<uint64_t>(1, before.segments_sealed));
+  if (!again) {
+    std::printf("backlog built\t%.1f\ts (%llu segments, %.2f MiB each on average)\n",
+                Seconds(t_build), static_cast<unsigned long long>(before.segments_sealed),
+                before.pending_bytes / 1048576.0 / std::max<uint64_t>(1, before.segments_sealed));
+  }
 
   UploadOptions uo;
   uo.s3.endpoint = Need("S3_ENDPOINT");
