@@ -11,6 +11,17 @@
 #include "storage/segment_file.h"
 
 namespace granary {
+namespace {
+
+// Schema 3 added readings.encoding. A database no writer has opened since an upgrade, or
+// one moved aside by an older granary, has only rendered runs and no such column.
+Result<bool> HasRunEncoding(sqlite3* db) {
+  auto version = sql::QueryInt(db, "PRAGMA user_version");
+  if (!version) return version.error();
+  return *version >= 3;
+}
+
+}  // namespace
 
 void FillCatalogStats(const CatalogSummary& sum, BufferStats& stats) {
   stats.segments_sealed = sum.sealed;
@@ -61,9 +72,12 @@ Status ForEachBufferedRun(Env& env, const std::string& state_dir, const std::str
   if (!env.FileExists(path)) return Status::Ok();
   auto db = sql::Open(env, path, /*read_only=*/true);
   if (!db) return db.error();
-  auto runs = sql::Prepare(db->get(),
-                           "SELECT r.lines FROM readings r JOIN sources s ON s.id = r.source_id"
-                           " WHERE s.name = ? AND r.encoding = 0 ORDER BY r.first_seq");
+  auto encoded = HasRunEncoding(db->get());
+  if (!encoded) return encoded.error();
+  auto runs = sql::Prepare(
+      db->get(), std::string("SELECT r.lines FROM readings r JOIN sources s ON s.id = r.source_id"
+                             " WHERE s.name = ?") +
+                     (*encoded ? " AND r.encoding = 0" : "") + " ORDER BY r.first_seq");
   if (!runs) return runs.error();
   sql::Bind(runs->get(), 1, std::string_view(source));
   int rc;
@@ -86,11 +100,9 @@ Status ForEachBufferedLine(Env& env, const std::string& db_path, std::string_vie
   if (!env.FileExists(db_path)) return Error("no buffer at " + db_path, ENOENT);
   auto db = sql::Open(env, db_path, /*read_only=*/true);
   if (!db) return db.error();
-  auto version = sql::QueryInt(db->get(), "PRAGMA user_version");
-  if (!version) return version.error();
-  // A database moved aside by an older granary has no encoding column: all its runs are
-  // rendered.
-  const char* encoding = *version >= 3 ? "r.encoding" : "0";
+  auto encoded = HasRunEncoding(db->get());
+  if (!encoded) return encoded.error();
+  const char* encoding = *encoded ? "r.encoding" : "0";
   auto runs = sql::Prepare(
       db->get(), fmt::format("SELECT s.name, r.first_seq, r.first_ts, r.count, r.lines, {}"
                              " FROM readings r JOIN sources s ON s.id = r.source_id"

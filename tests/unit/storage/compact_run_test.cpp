@@ -153,6 +153,15 @@ TEST_F(CompactRunBufferTest, VersionTwoRunsSealBesideCompactOnes) {
   }
   EXPECT_EQ(QueryInt("SELECT count(*) FROM readings WHERE encoding = 1"), 1);
   Downgrade();
+  // `granary buffered` reads a version-2 database (one moved aside by an older granary).
+  std::string printed, expected;
+  uint64_t records = 0;
+  ASSERT_TRUE(ForEachBufferedLine(
+      env_, BufferDbPath(dir_.path()), "h017", "", [&](std::string_view text) { printed += text; },
+      &records));
+  for (uint64_t seq = 1; seq <= 10; ++seq) expected += OldLine(seq) + "\n";
+  EXPECT_EQ(printed, expected);
+  EXPECT_EQ(records, 0u);
   auto b = OpenBuffer(o);
   ASSERT_TRUE(b);
   EXPECT_EQ(QueryInt("PRAGMA user_version"), 3);
@@ -172,6 +181,36 @@ TEST_F(CompactRunBufferTest, VersionTwoRunsSealBesideCompactOnes) {
   for (uint64_t seq = 1; seq <= 20; ++seq) EXPECT_EQ(got[seq - 1], OldLine(seq));
   EXPECT_EQ(QueryInt("SELECT raw_bytes FROM segments WHERE first_seq = 1"),
             static_cast<int64_t>(o.segment_max_bytes));
+}
+
+TEST_F(CompactRunBufferTest, BufferedLinesNameDamageAndKeepWhatPrecedesIt) {
+  {
+    auto b = OpenBuffer(Options());
+    ASSERT_TRUE(b);
+    ASSERT_EQ(b->Submit(Make("meter", 5, kT0, 1000), milliseconds{100}), 5u);
+    ASSERT_TRUE(b->WaitCaptured(milliseconds{5000}));
+    b->Stop(false);
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(BufferDbPath(dir_.path()).c_str(), &raw), SQLITE_OK);
+  {
+    SqliteDb db(raw);
+    // The last reading's data loses its last 3 bytes.
+    ASSERT_EQ(sqlite3_exec(raw, "UPDATE readings SET lines = substr(lines, 1, length(lines) - 3)",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+  }
+  std::string printed;
+  uint64_t records = 0;
+  Status s = ForEachBufferedLine(
+      env_, BufferDbPath(dir_.path()), "h017", "meter",
+      [&](std::string_view text) { printed += text; }, &records);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(),
+            "meter: compact run damaged at seq 5: 7 bytes of data where 4 are left");
+  std::string expected;
+  for (uint64_t seq = 1; seq <= 4; ++seq) expected += OldLine(seq) + "\n";
+  EXPECT_EQ(printed, expected);
 }
 
 TEST_F(CompactRunBufferTest, UnsyncedReadingsKeepTheirMark) {
