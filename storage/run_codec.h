@@ -6,7 +6,7 @@
 //   varint  (data length << 1) | unsynced
 //   bytes   the data JSON object
 //
-// That is about 40% fewer bytes than the rendered lines at ~150-byte readings, and every
+// That is about a third fewer bytes than the rendered lines at ~150-byte readings, and every
 // byte of a run is written to the WAL and fsync'd at commit, then written again at the
 // checkpoint. The sealer renders the lines back (AppendJsonLine), byte for byte what the
 // writer rendered before schema version 3; runs of binary records are stored as they are.

@@ -122,7 +122,7 @@ CREATE INDEX outbox_original ON outbox(original, orig_inode);
     // 2 -> 3
     R"sql(
 -- JSON readings are stored compact (storage/run_codec.h): the rendered lines repeated the
--- device, source and seq in every reading, 40% of what each fsync'd commit wrote. Runs
+-- device, source and seq in every reading, a third of what each fsync'd commit wrote. Runs
 -- written before keep their rendered lines (encoding 0) and seal as they are.
 ALTER TABLE readings ADD COLUMN encoding INTEGER NOT NULL DEFAULT 0;  -- 0 rendered, 1 compact
 -- The bytes the run seals to (a segment's size limit counts these); NULL in runs written
