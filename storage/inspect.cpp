@@ -8,7 +8,6 @@
 #include "storage/buffer_store.h"
 #include "storage/catalog.h"
 #include "storage/run_codec.h"
-#include "storage/segment_file.h"
 
 namespace granary {
 namespace {
@@ -89,10 +88,6 @@ Status ForEachBufferedRun(Env& env, const std::string& state_dir, const std::str
   return Status::Ok();
 }
 
-}  // namespace granary
-
-namespace granary {
-
 Status ForEachBufferedLine(Env& env, const std::string& db_path, std::string_view device,
                            const std::string& source,
                            const std::function<void(std::string_view)>& fn, uint64_t* records) {
@@ -112,7 +107,6 @@ Status ForEachBufferedLine(Env& env, const std::string& db_path, std::string_vie
   sqlite3_stmt* st = runs->get();
   sql::Bind(st, 1, std::string_view(source));
   Status first_damage;
-  std::string text;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const std::string name = sql::ColumnText(st, 0);
@@ -129,15 +123,13 @@ Status ForEachBufferedLine(Env& env, const std::string& db_path, std::string_vie
       }
       continue;
     }
-    CompactRunReader reader(run, static_cast<uint64_t>(sqlite3_column_int64(st, 1)),
-                            sqlite3_column_int64(st, 2), count);
-    CompactRunReader::Item r;
-    text.clear();
-    while (reader.Next(&r)) {
-      AppendJsonLine(text, device, name, r.seq, r.ts_ms, r.clock_ok, r.data_json);
-    }
-    fn(text);
-    if (!reader.status() && first_damage) first_damage = reader.status().error().Wrap(name);
+    Status s = RenderCompactRun(run, static_cast<uint64_t>(sqlite3_column_int64(st, 1)),
+                                sqlite3_column_int64(st, 2), count, device, name,
+                                [&](std::string_view text) {
+                                  fn(text);
+                                  return Status::Ok();
+                                });
+    if (!s && first_damage) first_damage = s.error().Wrap(name);
   }
   if (rc != SQLITE_DONE) return sql::Fail(db->get(), "read buffered runs");
   return first_damage;

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "storage/segment_file.h"
+
 namespace granary {
 namespace {
 
@@ -74,6 +76,26 @@ bool CompactRunReader::Next(Item* item) {
   rest_.remove_prefix(static_cast<size_t>(len));
   --left_;
   return true;
+}
+
+Status RenderCompactRun(std::string_view run, uint64_t first_seq, int64_t first_ts, uint64_t count,
+                        std::string_view device, std::string_view source,
+                        const std::function<Status(std::string_view)>& emit) {
+  constexpr size_t kChunk = 16 * 1024;
+  CompactRunReader reader(run, first_seq, first_ts, count);
+  CompactRunReader::Item r;
+  std::string text;
+  while (reader.Next(&r)) {
+    AppendJsonLine(text, device, source, r.seq, r.ts_ms, r.clock_ok, r.data_json);
+    if (text.size() >= kChunk) {
+      if (Status s = emit(text); !s) return s;
+      text.clear();
+    }
+  }
+  if (!text.empty()) {
+    if (Status s = emit(text); !s) return s;
+  }
+  return reader.status();
 }
 
 }  // namespace granary

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -57,5 +58,13 @@ class CompactRunReader {
   uint64_t left_;
   Status status_;
 };
+
+// Renders a compact run of `count` readings from `first_seq`/`first_ts` as the segment's
+// JSON Lines, handing them to `emit` about 16 KiB at a time, so a reader holds one chunk
+// beside the run, never a rendered copy of it. Stops at the first failure of `emit`, or at
+// damage (after emitting the lines before it).
+Status RenderCompactRun(std::string_view run, uint64_t first_seq, int64_t first_ts, uint64_t count,
+                        std::string_view device, std::string_view source,
+                        const std::function<Status(std::string_view)>& emit);
 
 }  // namespace granary

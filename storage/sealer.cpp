@@ -182,27 +182,6 @@ void Sealer::Run(Worker& w) {
   }
 }
 
-// Renders a compact run's lines into the writer a few KiB at a time, so a seal holds one
-// chunk beside the run SQLite read, never a second copy of the run.
-Status Sealer::AppendRendered(SegmentFileWriter& writer, const std::string& source,
-                              std::string_view run, sqlite3_stmt* row) {
-  constexpr size_t kChunk = 16 * 1024;
-  CompactRunReader reader(run, static_cast<uint64_t>(sqlite3_column_int64(row, 0)),
-                          sqlite3_column_int64(row, 2),
-                          static_cast<uint64_t>(sqlite3_column_int64(row, 1)));
-  std::string text;
-  CompactRunReader::Item r;
-  while (reader.Next(&r)) {
-    AppendJsonLine(text, options_.device, source, r.seq, r.ts_ms, r.clock_ok, r.data_json);
-    if (text.size() >= kChunk) {
-      if (Status s = writer.Append(text); !s) return s;
-      text.clear();
-    }
-  }
-  if (!reader.status()) return reader.status();
-  return writer.Append(text);
-}
-
 Result<SealedFile> Sealer::SealOne(Worker& w, const SealJob& job) {
   if (Status s = Connect(w); !s) {
     return s.error().Wrap(fmt::format("seal {}#{}", job.source, job.first_seq));
@@ -238,7 +217,11 @@ Result<SealedFile> Sealer::SealOne(Worker& w, const SealJob& job) {
     std::string_view lines(static_cast<const char*>(sqlite3_column_blob(sel, 5)),
                            static_cast<size_t>(sqlite3_column_bytes(sel, 5)));
     Status s = sqlite3_column_int64(sel, 6) == static_cast<int64_t>(RunEncoding::kCompact)
-                   ? AppendRendered(writer, job.source, lines, sel)
+                   ? RenderCompactRun(lines, static_cast<uint64_t>(sqlite3_column_int64(sel, 0)),
+                                      sqlite3_column_int64(sel, 2),
+                                      static_cast<uint64_t>(sqlite3_column_int64(sel, 1)),
+                                      options_.device, job.source,
+                                      [&](std::string_view text) { return writer.Append(text); })
                    : writer.Append(lines);
     if (!s) return fail(s.error());
   }

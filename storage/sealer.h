@@ -81,8 +81,6 @@ class Sealer {
   Status Connect(Worker& w);  // opens w's connection unless it is open
   void Run(Worker& w);
   Result<SealedFile> SealOne(Worker& w, const SealJob& job);
-  Status AppendRendered(SegmentFileWriter& writer, const std::string& source, std::string_view run,
-                        sqlite3_stmt* row);
   // REQUIRES: mu_ held.
   Slot* NextUnclaimed();
   // Starts workers_[i]'s thread unless it runs (joining the one that ended). REQUIRES: mu_.
